@@ -1,0 +1,23 @@
+import type { ErrorType } from "../util/errors.js";
+
+/** Exit codes scripts can rely on. */
+export const EXIT = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  notFound: 3,
+  conflict: 4,
+  hostProblem: 5,
+  timeout: 6,
+} as const;
+
+export function exitCodeFor(type: ErrorType | undefined): number {
+  switch (type) {
+    case "invalid-input": return EXIT.usage;
+    case "not-found": return EXIT.notFound;
+    case "conflict": return EXIT.conflict;
+    case "host": return EXIT.hostProblem;
+    case "timeout": return EXIT.timeout;
+    default: return EXIT.failure;
+  }
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+import { Command } from "commander";
+import { TempkubeError } from "../util/errors.js";
+import { registerDoctor } from "./commands/doctor.js";
+import { registerKubectl } from "./commands/kubectl.js";
+import { registerSetup } from "./commands/setup.js";
+import { registerVersions } from "./commands/versions.js";
+import { exitCodeFor } from "./exit-codes.js";
+
+const program = new Command()
+  .name("tempkube")
+  .description("Throwaway, isolated, real Kubernetes clusters in seconds.")
+  .showHelpAfterError("(run with --help for usage)");
+
+registerSetup(program);
+registerVersions(program);
+registerKubectl(program);
+registerDoctor(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`tempkube: ${message}\n`);
+  process.exitCode = exitCodeFor(err instanceof TempkubeError ? err.type : undefined);
+});

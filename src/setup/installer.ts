@@ -1,0 +1,96 @@
+import { mkdir, readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { progress, seconds } from "../util/log.js";
+import { cacheDir, logsDir } from "../util/paths.js";
+import { ArtifactDir, type ArtifactManifest } from "./artifact-dir.js";
+import type { BinarySource } from "./binary-source.js";
+import {
+  ADDONS, IMAGES, KUBERNETES_COMPONENTS, KUBERNETES_RELEASES, defaultRelease,
+  type AddonRelease, type ImageKey, type KubernetesComponent, type KubernetesRelease,
+} from "./catalogue.js";
+import { writeImageArchive } from "./image-archive.js";
+import { IMAGE_RECIPES } from "./image-recipes.js";
+
+/** Cache layout, versioned so several releases live side by side. */
+export const artifacts = {
+  kubernetes: (r: KubernetesRelease) => new ArtifactDir(join(cacheDir(), "kubernetes", r.version)),
+  addon: (a: AddonRelease) => new ArtifactDir(join(cacheDir(), "addons", `${a.name}-${a.version}`)),
+  image: (key: ImageKey) => new ArtifactDir(join(cacheDir(), "images", IMAGES[key].replace(/[/:]/g, "_"))),
+};
+
+export function kubernetesBinary(release: KubernetesRelease, component: KubernetesComponent): string {
+  return artifacts.kubernetes(release).path(component);
+}
+
+export function addonBinary(name: AddonRelease["name"]): string {
+  const addon = ADDONS.find((a) => a.name === name)!;
+  return artifacts.addon(addon).path(name);
+}
+
+export function imageArchive(key: ImageKey): string {
+  return artifacts.image(key).path("image.tar");
+}
+
+/** Ensures one artifact exists and is intact; builds it (with progress and a log file) otherwise. */
+async function ensure(label: string, dir: ArtifactDir, meta: { name: string; version: string; source: string },
+  build: (outDir: string, logFile: string) => Promise<void>): Promise<ArtifactManifest> {
+  const started = Date.now();
+  const check = await dir.verify();
+  if (check.ok) {
+    progress(`  ✓ ${label}: cached (checked in ${seconds(Date.now() - started)})`);
+    return check.manifest;
+  }
+  await mkdir(logsDir(), { recursive: true });
+  const logFile = join(logsDir(), `${meta.name}-${meta.version}.log`);
+  progress(`  … ${label}: ${check.reason === "not built" ? "building" : `rebuilding (${check.reason})`}; log: ${logFile}`);
+  const manifest = await dir.produce(meta, (out) => build(out, logFile));
+  progress(`  ✓ ${label}: built in ${seconds(Date.now() - started)}`);
+  return manifest;
+}
+
+export async function ensureKubernetes(release: KubernetesRelease, source: BinarySource): Promise<ArtifactManifest> {
+  return ensure(`kubernetes ${release.version} (${KUBERNETES_COMPONENTS.join(", ")})`, artifacts.kubernetes(release),
+    { name: "kubernetes", version: release.version, source: source.name },
+    (out, log) => source.kubernetes(release, KUBERNETES_COMPONENTS, out, log));
+}
+
+export async function ensureAddons(source: BinarySource): Promise<void> {
+  for (const addon of ADDONS) {
+    await ensure(`${addon.name} ${addon.version}`, artifacts.addon(addon),
+      { name: addon.name, version: addon.version, source: source.name },
+      (out, log) => source.addon(addon, out, log));
+  }
+}
+
+export async function ensureImages(): Promise<void> {
+  for (const key of Object.keys(IMAGES) as ImageKey[]) {
+    const reference = IMAGES[key];
+    await ensure(`image ${reference}`, artifacts.image(key), { name: `image-${key}`, version: reference.split(":").pop()!, source: "local" },
+      async (out, logFile) => {
+        const spec = await IMAGE_RECIPES[key]({ addonBinary, kubernetes: defaultRelease(), logFile, scratchDir: out });
+        await writeImageArchive(spec, join(out, "image.tar"));
+        // Only the archive is the artifact; intermediate files (the pause binary) go.
+        for (const f of await readdir(out)) if (f !== "image.tar") await rm(join(out, f), { recursive: true, force: true });
+      });
+  }
+}
+
+/** Everything a cluster of the given releases needs. Idempotent; a warm run takes seconds. */
+export async function setupAll(releases: KubernetesRelease[], source: BinarySource): Promise<void> {
+  const started = Date.now();
+  progress(`tempkube setup: cache ${cacheDir()}`);
+  for (const release of releases) await ensureKubernetes(release, source);
+  await ensureAddons(source);
+  await ensureImages();
+  progress(`tempkube setup: everything present (${seconds(Date.now() - started)})`);
+}
+
+export interface VersionStatus { release: KubernetesRelease; installed: boolean; reason?: string; isDefault: boolean }
+
+export async function versionStatuses(): Promise<VersionStatus[]> {
+  const def = defaultRelease();
+  return Promise.all(KUBERNETES_RELEASES.map(async (release) => {
+    const check = await artifacts.kubernetes(release).verify();
+    return { release, installed: check.ok, reason: check.ok ? undefined : check.reason, isDefault: release === def };
+  }));
+}

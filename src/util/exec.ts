@@ -1,0 +1,86 @@
+import { spawn } from "node:child_process";
+import { createWriteStream, type WriteStream } from "node:fs";
+import { ChildProcessError } from "./errors.js";
+
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Appends combined stdout/stderr here; the path is named in the error on failure. */
+  logFile?: string;
+  input?: string | Buffer;
+  timeoutMs?: number;
+  /** Exit codes that count as success (default [0]). */
+  okCodes?: number[];
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+const TAIL_LINES = 20;
+
+/** Runs a command to completion. Failure throws a ChildProcessError carrying its last lines. */
+export function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let log: WriteStream | undefined;
+    if (options.logFile) {
+      log = createWriteStream(options.logFile, { flags: "a" });
+      log.write(`$ ${[command, ...args].join(" ")}\n`);
+    }
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const tail: string[] = [];
+    const keepTail = (chunk: Buffer) => {
+      for (const line of chunk.toString().split("\n")) {
+        if (line.trim()) tail.push(line);
+      }
+      if (tail.length > TAIL_LINES * 4) tail.splice(0, tail.length - TAIL_LINES);
+    };
+    child.stdout.on("data", (c: Buffer) => { out.push(c); log?.write(c); keepTail(c); });
+    child.stderr.on("data", (c: Buffer) => { err.push(c); log?.write(c); keepTail(c); });
+    let timer: NodeJS.Timeout | undefined;
+    if (options.timeoutMs) {
+      timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs);
+    }
+    child.on("error", (e) => {
+      if (timer) clearTimeout(timer);
+      log?.end();
+      reject(new ChildProcessError({ command, exitCode: null, lastLines: [String(e.message)], logFile: options.logFile }));
+    });
+    child.on("close", (code, signal) => {
+      if (timer) clearTimeout(timer);
+      log?.end();
+      const result = { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), code: code ?? -1 };
+      if (signal || !(options.okCodes ?? [0]).includes(code ?? -1)) {
+        reject(new ChildProcessError({
+          command: [command, ...args].join(" ").slice(0, 300),
+          exitCode: code,
+          signal,
+          lastLines: tail.slice(-TAIL_LINES),
+          logFile: options.logFile,
+        }));
+      } else {
+        resolve(result);
+      }
+    });
+    if (options.input !== undefined) child.stdin.end(options.input);
+    else child.stdin.end();
+  });
+}
+
+/** Runs a command and reports only whether it succeeded. */
+export async function succeeds(command: string, args: string[], options: RunOptions = {}): Promise<boolean> {
+  try {
+    await run(command, args, options);
+    return true;
+  } catch {
+    return false;
+  }
+}
