@@ -1,6 +1,7 @@
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { progress, seconds } from "../util/log.js";
+import { withFileLock } from "../util/lock.js";
 import { cacheDir, logsDir } from "../util/paths.js";
 import { ArtifactDir, type ArtifactManifest } from "./artifact-dir.js";
 import type { BinarySource } from "./binary-source.js";
@@ -48,6 +49,11 @@ async function ensure(label: string, dir: ArtifactDir, meta: { name: string; ver
   return manifest;
 }
 
+/** One setup at a time per cache: two concurrent builds of one artifact would clobber each other. */
+export function withSetupLock<T>(fn: () => Promise<T>): Promise<T> {
+  return withFileLock(join(cacheDir(), "setup.lock"), "another tempkube setup", fn);
+}
+
 export async function ensureKubernetes(release: KubernetesRelease, source: BinarySource): Promise<ArtifactManifest> {
   return ensure(`kubernetes ${release.version} (${KUBERNETES_COMPONENTS.join(", ")})`, artifacts.kubernetes(release),
     { name: "kubernetes", version: release.version, source: source.name },
@@ -79,9 +85,11 @@ export async function ensureImages(): Promise<void> {
 export async function setupAll(releases: KubernetesRelease[], source: BinarySource): Promise<void> {
   const started = Date.now();
   progress(`tempkube setup: cache ${cacheDir()}`);
-  for (const release of releases) await ensureKubernetes(release, source);
-  await ensureAddons(source);
-  await ensureImages();
+  await withSetupLock(async () => {
+    for (const release of releases) await ensureKubernetes(release, source);
+    await ensureAddons(source);
+    await ensureImages();
+  });
   progress(`tempkube setup: everything present (${seconds(Date.now() - started)})`);
 }
 

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { GoSourceBuild } from "../../setup/go-source-build.js";
-import { ensureKubernetes, versionStatuses } from "../../setup/installer.js";
+import { ensureKubernetes, versionStatuses, withSetupLock } from "../../setup/installer.js";
 import { resolveReleases } from "../releases.js";
 
 export function registerVersions(program: Command): void {
@@ -31,7 +31,10 @@ Examples:
     .command("install <minor...>")
     .description("Install Kubernetes versions (built from source through the Go module proxy)")
     .action(async (minors: string[]) => {
-      for (const release of resolveReleases(minors)) await ensureKubernetes(release, new GoSourceBuild());
+      const releases = resolveReleases(minors);
+      await withSetupLock(async () => {
+        for (const release of releases) await ensureKubernetes(release, new GoSourceBuild());
+      });
     });
 }
 

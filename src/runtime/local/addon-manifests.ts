@@ -1,0 +1,273 @@
+import { IMAGES } from "../../setup/catalogue.js";
+import { DNS_SERVICE_IP } from "./network.js";
+
+/**
+ * What every cluster carries besides the control plane, applied with the admin
+ * credential right after the apiserver is ready. Plain YAML documents, kept here in one
+ * place so that `kubectl get -A` in a cluster shows nothing that is not written below.
+ */
+export const TENANT_GROUP = "tenants";
+
+/** Tenants get cluster-admin's rights; the policies below take back what they must not have. */
+export function tenantRbac(): string {
+  return `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: tempkube:tenants
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin }
+subjects:
+- { apiGroup: rbac.authorization.k8s.io, kind: Group, name: ${TENANT_GROUP} }
+`;
+}
+
+function policy(name: string, rules: string, matchCondition: string | undefined, validations: string): string {
+  return `apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: ${name}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+${rules}${matchCondition ? `
+  matchConditions:
+  - name: tenant
+    expression: "${matchCondition}"` : ""}
+  validations:
+${validations}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: ${name}
+spec:
+  policyName: ${name}
+  validationActions: [Deny]
+`;
+}
+
+const IS_TENANT = `request.userInfo.groups.exists(g, g == '${TENANT_GROUP}')`;
+
+/**
+ * Guards for the tenant credential: no cluster-wide RBAC, no admission configuration, no
+ * writes in kube-system (exempt from Pod Security), no privileged namespaces unless the
+ * cluster allows privileged pods; for everyone outside kube-system, no host ports below
+ * 1024 other than 80 and 443.
+ */
+export function tenantPolicies(privilegedAllowed: boolean): string {
+  const docs = [
+    policy("tempkube-tenant-cluster-rbac", `    - apiGroups: [rbac.authorization.k8s.io]
+      apiVersions: ["*"]
+      operations: [CREATE, UPDATE, DELETE]
+      resources: [clusterroles, clusterrolebindings]
+    - apiGroups: [admissionregistration.k8s.io]
+      apiVersions: ["*"]
+      operations: [CREATE, UPDATE, DELETE]
+      resources: ["*"]`, IS_TENANT, `  - expression: "false"
+    message: "tenants cannot change cluster-wide RBAC or admission configuration; use a Role and RoleBinding in your namespace"
+    reason: Forbidden`),
+    policy("tempkube-tenant-kube-system", `    - apiGroups: ["*"]
+      apiVersions: ["*"]
+      operations: [CREATE, UPDATE, DELETE]
+      resources: ["*"]
+      scope: Namespaced`, `${IS_TENANT} && request.namespace == 'kube-system'`, `  - expression: "false"
+    message: "kube-system belongs to tempkube; tenants may read it but not change it"
+    reason: Forbidden`),
+    policy("tempkube-host-ports", `    - apiGroups: [""]
+      apiVersions: [v1]
+      operations: [CREATE, UPDATE]
+      resources: [pods]`, "request.namespace != 'kube-system'", `  - expression: >-
+      object.spec.containers.all(c, !has(c.ports) || c.ports.all(p, !has(p.hostPort) || p.hostPort == 0 || p.hostPort >= 1024 || p.hostPort == 80 || p.hostPort == 443))
+    message: "host ports below 1024 are not allowed, except 80 and 443"
+    reason: Forbidden`),
+  ];
+  if (!privilegedAllowed) {
+    docs.push(policy("tempkube-tenant-pod-security-labels", `    - apiGroups: [""]
+      apiVersions: [v1]
+      operations: [CREATE, UPDATE]
+      resources: [namespaces]`, IS_TENANT, `  - expression: >-
+      !has(object.metadata.labels) || !object.metadata.labels.exists(k, k.startsWith('pod-security.kubernetes.io/') && object.metadata.labels[k] == 'privileged')
+    message: "this cluster does not allow privileged pods; a namespace cannot be labelled pod-security privileged"
+    reason: Forbidden`));
+  }
+  return docs.join("---\n");
+}
+
+export function coreDns(): string {
+  return `apiVersion: v1
+kind: ServiceAccount
+metadata: { name: coredns, namespace: kube-system }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: { name: "system:coredns" }
+rules:
+- { apiGroups: [""], resources: [endpoints, services, pods, namespaces], verbs: [list, watch] }
+- { apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [list, watch] }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: { name: "system:coredns" }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:coredns" }
+subjects: [{ kind: ServiceAccount, name: coredns, namespace: kube-system }]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: coredns, namespace: kube-system }
+data:
+  Corefile: |
+    .:53 {
+        errors
+        health { lameduck 2s }
+        ready
+        kubernetes cluster.local in-addr.arpa ip6.arpa {
+            pods insecure
+            fallthrough in-addr.arpa ip6.arpa
+            ttl 30
+        }
+        cache 30
+        loadbalance
+    }
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: coredns
+  namespace: kube-system
+  labels: { k8s-app: kube-dns }
+spec:
+  replicas: 1
+  selector: { matchLabels: { k8s-app: kube-dns } }
+  template:
+    metadata: { labels: { k8s-app: kube-dns } }
+    spec:
+      serviceAccountName: coredns
+      priorityClassName: system-cluster-critical
+      dnsPolicy: Default
+      tolerations: [{ operator: Exists }]
+      containers:
+      - name: coredns
+        image: ${IMAGES.coredns}
+        imagePullPolicy: Never
+        args: [-conf, /etc/coredns/Corefile]
+        resources: { requests: { cpu: 10m, memory: 20Mi }, limits: { memory: 170Mi } }
+        volumeMounts: [{ name: config, mountPath: /etc/coredns, readOnly: true }]
+        ports:
+        - { containerPort: 53, name: dns, protocol: UDP }
+        - { containerPort: 53, name: dns-tcp, protocol: TCP }
+        readinessProbe: { httpGet: { path: /ready, port: 8181 }, periodSeconds: 1, failureThreshold: 3 }
+        livenessProbe: { httpGet: { path: /health, port: 8080 }, initialDelaySeconds: 30, periodSeconds: 10 }
+      volumes:
+      - name: config
+        configMap: { name: coredns, items: [{ key: Corefile, path: Corefile }] }
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: kube-dns
+  namespace: kube-system
+  labels: { k8s-app: kube-dns, kubernetes.io/name: CoreDNS }
+spec:
+  selector: { k8s-app: kube-dns }
+  clusterIP: ${DNS_SERVICE_IP}
+  ports:
+  - { name: dns, port: 53, protocol: UDP }
+  - { name: dns-tcp, port: 53, protocol: TCP }
+`;
+}
+
+/** rancher/local-path-provisioner as the default StorageClass, volumes under the cluster's directory. */
+export function localPath(volumesDir: string): string {
+  return `apiVersion: v1
+kind: ServiceAccount
+metadata: { name: local-path-provisioner, namespace: kube-system }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: { name: "tempkube:local-path-provisioner" }
+rules:
+- { apiGroups: [""], resources: [nodes, persistentvolumeclaims, configmaps, pods, pods/log], verbs: [get, list, watch] }
+- { apiGroups: [""], resources: [persistentvolumes], verbs: [get, list, watch, create, patch, update, delete] }
+- { apiGroups: [""], resources: [events], verbs: [create, patch] }
+- { apiGroups: [storage.k8s.io], resources: [storageclasses], verbs: [get, list, watch] }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: { name: "tempkube:local-path-provisioner" }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "tempkube:local-path-provisioner" }
+subjects: [{ kind: ServiceAccount, name: local-path-provisioner, namespace: kube-system }]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: { name: local-path-provisioner, namespace: kube-system }
+rules:
+- { apiGroups: [""], resources: [pods], verbs: [get, list, watch, create, patch, update, delete] }
+- { apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, create, update] }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: local-path-provisioner, namespace: kube-system }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: local-path-provisioner }
+subjects: [{ kind: ServiceAccount, name: local-path-provisioner, namespace: kube-system }]
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: local-path
+  annotations: { storageclass.kubernetes.io/is-default-class: "true" }
+provisioner: rancher.io/local-path
+volumeBindingMode: WaitForFirstConsumer
+reclaimPolicy: Delete
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: local-path-config, namespace: kube-system }
+data:
+  config.json: |
+    { "nodePathMap": [{ "node": "DEFAULT_PATH_FOR_NON_LISTED_NODES", "paths": ["${volumesDir}"] }] }
+  setup: |
+    #!/bin/sh
+    set -eu
+    mkdir -m 0777 -p "$VOL_DIR"
+  teardown: |
+    #!/bin/sh
+    set -eu
+    rm -rf "$VOL_DIR"
+  helperPod.yaml: |
+    apiVersion: v1
+    kind: Pod
+    metadata: { name: helper-pod }
+    spec:
+      priorityClassName: system-node-critical
+      tolerations: [{ operator: Exists }]
+      containers:
+      - name: helper-pod
+        image: ${IMAGES.busybox}
+        imagePullPolicy: Never
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: local-path-provisioner, namespace: kube-system }
+spec:
+  replicas: 1
+  selector: { matchLabels: { app: local-path-provisioner } }
+  template:
+    metadata: { labels: { app: local-path-provisioner } }
+    spec:
+      serviceAccountName: local-path-provisioner
+      tolerations: [{ operator: Exists }]
+      containers:
+      - name: local-path-provisioner
+        image: ${IMAGES.localPath}
+        imagePullPolicy: Never
+        command: [local-path-provisioner, --debug, start, --config, /etc/config/config.json, --helper-image, ${IMAGES.busybox}]
+        env:
+        - { name: POD_NAMESPACE, valueFrom: { fieldRef: { fieldPath: metadata.namespace } } }
+        - { name: CONFIG_MOUNT_PATH, value: /etc/config/ }
+        resources: { requests: { cpu: 5m, memory: 16Mi } }
+        volumeMounts: [{ name: config, mountPath: /etc/config/ }]
+      volumes:
+      - name: config
+        configMap: { name: local-path-config }
+`;
+}

@@ -1,0 +1,117 @@
+import { existsSync } from "node:fs";
+import { readdir, readFile, rmdir, writeFile, mkdir } from "node:fs/promises";
+import { join } from "node:path";
+
+/**
+ * The cluster's cgroup, `/tempkube/<id>`, in every hierarchy (cgroup v1 mounts one per
+ * controller). Every process of the cluster lives below it: components in `system`,
+ * pods below the kubelets' cgroupRoot `<node>`. That makes "stop every process",
+ * "uses no memory" and the size preset's limits one place each.
+ */
+const ROOT = "/sys/fs/cgroup";
+
+export function isCgroupV2(): boolean {
+  return existsSync(join(ROOT, "cgroup.controllers"));
+}
+
+/** Mount points of the hierarchies a cluster's cgroup is made in. */
+export async function hierarchies(): Promise<string[]> {
+  if (isCgroupV2()) return [ROOT];
+  const entries = await readdir(ROOT, { withFileTypes: true });
+  return entries
+    .filter((e) => (e.isDirectory() || e.isSymbolicLink()) && !e.name.includes(","))
+    .map((e) => join(ROOT, e.name))
+    .filter((p) => existsSync(join(p, "cgroup.procs")));
+}
+
+export function clusterCgroup(clusterId: string): string {
+  return `/tempkube/${clusterId}`;
+}
+
+/** Creates the cgroup path in each hierarchy (cpuset needs cpus/mems before tasks join). */
+export async function ensureCgroup(path: string): Promise<void> {
+  for (const h of await hierarchies()) {
+    let current = h;
+    for (const part of path.split("/").filter(Boolean)) {
+      const parent = current;
+      current = join(current, part);
+      if (!existsSync(current)) await mkdir(current);
+      if (h.endsWith("/cpuset")) {
+        for (const f of ["cpuset.cpus", "cpuset.mems"]) {
+          const mine = (await readFile(join(current, f), "utf8")).trim();
+          if (!mine) await writeFile(join(current, f), (await readFile(join(parent, f), "utf8")).trim());
+        }
+      }
+    }
+  }
+}
+
+export async function setMemoryLimit(path: string, bytes: number): Promise<void> {
+  const file = isCgroupV2() ? join(ROOT, path, "memory.max") : join(ROOT, "memory", path, "memory.limit_in_bytes");
+  if (existsSync(file)) await writeFile(file, String(bytes));
+}
+
+/** Every pid in the subtree, from the pids (or memory) hierarchy. */
+export async function pidsIn(path: string): Promise<number[]> {
+  const base = isCgroupV2() ? join(ROOT, path) : join(ROOT, existsSync(join(ROOT, "pids")) ? "pids" : "memory", path);
+  const pids: number[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    const procs = await readFile(join(dir, "cgroup.procs"), "utf8").catch(() => "");
+    for (const l of procs.split("\n")) if (l.trim()) pids.push(Number(l));
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) if (e.isDirectory()) await walk(join(dir, e.name));
+  };
+  if (existsSync(base)) await walk(base);
+  return pids;
+}
+
+/** Sends SIGKILL to every process in the subtree until it is empty (new forks included). */
+export async function killAll(path: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const pids = await pidsIn(path);
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try { process.kill(pid, "SIGKILL"); } catch { /* already gone */ }
+    }
+    if (Date.now() > deadline) throw new Error(`processes survive SIGKILL in cgroup ${path}: ${pids.join(", ")}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Removes the subtree's cgroups bottom-up in every hierarchy; `keepRoot` leaves `path` itself. */
+export async function removeCgroup(path: string, keepRoot = false): Promise<void> {
+  const rm = async (dir: string, isRoot: boolean): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) if (e.isDirectory()) await rm(join(dir, e.name), false);
+    if (!isRoot || !keepRoot) {
+      for (let attempt = 0; ; attempt++) {
+        try { await rmdir(dir); break; } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === "ENOENT") break;
+          if (attempt > 40) throw err;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    }
+  };
+  for (const h of await hierarchies()) {
+    if (existsSync(join(h, path))) await rm(join(h, path), true);
+  }
+}
+
+/** Hierarchies in which the subtree still exists (for leak checks). */
+export async function leftoverCgroups(path: string): Promise<string[]> {
+  return (await hierarchies()).filter((h) => existsSync(join(h, path))).map((h) => join(h, path));
+}
+
+/** Resident memory of the subtree (memory.usage minus page cache where the kernel reports it). */
+export async function memoryUsage(path: string): Promise<{ rssBytes: number; usageBytes: number } | undefined> {
+  const dir = isCgroupV2() ? join(ROOT, path) : join(ROOT, "memory", path);
+  const stat = await readFile(join(dir, "memory.stat"), "utf8").catch(() => undefined);
+  if (!stat) return undefined;
+  const get = (k: string) => Number(stat.match(new RegExp(`^${k} (\\d+)`, "m"))?.[1] ?? 0);
+  const usageFile = isCgroupV2() ? "memory.current" : "memory.usage_in_bytes";
+  const usageBytes = Number((await readFile(join(dir, usageFile), "utf8")).trim());
+  const rssBytes = isCgroupV2() ? get("anon") : get("total_rss");
+  return { rssBytes, usageBytes };
+}

@@ -1,0 +1,154 @@
+import YAML from "yaml";
+import { IMAGES } from "../../setup/catalogue.js";
+import type { NodeLayout } from "./layout.js";
+import { DNS_SERVICE_IP, type ClusterNetwork, type NodeNetwork } from "./network.js";
+
+/** Per-node containerd: own root, state, socket and CNI directory; cgroupfs; local images only. */
+export function containerdConfig(node: NodeLayout): string {
+  return `version = 2
+root = "${node.containerdRoot}"
+state = "${node.containerdState}"
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+
+[grpc]
+  address = "${node.containerdSocket}"
+
+[ttrpc]
+  address = "${node.containerdSocket}.ttrpc"
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "${node.root}/containerd/opt"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "${IMAGES.pause}"
+  enable_unprivileged_ports = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "${node.cniConfDir}"
+`;
+}
+
+/** CNI bridge inside the node's namespace; host-local IPAM over the node's pod range. */
+export function cniConfig(net: NodeNetwork): string {
+  return JSON.stringify({
+    cniVersion: "1.0.0",
+    name: "tempkube",
+    plugins: [
+      {
+        type: "bridge",
+        bridge: "cni0",
+        isGateway: true,
+        ipMasq: true,
+        hairpinMode: true,
+        ipam: { type: "host-local", ranges: [[{ subnet: net.podCidr }]], routes: [{ dst: "0.0.0.0/0" }] },
+      },
+      { type: "portmap", capabilities: { portMappings: true } },
+    ],
+  }, null, 2);
+}
+
+export interface KubeletConfigInput {
+  node: NodeLayout;
+  net: NodeNetwork;
+  cgroupRoot: string;
+  kubeconfig: string;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/**
+ * Several kubelets share one host: each has its own root dir, cgroupRoot, socket and log
+ * dir; image GC and disk eviction are relaxed so locally imported images are never removed
+ * (no registry could bring them back).
+ */
+export function kubeletConfig(k: KubeletConfigInput): string {
+  return YAML.stringify({
+    apiVersion: "kubelet.config.k8s.io/v1beta1",
+    kind: "KubeletConfiguration",
+    authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: k.caFile } },
+    authorization: { mode: "Webhook" },
+    address: k.net.ip,
+    port: 10250,
+    readOnlyPort: 0,
+    healthzPort: 0,
+    tlsCertFile: k.certFile,
+    tlsPrivateKeyFile: k.keyFile,
+    cgroupDriver: "cgroupfs",
+    cgroupRoot: k.cgroupRoot,
+    cgroupsPerQOS: true,
+    containerRuntimeEndpoint: `unix://${k.node.containerdSocket}`,
+    clusterDomain: "cluster.local",
+    clusterDNS: [DNS_SERVICE_IP],
+    resolvConf: k.node.resolvConf,
+    podLogsDir: k.node.podLogDir,
+    failSwapOn: false,
+    failCgroupV1: false,
+    protectKernelDefaults: false,
+    makeIPTablesUtilChains: true,
+    localStorageCapacityIsolation: false,
+    imageGCHighThresholdPercent: 100,
+    imageGCLowThresholdPercent: 99,
+    imageMinimumGCAge: "87600h",
+    evictionHard: { "memory.available": "1Mi", "nodefs.available": "1%", "nodefs.inodesFree": "1%", "imagefs.available": "1%" },
+    evictionPressureTransitionPeriod: "5s",
+    nodeStatusUpdateFrequency: "10s",
+    nodeStatusReportFrequency: "1m",
+    syncFrequency: "10s",
+    fileCheckFrequency: "10s",
+    serializeImagePulls: false,
+    maxPods: 110,
+    podCIDR: k.net.podCidr,
+    enableServer: true,
+    staticPodPath: "",
+    shutdownGracePeriod: "0s",
+    registerNode: true,
+    rotateCertificates: false,
+    serverTLSBootstrap: false,
+  });
+}
+
+export function kubeProxyConfig(net: ClusterNetwork, node: NodeNetwork, kubeconfig: string): string {
+  return YAML.stringify({
+    apiVersion: "kubeproxy.config.k8s.io/v1alpha1",
+    kind: "KubeProxyConfiguration",
+    clientConnection: { kubeconfig },
+    mode: "iptables",
+    clusterCIDR: net.clusterCidr,
+    hostnameOverride: node.name,
+    bindAddress: node.ip,
+    healthzBindAddress: "",
+    metricsBindAddress: "",
+    // The conntrack table size is not namespaced; leave the host's as it is.
+    conntrack: { maxPerCore: 0, min: 0 },
+    iptables: { syncPeriod: "30s", minSyncPeriod: "1s" },
+  });
+}
+
+/** Pod Security defaults: baseline enforced (privileged when the spec allows it), kube-system exempt. */
+export function admissionConfig(privileged: boolean): string {
+  const level = privileged ? "privileged" : "baseline";
+  return YAML.stringify({
+    apiVersion: "apiserver.config.k8s.io/v1",
+    kind: "AdmissionConfiguration",
+    plugins: [{
+      name: "PodSecurity",
+      configuration: {
+        apiVersion: "pod-security.admission.config.k8s.io/v1",
+        kind: "PodSecurityConfiguration",
+        defaults: { enforce: level, "enforce-version": "latest", audit: level, "audit-version": "latest", warn: level, "warn-version": "latest" },
+        exemptions: { usernames: [], runtimeClasses: [], namespaces: ["kube-system"] },
+      },
+    }],
+  });
+}

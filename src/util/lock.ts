@@ -1,0 +1,44 @@
+import { open, readFile, rm, mkdir } from "node:fs/promises";
+import { dirname } from "node:path";
+import { progress } from "./log.js";
+
+/**
+ * An exclusive lock between processes: a file created with O_EXCL holding the owner's pid.
+ * A lock whose owner is dead is taken over, so a killed run never blocks the next one.
+ */
+export async function withFileLock<T>(path: string, what: string, fn: () => Promise<T>): Promise<T> {
+  await mkdir(dirname(path), { recursive: true });
+  let announced = false;
+  for (;;) {
+    try {
+      const handle = await open(path, "wx");
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const owner = Number((await readFile(path, "utf8").catch(() => "")).trim());
+      if (!owner || !isAlive(owner)) {
+        await rm(path, { force: true });
+        continue;
+      }
+      if (!announced) progress(`waiting for ${what} held by process ${owner} (${path})`);
+      announced = true;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(path, { force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
