@@ -118,7 +118,9 @@ data:
   Corefile: |
     .:53 {
         errors
-        health { lameduck 2s }
+        health {
+            lameduck 2s
+        }
         ready
         kubernetes cluster.local in-addr.arpa ip6.arpa {
             pods insecure

@@ -1,4 +1,5 @@
 import YAML from "yaml";
+import { canLowerOomScore } from "../../host/capabilities.js";
 import { IMAGES } from "../../setup/catalogue.js";
 import type { NodeLayout } from "./layout.js";
 import { DNS_SERVICE_IP, type ClusterNetwork, type NodeNetwork } from "./network.js";
@@ -25,6 +26,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "${IMAGES.pause}"
   enable_unprivileged_ports = true
+  restrict_oom_score_adj = ${!canLowerOomScore()}
+  # Pod network namespaces under the node's state, not the host-wide /run/netns.
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -38,8 +42,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 `;
 }
 
-/** CNI bridge inside the node's namespace; host-local IPAM over the node's pod range. */
-export function cniConfig(net: NodeNetwork): string {
+/**
+ * CNI bridge inside the node's namespace; host-local IPAM over the node's pod range, with
+ * its allocations in the node's directory (the default /var/lib/cni is shared by all).
+ */
+export function cniConfig(net: NodeNetwork, ipamDir: string): string {
   return JSON.stringify({
     cniVersion: "1.0.0",
     name: "tempkube",
@@ -50,7 +57,7 @@ export function cniConfig(net: NodeNetwork): string {
         isGateway: true,
         ipMasq: true,
         hairpinMode: true,
-        ipam: { type: "host-local", ranges: [[{ subnet: net.podCidr }]], routes: [{ dst: "0.0.0.0/0" }] },
+        ipam: { type: "host-local", dataDir: ipamDir, ranges: [[{ subnet: net.podCidr }]], routes: [{ dst: "0.0.0.0/0" }] },
       },
       { type: "portmap", capabilities: { portMappings: true } },
     ],
@@ -93,6 +100,7 @@ export function kubeletConfig(k: KubeletConfigInput): string {
     resolvConf: k.node.resolvConf,
     podLogsDir: k.node.podLogDir,
     failSwapOn: false,
+    ...(canLowerOomScore() ? {} : { oomScoreAdj: 0 }),
     failCgroupV1: false,
     protectKernelDefaults: false,
     makeIPTablesUtilChains: true,
@@ -131,6 +139,7 @@ export function kubeProxyConfig(net: ClusterNetwork, node: NodeNetwork, kubeconf
     metricsBindAddress: "",
     // The conntrack table size is not namespaced; leave the host's as it is.
     conntrack: { maxPerCore: 0, min: 0 },
+    ...(canLowerOomScore() ? {} : { oomScoreAdj: 0 }),
     iptables: { syncPeriod: "30s", minSyncPeriod: "1s" },
   });
 }

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { readFile, writeFile, readdir, rm } from "node:fs/promises";
+import { readFile, rename, writeFile, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 
 /**
@@ -57,8 +57,7 @@ export class Supervisor {
 
   async start(c: ComponentCommand): Promise<void> {
     if (await this.isRunning(c.name)) return;
-    const script = join(this.runDir, "supervise.sh");
-    await writeFile(script, SUPERVISE_SH, { mode: 0o755 });
+    const script = await this.installScript();
     const out = openSync(this.logFile(c.name), "a");
     const child = spawn("/bin/bash", [script, c.name, this.logFile(c.name), this.pidFile(c.name), c.cgroup, c.netnsPath ?? "-", "--", c.command, ...c.args], {
       detached: true,
@@ -68,6 +67,19 @@ export class Supervisor {
     closeSync(out);
     child.unref();
     await writeFile(this.pidFile(c.name), String(child.pid));
+  }
+
+  /**
+   * bash reads a script as it runs it, so the file is never rewritten in place: a new
+   * version goes in by rename (a new inode), and only when it differs.
+   */
+  private async installScript(): Promise<string> {
+    const script = join(this.runDir, "supervise.sh");
+    if ((await readFile(script, "utf8").catch(() => "")) !== SUPERVISE_SH) {
+      await writeFile(`${script}.${process.pid}`, SUPERVISE_SH, { mode: 0o755 });
+      await rename(`${script}.${process.pid}`, script);
+    }
+    return script;
   }
 
   async pid(name: string, which: "supervisor" | "child" = "supervisor"): Promise<number | undefined> {

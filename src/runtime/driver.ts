@@ -1,0 +1,40 @@
+import type { ClusterSpec } from "../core/cluster-spec.js";
+
+/** How far a cluster got, as the driver sees it on the host. */
+export type RuntimePhase = "provisioning" | "running" | "stopped" | "failed" | "absent";
+
+export interface ClusterCredentials {
+  clusterId: string;
+  server: string;
+  /** For the user: member of the tenants group, no power over cluster-wide RBAC. */
+  tenantKubeconfig: string;
+  /** For tempkube itself (system:masters). */
+  adminKubeconfig: string;
+}
+
+export interface ComponentStatus {
+  name: string;
+  running: boolean;
+}
+
+export interface ClusterRuntimeStatus {
+  clusterId: string;
+  phase: RuntimePhase;
+  components: ComponentStatus[];
+}
+
+/** Time spent in each step of an operation, for progress output and `tempkube bench`. */
+export type StepTimings = Record<string, number>;
+
+/** The one small interface every runtime driver implements (local today; host-cluster and cloud later). */
+export interface RuntimeDriver {
+  provision(spec: ClusterSpec, onStep?: (step: string) => void): Promise<{ credentials: ClusterCredentials; timings: StepTimings }>;
+  start(clusterId: string): Promise<{ timings: StepTimings }>;
+  stop(clusterId: string): Promise<void>;
+  destroy(clusterId: string): Promise<void>;
+  status(clusterId: string): Promise<ClusterRuntimeStatus>;
+  credentials(clusterId: string): Promise<ClusterCredentials>;
+  /** Makes an image archive usable by every cluster on the host, or by one cluster when given. */
+  loadImage(archivePath: string, clusterId?: string): Promise<void>;
+  list(): Promise<string[]>;
+}

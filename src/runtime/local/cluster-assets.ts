@@ -1,0 +1,117 @@
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { admissionConfig, cniConfig, containerdConfig, kubeletConfig, kubeProxyConfig } from "./component-configs.js";
+import { renderKubeconfig } from "./kubeconfig.js";
+import type { ClusterLayout } from "./layout.js";
+import { KUBERNETES_SERVICE_IP, type ClusterNetwork } from "./network.js";
+import { CertificateAuthority, serviceAccountKeyPair, type CertificateRequest } from "./pki.js";
+import { TENANT_GROUP } from "./addon-manifests.js";
+
+/** The domain under which clusters are reachable by name (`<id>.<domain>`, a SAN of the apiserver). */
+export const CLUSTER_DOMAIN = process.env.TEMPKUBE_DOMAIN ?? "tempkube.local";
+
+async function put(path: string, content: string, mode = 0o600): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, content, { mode });
+}
+
+/** The kubelet's cgroupRoot for node k: pods of each node under their own subtree of the cluster's cgroup. */
+export function kubeletCgroupRoot(clusterId: string, k: number): string {
+  return `/tempkube/${clusterId}/${k === 0 ? "cp" : `w${k}`}`;
+}
+
+export function nodeName(clusterId: string, index: number): string {
+  return index === 0 ? `${clusterId}-control-plane` : `${clusterId}-worker-${index}`;
+}
+
+/** Users of the kubeconfigs tempkube writes: who they are in the cluster. */
+const CLIENTS: Record<string, Omit<CertificateRequest, "usage">> = {
+  admin: { commonName: "tempkube-admin", organizations: ["system:masters"] },
+  tenant: { commonName: "tenant", organizations: [TENANT_GROUP] },
+  "controller-manager": { commonName: "system:kube-controller-manager" },
+  scheduler: { commonName: "system:kube-scheduler" },
+  "kube-proxy": { commonName: "system:kube-proxy" },
+};
+
+/**
+ * Writes everything a cluster needs on disk before any process starts: PKI, kubeconfigs
+ * and component configuration. Generated once at provision; start reuses it.
+ */
+export async function writeClusterAssets(layout: ClusterLayout, clusterId: string, net: ClusterNetwork, privileged: boolean): Promise<void> {
+  const controlPlane = net.nodes[0];
+  const server = `https://${controlPlane.ip}:6443`;
+  const ca = await CertificateAuthority.create(`tempkube-${clusterId}-ca`);
+  await put(layout.pki("ca.crt"), ca.certPem, 0o644);
+  await put(layout.pki("ca.key"), ca.keyPem);
+
+  const sa = await serviceAccountKeyPair();
+  await put(layout.pki("sa.pub"), sa.publicPem);
+  await put(layout.pki("sa.key"), sa.privatePem);
+
+  const issueTo = async (name: string, req: CertificateRequest) => {
+    const pair = await ca.issue(req);
+    await put(layout.pki(`${name}.crt`), pair.certPem, 0o644);
+    await put(layout.pki(`${name}.key`), pair.keyPem);
+    return pair;
+  };
+
+  const issued = await Promise.all([
+    issueTo("apiserver", {
+      commonName: "kube-apiserver",
+      usage: "server",
+      dnsNames: ["kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost", `${clusterId}.${CLUSTER_DOMAIN}`],
+      ipAddresses: [controlPlane.ip, "127.0.0.1", KUBERNETES_SERVICE_IP],
+    }),
+    issueTo("apiserver-kubelet-client", { commonName: "kube-apiserver-kubelet-client", organizations: ["system:masters"], usage: "client" }),
+    ...Object.entries(CLIENTS).map(([name, req]) => issueTo(name, { ...req, usage: "client" }).then((pair) => ({ name, pair }))),
+  ]);
+  for (const entry of issued) {
+    if (!("name" in entry)) continue;
+    const { name, pair } = entry;
+    await put(layout.kubeconfig(name), renderKubeconfig({
+      clusterName: `tempkube-${clusterId}`,
+      contextName: name === "tenant" ? `tempkube-${clusterId}` : `tempkube-${clusterId}-${name}`,
+      userName: `tempkube-${clusterId}-${name}`,
+      server,
+      caPem: ca.certPem,
+      certPem: pair.certPem,
+      keyPem: pair.keyPem,
+    }));
+  }
+
+  await put(layout.config("admission.yaml"), admissionConfig(privileged), 0o644);
+
+  for (const [k, node] of net.nodes.entries()) {
+    const nl = layout.node(node.name);
+    const kubelet = await ca.issue({
+      commonName: `system:node:${node.name}`,
+      organizations: ["system:nodes"],
+      usage: "both",
+      dnsNames: [node.name],
+      ipAddresses: [node.ip],
+    });
+    await put(`${nl.root}/kubelet.crt`, kubelet.certPem, 0o644);
+    await put(`${nl.root}/kubelet.key`, kubelet.keyPem);
+    await put(`${nl.root}/kubelet.kubeconfig`, renderKubeconfig({
+      clusterName: `tempkube-${clusterId}`, contextName: "kubelet", userName: `system:node:${node.name}`,
+      server, caPem: ca.certPem, certPem: kubelet.certPem, keyPem: kubelet.keyPem,
+    }));
+    await put(nl.containerdConfig, containerdConfig(nl), 0o644);
+    await put(`${nl.cniConfDir}/10-tempkube.conflist`, cniConfig(node, `${nl.root}/cni-ipam`), 0o644);
+    await put(nl.kubeletConfig, kubeletConfig({
+      node: nl, net: node, cgroupRoot: kubeletCgroupRoot(clusterId, k),
+      kubeconfig: `${nl.root}/kubelet.kubeconfig`, caFile: layout.pki("ca.crt"),
+      certFile: `${nl.root}/kubelet.crt`, keyFile: `${nl.root}/kubelet.key`,
+    }), 0o644);
+    await put(nl.kubeProxyConfig, kubeProxyConfig(net, node, layout.kubeconfig("kube-proxy")), 0o644);
+    // Pods use cluster DNS; this only feeds dnsPolicy: Default pods, and must not point at a loopback resolver.
+    await put(nl.resolvConf, `nameserver ${net.gateway}\n`, 0o644);
+    await mkdir(nl.podLogDir, { recursive: true });
+  }
+  await mkdir(layout.volumesDir, { recursive: true });
+  await mkdir(layout.kineDir, { recursive: true });
+}
+
+export async function readPem(path: string): Promise<string> {
+  return readFile(path, "utf8");
+}

@@ -1,0 +1,151 @@
+import type { KubernetesRelease } from "../../setup/catalogue.js";
+import { addonBinary, kubernetesBinary } from "../../setup/installer.js";
+import type { ClusterLayout } from "./layout.js";
+import { SERVICE_CIDR, type ClusterNetwork, type NodeNetwork } from "./network.js";
+import type { ComponentCommand } from "./supervisor.js";
+
+/** The command lines of a cluster's processes. Names are unique per cluster (pid and log files). */
+export interface ClusterCommandsInput {
+  clusterId: string;
+  release: KubernetesRelease;
+  layout: ClusterLayout;
+  net: ClusterNetwork;
+}
+
+export function systemCgroup(clusterId: string): string {
+  return `/tempkube/${clusterId}/system`;
+}
+
+/** kine and kube-apiserver: started first, everything else needs them. */
+export function apiServerCommands(input: ClusterCommandsInput): ComponentCommand[] {
+  return controlPlaneCommands(input).filter((c) => c.name === "kine" || c.name === "kube-apiserver");
+}
+
+/**
+ * kube-controller-manager and kube-scheduler: started once the apiserver is ready, since
+ * before RBAC is bootstrapped they exit and the supervisor's backoff would delay them.
+ * Their secure ports serve no delegated authn/authz (loopback in the node namespace only),
+ * which spares them the wait for the extension-apiserver-authentication ConfigMap.
+ */
+export function controllerCommands(input: ClusterCommandsInput): ComponentCommand[] {
+  return controlPlaneCommands(input).filter((c) => c.name !== "kine" && c.name !== "kube-apiserver");
+}
+
+function controlPlaneCommands({ clusterId, release, layout, net }: ClusterCommandsInput): ComponentCommand[] {
+  const cp = net.nodes[0];
+  const cgroup = systemCgroup(clusterId);
+  const pki = (f: string) => layout.pki(f);
+  return [
+    {
+      name: "kine",
+      command: addonBinary("kine"),
+      args: [
+        "--endpoint", `sqlite://${layout.kineDir}/state.db?_journal=WAL&cache=shared&_busy_timeout=30000&_txlock=immediate`,
+        "--listen-address", `unix://${layout.kineSocket}`,
+        "--metrics-bind-address", "0",
+      ],
+      cgroup,
+    },
+    {
+      name: "kube-apiserver",
+      command: kubernetesBinary(release, "kube-apiserver"),
+      netnsPath: cp.netnsPath,
+      cgroup,
+      args: [
+        `--etcd-servers=unix://${layout.kineSocket}`,
+        `--advertise-address=${cp.ip}`,
+        "--bind-address=0.0.0.0",
+        "--secure-port=6443",
+        `--service-cluster-ip-range=${SERVICE_CIDR}`,
+        `--client-ca-file=${pki("ca.crt")}`,
+        `--tls-cert-file=${pki("apiserver.crt")}`,
+        `--tls-private-key-file=${pki("apiserver.key")}`,
+        `--kubelet-client-certificate=${pki("apiserver-kubelet-client.crt")}`,
+        `--kubelet-client-key=${pki("apiserver-kubelet-client.key")}`,
+        "--kubelet-preferred-address-types=InternalIP",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        `--service-account-key-file=${pki("sa.pub")}`,
+        `--service-account-signing-key-file=${pki("sa.key")}`,
+        "--authorization-mode=Node,RBAC",
+        "--enable-admission-plugins=NodeRestriction",
+        `--admission-control-config-file=${layout.config("admission.yaml")}`,
+        "--allow-privileged=true",
+        "--profiling=false",
+        "--v=1",
+      ],
+    },
+    {
+      name: "kube-controller-manager",
+      command: kubernetesBinary(release, "kube-controller-manager"),
+      netnsPath: cp.netnsPath,
+      cgroup,
+      args: [
+        `--kubeconfig=${layout.kubeconfig("controller-manager")}`,
+        "--bind-address=127.0.0.1",
+        "--leader-elect=false",
+        "--use-service-account-credentials=true",
+        `--service-account-private-key-file=${pki("sa.key")}`,
+        `--root-ca-file=${pki("ca.crt")}`,
+        `--cluster-signing-cert-file=${pki("ca.crt")}`,
+        `--cluster-signing-key-file=${pki("ca.key")}`,
+        `--cluster-name=${clusterId}`,
+        `--cluster-cidr=${net.clusterCidr}`,
+        "--allocate-node-cidrs=false",
+        "--profiling=false",
+        "--v=1",
+      ],
+    },
+    {
+      name: "kube-scheduler",
+      command: kubernetesBinary(release, "kube-scheduler"),
+      netnsPath: cp.netnsPath,
+      cgroup,
+      args: [
+        `--kubeconfig=${layout.kubeconfig("scheduler")}`,
+        "--bind-address=127.0.0.1",
+        "--leader-elect=false",
+        "--profiling=false",
+        "--v=1",
+      ],
+    },
+  ];
+}
+
+export function containerdCommand(input: ClusterCommandsInput, node: NodeNetwork): ComponentCommand {
+  const nl = input.layout.node(node.name);
+  return {
+    name: `containerd-${node.name}`,
+    command: "/usr/bin/containerd",
+    args: ["--config", nl.containerdConfig],
+    netnsPath: node.netnsPath,
+    cgroup: systemCgroup(input.clusterId),
+  };
+}
+
+export function nodeAgentCommands(input: ClusterCommandsInput, node: NodeNetwork): ComponentCommand[] {
+  const nl = input.layout.node(node.name);
+  return [
+    {
+      name: `kubelet-${node.name}`,
+      command: kubernetesBinary(input.release, "kubelet"),
+      netnsPath: node.netnsPath,
+      cgroup: systemCgroup(input.clusterId),
+      args: [
+        `--config=${nl.kubeletConfig}`,
+        `--kubeconfig=${nl.root}/kubelet.kubeconfig`,
+        `--root-dir=${nl.kubeletRoot}`,
+        `--hostname-override=${node.name}`,
+        `--node-ip=${node.ip}`,
+        `--node-labels=smek-cluster-id=${input.clusterId}`,
+        "--v=1",
+      ],
+    },
+    {
+      name: `kube-proxy-${node.name}`,
+      command: kubernetesBinary(input.release, "kube-proxy"),
+      netnsPath: node.netnsPath,
+      cgroup: systemCgroup(input.clusterId),
+      args: [`--config=${nl.kubeProxyConfig}`, "--v=1"],
+    },
+  ];
+}

@@ -1,0 +1,406 @@
+import { existsSync } from "node:fs";
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { totalmem } from "node:os";
+import { basename, join } from "node:path";
+import { validateSpec, SIZE_PRESETS, type ClusterSpec } from "../../core/cluster-spec.js";
+import { unmountAll, mountsUnder } from "../../host/mounts.js";
+import { IMAGES, findRelease, type ImageKey, type KubernetesRelease } from "../../setup/catalogue.js";
+import { imageArchive, kubernetesBinary } from "../../setup/installer.js";
+import { run } from "../../util/exec.js";
+import { TempkubeError } from "../../util/errors.js";
+import { logger } from "../../util/log.js";
+import { dataDir } from "../../util/paths.js";
+import type { ClusterCredentials, ClusterRuntimeStatus, RuntimeDriver, StepTimings } from "../driver.js";
+import { coreDns, localPath, tenantPolicies, tenantRbac } from "./addon-manifests.js";
+import { clusterCgroup, ensureCgroup, killAll, leftoverCgroups, memoryUsage, removeCgroup, setMemoryLimit, pidsIn } from "./cgroups.js";
+import { kubeletCgroupRoot, nodeName, writeClusterAssets } from "./cluster-assets.js";
+import { apiServerCommands, containerdCommand, controllerCommands, nodeAgentCommands, systemCgroup, type ClusterCommandsInput } from "./component-commands.js";
+import { KubeApi } from "./kube-api.js";
+import { ClusterLayout } from "./layout.js";
+import { leftoverNetwork, MAX_CLUSTER_INDEX, planNetwork, setupNetwork, teardownNetwork, type ClusterNetwork } from "./network.js";
+import { Supervisor } from "./supervisor.js";
+import { waitFor } from "./wait.js";
+
+/** What the runtime keeps about a cluster on disk (state.json); enough to adopt it after a restart. */
+export interface LocalClusterState {
+  id: string;
+  spec: ClusterSpec;
+  kubernetesVersion: string;
+  network: ClusterNetwork;
+  phase: "provisioning" | "running" | "stopped" | "failed";
+  createdAt: string;
+}
+
+const STOP_GRACE_MS = 500;
+const READY_TIMEOUT_MS = Number(process.env.TEMPKUBE_READY_TIMEOUT_MS ?? 180_000);
+
+type Condition = { type: string; status: string; lastHeartbeatTime?: string; lastTransitionTime?: string };
+type ConditionList = { items?: { status?: { conditions?: Condition[] } }[] };
+
+/** The condition is True and was reported at or after `since`. */
+function isFresh(obj: { status?: { conditions?: Condition[] } }, type: string, since: number, stamp: "lastHeartbeatTime" | "lastTransitionTime"): boolean {
+  const c = obj.status?.conditions?.find((x) => x.type === type);
+  return c?.status === "True" && Date.parse(c[stamp] ?? "") >= since;
+}
+
+/** Which component logs explain a failure in each step. */
+const STEP_COMPONENTS: Record<string, RegExp> = {
+  "apiserver ready": /^(kine|kube-apiserver)$/,
+  "addons applied": /^kube-apiserver$/,
+  "images imported": /^containerd-/,
+  "nodes ready": /^(kubelet-|containerd-|kube-controller-manager)/,
+  "default service account": /^kube-controller-manager$/,
+  "coredns available": /^(kubelet-|kube-scheduler|kube-proxy-)/,
+};
+
+/**
+ * The local runtime: each cluster is a set of upstream processes on this host, isolated by
+ * network namespaces, its own PKI, datastore, containerd and cgroup. See DESIGN.md.
+ */
+export class LocalRuntime implements RuntimeDriver {
+  private readonly base: string;
+
+  constructor(options: { dataDir?: string } = {}) {
+    this.base = options.dataDir ?? dataDir();
+  }
+
+  private layout(id: string): ClusterLayout {
+    return new ClusterLayout(id, join(this.base, "clusters"));
+  }
+
+  private supervisor(layout: ClusterLayout): Supervisor {
+    return new Supervisor(layout.runDir, layout.logDir);
+  }
+
+  private get imageLibrary(): string {
+    return join(this.base, "images");
+  }
+
+  async readState(id: string): Promise<LocalClusterState> {
+    const text = await readFile(this.layout(id).stateFile, "utf8").catch(() => undefined);
+    if (!text) throw new TempkubeError("not-found", `cluster ${id} does not exist on this host`);
+    return JSON.parse(text) as LocalClusterState;
+  }
+
+  private async writeState(state: LocalClusterState): Promise<void> {
+    const file = this.layout(state.id).stateFile;
+    await writeFile(`${file}.tmp`, JSON.stringify(state, null, 2));
+    await rename(`${file}.tmp`, file);
+  }
+
+  async list(): Promise<string[]> {
+    const entries = await readdir(join(this.base, "clusters")).catch(() => [] as string[]);
+    return entries.filter((id) => existsSync(this.layout(id).stateFile)).sort();
+  }
+
+  // ---------------------------------------------------------------- provision
+
+  async provision(spec: ClusterSpec, onStep?: (step: string) => void): Promise<{ credentials: ClusterCredentials; timings: StepTimings }> {
+    const problems = validateSpec(spec);
+    if (problems.length) throw new TempkubeError("invalid-input", problems.join("; "));
+    const release = this.release(spec.kubernetesVersion);
+    const layout = this.layout(spec.id);
+    if (existsSync(layout.root)) throw new TempkubeError("conflict", `cluster ${spec.id} already exists`);
+    const timings: StepTimings = {};
+    const started = Date.now();
+    let step = "reserve address range";
+    const mark = (next: string) => {
+      timings[step] = Date.now() - stepStarted;
+      step = next;
+      stepStarted = Date.now();
+      onStep?.(next);
+    };
+    let stepStarted = Date.now();
+    await mkdir(layout.root, { recursive: true });
+    try {
+      const index = await this.reserveIndex(spec.id);
+      const names = Array.from({ length: spec.workers + 1 }, (_, k) => nodeName(spec.id, k));
+      const network = planNetwork(spec.id, index, names);
+      const state: LocalClusterState = {
+        id: spec.id, spec, kubernetesVersion: release.version, network, phase: "provisioning", createdAt: new Date().toISOString(),
+      };
+      await this.writeState(state);
+      mark("certificates and configuration");
+      await writeClusterAssets(layout, spec.id, network, spec.privileged);
+      mark("network");
+      await setupNetwork(spec.id, network);
+      mark("cgroups");
+      await this.setupCgroups(spec);
+      const stepTimings = await this.bringUp(state, layout, release, true, (s) => mark(s));
+      Object.assign(timings, stepTimings);
+      timings[step] = Date.now() - stepStarted;
+      state.phase = "running";
+      await this.writeState(state);
+      timings.total = Date.now() - started;
+      return { credentials: await this.credentials(spec.id), timings };
+    } catch (err) {
+      const failure = await this.describeFailure(layout, step, err);
+      logger.warn({ clusterId: spec.id, step }, "provision failed; cleaning up");
+      // For debugging the runtime itself: keep what failed, to be inspected and destroyed by hand.
+      if (process.env.TEMPKUBE_KEEP_FAILED) throw failure;
+      await this.destroy(spec.id).catch((e: unknown) => logger.error({ err: e }, "cleanup after failed provision failed"));
+      throw failure;
+    }
+  }
+
+  private release(version: string): KubernetesRelease {
+    const release = findRelease(version);
+    if (!release) throw new TempkubeError("invalid-input", `kubernetesVersion "${version}" is not offered; see \`tempkube versions\``);
+    if (!existsSync(kubernetesBinary(release, "kube-apiserver"))) {
+      throw new TempkubeError("setup", `Kubernetes ${release.version} is not installed; run: bin/tempkube versions install ${release.minor}`);
+    }
+    return release;
+  }
+
+  /** Cluster index = the /24 it owns; reserved atomically with mkdir so parallel provisions never collide. */
+  private async reserveIndex(id: string): Promise<number> {
+    const dir = join(this.base, "indexes");
+    await mkdir(dir, { recursive: true });
+    for (let i = 1; i <= MAX_CLUSTER_INDEX; i++) {
+      try {
+        await mkdir(join(dir, String(i)));
+        await writeFile(join(dir, String(i), "cluster"), id);
+        return i;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      }
+    }
+    throw new TempkubeError("host", `this host holds ${MAX_CLUSTER_INDEX} clusters already; no address range is free`);
+  }
+
+  private async releaseIndex(id: string, index: number | undefined): Promise<void> {
+    const dir = join(this.base, "indexes");
+    const candidates = index ? [String(index)] : await readdir(dir).catch(() => [] as string[]);
+    for (const c of candidates) {
+      const owner = await readFile(join(dir, c, "cluster"), "utf8").catch(() => "");
+      if (owner === id) await rm(join(dir, c), { recursive: true, force: true });
+    }
+  }
+
+  private async setupCgroups(spec: ClusterSpec): Promise<void> {
+    await ensureCgroup(systemCgroup(spec.id));
+    for (let k = 0; k <= spec.workers; k++) await ensureCgroup(kubeletCgroupRoot(spec.id, k));
+    const limits = SIZE_PRESETS[spec.size];
+    await setMemoryLimit(clusterCgroup(spec.id), Math.min(limits.memoryBytes, totalmem()));
+  }
+
+  /** Starts every process and waits until the cluster is ready (shared by provision and start). */
+  private async bringUp(state: LocalClusterState, layout: ClusterLayout, release: KubernetesRelease, firstBoot: boolean,
+    mark: (step: string) => void): Promise<StepTimings> {
+    const input: ClusterCommandsInput = { clusterId: state.id, release, layout, net: state.network };
+    const sup = this.supervisor(layout);
+    await mkdir(layout.runDir, { recursive: true });
+    await mkdir(layout.logDir, { recursive: true });
+    // Conditions written before a stop are still in the store: only what is reported after
+    // this moment (second resolution, as the API keeps it) counts as ready.
+    const since = Math.floor(Date.now() / 1000) * 1000;
+    mark("processes started");
+    for (const node of state.network.nodes) {
+      // Nothing runs on the node now, so no address is really in use.
+      await rm(`${layout.node(node.name).root}/cni-ipam`, { recursive: true, force: true });
+      await sup.start(containerdCommand(input, node));
+    }
+    for (const c of apiServerCommands(input)) await sup.start(c);
+    mark("images imported");
+    await Promise.all(state.network.nodes.map((node) => this.importImages(layout, node.name)));
+    for (const node of state.network.nodes) for (const c of nodeAgentCommands(input, node)) await sup.start(c);
+    const api = await this.adminApi(layout);
+    mark("apiserver ready");
+    await waitFor("kube-apiserver /readyz", () => api.ok("/readyz"), READY_TIMEOUT_MS, 50);
+    for (const c of controllerCommands(input)) await sup.start(c);
+    if (firstBoot) {
+      mark("addons applied");
+      await this.applyAddons(state, layout, release);
+    }
+    mark("nodes ready");
+    await waitFor(`${state.network.nodes.length} node(s) Ready`, () => this.nodesReady(api, state.network.nodes.length, since), READY_TIMEOUT_MS);
+    mark("default service account");
+    await waitFor("ServiceAccount default/default", () => api.ok("/api/v1/namespaces/default/serviceaccounts/default"), READY_TIMEOUT_MS);
+    mark("coredns available");
+    await waitFor("CoreDNS available", () => this.podsReady(api, "kube-system", "k8s-app=kube-dns", since), READY_TIMEOUT_MS);
+    return {};
+  }
+
+  private async applyAddons(state: LocalClusterState, layout: ClusterLayout, release: KubernetesRelease): Promise<void> {
+    const docs = [tenantRbac(), tenantPolicies(state.spec.privileged), coreDns(), localPath(layout.volumesDir)].join("---\n");
+    await run(kubernetesBinary(release, "kubectl"), ["--kubeconfig", layout.kubeconfig("admin"), "apply", "--server-side", "--force-conflicts", "-f", "-"],
+      { input: docs, timeoutMs: 60_000 });
+  }
+
+  private async nodesReady(api: KubeApi, expected: number, since: number): Promise<boolean> {
+    const res = await api.get<ConditionList>("/api/v1/nodes").catch(() => undefined);
+    const items = res?.status === 200 ? res.body?.items ?? [] : [];
+    return items.length >= expected && items.every((n) => isFresh(n, "Ready", since, "lastHeartbeatTime"));
+  }
+
+  private async podsReady(api: KubeApi, ns: string, selector: string, since: number): Promise<boolean> {
+    const res = await api.get<ConditionList>(`/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(selector)}`).catch(() => undefined);
+    const items = res?.status === 200 ? res.body?.items ?? [] : [];
+    return items.some((p) => isFresh(p, "Ready", since, "lastTransitionTime"));
+  }
+
+  private async adminApi(layout: ClusterLayout): Promise<KubeApi> {
+    const state = await this.readState(layout.clusterId);
+    const [ca, cert, key] = await Promise.all([
+      readFile(layout.pki("ca.crt"), "utf8"), readFile(layout.pki("admin.crt"), "utf8"), readFile(layout.pki("admin.key"), "utf8"),
+    ]);
+    return new KubeApi(`https://${state.network.nodes[0].ip}:6443`, { ca, cert, key });
+  }
+
+  // ---------------------------------------------------------------- images
+
+  /** Built-in images plus every archive in the host's image library, imported once per node. */
+  private async importImages(layout: ClusterLayout, node: string): Promise<void> {
+    const nl = layout.node(node);
+    await waitFor(`containerd of ${node}`, async () => existsSync(nl.containerdSocket), 30_000, 20);
+    const recordFile = join(nl.root, "imported-images.json");
+    const imported = JSON.parse(await readFile(recordFile, "utf8").catch(() => "{}")) as Record<string, string>;
+    const archives = [
+      ...(Object.keys(IMAGES) as ImageKey[]).map((k) => imageArchive(k)),
+      ...(await readdir(this.imageLibrary).catch(() => [] as string[])).filter((f) => f.endsWith(".tar")).map((f) => join(this.imageLibrary, f)),
+    ];
+    for (const archive of archives) {
+      const st = await stat(archive);
+      const fingerprint = `${st.size}:${st.mtimeMs}`;
+      if (imported[archive] === fingerprint) continue;
+      await this.ctrImport(nl.containerdSocket, archive);
+      imported[archive] = fingerprint;
+    }
+    await writeFile(recordFile, JSON.stringify(imported, null, 2));
+  }
+
+  private async ctrImport(socket: string, archive: string): Promise<void> {
+    await run("ctr", ["--address", socket, "--namespace", "k8s.io", "images", "import", "--snapshotter", "overlayfs", archive], { timeoutMs: 120_000 });
+  }
+
+  async loadImage(archivePath: string, clusterId?: string): Promise<void> {
+    if (!existsSync(archivePath)) throw new TempkubeError("invalid-input", `image archive ${archivePath} does not exist`);
+    const targets = clusterId ? [clusterId] : await this.list();
+    if (!clusterId) {
+      // Into the host library: every cluster imports it when its nodes start.
+      await mkdir(this.imageLibrary, { recursive: true });
+      await copyFile(archivePath, join(this.imageLibrary, basename(archivePath).replace(/(\.tar)?$/, ".tar")));
+    }
+    for (const id of targets) {
+      const state = await this.readState(id);
+      if (state.phase !== "running") continue;
+      const layout = this.layout(id);
+      for (const node of state.network.nodes) await this.ctrImport(layout.node(node.name).containerdSocket, archivePath);
+    }
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  async start(clusterId: string): Promise<{ timings: StepTimings }> {
+    const state = await this.readState(clusterId);
+    const layout = this.layout(clusterId);
+    const release = this.release(state.kubernetesVersion);
+    const timings: StepTimings = {};
+    let step = "network";
+    let stepStarted = Date.now();
+    const started = Date.now();
+    const mark = (next: string) => { timings[step] = Date.now() - stepStarted; step = next; stepStarted = Date.now(); };
+    try {
+      await setupNetwork(clusterId, state.network);
+      await this.setupCgroups(state.spec);
+      await this.bringUp(state, layout, release, false, mark);
+      timings[step] = Date.now() - stepStarted;
+    } catch (err) {
+      state.phase = "failed";
+      await this.writeState(state);
+      throw await this.describeFailure(layout, step, err);
+    }
+    state.phase = "running";
+    await this.writeState(state);
+    timings.total = Date.now() - started;
+    return { timings };
+  }
+
+  /** Ends every process of the cluster (pods included) and releases its mounts; disk state stays. */
+  async stop(clusterId: string): Promise<void> {
+    const state = await this.readState(clusterId);
+    const layout = this.layout(clusterId);
+    await this.stopProcesses(layout);
+    state.phase = "stopped";
+    await this.writeState(state);
+  }
+
+  private async stopProcesses(layout: ClusterLayout): Promise<void> {
+    // Everything on disk is crash-safe (SQLite, containerd's bolt stores), so a short
+    // grace period suffices; the apiserver alone would otherwise linger on open watches.
+    await this.supervisor(layout).stopAll(STOP_GRACE_MS);
+    await killAll(clusterCgroup(layout.clusterId));
+    await unmountAll(layout.root);
+    await removeCgroup(clusterCgroup(layout.clusterId), true);
+  }
+
+  async destroy(clusterId: string): Promise<void> {
+    const layout = this.layout(clusterId);
+    const state = await this.readState(clusterId).catch(() => undefined);
+    await this.stopProcesses(layout);
+    if (state) await teardownNetwork(clusterId, state.network);
+    await removeCgroup(clusterCgroup(clusterId));
+    await rm(layout.root, { recursive: true, force: true });
+    await this.releaseIndex(clusterId, state?.network.index);
+  }
+
+  async status(clusterId: string): Promise<ClusterRuntimeStatus> {
+    const state = await this.readState(clusterId).catch(() => undefined);
+    if (!state) return { clusterId, phase: "absent", components: [] };
+    const sup = this.supervisor(this.layout(clusterId));
+    const names = await sup.names();
+    const components = await Promise.all(names.map(async (name) => ({ name, running: await sup.isRunning(name) })));
+    return { clusterId, phase: state.phase, components };
+  }
+
+  async credentials(clusterId: string): Promise<ClusterCredentials> {
+    const state = await this.readState(clusterId);
+    const layout = this.layout(clusterId);
+    return {
+      clusterId,
+      server: `https://${state.network.nodes[0].ip}:6443`,
+      tenantKubeconfig: await readFile(layout.kubeconfig("tenant"), "utf8"),
+      adminKubeconfig: await readFile(layout.kubeconfig("admin"), "utf8"),
+    };
+  }
+
+  // ---------------------------------------------------------------- introspection
+
+  /** Everything of the cluster still on the host; empty after destroy. */
+  async leftovers(clusterId: string, network: ClusterNetwork): Promise<string[]> {
+    const layout = this.layout(clusterId);
+    const left: string[] = [];
+    const pids = await pidsIn(clusterCgroup(clusterId));
+    if (pids.length) left.push(`processes ${pids.join(", ")}`);
+    for (const m of await mountsUnder(layout.root)) left.push(`mount ${m}`);
+    left.push(...(await leftoverNetwork(clusterId, network)));
+    for (const c of await leftoverCgroups(clusterCgroup(clusterId))) left.push(`cgroup ${c}`);
+    if (existsSync(layout.root)) left.push(`directory ${layout.root}`);
+    return left;
+  }
+
+  /** Resident memory of all the cluster's processes (its cgroup), and per component. */
+  async memory(clusterId: string): Promise<{ totalRssBytes: number; cgroupUsageBytes: number }> {
+    const usage = await memoryUsage(clusterCgroup(clusterId));
+    let total = 0;
+    for (const pid of await pidsIn(clusterCgroup(clusterId))) {
+      const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+      total += Number(status.match(/^VmRSS:\s+(\d+) kB/m)?.[1] ?? 0) * 1024;
+    }
+    return { totalRssBytes: total, cgroupUsageBytes: usage?.usageBytes ?? 0 };
+  }
+
+  private async describeFailure(layout: ClusterLayout, step: string, err: unknown): Promise<TempkubeError> {
+    const sup = this.supervisor(layout);
+    const pattern = STEP_COMPONENTS[step];
+    const lines: string[] = [];
+    if (pattern) {
+      for (const name of (await sup.names().catch(() => [] as string[])).filter((n) => pattern.test(n))) {
+        const tail = await sup.lastLines(name, 8);
+        if (tail.length) lines.push(`--- ${name} (last lines):`, ...tail);
+      }
+    }
+    const cause = err instanceof Error ? err.message : String(err);
+    return new TempkubeError("runtime", `cluster ${layout.clusterId}: step "${step}" failed: ${cause}${lines.length ? `\n${lines.join("\n")}` : ""}`, { cause: err });
+  }
+}
