@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { TempkubeError } from "../util/errors.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerKubectl } from "./commands/kubectl.js";
+import { registerRuntime, registerUp } from "./commands/runtime.js";
 import { registerSetup } from "./commands/setup.js";
 import { registerVersions } from "./commands/versions.js";
 import { exitCodeFor } from "./exit-codes.js";
@@ -16,6 +17,8 @@ registerSetup(program);
 registerVersions(program);
 registerKubectl(program);
 registerDoctor(program);
+registerUp(program);
+registerRuntime(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof Error ? err.message : String(err);

@@ -182,7 +182,7 @@ spec:
 export function localPath(volumesDir: string): string {
   return `apiVersion: v1
 kind: ServiceAccount
-metadata: { name: local-path-provisioner, namespace: kube-system }
+metadata: { name: local-path-provisioner-service-account, namespace: kube-system }
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
@@ -197,7 +197,7 @@ apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata: { name: "tempkube:local-path-provisioner" }
 roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "tempkube:local-path-provisioner" }
-subjects: [{ kind: ServiceAccount, name: local-path-provisioner, namespace: kube-system }]
+subjects: [{ kind: ServiceAccount, name: local-path-provisioner-service-account, namespace: kube-system }]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
@@ -210,7 +210,7 @@ apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
 metadata: { name: local-path-provisioner, namespace: kube-system }
 roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: local-path-provisioner }
-subjects: [{ kind: ServiceAccount, name: local-path-provisioner, namespace: kube-system }]
+subjects: [{ kind: ServiceAccount, name: local-path-provisioner-service-account, namespace: kube-system }]
 ---
 apiVersion: storage.k8s.io/v1
 kind: StorageClass
@@ -256,7 +256,7 @@ spec:
   template:
     metadata: { labels: { app: local-path-provisioner } }
     spec:
-      serviceAccountName: local-path-provisioner
+      serviceAccountName: local-path-provisioner-service-account
       tolerations: [{ operator: Exists }]
       containers:
       - name: local-path-provisioner

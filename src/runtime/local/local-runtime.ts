@@ -17,7 +17,7 @@ import { kubeletCgroupRoot, nodeName, writeClusterAssets } from "./cluster-asset
 import { apiServerCommands, containerdCommand, controllerCommands, nodeAgentCommands, systemCgroup, type ClusterCommandsInput } from "./component-commands.js";
 import { KubeApi } from "./kube-api.js";
 import { ClusterLayout } from "./layout.js";
-import { leftoverNetwork, MAX_CLUSTER_INDEX, planNetwork, setupNetwork, teardownNetwork, type ClusterNetwork } from "./network.js";
+import { DNS_SERVICE_IP, KUBERNETES_SERVICE_IP, leftoverNetwork, MAX_CLUSTER_INDEX, planNetwork, setupNetwork, teardownNetwork, type ClusterNetwork } from "./network.js";
 import { Supervisor } from "./supervisor.js";
 import { waitFor } from "./wait.js";
 
@@ -32,6 +32,7 @@ export interface LocalClusterState {
 }
 
 const STOP_GRACE_MS = 500;
+const PODS_SETTLE_MS = 60_000;
 const READY_TIMEOUT_MS = Number(process.env.TEMPKUBE_READY_TIMEOUT_MS ?? 180_000);
 
 type Condition = { type: string; status: string; lastHeartbeatTime?: string; lastTransitionTime?: string };
@@ -51,6 +52,7 @@ const STEP_COMPONENTS: Record<string, RegExp> = {
   "nodes ready": /^(kubelet-|containerd-|kube-controller-manager)/,
   "default service account": /^kube-controller-manager$/,
   "coredns available": /^(kubelet-|kube-scheduler|kube-proxy-)/,
+  "cluster dns answers": /^kube-proxy-/,
 };
 
 /**
@@ -218,6 +220,12 @@ export class LocalRuntime implements RuntimeDriver {
     await waitFor("ServiceAccount default/default", () => api.ok("/api/v1/namespaces/default/serviceaccounts/default"), READY_TIMEOUT_MS);
     mark("coredns available");
     await waitFor("CoreDNS available", () => this.podsReady(api, "kube-system", "k8s-app=kube-dns", since), READY_TIMEOUT_MS);
+    mark("cluster dns answers");
+    await waitFor("cluster DNS to answer through the kube-dns Service", () => this.dnsAnswers(state.network.nodes[0].netnsPath), READY_TIMEOUT_MS);
+    if (!firstBoot) {
+      mark("pods running again");
+      await this.podsSettled(api, since);
+    }
     return {};
   }
 
@@ -231,6 +239,32 @@ export class LocalRuntime implements RuntimeDriver {
     const res = await api.get<ConditionList>("/api/v1/nodes").catch(() => undefined);
     const items = res?.status === 200 ? res.body?.items ?? [] : [];
     return items.length >= expected && items.every((n) => isFresh(n, "Ready", since, "lastHeartbeatTime"));
+  }
+
+  /** A real lookup through the Service IP: CoreDNS serves and kube-proxy's rules are in place. */
+  private async dnsAnswers(netnsPath: string): Promise<boolean> {
+    try {
+      const { stdout } = await run("nsenter", [`--net=${netnsPath}`, "timeout", "2", "busybox", "nslookup", "kubernetes.default.svc.cluster.local", DNS_SERVICE_IP]);
+      return stdout.includes(KUBERNETES_SERVICE_IP);
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * After a start, pods' conditions in the store still describe the time before the stop.
+   * Waits (bounded, not fatal: a user's crash-looping pod must not fail the start) until
+   * every pod that should run reports Ready anew.
+   */
+  private async podsSettled(api: KubeApi, since: number): Promise<void> {
+    type PodList = { items?: { status?: { phase?: string; conditions?: Condition[] } }[] };
+    const settled = async () => {
+      const res = await api.get<PodList>("/api/v1/pods").catch(() => undefined);
+      if (res?.status !== 200) return false;
+      return (res.body?.items ?? []).filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed")
+        .every((p) => isFresh(p, "Ready", since, "lastTransitionTime"));
+    };
+    await waitFor("pods to run again", settled, PODS_SETTLE_MS, 200).catch(() => logger.warn("some pods are not ready after start"));
   }
 
   private async podsReady(api: KubeApi, ns: string, selector: string, since: number): Promise<boolean> {

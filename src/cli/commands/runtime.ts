@@ -1,0 +1,123 @@
+import { writeFile } from "node:fs/promises";
+import type { Command } from "commander";
+import { DEFAULT_SIZE, SIZE_PRESETS, newClusterId, type SizePreset } from "../../core/cluster-spec.js";
+import { DEFAULT_KUBERNETES_MINOR } from "../../setup/catalogue.js";
+import { LocalRuntime } from "../../runtime/local/local-runtime.js";
+import { TempkubeError } from "../../util/errors.js";
+import { progress } from "../../util/log.js";
+import { stepPrinter } from "../progress.js";
+import { table } from "./versions.js";
+
+export interface CreateOptions {
+  id?: string;
+  version: string;
+  size: string;
+  workers: string;
+  privileged?: boolean;
+  kubeconfig?: string;
+}
+
+/** Creates a cluster with the local runtime, printing steps; shared by `runtime create` and `up`. */
+export async function createLocalCluster(runtime: LocalRuntime, opts: CreateOptions): Promise<{ id: string; kubeconfigPath: string }> {
+  if (!(opts.size in SIZE_PRESETS)) {
+    throw new TempkubeError("invalid-input", `--size must be one of ${Object.keys(SIZE_PRESETS).join(", ")}, not "${opts.size}"`);
+  }
+  const workers = Number(opts.workers);
+  const id = opts.id ?? newClusterId();
+  const steps = stepPrinter();
+  progress(`creating cluster ${id} (Kubernetes ${opts.version}, ${opts.size}, ${workers} worker(s))`);
+  const started = Date.now();
+  const { credentials } = await runtime.provision(
+    { id, kubernetesVersion: opts.version, size: opts.size as SizePreset, workers, privileged: !!opts.privileged },
+    steps.onStep,
+  );
+  steps.done();
+  const kubeconfigPath = opts.kubeconfig ?? `${process.cwd()}/kubeconfig-${id}`;
+  await writeFile(kubeconfigPath, credentials.tenantKubeconfig, { mode: 0o600 });
+  progress(`cluster ${id} ready in ${((Date.now() - started) / 1000).toFixed(1)}s; kubeconfig: ${kubeconfigPath}`);
+  return { id, kubeconfigPath };
+}
+
+function createOptions(cmd: Command): Command {
+  return cmd
+    .option("--id <id>", "cluster id (3-16 lowercase letters/digits); generated when absent")
+    .option("--version <minor>", "Kubernetes version", DEFAULT_KUBERNETES_MINOR)
+    .option("--size <preset>", `size preset: ${Object.keys(SIZE_PRESETS).join(", ")}`, DEFAULT_SIZE)
+    .option("--workers <n>", "worker nodes besides the control plane", "0")
+    .option("--privileged", "allow privileged pods (Pod Security 'privileged' instead of 'baseline')")
+    .option("--kubeconfig <file>", "where to write the tenant kubeconfig (default ./kubeconfig-<id>)");
+}
+
+export function registerRuntime(program: Command): void {
+  const runtime = new LocalRuntime();
+  const group = program
+    .command("runtime")
+    .description("Drive the local runtime directly, without the server (operators and debugging)");
+
+  createOptions(group.command("create").description("Create a cluster and wait until it is ready"))
+    .addHelpText("after", "\nExample:\n  $ sudo bin/tempkube runtime create --version 1.34 --kubeconfig ./kc && kubectl --kubeconfig ./kc get nodes")
+    .action(async (opts: CreateOptions) => {
+      const { id } = await createLocalCluster(runtime, opts);
+      process.stdout.write(`${id}\n`);
+    });
+
+  group.command("list").description("List clusters on this host").action(async () => {
+    const rows = [["ID", "PHASE", "COMPONENTS RUNNING"]];
+    for (const id of await runtime.list()) {
+      const s = await runtime.status(id);
+      rows.push([id, s.phase, `${s.components.filter((c) => c.running).length}/${s.components.length}`]);
+    }
+    process.stdout.write(table(rows));
+  });
+
+  group.command("status <id>").description("Show a cluster's phase and its components").action(async (id: string) => {
+    process.stdout.write(`${JSON.stringify(await runtime.status(id), null, 2)}\n`);
+  });
+
+  group.command("stop <id>").description("Stop every process of a cluster; its state stays on disk").action(async (id: string) => {
+    await runtime.stop(id);
+    progress(`cluster ${id} stopped`);
+  });
+
+  group.command("start <id>").description("Start a stopped cluster and wait until it is ready").action(async (id: string) => {
+    const { timings } = await runtime.start(id);
+    progress(`cluster ${id} ready in ${((timings.total ?? 0) / 1000).toFixed(1)}s`);
+  });
+
+  group.command("destroy <id>").description("Remove a cluster and everything it made on the host").action(async (id: string) => {
+    await runtime.destroy(id);
+    progress(`cluster ${id} destroyed`);
+  });
+
+  group.command("kubeconfig <id>").description("Print the tenant kubeconfig").option("--admin", "print the admin kubeconfig instead")
+    .action(async (id: string, opts: { admin?: boolean }) => {
+      const creds = await runtime.credentials(id);
+      process.stdout.write(opts.admin ? creds.adminKubeconfig : creds.tenantKubeconfig);
+    });
+
+  group.command("load-image <archive>").description("Make an image archive (docker save / OCI) usable by every cluster, or one with --cluster")
+    .option("--cluster <id>", "load into this cluster only")
+    .action(async (archive: string, opts: { cluster?: string }) => {
+      await runtime.loadImage(archive, opts.cluster);
+      progress(`loaded ${archive}${opts.cluster ? ` into ${opts.cluster}` : " for every cluster"}`);
+    });
+}
+
+export function registerUp(program: Command): void {
+  createOptions(program.command("up"))
+    .description("Create a cluster, keep it while this command runs, destroy it on Ctrl-C")
+    .addHelpText("after", "\nExample:\n  $ sudo bin/tempkube up --workers 1")
+    .action(async (opts: CreateOptions) => {
+      const runtime = new LocalRuntime();
+      const { id, kubeconfigPath } = await createLocalCluster(runtime, opts);
+      progress(`try: bin/tempkube kubectl --kubeconfig ${kubeconfigPath} get pods -A`);
+      progress("press Ctrl-C to destroy the cluster");
+      await new Promise<void>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      });
+      progress(`destroying cluster ${id}`);
+      await runtime.destroy(id);
+      progress(`cluster ${id} destroyed`);
+    });
+}

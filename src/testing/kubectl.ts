@@ -1,0 +1,33 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { defaultRelease } from "../setup/catalogue.js";
+import { kubernetesBinary } from "../setup/installer.js";
+import { run } from "../util/exec.js";
+
+/** Runs the built kubectl against a kubeconfig; for tests that act as a user would. */
+export class Kubectl {
+  private constructor(readonly kubeconfigPath: string) {}
+
+  static async withKubeconfig(kubeconfig: string): Promise<Kubectl> {
+    const dir = await mkdtemp(join(tmpdir(), "tempkube-test-"));
+    const path = join(dir, "kubeconfig");
+    await writeFile(path, kubeconfig, { mode: 0o600 });
+    return new Kubectl(path);
+  }
+
+  async run(args: string[], input?: string, timeoutMs = 120_000): Promise<string> {
+    const { stdout } = await run(kubernetesBinary(defaultRelease(), "kubectl"), ["--kubeconfig", this.kubeconfigPath, ...args], { input, timeoutMs });
+    return stdout;
+  }
+
+  /** Runs and returns the error text instead of throwing (for requests that must be refused). */
+  async refusal(args: string[], input?: string): Promise<string | undefined> {
+    try {
+      await this.run(args, input);
+      return undefined;
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
+  }
+}
