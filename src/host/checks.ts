@@ -5,7 +5,9 @@ import { fileURLToPath } from "node:url";
 import { run, succeeds } from "../util/exec.js";
 import { cacheDir, dataDir } from "../util/paths.js";
 import { IMAGES, type ImageKey, ADDONS, defaultRelease } from "../setup/catalogue.js";
-import { artifacts } from "../setup/installer.js";
+import { LOCAL_TOOLS, artifacts, localToolBinary } from "../setup/installer.js";
+import { existsSync } from "node:fs";
+import { canLowerOomScore } from "./capabilities.js";
 
 /** One finding of `tempkube doctor`: what is wrong, whether it blocks, and the command that fixes it. */
 export interface HostCheck {
@@ -83,6 +85,13 @@ export async function runHostChecks(): Promise<HostCheck[]> {
     const v = await artifacts.addon(addon).verify();
     add({ name: `${addon.name} ${addon.version}`, ok: v.ok, blocking: true, detail: v.ok ? "built" : v.reason, fix: SETUP });
   }
+  for (const tool of LOCAL_TOOLS) {
+    const ok = existsSync(localToolBinary(tool));
+    add({ name: `tools/${tool}`, ok, blocking: true, detail: ok ? "built" : "not built (or its source changed)", fix: SETUP });
+  }
+  const oomOk = canLowerOomScore();
+  add({ name: "CAP_SYS_RESOURCE", ok: oomOk, blocking: false,
+    detail: oomOk ? "present" : "missing: pods keep the default OOM score (containerd restrict_oom_score_adj); clusters work" });
   for (const key of Object.keys(IMAGES) as ImageKey[]) {
     const v = await artifacts.image(key).verify();
     add({ name: `image ${IMAGES[key]}`, ok: v.ok, blocking: true, detail: v.ok ? "built" : v.reason, fix: SETUP });

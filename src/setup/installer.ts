@@ -1,5 +1,10 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { run } from "../util/exec.js";
+import { goEnv } from "./go-source-build.js";
+import { dirname, join } from "node:path";
 import { progress, seconds } from "../util/log.js";
 import { withFileLock } from "../util/lock.js";
 import { cacheDir, logsDir } from "../util/paths.js";
@@ -81,6 +86,39 @@ export async function ensureImages(): Promise<void> {
   }
 }
 
+const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** Go programs of this repository that clusters run (tools/<name>), versioned by a hash of their source. */
+export const LOCAL_TOOLS = ["lb-controller"] as const;
+export type LocalTool = (typeof LOCAL_TOOLS)[number];
+
+function localToolDir(tool: LocalTool): string {
+  return join(REPO_ROOT, "tools", tool);
+}
+
+function localToolVersion(tool: LocalTool): string {
+  const hash = createHash("sha256");
+  for (const file of ["go.mod", "go.sum", "main.go"]) hash.update(readFileSync(join(localToolDir(tool), file)));
+  return hash.digest("hex").slice(0, 12);
+}
+
+function localToolArtifact(tool: LocalTool): ArtifactDir {
+  return new ArtifactDir(join(cacheDir(), "tools", `${tool}-${localToolVersion(tool)}`));
+}
+
+export function localToolBinary(tool: LocalTool): string {
+  return localToolArtifact(tool).path(tool);
+}
+
+export async function ensureLocalTools(): Promise<void> {
+  for (const tool of LOCAL_TOOLS) {
+    const version = localToolVersion(tool);
+    await ensure(`${tool} (tools/${tool}, ${version})`, localToolArtifact(tool), { name: tool, version, source: "repository" },
+      (out, log) => run("go", ["build", "-trimpath", "-ldflags", "-s -w", "-o", join(out, tool), "."],
+        { cwd: localToolDir(tool), env: { ...goEnv(false), GOFLAGS: "-buildvcs=false -mod=readonly" }, logFile: log }).then(() => undefined));
+  }
+}
+
 /** Everything a cluster of the given releases needs. Idempotent; a warm run takes seconds. */
 export async function setupAll(releases: KubernetesRelease[], source: BinarySource): Promise<void> {
   const started = Date.now();
@@ -88,6 +126,7 @@ export async function setupAll(releases: KubernetesRelease[], source: BinarySour
   await withSetupLock(async () => {
     for (const release of releases) await ensureKubernetes(release, source);
     await ensureAddons(source);
+    await ensureLocalTools();
     await ensureImages();
   });
   progress(`tempkube setup: everything present (${seconds(Date.now() - started)})`);

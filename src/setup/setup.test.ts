@@ -10,7 +10,7 @@ import { BareApiServer } from "../runtime/local/bare-apiserver.js";
 import { run } from "../util/exec.js";
 import { ArtifactDir } from "./artifact-dir.js";
 import { ADDONS, IMAGES, KUBERNETES_RELEASES, type ImageKey } from "./catalogue.js";
-import { addonBinary, artifacts, imageArchive, kubernetesBinary } from "./installer.js";
+import { LOCAL_TOOLS, addonBinary, artifacts, imageArchive, kubernetesBinary } from "./installer.js";
 import { kubernetesGoMod, kubernetesVersionLdflags } from "./go-source-build.js";
 
 const execFileP = promisify(execFile);
@@ -71,7 +71,7 @@ describe("setup on this host", () => {
     const { stderr } = await execFileP(process.execPath, [CLI, "setup"], { env: process.env });
     assert.doesNotMatch(stderr, /building/);
     assert.match(stderr, /everything present/);
-    assert.equal((stderr.match(/cached/g) ?? []).length, 1 + ADDONS.length + Object.keys(IMAGES).length);
+    assert.equal((stderr.match(/cached/g) ?? []).length, 1 + ADDONS.length + LOCAL_TOOLS.length + Object.keys(IMAGES).length);
   });
 
   it("lists both Kubernetes minors, installed side by side, 1.34 the default", async () => {

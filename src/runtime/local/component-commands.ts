@@ -1,5 +1,5 @@
 import type { KubernetesRelease } from "../../setup/catalogue.js";
-import { addonBinary, kubernetesBinary } from "../../setup/installer.js";
+import { addonBinary, kubernetesBinary, localToolBinary } from "../../setup/installer.js";
 import type { ClusterLayout } from "./layout.js";
 import { SERVICE_CIDR, type ClusterNetwork, type NodeNetwork } from "./network.js";
 import type { ComponentCommand } from "./supervisor.js";
@@ -28,7 +28,17 @@ export function apiServerCommands(input: ClusterCommandsInput): ComponentCommand
  * which spares them the wait for the extension-apiserver-authentication ConfigMap.
  */
 export function controllerCommands(input: ClusterCommandsInput): ComponentCommand[] {
-  return controlPlaneCommands(input).filter((c) => c.name !== "kine" && c.name !== "kube-apiserver");
+  return [
+    ...controlPlaneCommands(input).filter((c) => c.name !== "kine" && c.name !== "kube-apiserver"),
+    {
+      // LoadBalancer Services get the control-plane node's address, where kube-proxy answers.
+      name: "tempkube-lb",
+      command: localToolBinary("lb-controller"),
+      args: [`--kubeconfig=${input.layout.kubeconfig("admin")}`, `--address=${input.net.nodes[0].ip}`],
+      netnsPath: input.net.nodes[0].netnsPath,
+      cgroup: systemCgroup(input.clusterId),
+    },
+  ];
 }
 
 function controlPlaneCommands({ clusterId, release, layout, net }: ClusterCommandsInput): ComponentCommand[] {

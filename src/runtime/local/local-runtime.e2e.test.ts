@@ -87,6 +87,7 @@ describe("local runtime, end to end", { timeout: 20 * 60_000 }, () => {
   const states = new Map<string, LocalClusterState>();
   let creds: ClusterCredentials;
   let kubectl: Kubectl;
+  let other: Kubectl;
 
   before(async () => {
     // A killed earlier run cannot clean up after itself; its clusters would poison this one.
@@ -117,6 +118,31 @@ describe("local runtime, end to end", { timeout: 20 * 60_000 }, () => {
     assert.equal(sc.trim(), "local-path Bound");
   });
 
+  it("answers LoadBalancer Services on the node address", async () => {
+    await kubectl.run(["expose", "deployment/web", "--name=web-lb", "--type=LoadBalancer", "--port=8081", "--target-port=8080"]);
+    const nodeIp = states.get(first)!.network.nodes[0].ip;
+    await kubectl.run(["wait", "service/web-lb", `--for=jsonpath={.status.loadBalancer.ingress[0].ip}=${nodeIp}`, "--timeout=60s"]);
+    let body = "";
+    for (let i = 0; i < 50 && !body; i++) {
+      body = await fetch(`http://${nodeIp}:8081/`).then((r) => r.text(), () => "");
+      if (!body) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(body.trim(), "hello-from-web");
+  });
+
+  it("restarts a component that crashes", async () => {
+    const before = await runtime.componentPid(first, "kube-scheduler");
+    assert.ok(before, "kube-scheduler runs");
+    process.kill(before, "SIGKILL");
+    let after: number | undefined;
+    for (let i = 0; i < 100 && (!after || after === before); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = await runtime.componentPid(first, "kube-scheduler");
+    }
+    assert.ok(after && after !== before, "a new kube-scheduler process runs");
+    assert.ok((await runtime.status(first)).components.every((c) => c.running));
+  });
+
   it("refuses privileged pods, hostPath pods and cluster-wide RBAC to the tenant", async () => {
     const privileged = await kubectl.refusal(["apply", "-f", "-"], PRIVILEGED_POD);
     assert.match(privileged ?? "accepted", /privileged/);
@@ -142,12 +168,23 @@ describe("local runtime, end to end", { timeout: 20 * 60_000 }, () => {
     assert.equal(page.trim(), "hello-from-web");
   });
 
-  it("a second cluster at the same time cannot reach the first", async () => {
-    const made = await runtime.provision({ id: second, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 });
+  it("a second cluster, with a worker node, carries pod traffic across its nodes", async () => {
+    const made = await runtime.provision({ id: second, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 1 });
     states.set(second, await runtime.readState(second));
-    const other = await Kubectl.withKubeconfig(made.credentials.tenantKubeconfig);
-    await other.run(["run", "probe", "--image=busybox:1.35", "--restart=Never", "--command", "--", "sleep", "3600"]);
-    await other.run(["wait", "--for=condition=Ready", "pod/probe", "--timeout=120s"]);
+    other = await Kubectl.withKubeconfig(made.credentials.tenantKubeconfig);
+    const [cp, worker] = states.get(second)!.network.nodes.map((n) => n.name);
+    const nodes = (await other.run(["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"])).trim().split(" ").sort();
+    assert.deepEqual(nodes, [cp, worker].sort());
+    const pinned = (name: string, node: string, command: string) => `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"${name}"},"spec":{"nodeName":"${node}","terminationGracePeriodSeconds":0,"containers":[{"name":"c","image":"busybox:1.35","command":["sh","-c","${command}"]}]}}`;
+    await other.run(["apply", "-f", "-"], pinned("server", cp, "mkdir -p /w && echo across-nodes > /w/index.html && exec httpd -f -p 8080 -h /w"));
+    await other.run(["apply", "-f", "-"], pinned("probe", worker, "exec sleep 3600"));
+    await other.run(["wait", "--for=condition=Ready", "pod/server", "pod/probe", "--timeout=120s"]);
+    const serverIp = (await other.run(["get", "pod", "server", "-o", "jsonpath={.status.podIP}"])).trim();
+    const page = await other.run(["exec", "probe", "--", "timeout", "5", "wget", "-qO-", `http://${serverIp}:8080/`]);
+    assert.equal(page.trim(), "across-nodes");
+  });
+
+  it("the second cluster cannot reach the first", async () => {
     const webIp = (await kubectl.run(["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].status.podIP}"])).trim();
     const firstNode = states.get(first)!.network.nodes[0].ip;
     // Plain HTTP to a TLS port answers "400 Bad Request": proof that the connection was made.
@@ -159,6 +196,18 @@ describe("local runtime, end to end", { timeout: 20 * 60_000 }, () => {
     const ownNode = states.get(second)!.network.nodes[0].ip;
     const own = await other.refusal(["exec", "probe", "--", "timeout", "3", "wget", "-qO-", `http://${ownNode}:6443/`]);
     assert.match(own ?? "", /400 Bad Request/, "the probe reaches its own node");
+  });
+
+  it("a provision that fails half-way names the step, shows the component's last lines, and cleans up", async () => {
+    const impatient = new LocalRuntime({ readyTimeoutMs: 1 });
+    const id = `e2e${newClusterId().slice(0, 6)}`;
+    await assert.rejects(
+      impatient.provision({ id, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 }),
+      // Which wait times out first depends on the machine's speed; each names its components.
+      (err: Error) => /step "[a-z ]+" failed: timed out/.test(err.message) && /--- [a-z0-9-]+ \(last lines\):\n./.test(err.message),
+    );
+    assert.deepEqual(await runtime.list().then((ids) => ids.filter((x) => x === id)), []);
+    assert.deepEqual(await runtime.leftovers(id), []);
   });
 
   it("destroy leaves no process, mount, namespace, veth, cgroup, iptables rule or file", async () => {

@@ -61,9 +61,11 @@ const STEP_COMPONENTS: Record<string, RegExp> = {
  */
 export class LocalRuntime implements RuntimeDriver {
   private readonly base: string;
+  private readonly readyTimeoutMs: number;
 
-  constructor(options: { dataDir?: string } = {}) {
+  constructor(options: { dataDir?: string; readyTimeoutMs?: number } = {}) {
     this.base = options.dataDir ?? dataDir();
+    this.readyTimeoutMs = options.readyTimeoutMs ?? READY_TIMEOUT_MS;
   }
 
   private layout(id: string): ClusterLayout {
@@ -208,20 +210,20 @@ export class LocalRuntime implements RuntimeDriver {
     for (const node of state.network.nodes) for (const c of nodeAgentCommands(input, node)) await sup.start(c);
     const api = await this.adminApi(layout);
     mark("apiserver ready");
-    await waitFor("kube-apiserver /readyz", () => api.ok("/readyz"), READY_TIMEOUT_MS, 50);
+    await waitFor("kube-apiserver /readyz", () => api.ok("/readyz"), this.readyTimeoutMs, 50);
     for (const c of controllerCommands(input)) await sup.start(c);
     if (firstBoot) {
       mark("addons applied");
       await this.applyAddons(state, layout, release);
     }
     mark("nodes ready");
-    await waitFor(`${state.network.nodes.length} node(s) Ready`, () => this.nodesReady(api, state.network.nodes.length, since), READY_TIMEOUT_MS);
+    await waitFor(`${state.network.nodes.length} node(s) Ready`, () => this.nodesReady(api, state.network.nodes.length, since), this.readyTimeoutMs);
     mark("default service account");
-    await waitFor("ServiceAccount default/default", () => api.ok("/api/v1/namespaces/default/serviceaccounts/default"), READY_TIMEOUT_MS);
+    await waitFor("ServiceAccount default/default", () => api.ok("/api/v1/namespaces/default/serviceaccounts/default"), this.readyTimeoutMs);
     mark("coredns available");
-    await waitFor("CoreDNS available", () => this.podsReady(api, "kube-system", "k8s-app=kube-dns", since), READY_TIMEOUT_MS);
+    await waitFor("CoreDNS available", () => this.podsReady(api, "kube-system", "k8s-app=kube-dns", since), this.readyTimeoutMs);
     mark("cluster dns answers");
-    await waitFor("cluster DNS to answer through the kube-dns Service", () => this.dnsAnswers(state.network.nodes[0].netnsPath), READY_TIMEOUT_MS);
+    await waitFor("cluster DNS to answer through the kube-dns Service", () => this.dnsAnswers(state.network.nodes[0].netnsPath), this.readyTimeoutMs);
     if (!firstBoot) {
       mark("pods running again");
       await this.podsSettled(api, since);
@@ -387,6 +389,14 @@ export class LocalRuntime implements RuntimeDriver {
     return { clusterId, phase: state.phase, components };
   }
 
+  /** The pid of a running component's process (not its supervisor), if it runs. */
+  async componentPid(clusterId: string, component: string): Promise<number | undefined> {
+    const sup = this.supervisor(this.layout(clusterId));
+    if (!(await sup.isRunning(component))) return undefined;
+    const pid = await sup.pid(component, "child");
+    return pid && existsSync(`/proc/${pid}`) ? pid : undefined;
+  }
+
   async credentials(clusterId: string): Promise<ClusterCredentials> {
     const state = await this.readState(clusterId);
     const layout = this.layout(clusterId);
@@ -401,13 +411,18 @@ export class LocalRuntime implements RuntimeDriver {
   // ---------------------------------------------------------------- introspection
 
   /** Everything of the cluster still on the host; empty after destroy. */
-  async leftovers(clusterId: string, network: ClusterNetwork): Promise<string[]> {
+  async leftovers(clusterId: string, network?: ClusterNetwork): Promise<string[]> {
     const layout = this.layout(clusterId);
     const left: string[] = [];
     const pids = await pidsIn(clusterCgroup(clusterId));
     if (pids.length) left.push(`processes ${pids.join(", ")}`);
     for (const m of await mountsUnder(layout.root)) left.push(`mount ${m}`);
     left.push(...(await leftoverNetwork(clusterId, network)));
+    const { stdout: allNetns } = await run("ip", ["netns", "list"]);
+    for (const line of allNetns.split("\n")) {
+      const name = line.split(" ")[0];
+      if (name.startsWith(`tk-${clusterId}-`) && !left.includes(`network namespace ${name}`)) left.push(`network namespace ${name}`);
+    }
     for (const c of await leftoverCgroups(clusterCgroup(clusterId))) left.push(`cgroup ${c}`);
     if (existsSync(layout.root)) left.push(`directory ${layout.root}`);
     return left;

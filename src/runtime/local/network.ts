@@ -134,14 +134,14 @@ export async function teardownNetwork(clusterId: string, net: ClusterNetwork): P
 }
 
 /** Lists what is left of a cluster's network on the host (for destroy checks and doctor). */
-export async function leftoverNetwork(clusterId: string, net: ClusterNetwork): Promise<string[]> {
+export async function leftoverNetwork(clusterId: string, net?: ClusterNetwork): Promise<string[]> {
   const left: string[] = [];
   const { stdout: netns } = await run("ip", ["netns", "list"]);
-  for (const node of net.nodes) {
+  for (const node of net?.nodes ?? []) {
     if (netns.split("\n").some((l) => l.split(" ")[0] === node.netns)) left.push(`network namespace ${node.netns}`);
     if (await linkExists(node.hostVeth)) left.push(`veth ${node.hostVeth}`);
   }
-  if (await linkExists(net.bridge)) left.push(`bridge ${net.bridge}`);
+  if (net && (await linkExists(net.bridge))) left.push(`bridge ${net.bridge}`);
   const { stdout: rules } = await run("iptables-save", []);
   if (rules.includes(`tempkube:${clusterId}`)) left.push("iptables rules");
   return left;
