@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { TempkubeError } from "../util/errors.js";
+import { registerBench } from "./commands/bench.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerKubectl } from "./commands/kubectl.js";
 import { registerRuntime, registerUp } from "./commands/runtime.js";
@@ -19,6 +20,7 @@ registerKubectl(program);
 registerDoctor(program);
 registerUp(program);
 registerRuntime(program);
+registerBench(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof Error ? err.message : String(err);

@@ -62,6 +62,10 @@ export async function writeClusterAssets(layout: ClusterLayout, clusterId: strin
       dnsNames: ["kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost", `${clusterId}.${CLUSTER_DOMAIN}`],
       ipAddresses: [controlPlane.ip, "127.0.0.1", KUBERNETES_SERVICE_IP],
     }),
+    // Serving certificates for the controllers' loopback ports: without them each generates
+    // a self-signed RSA key at start-up, which costs a second of CPU.
+    issueTo("controller-manager-serving", { commonName: "kube-controller-manager", usage: "server", ipAddresses: ["127.0.0.1"], dnsNames: ["localhost"] }),
+    issueTo("scheduler-serving", { commonName: "kube-scheduler", usage: "server", ipAddresses: ["127.0.0.1"], dnsNames: ["localhost"] }),
     issueTo("apiserver-kubelet-client", { commonName: "kube-apiserver-kubelet-client", organizations: ["system:masters"], usage: "client" }),
     ...Object.entries(CLIENTS).map(([name, req]) => issueTo(name, { ...req, usage: "client" }).then((pair) => ({ name, pair }))),
   ]);

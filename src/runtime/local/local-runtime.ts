@@ -16,6 +16,7 @@ import { clusterCgroup, ensureCgroup, killAll, leftoverCgroups, memoryUsage, rem
 import { kubeletCgroupRoot, nodeName, writeClusterAssets } from "./cluster-assets.js";
 import { apiServerCommands, containerdCommand, controllerCommands, nodeAgentCommands, systemCgroup, type ClusterCommandsInput } from "./component-commands.js";
 import { KubeApi } from "./kube-api.js";
+import { ensureImageTemplate, seedContainerdRoot } from "./image-template.js";
 import { ClusterLayout } from "./layout.js";
 import { DNS_SERVICE_IP, KUBERNETES_SERVICE_IP, leftoverNetwork, MAX_CLUSTER_INDEX, planNetwork, setupNetwork, teardownNetwork, type ClusterNetwork } from "./network.js";
 import { Supervisor } from "./supervisor.js";
@@ -130,6 +131,8 @@ export class LocalRuntime implements RuntimeDriver {
       await setupNetwork(spec.id, network);
       mark("cgroups");
       await this.setupCgroups(spec);
+      mark("image store");
+      await this.seedNodes(state, layout);
       const stepTimings = await this.bringUp(state, layout, release, true, (s) => mark(s));
       Object.assign(timings, stepTimings);
       timings[step] = Date.now() - stepStarted;
@@ -285,22 +288,48 @@ export class LocalRuntime implements RuntimeDriver {
 
   // ---------------------------------------------------------------- images
 
-  /** Built-in images plus every archive in the host's image library, imported once per node. */
+  /** Built-in images plus every archive in the host's image library. */
+  private async imageArchives(): Promise<string[]> {
+    return [
+      ...(Object.keys(IMAGES) as ImageKey[]).map((k) => imageArchive(k)),
+      ...(await readdir(this.imageLibrary).catch(() => [] as string[])).filter((f) => f.endsWith(".tar")).sort().map((f) => join(this.imageLibrary, f)),
+    ];
+  }
+
+  /** New nodes start from the host's image template (no import at all). */
+  private async seedNodes(state: LocalClusterState, layout: ClusterLayout): Promise<void> {
+    const archives = await this.imageArchives();
+    const template = await ensureImageTemplate(this.base, archives);
+    const fingerprints = await this.fingerprints(archives);
+    await Promise.all(state.network.nodes.map(async (node) => {
+      const nl = layout.node(node.name);
+      if (existsSync(nl.containerdRoot)) return;
+      await seedContainerdRoot(template, nl.containerdRoot);
+      await writeFile(join(nl.root, "imported-images.json"), JSON.stringify(fingerprints, null, 2));
+    }));
+  }
+
+  private async fingerprints(archives: string[]): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const a of archives) {
+      const st = await stat(a);
+      out[a] = `${st.size}:${st.mtimeMs}`;
+    }
+    return out;
+  }
+
+  /** Imports what a node lacks (an archive loaded into the host library while it was stopped). */
   private async importImages(layout: ClusterLayout, node: string): Promise<void> {
     const nl = layout.node(node);
-    await waitFor(`containerd of ${node}`, async () => existsSync(nl.containerdSocket), 30_000, 20);
     const recordFile = join(nl.root, "imported-images.json");
     const imported = JSON.parse(await readFile(recordFile, "utf8").catch(() => "{}")) as Record<string, string>;
-    const archives = [
-      ...(Object.keys(IMAGES) as ImageKey[]).map((k) => imageArchive(k)),
-      ...(await readdir(this.imageLibrary).catch(() => [] as string[])).filter((f) => f.endsWith(".tar")).map((f) => join(this.imageLibrary, f)),
-    ];
-    for (const archive of archives) {
-      const st = await stat(archive);
-      const fingerprint = `${st.size}:${st.mtimeMs}`;
-      if (imported[archive] === fingerprint) continue;
+    const current = await this.fingerprints(await this.imageArchives());
+    const missing = Object.keys(current).filter((a) => imported[a] !== current[a]);
+    if (missing.length === 0) return;
+    await waitFor(`containerd of ${node}`, async () => existsSync(nl.containerdSocket), 30_000, 20);
+    for (const archive of missing) {
       await this.ctrImport(nl.containerdSocket, archive);
-      imported[archive] = fingerprint;
+      imported[archive] = current[archive];
     }
     await writeFile(recordFile, JSON.stringify(imported, null, 2));
   }

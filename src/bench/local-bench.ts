@@ -1,0 +1,117 @@
+import { readFile } from "node:fs/promises";
+import { newClusterId } from "../core/cluster-spec.js";
+import { BareApiServer } from "../runtime/local/bare-apiserver.js";
+import { clusterCgroup, pidsIn } from "../runtime/local/cgroups.js";
+import { LocalRuntime } from "../runtime/local/local-runtime.js";
+import { defaultRelease } from "../setup/catalogue.js";
+import { median, percentile } from "./stats.js";
+
+export interface BenchOptions {
+  runs: number;
+  idleSeconds: number;
+  log: (line: string) => void;
+}
+
+export interface MemoryFigures {
+  /** Sum of VmRSS: counts binaries' pages, which clusters share through the page cache. */
+  rssMiB: number;
+  /** Sum of RssAnon: memory that is this cluster's alone. */
+  privateMiB: number;
+  byProcess: Record<string, number>;
+}
+
+export interface BenchReport {
+  runs: number;
+  baselineReadyMs: number[];
+  createReadyMs: number[];
+  startReadyMs: number[];
+  stopMs: number[];
+  createSteps: Record<string, number>;
+  startSteps: Record<string, number>;
+  idleMemory: MemoryFigures;
+  baselineMemory: MemoryFigures;
+}
+
+async function memoryOf(pids: number[]): Promise<MemoryFigures> {
+  const figures: MemoryFigures = { rssMiB: 0, privateMiB: 0, byProcess: {} };
+  for (const pid of pids) {
+    const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+    const cmd = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0")[0].split("/").pop() ?? "?";
+    const kb = (key: string) => Number(status.match(new RegExp(`^${key}:\\s+(\\d+) kB`, "m"))?.[1] ?? 0);
+    figures.rssMiB += kb("VmRSS") / 1024;
+    figures.privateMiB += kb("RssAnon") / 1024;
+    figures.byProcess[cmd] = (figures.byProcess[cmd] ?? 0) + kb("VmRSS") / 1024;
+  }
+  return figures;
+}
+
+function medianSteps(all: Record<string, number>[]): Record<string, number> {
+  const keys = [...new Set(all.flatMap((t) => Object.keys(t)))];
+  return Object.fromEntries(keys.map((k) => [k, median(all.map((t) => t[k] ?? 0))]));
+}
+
+/**
+ * Cold create → ready, stop → start → ready and idle memory of real clusters, each run
+ * paired with the baseline (a bare kine + kube-apiserver to /readyz) measured in the same
+ * loop, so the figures read as ratios on a noisy machine.
+ */
+export async function benchLocal(options: BenchOptions): Promise<BenchReport> {
+  const runtime = new LocalRuntime();
+  const release = defaultRelease();
+  const report: BenchReport = {
+    runs: options.runs, baselineReadyMs: [], createReadyMs: [], startReadyMs: [], stopMs: [],
+    createSteps: {}, startSteps: {}, idleMemory: { rssMiB: 0, privateMiB: 0, byProcess: {} }, baselineMemory: { rssMiB: 0, privateMiB: 0, byProcess: {} },
+  };
+  const createSteps: Record<string, number>[] = [];
+  const startSteps: Record<string, number>[] = [];
+  for (let i = 0; i < options.runs; i++) {
+    let t = Date.now();
+    const bare = await BareApiServer.start(release);
+    report.baselineReadyMs.push(Date.now() - t);
+    if (i === 0) report.baselineMemory = await memoryOf(bare.pids());
+    await bare.stop();
+
+    const id = `bench${newClusterId().slice(0, 5)}`;
+    try {
+      t = Date.now();
+      const made = await runtime.provision({ id, kubernetesVersion: release.minor, privileged: false, size: "1-mid", workers: 0 });
+      report.createReadyMs.push(Date.now() - t);
+      createSteps.push(made.timings);
+      if (i === 0) {
+        options.log(`  idling ${options.idleSeconds}s before measuring memory`);
+        await new Promise((r) => setTimeout(r, options.idleSeconds * 1000));
+        report.idleMemory = await memoryOf(await pidsIn(clusterCgroup(id)));
+      }
+      t = Date.now();
+      await runtime.stop(id);
+      report.stopMs.push(Date.now() - t);
+      t = Date.now();
+      const started = await runtime.start(id);
+      report.startReadyMs.push(Date.now() - t);
+      startSteps.push(started.timings);
+    } finally {
+      await runtime.destroy(id);
+    }
+    options.log(`  run ${i + 1}/${options.runs}: baseline ${report.baselineReadyMs[i]} ms, create→ready ${report.createReadyMs[i]} ms, stop ${report.stopMs[i]} ms, start→ready ${report.startReadyMs[i]} ms`);
+  }
+  report.createSteps = medianSteps(createSteps);
+  report.startSteps = medianSteps(startSteps);
+  return report;
+}
+
+export function formatReport(r: BenchReport): string {
+  const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  const base = median(r.baselineReadyMs);
+  const lines = [
+    `tempkube bench: ${r.runs} run(s), medians (p90 where noted)`,
+    `  baseline  bare kine + kube-apiserver → /readyz   p50 ${s(base)}`,
+    `  cold create → ready                              p50 ${s(median(r.createReadyMs))}  p90 ${s(percentile(r.createReadyMs, 90))}  (${(median(r.createReadyMs) / base).toFixed(1)}× baseline; target ≤ 5 s)`,
+    `  stop                                             p50 ${s(median(r.stopMs))}`,
+    `  start → ready (after stop, state intact)         p50 ${s(median(r.startReadyMs))}  (${(median(r.startReadyMs) / base).toFixed(1)}× baseline; target ≤ 3 s)`,
+    `  idle cluster memory: RSS ${r.idleMemory.rssMiB.toFixed(0)} MiB, private ${r.idleMemory.privateMiB.toFixed(0)} MiB (target ≤ 350 MiB); baseline RSS ${r.baselineMemory.rssMiB.toFixed(0)} MiB, private ${r.baselineMemory.privateMiB.toFixed(0)} MiB`,
+    `    by process (RSS MiB): ${Object.entries(r.idleMemory.byProcess).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ")}`,
+    `  where create time goes (p50 ms): ${Object.entries(r.createSteps).map(([k, v]) => `${k} ${v}`).join(", ")}`,
+    `  where start time goes (p50 ms): ${Object.entries(r.startSteps).map(([k, v]) => `${k} ${v}`).join(", ")}`,
+  ];
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,20 @@
+import type { Command } from "commander";
+import { benchLocal, formatReport } from "../../bench/local-bench.js";
+import { TempkubeError } from "../../util/errors.js";
+import { progress } from "../../util/log.js";
+
+export function registerBench(program: Command): void {
+  program
+    .command("bench")
+    .description("Measure cold create→ready, stop→start→ready and idle memory of real clusters, against a bare apiserver baseline")
+    .option("--runs <n>", "clusters to create, one after another", "5")
+    .option("--idle <seconds>", "how long the first cluster idles before its memory is read", "20")
+    .option("-o, --output <format>", "text or json", "text")
+    .addHelpText("after", "\nFigures are medians; the machine is shared and noisy, so compare the ratios.\nExample:\n  $ sudo bin/tempkube bench --runs 5")
+    .action(async (opts: { runs: string; idle: string; output: string }) => {
+      const runs = Number(opts.runs);
+      if (!Number.isInteger(runs) || runs < 1) throw new TempkubeError("invalid-input", `--runs must be a positive integer, not "${opts.runs}"`);
+      const report = await benchLocal({ runs, idleSeconds: Number(opts.idle), log: progress });
+      process.stdout.write(opts.output === "json" ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+    });
+}

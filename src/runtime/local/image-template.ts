@@ -1,0 +1,90 @@
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, rm, stat, writeFile, copyFile, rename } from "node:fs/promises";
+import { join } from "node:path";
+import { unmountAll } from "../../host/mounts.js";
+import { run } from "../../util/exec.js";
+import { withFileLock } from "../../util/lock.js";
+import { waitFor } from "./wait.js";
+
+/**
+ * Importing images into every new node's containerd costs seconds (hashing and unpacking
+ * ~120 MB). Instead they are imported once per host into a template containerd root, and
+ * each node's root starts as a hard-linked copy of it: content blobs and unpacked layers
+ * are immutable, so sharing their inodes is safe; the bolt databases, which containerd
+ * writes, are copied for real.
+ */
+export interface TemplateImages {
+  archives: string[];
+}
+
+export async function ensureImageTemplate(baseDir: string, archives: string[]): Promise<string> {
+  const fingerprint = createHash("sha256");
+  for (const a of archives) {
+    const st = await stat(a);
+    fingerprint.update(`${a}:${st.size}:${st.mtimeMs}\n`);
+  }
+  const key = fingerprint.digest("hex").slice(0, 16);
+  const templates = join(baseDir, "image-templates");
+  const root = join(templates, key);
+  if (existsSync(join(root, "complete"))) return join(root, "root");
+  return withFileLock(join(templates, "build.lock"), "the image template", async () => {
+    if (existsSync(join(root, "complete"))) return join(root, "root");
+    await rm(root, { recursive: true, force: true });
+    await mkdir(join(root, "root"), { recursive: true });
+    const socket = join(root, "containerd.sock");
+    const config = join(root, "containerd.toml");
+    await writeFile(config, `version = 2
+root = "${root}/root"
+state = "${root}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "${socket}"
+[ttrpc]
+  address = "${socket}.ttrpc"
+`);
+    const containerd = spawn("/usr/bin/containerd", ["--config", config], { stdio: "ignore" });
+    try {
+      await waitFor("the template containerd", async () => existsSync(socket), 30_000, 20);
+      for (const archive of archives) {
+        await run("ctr", ["--address", socket, "--namespace", "k8s.io", "images", "import", "--snapshotter", "overlayfs", archive], { timeoutMs: 300_000 });
+      }
+    } finally {
+      await new Promise<void>((resolve) => {
+        containerd.once("exit", () => resolve());
+        containerd.kill("SIGTERM");
+      });
+      await unmountAll(join(root, "state"));
+      await rm(join(root, "state"), { recursive: true, force: true });
+    }
+    await writeFile(join(root, "complete"), new Date().toISOString());
+    for (const other of await readdir(templates)) {
+      if (other !== key && !other.endsWith(".lock")) await rm(join(templates, other), { recursive: true, force: true });
+    }
+    return join(root, "root");
+  });
+}
+
+/** Seeds a node's containerd root from the template: hard links, except databases. */
+export async function seedContainerdRoot(templateRoot: string, nodeRoot: string): Promise<void> {
+  await mkdir(join(nodeRoot, ".."), { recursive: true });
+  const scratch = `${nodeRoot}.seeding`;
+  await rm(scratch, { recursive: true, force: true });
+  await run("cp", ["-al", templateRoot, scratch]);
+  for (const db of await findFiles(scratch, (name) => name.endsWith(".db"))) {
+    await rm(db);
+    await copyFile(db.replace(scratch, templateRoot), db);
+  }
+  await rename(scratch, nodeRoot);
+}
+
+async function findFiles(dir: string, match: (name: string) => boolean, depth = 3): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isFile() && match(e.name)) out.push(p);
+    else if (e.isDirectory() && depth > 0 && e.name !== "snapshots" && e.name !== "blobs") out.push(...(await findFiles(p, match, depth - 1)));
+  }
+  return out;
+}
