@@ -115,3 +115,18 @@ export async function memoryUsage(path: string): Promise<{ rssBytes: number; usa
   const rssBytes = isCgroupV2() ? get("anon") : get("total_rss");
   return { rssBytes, usageBytes };
 }
+
+/** CPU bandwidth limit of `cpus` cores (no limit when the host has no more than that). */
+export async function setCpuLimit(path: string, cpus: number, hostCpus: number): Promise<void> {
+  const period = 100_000;
+  const quota = cpus >= hostCpus ? -1 : Math.round(cpus * period);
+  if (isCgroupV2()) {
+    const file = join(ROOT, path, "cpu.max");
+    if (existsSync(file)) await writeFile(file, quota < 0 ? `max ${period}` : `${quota} ${period}`);
+    return;
+  }
+  const dir = join(ROOT, "cpu", path);
+  if (!existsSync(join(dir, "cpu.cfs_quota_us"))) return;
+  await writeFile(join(dir, "cpu.cfs_period_us"), String(period));
+  await writeFile(join(dir, "cpu.cfs_quota_us"), String(quota));
+}

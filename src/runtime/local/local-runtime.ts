@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { totalmem } from "node:os";
+import { cpus, totalmem } from "node:os";
 import { basename, join } from "node:path";
 import { validateSpec, SIZE_PRESETS, type ClusterSpec } from "../../core/cluster-spec.js";
 import { unmountAll, mountsUnder } from "../../host/mounts.js";
@@ -12,7 +12,7 @@ import { logger } from "../../util/log.js";
 import { dataDir } from "../../util/paths.js";
 import type { ClusterCredentials, ClusterRuntimeStatus, RuntimeDriver, StepTimings } from "../driver.js";
 import { coreDns, localPath, tenantPolicies, tenantRbac } from "./addon-manifests.js";
-import { clusterCgroup, ensureCgroup, killAll, leftoverCgroups, memoryUsage, removeCgroup, setMemoryLimit, pidsIn } from "./cgroups.js";
+import { clusterCgroup, ensureCgroup, killAll, leftoverCgroups, memoryUsage, removeCgroup, setCpuLimit, setMemoryLimit, pidsIn } from "./cgroups.js";
 import { kubeletCgroupRoot, nodeName, writeClusterAssets } from "./cluster-assets.js";
 import { apiServerCommands, containerdCommand, controllerCommands, nodeAgentCommands, systemCgroup, type ClusterCommandsInput } from "./component-commands.js";
 import { KubeApi } from "./kube-api.js";
@@ -75,6 +75,11 @@ export class LocalRuntime implements RuntimeDriver {
 
   private supervisor(layout: ClusterLayout): Supervisor {
     return new Supervisor(layout.runDir, layout.logDir);
+  }
+
+  /** Archives loaded for every cluster (`loadImage` without a cluster). */
+  get imageLibraryDir(): string {
+    return this.imageLibrary;
   }
 
   private get imageLibrary(): string {
@@ -188,7 +193,9 @@ export class LocalRuntime implements RuntimeDriver {
     await ensureCgroup(systemCgroup(spec.id));
     for (let k = 0; k <= spec.workers; k++) await ensureCgroup(kubeletCgroupRoot(spec.id, k));
     const limits = SIZE_PRESETS[spec.size];
+    // Enforced where the host can: a preset larger than the host is capped by the host anyway.
     await setMemoryLimit(clusterCgroup(spec.id), Math.min(limits.memoryBytes, totalmem()));
+    await setCpuLimit(clusterCgroup(spec.id), limits.cpus, cpus().length);
   }
 
   /** Starts every process and waits until the cluster is ready (shared by provision and start). */
@@ -340,17 +347,29 @@ export class LocalRuntime implements RuntimeDriver {
 
   async loadImage(archivePath: string, clusterId?: string): Promise<void> {
     if (!existsSync(archivePath)) throw new TempkubeError("invalid-input", `image archive ${archivePath} does not exist`);
-    const targets = clusterId ? [clusterId] : await this.list();
+    if (clusterId) await this.readState(clusterId);
+    let archive = archivePath;
     if (!clusterId) {
-      // Into the host library: every cluster imports it when its nodes start.
+      // Into the host library: nodes made from now on start with it (image template);
+      // running nodes import it below; stopped ones when they start.
       await mkdir(this.imageLibrary, { recursive: true });
-      await copyFile(archivePath, join(this.imageLibrary, basename(archivePath).replace(/(\.tar)?$/, ".tar")));
+      archive = join(this.imageLibrary, basename(archivePath).replace(/(\.tar)?$/, ".tar"));
+      await copyFile(archivePath, archive);
     }
-    for (const id of targets) {
+    for (const id of clusterId ? [clusterId] : await this.list()) {
       const state = await this.readState(id);
       if (state.phase !== "running") continue;
       const layout = this.layout(id);
-      for (const node of state.network.nodes) await this.ctrImport(layout.node(node.name).containerdSocket, archivePath);
+      for (const node of state.network.nodes) {
+        const nl = layout.node(node.name);
+        await this.ctrImport(nl.containerdSocket, archive);
+        if (!clusterId) {
+          const recordFile = join(nl.root, "imported-images.json");
+          const imported = JSON.parse(await readFile(recordFile, "utf8").catch(() => "{}")) as Record<string, string>;
+          Object.assign(imported, await this.fingerprints([archive]));
+          await writeFile(recordFile, JSON.stringify(imported, null, 2));
+        }
+      }
     }
   }
 
