@@ -109,13 +109,25 @@ export function registerUp(program: Command): void {
     .addHelpText("after", "\nExample:\n  $ sudo bin/tempkube up --workers 1")
     .action(async (opts: CreateOptions) => {
       const runtime = new LocalRuntime();
-      const { id, kubeconfigPath } = await createLocalCluster(runtime, opts);
-      progress(`try: bin/tempkube kubectl --kubeconfig ${kubeconfigPath} get pods -A`);
-      progress("press Ctrl-C to destroy the cluster");
-      await new Promise<void>((resolve) => {
+      // Ctrl-C may come while the cluster is still being made: remember it, never leave a half-made cluster.
+      const interrupted = new Promise<void>((resolve) => {
         process.once("SIGINT", resolve);
         process.once("SIGTERM", resolve);
       });
+      let wantsExit = false;
+      void interrupted.then(() => {
+        wantsExit = true;
+        progress("interrupted; the cluster is destroyed as soon as it is made");
+      });
+      const { id, kubeconfigPath } = await createLocalCluster(runtime, opts);
+      if (!wantsExit) {
+        progress(`try: bin/tempkube kubectl --kubeconfig ${kubeconfigPath} get pods -A`);
+        progress("press Ctrl-C to destroy the cluster");
+        // Signal listeners alone do not keep node's event loop alive.
+        const keepAlive = setInterval(() => undefined, 1 << 30);
+        await interrupted;
+        clearInterval(keepAlive);
+      }
       progress(`destroying cluster ${id}`);
       await runtime.destroy(id);
       progress(`cluster ${id} destroyed`);
