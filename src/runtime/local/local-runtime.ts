@@ -494,7 +494,7 @@ export class LocalRuntime implements RuntimeDriver {
     if (pattern) {
       for (const name of (await sup.names().catch(() => [] as string[])).filter((n) => pattern.test(n))) {
         const tail = await sup.lastLines(name, 8);
-        if (tail.length) lines.push(`--- ${name} (last lines):`, ...tail);
+        lines.push(tail.length ? `--- ${name} (last lines):` : `--- ${name} (no output yet)`, ...tail);
       }
     }
     const cause = err instanceof Error ? err.message : String(err);
