@@ -146,7 +146,7 @@ spec:
       serviceAccountName: coredns
       priorityClassName: system-cluster-critical
       dnsPolicy: Default
-      tolerations: [{ operator: Exists }]
+      tolerations: [{ key: CriticalAddonsOnly, operator: Exists }, { key: node-role.kubernetes.io/control-plane, effect: NoSchedule }]
       containers:
       - name: coredns
         image: ${IMAGES.coredns}
@@ -257,7 +257,7 @@ spec:
     metadata: { labels: { app: local-path-provisioner } }
     spec:
       serviceAccountName: local-path-provisioner-service-account
-      tolerations: [{ operator: Exists }]
+      tolerations: [{ key: CriticalAddonsOnly, operator: Exists }, { key: node-role.kubernetes.io/control-plane, effect: NoSchedule }]
       containers:
       - name: local-path-provisioner
         image: ${IMAGES.localPath}

@@ -140,10 +140,9 @@ export function containerdCommand(input: ClusterCommandsInput, node: NodeNetwork
   };
 }
 
-export function nodeAgentCommands(input: ClusterCommandsInput, node: NodeNetwork): ComponentCommand[] {
+export function kubeletCommand(input: ClusterCommandsInput, node: NodeNetwork): ComponentCommand {
   const nl = input.layout.node(node.name);
-  return [
-    {
+  return {
       name: `kubelet-${node.name}`,
       command: kubernetesBinary(input.release, "kubelet"),
       netnsPath: node.netnsPath,
@@ -157,13 +156,16 @@ export function nodeAgentCommands(input: ClusterCommandsInput, node: NodeNetwork
         `--node-labels=smek-cluster-id=${input.clusterId}`,
         "--v=1",
       ],
-    },
-    {
+  };
+}
+
+export function kubeProxyCommand(input: ClusterCommandsInput, node: NodeNetwork): ComponentCommand {
+  const nl = input.layout.node(node.name);
+  return {
       name: `kube-proxy-${node.name}`,
       command: kubernetesBinary(input.release, "kube-proxy"),
       netnsPath: node.netnsPath,
       cgroup: systemCgroup(input.clusterId),
       args: [`--config=${nl.kubeProxyConfig}`, "--v=1"],
-    },
-  ];
+  };
 }

@@ -4,6 +4,8 @@ import { IMAGES } from "../../setup/catalogue.js";
 import type { NodeLayout } from "./layout.js";
 import { DNS_SERVICE_IP, type ClusterNetwork, type NodeNetwork } from "./network.js";
 
+export const STARTING_TAINT = "tempkube.io/starting";
+
 /** Per-node containerd: own root, state, socket and CNI directory; cgroupfs; local images only. */
 export function containerdConfig(node: NodeLayout): string {
   return `version = 2
@@ -121,6 +123,8 @@ export function kubeletConfig(k: KubeletConfigInput): string {
     staticPodPath: "",
     shutdownGracePeriod: "0s",
     registerNode: true,
+    // Lifted by tempkube once kube-proxy has written its rules (see LocalRuntime.bringUp).
+    registerWithTaints: [{ key: STARTING_TAINT, effect: "NoSchedule" }],
     rotateCertificates: false,
     serverTLSBootstrap: false,
   });
@@ -135,7 +139,9 @@ export function kubeProxyConfig(net: ClusterNetwork, node: NodeNetwork, kubeconf
     clusterCIDR: net.clusterCidr,
     hostnameOverride: node.name,
     bindAddress: node.ip,
-    healthzBindAddress: "",
+    // Polled by tempkube (/livez: /healthz also wants the Node, which the kubelet has not
+    // registered yet): kubelets start only once kube-proxy has written its rules.
+    healthzBindAddress: `${node.ip}:10256`,
     metricsBindAddress: "",
     // The conntrack table size is not namespaced; leave the host's as it is.
     conntrack: { maxPerCore: 0, min: 0 },

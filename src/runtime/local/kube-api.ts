@@ -5,9 +5,20 @@ export class KubeApi {
   constructor(private readonly server: string, private readonly tls: { ca: string; cert: string; key: string }) {}
 
   get<T = unknown>(path: string, timeoutMs = 2000): Promise<{ status: number; body: T | undefined }> {
+    return this.send<T>("GET", path, undefined, timeoutMs);
+  }
+
+  /** JSON merge patch (RFC 7386). */
+  patch<T = unknown>(path: string, body: unknown, timeoutMs = 5000): Promise<{ status: number; body: T | undefined }> {
+    return this.send<T>("PATCH", path, body, timeoutMs);
+  }
+
+  private send<T>(method: string, path: string, body: unknown, timeoutMs: number): Promise<{ status: number; body: T | undefined }> {
     const url = new URL(path, this.server);
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = "application/merge-patch+json";
     return new Promise((resolve, reject) => {
-      const req = request(url, { method: "GET", ...this.tls, timeout: timeoutMs, headers: { accept: "application/json" } }, (res) => {
+      const req = request(url, { method, ...this.tls, timeout: timeoutMs, headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
@@ -17,9 +28,9 @@ export class KubeApi {
           resolve({ status: res.statusCode ?? 0, body });
         });
       });
-      req.on("timeout", () => req.destroy(new Error(`GET ${url} timed out`)));
+      req.on("timeout", () => req.destroy(new Error(`${method} ${url} timed out`)));
       req.on("error", reject);
-      req.end();
+      req.end(body === undefined ? undefined : JSON.stringify(body));
     });
   }
 

@@ -12,13 +12,14 @@ import { logger } from "../../util/log.js";
 import { dataDir } from "../../util/paths.js";
 import type { ClusterCredentials, ClusterRuntimeStatus, RuntimeDriver, StepTimings } from "../driver.js";
 import { coreDns, localPath, tenantPolicies, tenantRbac } from "./addon-manifests.js";
+import { STARTING_TAINT } from "./component-configs.js";
 import { clusterCgroup, ensureCgroup, killAll, leftoverCgroups, memoryUsage, removeCgroup, setCpuLimit, setMemoryLimit, pidsIn } from "./cgroups.js";
 import { kubeletCgroupRoot, nodeName, writeClusterAssets } from "./cluster-assets.js";
-import { apiServerCommands, containerdCommand, controllerCommands, nodeAgentCommands, systemCgroup, type ClusterCommandsInput } from "./component-commands.js";
+import { apiServerCommands, containerdCommand, controllerCommands, kubeletCommand, kubeProxyCommand, systemCgroup, type ClusterCommandsInput } from "./component-commands.js";
 import { KubeApi } from "./kube-api.js";
 import { ensureImageTemplate, seedContainerdRoot } from "./image-template.js";
 import { ClusterLayout } from "./layout.js";
-import { DNS_SERVICE_IP, KUBERNETES_SERVICE_IP, leftoverNetwork, MAX_CLUSTER_INDEX, planNetwork, setupNetwork, teardownNetwork, type ClusterNetwork } from "./network.js";
+import { DNS_SERVICE_IP, KUBERNETES_SERVICE_IP, leftoverNetwork, MAX_CLUSTER_INDEX, planNetwork, setupNetwork, teardownNetwork, type ClusterNetwork, type NodeNetwork } from "./network.js";
 import { Supervisor } from "./supervisor.js";
 import { waitFor } from "./wait.js";
 
@@ -54,6 +55,7 @@ const STEP_COMPONENTS: Record<string, RegExp> = {
   "default service account": /^kube-controller-manager$/,
   "coredns available": /^(kubelet-|kube-scheduler|kube-proxy-)/,
   "cluster dns answers": /^kube-proxy-/,
+  "service rules written": /^kube-proxy-/,
 };
 
 /**
@@ -217,15 +219,32 @@ export class LocalRuntime implements RuntimeDriver {
     for (const c of apiServerCommands(input)) await sup.start(c);
     mark("images imported");
     await Promise.all(state.network.nodes.map((node) => this.importImages(layout, node.name)));
-    for (const node of state.network.nodes) for (const c of nodeAgentCommands(input, node)) await sup.start(c);
     const api = await this.adminApi(layout);
     mark("apiserver ready");
     await waitFor("kube-apiserver /readyz", () => api.ok("/readyz"), this.readyTimeoutMs, 50);
+    // Everything else starts against a ready apiserver (no client backoff to wait out).
     for (const c of controllerCommands(input)) await sup.start(c);
+    const addons = firstBoot ? this.applyAddons(state, layout, release) : Promise.resolve();
+    addons.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
+    // A pod that connects to a Service before kube-proxy's rules exist keeps an un-NATed
+    // conntrack entry and hangs for its whole connect timeout, so no pod may start first.
+    // kube-proxy itself waits for its Node object: on first boot the kubelets register
+    // their nodes with a NoSchedule taint that is lifted once the rules are written; on a
+    // restart the nodes exist, and the kubelets (which restart pods) simply start after.
     if (firstBoot) {
-      mark("addons applied");
-      await this.applyAddons(state, layout, release);
+      for (const node of state.network.nodes) await sup.start(kubeletCommand(input, node));
+      for (const node of state.network.nodes) await sup.start(kubeProxyCommand(input, node));
+      mark("service rules written");
+      await waitFor("kube-proxy to sync its rules", () => this.kubeProxiesSynced(state.network.nodes), this.readyTimeoutMs, 50);
+      await this.liftStartingTaint(api, state.network.nodes);
+    } else {
+      for (const node of state.network.nodes) await sup.start(kubeProxyCommand(input, node));
+      mark("service rules written");
+      await waitFor("kube-proxy to sync its rules", () => this.kubeProxiesSynced(state.network.nodes), this.readyTimeoutMs, 50);
+      for (const node of state.network.nodes) await sup.start(kubeletCommand(input, node));
     }
+    mark("addons applied");
+    await addons;
     mark("nodes ready");
     await waitFor(`${state.network.nodes.length} node(s) Ready`, () => this.nodesReady(api, state.network.nodes.length, since), this.readyTimeoutMs);
     mark("default service account");
@@ -251,6 +270,24 @@ export class LocalRuntime implements RuntimeDriver {
     const res = await api.get<ConditionList>("/api/v1/nodes").catch(() => undefined);
     const items = res?.status === 200 ? res.body?.items ?? [] : [];
     return items.length >= expected && items.every((n) => isFresh(n, "Ready", since, "lastHeartbeatTime"));
+  }
+
+  private async liftStartingTaint(api: KubeApi, nodes: NodeNetwork[]): Promise<void> {
+    type Node = { spec?: { taints?: { key: string; effect: string }[] } };
+    for (const node of nodes) {
+      const path = `/api/v1/nodes/${node.name}`;
+      await waitFor(`node ${node.name} to register`, () => api.ok(path), this.readyTimeoutMs, 50);
+      const current = await api.get<Node>(path);
+      const taints = (current.body?.spec?.taints ?? []).filter((t) => t.key !== STARTING_TAINT);
+      const res = await api.patch(path, { spec: { taints } });
+      if (res.status !== 200) throw new TempkubeError("runtime", `could not lift the starting taint of node ${node.name}: HTTP ${res.status}`);
+    }
+  }
+
+  private async kubeProxiesSynced(nodes: NodeNetwork[]): Promise<boolean> {
+    const healthy = await Promise.all(nodes.map((n) =>
+      fetch(`http://${n.ip}:10256/livez`, { signal: AbortSignal.timeout(1000) }).then((r) => r.status === 200, () => false)));
+    return healthy.every(Boolean);
   }
 
   /** A real lookup through the Service IP: CoreDNS serves and kube-proxy's rules are in place. */
