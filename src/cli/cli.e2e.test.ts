@@ -70,7 +70,7 @@ describe("tempkube CLI", { timeout: 15 * 60_000 }, () => {
 
   it("creates a cluster that outlives the command, and loads a user's image into it", async () => {
     const kubeconfig = join(dir, "kubeconfig");
-    const created = await tempkube(["runtime", "create", "--id", id, "--size", "1-small", "--kubeconfig", kubeconfig]);
+    const created = await tempkube(["runtime", "create", "--id", id, "--size", "1-small", "--privileged", "--kubeconfig", kubeconfig]);
     assert.equal(created.code, 0, created.stderr);
     assert.equal(created.stdout.trim(), id);
     assert.match(created.stderr, /✓ apiserver ready/);
@@ -92,7 +92,16 @@ describe("tempkube CLI", { timeout: 15 * 60_000 }, () => {
     await kubectl.run(["run", "hello", "--image=registry.example.com/team/hello:1.0", "--image-pull-policy=Never", "--restart=Never"]);
     await kubectl.run(["wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/hello", "--timeout=120s"]);
     assert.equal((await kubectl.run(["logs", "hello"])).trim(), "hello from a user image");
-    assert.ok(IMAGES.busybox);
+  });
+
+  it("with --privileged admits privileged pods, still refuses host ports below 1024 but 80 and 443", async () => {
+    const kubectl = await Kubectl.withKubeconfig(await readFile(join(dir, "kubeconfig"), "utf8"));
+    const pod = (name: string, extra: string) => `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"${name}"},"spec":{"containers":[{"name":"c","image":"${IMAGES.busybox}","command":["sleep","600"]${extra}}]}}`;
+    assert.equal(await kubectl.refusal(["apply", "-f", "-"], pod("priv", `,"securityContext":{"privileged":true}`)), undefined);
+    assert.equal(await kubectl.refusal(["apply", "-f", "-"], pod("web80", `,"ports":[{"containerPort":80,"hostPort":80}]`)), undefined);
+    const ssh = await kubectl.refusal(["apply", "-f", "-"], pod("ssh", `,"ports":[{"containerPort":22,"hostPort":22}]`));
+    assert.match(ssh ?? "accepted", /host ports below 1024 are not allowed, except 80 and 443/);
+    await kubectl.run(["delete", "pod", "priv", "web80", "--wait=false"]);
   });
 
   it("stops, starts and destroys it", async () => {
