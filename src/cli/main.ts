@@ -5,6 +5,7 @@ import { registerBench } from "./commands/bench.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerKubectl } from "./commands/kubectl.js";
 import { registerRuntime, registerUp } from "./commands/runtime.js";
+import { registerServer } from "./commands/server.js";
 import { registerSetup } from "./commands/setup.js";
 import { registerVersions } from "./commands/versions.js";
 import { exitCodeFor } from "./exit-codes.js";
@@ -21,6 +22,7 @@ registerDoctor(program);
 registerUp(program);
 registerRuntime(program);
 registerBench(program);
+registerServer(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof Error ? err.message : String(err);

@@ -1,0 +1,145 @@
+import { EventEmitter } from "node:events";
+import { expiryDue, expiryOutcome, isSettled, nextExpiry, type ClusterRecord } from "../core/cluster-record.js";
+import type { Clock } from "../core/clock.js";
+import type { RuntimeDriver } from "../runtime/driver.js";
+import type { Store } from "../store/store.js";
+import { logger } from "../util/log.js";
+
+/**
+ * Makes the runtime match the store. Level-triggered: each pass reads every live cluster,
+ * applies expiry (exact: a timer is set for the next expiry, no polling), and starts at
+ * most one runtime operation per cluster. Killed at any point, the next process's first
+ * pass picks up where this one stopped: phases record what was under way.
+ */
+export class LifetimeController extends EventEmitter {
+  private readonly busy = new Set<string>();
+  private timer: unknown;
+  private pass: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(private readonly store: Store, private readonly driver: RuntimeDriver, private readonly clock: Clock) {
+    super();
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.trigger();
+  }
+
+  /** Waits for running operations to finish; leaves clusters as they are. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) this.clock.clearTimer(this.timer);
+    await this.idle();
+  }
+
+  /** Resolves when no pass and no runtime operation is under way (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.pass || this.busy.size) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  /** Asks for a reconcile pass soon (after a change in the store). */
+  trigger(): void {
+    if (this.stopped) return;
+    if (this.pass) {
+      this.again = true;
+      return;
+    }
+    this.pass = this.reconcile().catch((err: unknown) => logger.error({ err }, "reconcile pass failed")).finally(() => {
+      this.pass = undefined;
+      if (this.again) {
+        this.again = false;
+        this.trigger();
+      }
+    });
+  }
+
+  /** Resolves once a cluster is settled (running, stopped, terminated or failed). */
+  async waitSettled(id: string, timeoutMs: number): Promise<ClusterRecord | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await this.store.getCluster(id);
+      if (!r || isSettled(r) || Date.now() > deadline) return r;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 500);
+        this.once(`changed:${id}`, () => { clearTimeout(t); resolve(); });
+      });
+    }
+  }
+
+  private async reconcile(): Promise<void> {
+    const now = this.clock.now();
+    const live = (await this.store.listClusters()).filter((r) => r.phase !== "terminated");
+    for (const r of live) {
+      let record = r;
+      if (expiryDue(record, now)) {
+        record = await this.store.updateCluster(record.id, { desired: expiryOutcome(record) }, now);
+        logger.info({ clusterId: record.id, desired: record.desired }, "cluster expired");
+        this.emit("expired", record);
+      }
+      if (!this.busy.has(record.id)) this.act(record);
+    }
+    this.scheduleExpiry(live, now);
+  }
+
+  private scheduleExpiry(records: ClusterRecord[], now: number): void {
+    if (this.timer) this.clock.clearTimer(this.timer);
+    this.timer = undefined;
+    const next = nextExpiry(records, now);
+    if (next !== undefined) this.timer = this.clock.setTimer(() => this.trigger(), next - now);
+  }
+
+  /** Starts the one operation that brings the runtime closer to the desired state, if any. */
+  private act(r: ClusterRecord): void {
+    const step = this.nextStep(r);
+    if (!step) return;
+    this.busy.add(r.id);
+    void (async () => {
+      try {
+        await this.setPhase(r.id, step.during);
+        await step.run();
+        await this.setPhase(r.id, step.after, { lastError: null, ...(step.timings ? { timings: step.timings() } : {}) });
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        logger.warn({ clusterId: r.id, err: message }, "runtime operation failed");
+        await this.setPhase(r.id, "failed", { lastError: message });
+      } finally {
+        this.busy.delete(r.id);
+        this.trigger();
+      }
+    })();
+  }
+
+  private nextStep(r: ClusterRecord): { during: ClusterRecord["phase"]; after: ClusterRecord["phase"]; run: () => Promise<unknown>; timings?: () => Record<string, number> } | undefined {
+    if (r.phase === "failed" && r.desired !== "terminated") return undefined;
+    let timings: Record<string, number> | undefined;
+    switch (r.desired) {
+      case "running":
+        if (r.phase === "running") return undefined;
+        if (r.phase === "pending" || r.phase === "provisioning") {
+          return {
+            during: "provisioning", after: "running", timings: () => timings ?? {},
+            run: async () => {
+              // A provision cut short (server killed) left pieces behind: clear them first.
+              if (r.phase === "provisioning") await this.driver.destroy(r.id).catch(() => undefined);
+              timings = (await this.driver.provision(r.spec)).timings;
+            },
+          };
+        }
+        return { during: "starting", after: "running", run: () => this.driver.start(r.id) };
+      case "stopped":
+        if (r.phase === "stopped") return undefined;
+        if (r.phase === "pending") return { during: "stopped", after: "stopped", run: async () => undefined };
+        return { during: "stopping", after: "stopped", run: () => this.driver.stop(r.id) };
+      case "terminated":
+        return { during: "terminating", after: "terminated", run: () => this.driver.destroy(r.id) };
+    }
+  }
+
+  private async setPhase(id: string, phase: ClusterRecord["phase"], extra: Partial<ClusterRecord> = {}): Promise<void> {
+    const r = await this.store.updateCluster(id, { phase, ...extra }, this.clock.now());
+    this.emit(`changed:${id}`, r);
+    this.emit("phase", r);
+  }
+}

@@ -1,0 +1,78 @@
+import type { ClusterSpec } from "./cluster-spec.js";
+
+/**
+ * A cluster as the service knows it: what the owner wants (`desired`), what was last
+ * observed (`phase`), and its absolute expiry. Pure data and rules; no I/O.
+ */
+export type DesiredState = "running" | "stopped" | "terminated";
+export type Phase = "pending" | "provisioning" | "running" | "stopping" | "stopped" | "starting" | "terminating" | "terminated" | "failed";
+
+export interface ClusterRecord {
+  id: string;
+  owner: string;
+  name: string | null;
+  spec: ClusterSpec;
+  keep: boolean;
+  notificationEmail: string | null;
+  desired: DesiredState;
+  phase: Phase;
+  /** Time to live asked for at creation (or the last extend), in minutes. */
+  ttlMinutes: number;
+  /** Epoch milliseconds. */
+  expiresAt: number;
+  createdAt: number;
+  updatedAt: number;
+  lastError: string | null;
+  timings: Record<string, number>;
+}
+
+export type Operation = "stop" | "start" | "extend" | "delete";
+
+/** Why an operation is not allowed now (HTTP 409), or undefined when it is. */
+export function conflictFor(op: Operation, r: ClusterRecord): string | undefined {
+  if (r.desired === "terminated" || r.phase === "terminated") return `cluster ${r.id} is terminated`;
+  switch (op) {
+    case "stop":
+      return r.desired === "stopped" ? `cluster ${r.id} is already ${r.phase === "stopped" ? "stopped" : "stopping"}` : undefined;
+    case "start":
+      return r.desired === "running" ? `cluster ${r.id} is already ${r.phase === "running" ? "running" : "starting"}` : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** What expiry does to a cluster: keep → stopped, otherwise terminated. */
+export function expiryOutcome(r: ClusterRecord): DesiredState {
+  return r.keep ? "stopped" : "terminated";
+}
+
+/**
+ * Whether expiry is due and still has something to do. A kept cluster that has expired
+ * and stopped stays stopped until started or extended; starting it again requires a new
+ * expiry (start extends by the original TTL).
+ */
+export function expiryDue(r: ClusterRecord, now: number): boolean {
+  if (now < r.expiresAt) return false;
+  const outcome = expiryOutcome(r);
+  if (outcome === "terminated") return r.desired !== "terminated";
+  return r.desired === "running";
+}
+
+/** The next moment expiry has something to do, for an exact timer (no polling). */
+export function nextExpiry(records: ClusterRecord[], now: number): number | undefined {
+  let next: number | undefined;
+  for (const r of records) {
+    if (r.desired === "terminated") continue;
+    if (r.desired === "stopped" && r.keep) continue;
+    if (r.expiresAt <= now) return now;
+    if (next === undefined || r.expiresAt < next) next = r.expiresAt;
+  }
+  return next;
+}
+
+export function isSettled(r: ClusterRecord): boolean {
+  return (r.desired === "running" && r.phase === "running")
+    || (r.desired === "stopped" && r.phase === "stopped")
+    || (r.desired === "terminated" && r.phase === "terminated")
+    || r.phase === "failed";
+}

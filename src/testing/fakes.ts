@@ -1,0 +1,51 @@
+import type { Clock } from "../core/clock.js";
+import type { ClusterSpec } from "../core/cluster-spec.js";
+import type { ClusterCredentials, ClusterRuntimeStatus, RuntimeDriver, StepTimings } from "../runtime/driver.js";
+
+/** A clock that moves only when told; timers fire in order as it passes them. */
+export class FakeClock implements Clock {
+  private timers = new Map<number, { at: number; fn: () => void }>();
+  private nextId = 1;
+  constructor(private current = Date.UTC(2026, 0, 1)) {}
+  now(): number { return this.current; }
+  setTimer(fn: () => void, delayMs: number): unknown {
+    const id = this.nextId++;
+    this.timers.set(id, { at: this.current + delayMs, fn });
+    return id;
+  }
+  clearTimer(handle: unknown): void { this.timers.delete(handle as number); }
+  advance(ms: number): void {
+    const target = this.current + ms;
+    for (;;) {
+      const due = [...this.timers.entries()].filter(([, t]) => t.at <= target).sort((a, b) => a[1].at - b[1].at)[0];
+      if (!due) break;
+      this.timers.delete(due[0]);
+      this.current = due[1].at;
+      due[1].fn();
+    }
+    this.current = target;
+  }
+}
+
+/** A driver that records what it was asked to do; state in memory. */
+export class FakeDriver implements RuntimeDriver {
+  readonly calls: string[] = [];
+  readonly clusters = new Map<string, "running" | "stopped">();
+  async provision(spec: ClusterSpec): Promise<{ credentials: ClusterCredentials; timings: StepTimings }> {
+    this.calls.push(`provision ${spec.id}`);
+    this.clusters.set(spec.id, "running");
+    return { credentials: await this.credentials(spec.id), timings: { total: 1 } };
+  }
+  async start(id: string) { this.calls.push(`start ${id}`); this.clusters.set(id, "running"); return { timings: {} }; }
+  async stop(id: string) { this.calls.push(`stop ${id}`); this.clusters.set(id, "stopped"); }
+  async destroy(id: string) { this.calls.push(`destroy ${id}`); this.clusters.delete(id); }
+  async status(id: string): Promise<ClusterRuntimeStatus> {
+    const s = this.clusters.get(id);
+    return { clusterId: id, phase: s ?? "absent", components: [] };
+  }
+  async credentials(id: string): Promise<ClusterCredentials> {
+    return { clusterId: id, server: "https://fake", tenantKubeconfig: `fake kubeconfig for ${id}\n`, adminKubeconfig: "" };
+  }
+  async loadImage(): Promise<void> {}
+  async list(): Promise<string[]> { return [...this.clusters.keys()]; }
+}
