@@ -53,7 +53,13 @@ const WAIT_TIMEOUT_MS = 10 * 60_000;
 export function buildApp(store: Store, clusters: ClusterService): FastifyInstance {
   const app = Fastify({
     logger: false,
-    ajv: { customOptions: { allErrors: false, formats: { email: /^[^\s@]+@[^\s@]+\.[^\s@]+$/ } } },
+    // Messages name the field and the rule: "body/ttlMinutes must be >= 1", "body/colour is not a known field".
+    schemaErrorFormatter: (errors, dataVar) => new Error(errors.map((e) => {
+      const field = `${dataVar}${e.instancePath}`;
+      const extra = (e.params as { additionalProperty?: string }).additionalProperty;
+      return extra ? `${field}/${extra} is not a known field` : `${field} ${e.message ?? "is invalid"}`;
+    }).join("; ")),
+    ajv: { customOptions: { allErrors: false, removeAdditional: false, formats: { email: /^[^\s@]+@[^\s@]+\.[^\s@]+$/ } } },
   });
 
   app.setErrorHandler((err, _req, reply) => {

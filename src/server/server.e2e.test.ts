@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { LocalRuntime } from "../runtime/local/local-runtime.js";
+import { Kubectl } from "../testing/kubectl.js";
+import { startServer, type RunningServer } from "./server.js";
+
+/** The real server on loopback, driving the local runtime, as a CI job would use it. */
+describe("tempkube server, end to end", { timeout: 15 * 60_000 }, () => {
+  let server: RunningServer;
+  let dir: string;
+  let token: string;
+  const runtime = new LocalRuntime();
+  const created: string[] = [];
+
+  const api = async (method: string, path: string, body?: unknown, auth = true) => {
+    const res = await fetch(`${server.url}${path}`, {
+      method,
+      headers: { ...(auth ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json: Record<string, unknown> = {};
+    try { json = JSON.parse(text) as Record<string, unknown>; } catch { /* YAML or empty */ }
+    return { status: res.status, json, text };
+  };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tempkube-server-"));
+    server = await startServer({ host: "127.0.0.1", port: 0, dataDir: dir });
+    token = (await readFile(server.adminTokenFile, "utf8")).trim();
+  });
+
+  after(async () => {
+    // Whatever this test made, even by mistake, goes: every cluster the store knows.
+    const all = await api("GET", "/v1/clusters").catch(() => ({ json: { items: [] } }));
+    await server.close();
+    for (const c of (all.json.items ?? []) as { id: string }[]) created.push(c.id);
+    for (const id of created) await runtime.destroy(id).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("refuses requests without a token (401) and bad input naming the field (400)", async () => {
+    assert.equal((await api("GET", "/v1/clusters", undefined, false)).status, 401);
+    const ttl = await api("POST", "/v1/clusters", { ttlMinutes: 0 });
+    assert.equal(ttl.status, 400);
+    assert.match(String(ttl.json.message), /ttlMinutes/);
+    const unknown = await api("POST", "/v1/clusters", { colour: "blue" });
+    assert.equal(unknown.status, 400);
+    assert.match(String(unknown.json.message), /colour is not a known field/);
+    const version = await api("POST", "/v1/clusters", { kubernetesVersion: "1.99" });
+    assert.equal(version.status, 400);
+    assert.match(String(version.json.message), /kubernetesVersion "1.99" is not offered/);
+    assert.equal((await api("GET", "/v1/clusters/nosuch")).status, 404);
+  });
+
+  it("creates a cluster (wait), serves its kubeconfig, stops, starts and deletes it", async () => {
+    const made = await api("POST", "/v1/clusters", { ttlMinutes: 30, size: "1-small", wait: true });
+    assert.equal(made.status, 201, made.text);
+    const id = String(made.json.id);
+    created.push(id);
+    assert.equal(made.json.phase, "running", made.text);
+    assert.ok(Date.parse(String(made.json.expiresAt)) > Date.now() + 29 * 60_000);
+    const kc = await api("GET", `/v1/clusters/${id}/kubeconfig`);
+    assert.equal(kc.status, 200);
+    const kubectl = await Kubectl.withKubeconfig(kc.text);
+    assert.match(await kubectl.run(["get", "nodes"]), / Ready /);
+
+    assert.equal((await api("POST", `/v1/clusters/${id}/start`)).status, 409, "starting a running cluster is a conflict");
+    assert.equal((await api("POST", `/v1/clusters/${id}/stop?wait=true`)).json.phase, "stopped");
+    assert.equal((await runtime.status(id)).components.filter((c) => c.running).length, 0);
+    assert.equal((await api("POST", `/v1/clusters/${id}/start?wait=true`)).json.phase, "running");
+    assert.match(await kubectl.run(["get", "nodes"]), / Ready /);
+    const extended = await api("POST", `/v1/clusters/${id}/extend`, { ttlMinutes: 120 });
+    assert.ok(Date.parse(String(extended.json.expiresAt)) > Date.now() + 119 * 60_000);
+    const listed = await api("GET", "/v1/clusters");
+    assert.ok((listed.json.items as { id: string }[]).some((c) => c.id === id));
+    assert.equal((await api("DELETE", `/v1/clusters/${id}?wait=true`)).json.phase, "terminated");
+    assert.ok(!(await runtime.list()).includes(id));
+  });
+});
