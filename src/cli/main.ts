@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { TempkubeError } from "../util/errors.js";
 import { registerBench } from "./commands/bench.js";
+import { registerClusterCommands } from "./commands/clusters.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerKubectl } from "./commands/kubectl.js";
 import { registerRuntime, registerUp } from "./commands/runtime.js";
@@ -23,6 +24,7 @@ registerUp(program);
 registerRuntime(program);
 registerBench(program);
 registerServer(program);
+registerClusterCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof Error ? err.message : String(err);

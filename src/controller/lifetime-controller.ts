@@ -62,8 +62,10 @@ export class LifetimeController extends EventEmitter {
       const r = await this.store.getCluster(id);
       if (!r || isSettled(r) || Date.now() > deadline) return r;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 500);
-        this.once(`changed:${id}`, () => { clearTimeout(t); resolve(); });
+        const event = `changed:${id}`;
+        const done = () => { clearTimeout(t); this.off(event, done); resolve(); };
+        const t = setTimeout(done, 500);
+        this.on(event, done);
       });
     }
   }

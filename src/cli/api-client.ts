@@ -1,0 +1,48 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { TempkubeError, type ErrorType } from "../util/errors.js";
+import { dataDir } from "../util/paths.js";
+
+/** The CLI's view of the REST API: TEMPKUBE_URL, TEMPKUBE_TOKEN, else the local admin token file. */
+export class ApiClient {
+  private constructor(readonly baseUrl: string, private readonly token: string) {}
+
+  static async fromEnvironment(): Promise<ApiClient> {
+    const url = process.env.TEMPKUBE_URL ?? "http://127.0.0.1:7780";
+    let token = process.env.TEMPKUBE_TOKEN;
+    if (!token) {
+      const file = join(dataDir(), "admin-token");
+      token = (await readFile(file, "utf8").catch(() => "")).trim();
+      if (!token) throw new TempkubeError("invalid-input", `no token: set TEMPKUBE_TOKEN, or run as a user who can read ${file}`);
+    }
+    return new ApiClient(url.replace(/\/$/, ""), token);
+  }
+
+  async request<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new TempkubeError("host", `cannot reach the tempkube server at ${this.baseUrl} (${(err as Error).message}); start it with: sudo bin/tempkube server`);
+    }
+    const text = await res.text();
+    if (!res.ok) {
+      let message = text;
+      try { message = (JSON.parse(text) as { message: string }).message; } catch { /* plain text */ }
+      throw new TempkubeError(errorTypeFor(res.status), message);
+    }
+    return (res.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text) as T;
+  }
+}
+
+function errorTypeFor(status: number): ErrorType {
+  if (status === 404) return "not-found";
+  if (status === 409) return "conflict";
+  if (status === 504) return "timeout";
+  if (status >= 400 && status < 500) return "invalid-input";
+  return "runtime";
+}
