@@ -3,7 +3,9 @@ import type { ClusterRecord } from "../core/cluster-record.js";
 import { MAX_WORKERS, SIZE_PRESETS } from "../core/cluster-spec.js";
 import type { Store, TokenIdentity } from "../store/store.js";
 import { TempkubeError, type ErrorType } from "../util/errors.js";
+import { parseJsonWithComments } from "../util/jsonc.js";
 import { MAX_TTL_MINUTES, type ClusterService, type CreateClusterRequest } from "./cluster-service.js";
+import { registerSmekRoutes } from "./smek-routes.js";
 
 const STATUS: Record<ErrorType, number> = {
   "invalid-input": 400, "not-found": 404, conflict: 409, setup: 503, host: 503, "child-process": 500, runtime: 500, timeout: 504,
@@ -72,6 +74,13 @@ export function buildApp(store: Store, clusters: ClusterService): FastifyInstanc
     return reply.status(status).send({ error: status < 500 ? "invalid-input" : "internal", message: e.message });
   });
 
+  // Bodies pasted from API docs carry comments; `curl -d` sends them as form data.
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser(["application/json", "application/x-www-form-urlencoded", "text/plain"], { parseAs: "string" },
+    (_req, text, done) => {
+      try { done(null, parseJsonWithComments(String(text))); } catch (err) { done(err as Error, undefined); }
+    });
+
   app.get("/healthz", async () => ({ ok: true }));
 
   app.addHook("onRequest", async (req: FastifyRequest) => {
@@ -110,6 +119,8 @@ export function buildApp(store: Store, clusters: ClusterService): FastifyInstanc
 
   app.delete<{ Params: { id: string }; Querystring: { wait?: string } }>("/v1/clusters/:id", async (req) =>
     clusterView(await settleIf(req.query.wait, await clusters.delete(who(req), req.params.id))));
+
+  registerSmekRoutes(app, clusters);
 
   async function settleIf(wait: string | undefined, r: ClusterRecord): Promise<ClusterRecord> {
     return wait === "true" ? (await clusters.waitSettled(r.id, WAIT_TIMEOUT_MS)) ?? r : r;

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { Kubectl } from "../testing/kubectl.js";
+import { run } from "../util/exec.js";
 import { startServer, type RunningServer } from "./server.js";
 
 /** The real server on loopback, driving the local runtime, as a CI job would use it. */
@@ -79,5 +80,34 @@ describe("tempkube server, end to end", { timeout: 15 * 60_000 }, () => {
     assert.ok((listed.json.items as { id: string }[]).some((c) => c.id === id));
     assert.equal((await api("DELETE", `/v1/clusters/${id}?wait=true`)).json.phase, "terminated");
     assert.ok(!(await runtime.list()).includes(id));
+  });
+
+  it("serves the SMEK-style API: the docs' curl commands, commented body piped to sh", async () => {
+    const work = await mkdtemp(join(tmpdir(), "tempkube-smek-"));
+    const curl = (args: string) => `curl -sS -H "Authorization: Bearer ${token}" ${args}`;
+    const create = `${curl(`-X POST ${server.url}/create -d '{
+      // the Kubernetes version
+      "k8s-version": "1.34",
+      "minutes-to-live": 30,   // minutes
+      "notification-email": "dev@example.com",
+      "cluster-size": "1-small"
+    }'`)} | sh -`;
+    const { stdout } = await run("sh", ["-c", create], { cwd: work, timeoutMs: 300_000 });
+    const id = /cluster (\w+) is ready/.exec(stdout)?.[1];
+    assert.ok(id, stdout);
+    created.push(id);
+    const kubectl = await Kubectl.withKubeconfig(await readFile(join(work, `kubeconfig-${id}`), "utf8"));
+    assert.match(await kubectl.run(["get", "nodes"]), / Ready /);
+
+    const list = async () => JSON.parse((await run("sh", ["-c", curl(`${server.url}/list`)])).stdout) as Record<string, string>[];
+    assert.deepEqual((await list()).find((c) => c["cluster-id"] === id)?.["cluster-status"], "running");
+    const stop = async (force: boolean) => JSON.parse((await run("sh", ["-c", curl(`-X POST ${server.url}/stop -d '{"cluster-id": "${id}", "force-terminate": ${force}}'`)])).stdout) as Record<string, string>;
+    assert.equal((await stop(false))["cluster-status"], "stopped", "keep-cluster defaults to true: stop keeps it");
+    const started = JSON.parse((await run("sh", ["-c", curl(`-X POST ${server.url}/start -d '{"cluster-id": "${id}"}'`)])).stdout) as Record<string, string>;
+    assert.equal(started["cluster-status"], "running");
+    assert.equal((await stop(true))["cluster-status"], "terminated");
+    const missing = await run("sh", ["-c", curl(`-X POST ${server.url}/create -d '{"k8s-version": "1.34"}'`)]);
+    assert.match(missing.stdout, /notification-email is required/);
+    await rm(work, { recursive: true, force: true });
   });
 });
