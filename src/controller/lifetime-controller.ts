@@ -1,9 +1,12 @@
 import { EventEmitter } from "node:events";
-import { expiryDue, expiryOutcome, isSettled, nextExpiry, type ClusterRecord } from "../core/cluster-record.js";
+import { expiryDue, expiryOutcome, isSettled, nextWakeUp, warningAt, type ClusterRecord } from "../core/cluster-record.js";
 import type { Clock } from "../core/clock.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import type { Store } from "../store/store.js";
 import { logger } from "../util/log.js";
+import { outboxMessages, transitionMessages, type Notifier, type NotifierOptions } from "./notifier.js";
+
+export const DEFAULT_WARNING_MS = 5 * 60_000;
 
 /**
  * Makes the runtime match the store. Level-triggered: each pass reads every live cluster,
@@ -18,8 +21,12 @@ export class LifetimeController extends EventEmitter {
   private again = false;
   private stopped = false;
 
-  constructor(private readonly store: Store, private readonly driver: RuntimeDriver, private readonly clock: Clock) {
+  private readonly warningMs: number;
+
+  constructor(private readonly store: Store, private readonly driver: RuntimeDriver, private readonly clock: Clock,
+    private readonly notifications: { notifier?: Notifier; options: NotifierOptions } = { options: {} }) {
     super();
+    this.warningMs = notifications.options.warningMs ?? DEFAULT_WARNING_MS;
   }
 
   start(): void {
@@ -75,8 +82,14 @@ export class LifetimeController extends EventEmitter {
     const live = (await this.store.listClusters()).filter((r) => r.phase !== "terminated");
     for (const r of live) {
       let record = r;
+      const warnAt = warningAt(record, this.warningMs);
+      if (warnAt !== undefined && now >= warnAt && now < record.expiresAt) {
+        // Queued once per expiry (dedupe key); later passes change nothing.
+        await this.store.updateCluster(record.id, {}, now, (next) => outboxMessages("expiry-warning", next, now, this.notifications.options));
+        this.notifications.notifier?.trigger();
+      }
       if (expiryDue(record, now)) {
-        record = await this.store.updateCluster(record.id, { desired: expiryOutcome(record) }, now);
+        record = await this.store.updateCluster(record.id, { desired: expiryOutcome(record), generation: record.generation + 1 }, now);
         logger.info({ clusterId: record.id, desired: record.desired }, "cluster expired");
         this.emit("expired", record);
       }
@@ -88,8 +101,9 @@ export class LifetimeController extends EventEmitter {
   private scheduleExpiry(records: ClusterRecord[], now: number): void {
     if (this.timer) this.clock.clearTimer(this.timer);
     this.timer = undefined;
-    const next = nextExpiry(records, now);
-    if (next !== undefined) this.timer = this.clock.setTimer(() => this.trigger(), next - now);
+    const next = nextWakeUp(records, now, this.warningMs);
+    // The pass took time since `now` was read: the delay counts from the clock as it is now.
+    if (next !== undefined) this.timer = this.clock.setTimer(() => this.trigger(), next - this.clock.now());
   }
 
   /** Starts the one operation that brings the runtime closer to the desired state, if any. */
@@ -140,7 +154,10 @@ export class LifetimeController extends EventEmitter {
   }
 
   private async setPhase(id: string, phase: ClusterRecord["phase"], extra: Partial<ClusterRecord> = {}): Promise<void> {
-    const r = await this.store.updateCluster(id, { phase, ...extra }, this.clock.now());
+    const now = this.clock.now();
+    const r = await this.store.updateCluster(id, { phase, ...extra }, now,
+      (next, previous) => transitionMessages(previous.phase, next, now, this.notifications.options));
+    this.notifications.notifier?.trigger();
     this.emit(`changed:${id}`, r);
     this.emit("phase", r);
   }

@@ -24,6 +24,8 @@ export interface ClusterRecord {
   updatedAt: number;
   lastError: string | null;
   timings: Record<string, number>;
+  /** Counts changes of `desired` (user operations, expiry): a redone operation keeps it, so its notification is not sent twice. */
+  generation: number;
 }
 
 export type Operation = "stop" | "start" | "extend" | "delete";
@@ -66,6 +68,22 @@ export function nextExpiry(records: ClusterRecord[], now: number): number | unde
     if (r.desired === "stopped" && r.keep) continue;
     if (r.expiresAt <= now) return now;
     if (next === undefined || r.expiresAt < next) next = r.expiresAt;
+  }
+  return next;
+}
+
+/** When the expiry warning for this lifetime is due, or undefined when none will be sent. */
+export function warningAt(r: ClusterRecord, warningMs: number): number | undefined {
+  if (r.desired !== "running" || warningMs <= 0) return undefined;
+  return r.expiresAt - warningMs;
+}
+
+/** The next moment the controller has something to do: a warning or an expiry. */
+export function nextWakeUp(records: ClusterRecord[], now: number, warningMs: number): number | undefined {
+  let next = nextExpiry(records, now);
+  for (const r of records) {
+    const w = warningAt(r, warningMs);
+    if (w !== undefined && w > now && (next === undefined || w < next)) next = w;
   }
   return next;
 }

@@ -39,7 +39,7 @@ export class ClusterService {
     const record: ClusterRecord = {
       id: spec.id, owner: String(who.id), name: req.name ?? null, spec, keep: req.keep ?? false,
       notificationEmail: req.notificationEmail ?? null, desired: "running", phase: "pending",
-      ttlMinutes, expiresAt: now + ttlMinutes * 60_000, createdAt: now, updatedAt: now, lastError: null, timings: {},
+      ttlMinutes, expiresAt: now + ttlMinutes * 60_000, createdAt: now, updatedAt: now, lastError: null, timings: {}, generation: 0,
     };
     await this.store.insertCluster(record);
     this.controller.trigger();
@@ -89,7 +89,8 @@ export class ClusterService {
     const r = await this.get(who, id);
     const conflict = conflictFor(op, r);
     if (conflict) throw new TempkubeError("conflict", conflict);
-    const updated = await this.store.updateCluster(id, changes, this.clock.now());
+    const generation = changes.desired && changes.desired !== r.desired ? r.generation + 1 : r.generation;
+    const updated = await this.store.updateCluster(id, { ...changes, generation }, this.clock.now());
     this.controller.trigger();
     return updated;
   }

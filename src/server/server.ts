@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { systemClock, type Clock } from "../core/clock.js";
 import { LifetimeController } from "../controller/lifetime-controller.js";
+import { Notifier, type NotifierOptions } from "../controller/notifier.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { Store } from "../store/store.js";
@@ -17,12 +18,14 @@ export interface ServerOptions {
   dataDir?: string;
   driver?: RuntimeDriver;
   clock?: Clock;
+  notifications?: NotifierOptions;
 }
 
 export interface RunningServer {
   url: string;
   app: FastifyInstance;
   adminTokenFile: string;
+  store: Store;
   close(): Promise<void>;
 }
 
@@ -41,17 +44,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await writeFile(adminTokenFile, `${token}\n`, { mode: 0o600 });
   }
   const driver = options.driver ?? new LocalRuntime();
-  const controller = new LifetimeController(store, driver, clock);
+  const notificationOptions = options.notifications ?? {};
+  const notifier = new Notifier(store, clock, notificationOptions);
+  const controller = new LifetimeController(store, driver, clock, { notifier, options: notificationOptions });
   const app = buildApp(store, new ClusterService(store, controller, driver, clock));
+  notifier.start();
   controller.start();
   const address = await app.listen({ host: options.host, port: options.port });
   return {
     url: address,
     app,
     adminTokenFile,
+    store,
     async close() {
       await app.close();
       await controller.stop();
+      await notifier.stop();
       await store.close();
     },
   };

@@ -9,15 +9,26 @@ export function registerServer(program: Command): void {
     .description("Run the tempkube service (REST API, lifetime controller) on the local runtime")
     .option("--listen <host:port>", "address to listen on", "127.0.0.1:7780")
     .option("--data-dir <dir>", "store and cluster data (default $TEMPKUBE_HOME or /var/lib/tempkube)")
+    .option("--smtp-url <url>", "SMTP server for notification emails, e.g. smtp://user:pass@host:587 (default $TEMPKUBE_SMTP_URL)")
+    .option("--mail-from <address>", "sender of notification emails", "tempkube <tempkube@localhost>")
+    .option("--webhook-url <url>", "also POST every notification as JSON here")
+    .option("--warning-minutes <n>", "how long before expiry the warning goes out", "5")
     .addHelpText("after", `
 On first start it writes an admin token to <data dir>/admin-token (mode 0600).
 Example:
   $ sudo bin/tempkube server
   $ curl -H "Authorization: Bearer $(sudo cat /var/lib/tempkube/admin-token)" http://127.0.0.1:7780/v1/clusters`)
-    .action(async (opts: { listen: string; dataDir?: string }) => {
+    .action(async (opts: { listen: string; dataDir?: string; smtpUrl?: string; mailFrom: string; webhookUrl?: string; warningMinutes: string }) => {
       const match = /^(.+):(\d+)$/.exec(opts.listen);
       if (!match) throw new TempkubeError("invalid-input", `--listen must be host:port, not "${opts.listen}"`);
-      const server = await startServer({ host: match[1], port: Number(match[2]), dataDir: opts.dataDir });
+      const warningMinutes = Number(opts.warningMinutes);
+      if (!Number.isFinite(warningMinutes) || warningMinutes < 0) throw new TempkubeError("invalid-input", `--warning-minutes must be a number >= 0, not "${opts.warningMinutes}"`);
+      const server = await startServer({
+        host: match[1], port: Number(match[2]), dataDir: opts.dataDir,
+        notifications: {
+          smtpUrl: opts.smtpUrl ?? process.env.TEMPKUBE_SMTP_URL, from: opts.mailFrom, webhookUrl: opts.webhookUrl, warningMs: warningMinutes * 60_000,
+        },
+      });
       progress(`tempkube server listening on ${server.url}; admin token in ${server.adminTokenFile}`);
       await new Promise<void>((resolve) => {
         process.once("SIGINT", resolve);

@@ -1,0 +1,130 @@
+import nodemailer, { type Transporter } from "nodemailer";
+import type { ClusterRecord } from "../core/cluster-record.js";
+import type { Clock } from "../core/clock.js";
+import { eventForTransition, notificationFor, type NotificationEvent } from "../core/notifications.js";
+import type { NewOutboxMessage, OutboxMessage, Store } from "../store/store.js";
+import { redactSecrets } from "../util/errors.js";
+import { logger } from "../util/log.js";
+
+export interface NotifierOptions {
+  /** smtp://user:pass@host:587 (nodemailer URL; smtps:// for TLS). No email without it. */
+  smtpUrl?: string;
+  from?: string;
+  /** Every event is also POSTed here as JSON. */
+  webhookUrl?: string;
+  /** How long before expiry the warning goes out. */
+  warningMs?: number;
+}
+
+const MAX_BACKOFF_MS = 10 * 60_000;
+
+/** The outbox rows one event produces: an email to the owner, a webhook call. */
+export function outboxMessages(event: NotificationEvent, r: ClusterRecord, now: number, options: NotifierOptions): NewOutboxMessage[] {
+  const n = notificationFor(event, r, now);
+  const out: NewOutboxMessage[] = [];
+  if (r.notificationEmail) {
+    out.push({ dedupeKey: `${n.dedupeKey}:email`, clusterId: r.id, event, channel: "email", recipient: r.notificationEmail, payload: n.payload });
+  }
+  if (options.webhookUrl) {
+    out.push({ dedupeKey: `${n.dedupeKey}:webhook`, clusterId: r.id, event, channel: "webhook", recipient: options.webhookUrl, payload: n.payload });
+  }
+  return out;
+}
+
+export function transitionMessages(before: ClusterRecord["phase"], next: ClusterRecord, now: number, options: NotifierOptions): NewOutboxMessage[] {
+  const event = eventForTransition(before, next.phase);
+  return event ? outboxMessages(event, next, now, options) : [];
+}
+
+/**
+ * Delivers the outbox: due messages are sent, failures retried with exponential backoff,
+ * sent ones marked. Rows survive restarts; a timer waits for the next due row (no polling).
+ */
+export class Notifier {
+  private readonly mailer?: Transporter;
+  private timer: unknown;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  readonly delivered: { ok: number; failed: number } = { ok: 0, failed: 0 };
+
+  constructor(private readonly store: Store, private readonly clock: Clock, private readonly options: NotifierOptions) {
+    if (options.smtpUrl) this.mailer = nodemailer.createTransport(options.smtpUrl);
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.trigger();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) this.clock.clearTimer(this.timer);
+    while (this.running) await this.running;
+    this.mailer?.close();
+  }
+
+  trigger(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.deliver().catch((err: unknown) => logger.error({ err }, "outbox delivery failed")).finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        this.trigger();
+      }
+    });
+  }
+
+  private async deliver(): Promise<void> {
+    for (;;) {
+      const due = await this.store.dueMessages(this.clock.now());
+      if (due.length === 0) break;
+      for (const m of due) await this.deliverOne(m);
+    }
+    if (this.timer) this.clock.clearTimer(this.timer);
+    const next = await this.store.nextMessageDue();
+    if (next !== undefined && !this.stopped) this.timer = this.clock.setTimer(() => this.trigger(), next - this.clock.now());
+  }
+
+  private async deliverOne(m: OutboxMessage): Promise<void> {
+    try {
+      if (m.channel === "email") await this.sendEmail(m);
+      else await this.sendWebhook(m);
+      await this.store.markSent(m.id, this.clock.now());
+      this.delivered.ok++;
+    } catch (err) {
+      const attempts = m.attempts + 1;
+      const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** attempts);
+      const message = redactSecrets((err as Error).message ?? String(err));
+      logger.warn({ clusterId: m.clusterId, event: m.event, channel: m.channel, attempts, err: message }, "notification not delivered; will retry");
+      await this.store.markFailed(m.id, message, attempts, this.clock.now() + backoff);
+      this.delivered.failed++;
+    }
+  }
+
+  private async sendEmail(m: OutboxMessage): Promise<void> {
+    if (!this.mailer) throw new Error("no SMTP server configured (--smtp-url or TEMPKUBE_SMTP_URL)");
+    await this.mailer.sendMail({
+      from: this.options.from ?? "tempkube <tempkube@localhost>",
+      to: m.recipient,
+      subject: String(m.payload.subject),
+      text: String(m.payload.text),
+      // Receivers can drop a duplicate that a crash between send and mark could cause.
+      messageId: `<${m.dedupeKey.replace(/[^A-Za-z0-9.:-]/g, ".")}@tempkube>`,
+    });
+  }
+
+  private async sendWebhook(m: OutboxMessage): Promise<void> {
+    const res = await fetch(m.recipient, {
+      method: "POST",
+      headers: { "content-type": "application/json", "idempotency-key": m.dedupeKey },
+      body: JSON.stringify(m.payload),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!res.ok) throw new Error(`webhook answered HTTP ${res.status}`);
+  }
+}
