@@ -115,7 +115,8 @@ export class LifetimeController extends EventEmitter {
       try {
         await this.setPhase(r.id, step.during);
         await step.run();
-        await this.setPhase(r.id, step.after, { lastError: null, ...(step.timings ? { timings: step.timings() } : {}) });
+        const done = await this.setPhase(r.id, step.after, { lastError: null, ...(step.timings ? { timings: step.timings() } : {}) });
+        if (step.during === "provisioning") this.emit("ready", done);
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         logger.warn({ clusterId: r.id, err: message }, "runtime operation failed");
@@ -153,12 +154,13 @@ export class LifetimeController extends EventEmitter {
     }
   }
 
-  private async setPhase(id: string, phase: ClusterRecord["phase"], extra: Partial<ClusterRecord> = {}): Promise<void> {
+  private async setPhase(id: string, phase: ClusterRecord["phase"], extra: Partial<ClusterRecord> = {}): Promise<ClusterRecord> {
     const now = this.clock.now();
     const r = await this.store.updateCluster(id, { phase, ...extra }, now,
       (next, previous) => transitionMessages(previous.phase, next, now, this.notifications.options));
     this.notifications.notifier?.trigger();
     this.emit(`changed:${id}`, r);
     this.emit("phase", r);
+    return r;
   }
 }

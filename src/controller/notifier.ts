@@ -46,7 +46,8 @@ export class Notifier {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
-  readonly delivered: { ok: number; failed: number } = { ok: 0, failed: 0 };
+  /** Called after each delivery attempt (metrics). */
+  onAttempt: (ok: boolean) => void = () => undefined;
 
   constructor(private readonly store: Store, private readonly clock: Clock, private readonly options: NotifierOptions) {
     if (options.smtpUrl) this.mailer = nodemailer.createTransport(options.smtpUrl);
@@ -95,14 +96,14 @@ export class Notifier {
       if (m.channel === "email") await this.sendEmail(m);
       else await this.sendWebhook(m);
       await this.store.markSent(m.id, this.clock.now());
-      this.delivered.ok++;
+      this.onAttempt(true);
     } catch (err) {
       const attempts = m.attempts + 1;
       const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** attempts);
       const message = redactSecrets((err as Error).message ?? String(err));
       logger.warn({ clusterId: m.clusterId, event: m.event, channel: m.channel, attempts, err: message }, "notification not delivered; will retry");
       await this.store.markFailed(m.id, message, attempts, this.clock.now() + backoff);
-      this.delivered.failed++;
+      this.onAttempt(false);
     }
   }
 

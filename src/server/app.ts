@@ -5,6 +5,7 @@ import type { Store, TokenIdentity } from "../store/store.js";
 import { TempkubeError, type ErrorType } from "../util/errors.js";
 import { parseJsonWithComments } from "../util/jsonc.js";
 import { MAX_TTL_MINUTES, type ClusterService, type CreateClusterRequest } from "./cluster-service.js";
+import type { ServiceMetrics } from "./metrics.js";
 import { registerSmekRoutes } from "./smek-routes.js";
 
 const STATUS: Record<ErrorType, number> = {
@@ -52,7 +53,7 @@ export function clusterView(r: ClusterRecord) {
 
 const WAIT_TIMEOUT_MS = 10 * 60_000;
 
-export function buildApp(store: Store, clusters: ClusterService): FastifyInstance {
+export function buildApp(store: Store, clusters: ClusterService, metrics: ServiceMetrics): FastifyInstance {
   const app = Fastify({
     logger: false,
     // Messages name the field and the rule: "body/ttlMinutes must be >= 1", "body/colour is not a known field".
@@ -82,9 +83,10 @@ export function buildApp(store: Store, clusters: ClusterService): FastifyInstanc
     });
 
   app.get("/healthz", async () => ({ ok: true }));
+  app.get("/metrics", async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
   app.addHook("onRequest", async (req: FastifyRequest) => {
-    if (req.url === "/healthz") return;
+    if (req.url === "/healthz" || req.url === "/metrics") return;
     const header = req.headers.authorization ?? "";
     const token = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
     const identity = token ? await store.identify(token) : undefined;

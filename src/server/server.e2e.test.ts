@@ -79,6 +79,9 @@ describe("tempkube server, end to end", { timeout: 15 * 60_000 }, () => {
     const listed = await api("GET", "/v1/clusters");
     assert.ok((listed.json.items as { id: string }[]).some((c) => c.id === id));
     assert.equal((await api("DELETE", `/v1/clusters/${id}?wait=true`)).json.phase, "terminated");
+    const metrics = (await api("GET", "/metrics", undefined, false)).text;
+    assert.match(metrics, /tempkube_cluster_create_seconds_count 1/);
+    assert.match(metrics, /tempkube_clusters\{phase="terminated"\} 1/);
     assert.ok(!(await runtime.list()).includes(id));
   });
 

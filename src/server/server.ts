@@ -9,7 +9,9 @@ import type { RuntimeDriver } from "../runtime/driver.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { Store } from "../store/store.js";
 import { dataDir as defaultDataDir } from "../util/paths.js";
+import type { ClusterRecord } from "../core/cluster-record.js";
 import { buildApp } from "./app.js";
+import { ServiceMetrics } from "./metrics.js";
 import { ClusterService } from "./cluster-service.js";
 
 export interface ServerOptions {
@@ -47,7 +49,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const notificationOptions = options.notifications ?? {};
   const notifier = new Notifier(store, clock, notificationOptions);
   const controller = new LifetimeController(store, driver, clock, { notifier, options: notificationOptions });
-  const app = buildApp(store, new ClusterService(store, controller, driver, clock));
+  const metrics = new ServiceMetrics(store);
+  controller.on("ready", (r: ClusterRecord) => metrics.createSeconds.observe((clock.now() - r.createdAt) / 1000));
+  controller.on("expired", (r: ClusterRecord) => metrics.expiries.inc({ outcome: r.desired }));
+  notifier.onAttempt = (ok) => metrics.deliveries.inc({ result: ok ? "delivered" : "failed" });
+  const app = buildApp(store, new ClusterService(store, controller, driver, clock), metrics);
   notifier.start();
   controller.start();
   const address = await app.listen({ host: options.host, port: options.port });
