@@ -3,6 +3,7 @@ import { expiryDue, expiryOutcome, isSettled, nextWakeUp, warningAt, type Cluste
 import type { Clock } from "../core/clock.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import type { Store } from "../store/store.js";
+import { CoalescingTask } from "../util/coalescing-task.js";
 import { logger } from "../util/log.js";
 import { outboxMessages, transitionMessages, type Notifier, type NotifierOptions } from "./notifier.js";
 
@@ -17,9 +18,7 @@ export const DEFAULT_WARNING_MS = 5 * 60_000;
 export class LifetimeController extends EventEmitter {
   private readonly busy = new Set<string>();
   private timer: unknown;
-  private pass: Promise<void> | undefined;
-  private again = false;
-  private stopped = false;
+  private readonly passes = new CoalescingTask(() => this.reconcile(), (err) => logger.error({ err }, "reconcile pass failed"));
 
   private readonly warningMs: number;
 
@@ -30,36 +29,24 @@ export class LifetimeController extends EventEmitter {
   }
 
   start(): void {
-    this.stopped = false;
-    this.trigger();
+    this.passes.start();
   }
 
   /** Waits for running operations to finish; leaves clusters as they are. */
   async stop(): Promise<void> {
-    this.stopped = true;
+    await this.passes.stop();
     if (this.timer) this.clock.clearTimer(this.timer);
     await this.idle();
   }
 
   /** Resolves when no pass and no runtime operation is under way (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.pass || this.busy.size) await new Promise((r) => setTimeout(r, 10));
+    while (this.passes.busy || this.busy.size) await new Promise((r) => setTimeout(r, 10));
   }
 
   /** Asks for a reconcile pass soon (after a change in the store). */
   trigger(): void {
-    if (this.stopped) return;
-    if (this.pass) {
-      this.again = true;
-      return;
-    }
-    this.pass = this.reconcile().catch((err: unknown) => logger.error({ err }, "reconcile pass failed")).finally(() => {
-      this.pass = undefined;
-      if (this.again) {
-        this.again = false;
-        this.trigger();
-      }
-    });
+    this.passes.trigger();
   }
 
   /** Resolves once a cluster is settled (running, stopped, terminated or failed). */

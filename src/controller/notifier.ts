@@ -4,6 +4,7 @@ import type { Clock } from "../core/clock.js";
 import { eventForTransition, notificationFor, type NotificationEvent } from "../core/notifications.js";
 import type { NewOutboxMessage, OutboxMessage, Store } from "../store/store.js";
 import { redactSecrets } from "../util/errors.js";
+import { CoalescingTask } from "../util/coalescing-task.js";
 import { logger } from "../util/log.js";
 
 export interface NotifierOptions {
@@ -43,8 +44,7 @@ export function transitionMessages(before: ClusterRecord["phase"], next: Cluster
 export class Notifier {
   private readonly mailer?: Transporter;
   private timer: unknown;
-  private running: Promise<void> | undefined;
-  private again = false;
+  private readonly runs = new CoalescingTask(() => this.deliver(), (err) => logger.error({ err }, "outbox delivery failed"));
   private stopped = false;
   /** Called after each delivery attempt (metrics). */
   onAttempt: (ok: boolean) => void = () => undefined;
@@ -55,29 +55,18 @@ export class Notifier {
 
   start(): void {
     this.stopped = false;
-    this.trigger();
+    this.runs.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.runs.stop();
     if (this.timer) this.clock.clearTimer(this.timer);
-    while (this.running) await this.running;
     this.mailer?.close();
   }
 
   trigger(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.deliver().catch((err: unknown) => logger.error({ err }, "outbox delivery failed")).finally(() => {
-      this.running = undefined;
-      if (this.again) {
-        this.again = false;
-        this.trigger();
-      }
-    });
+    this.runs.trigger();
   }
 
   private async deliver(): Promise<void> {
