@@ -35,7 +35,7 @@ describe("tempkube CLI", { timeout: 15 * 60_000 }, () => {
   });
   after(async () => {
     await runtime.destroy(id).catch(() => undefined);
-    await rm(join(runtime.imageLibraryDir, "hello-e2e.tar"), { force: true });
+    await rm(join(runtime.imageLibrary, "hello-e2e.tar"), { force: true });
     await rm(dir, { recursive: true, force: true });
   });
 

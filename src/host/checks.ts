@@ -1,12 +1,11 @@
+import { constants, existsSync } from "node:fs";
 import { access, readFile, statfs } from "node:fs/promises";
-import { constants } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run, succeeds } from "../util/exec.js";
 import { cacheDir, dataDir } from "../util/paths.js";
 import { IMAGES, type ImageKey, ADDONS, defaultRelease } from "../setup/catalogue.js";
 import { LOCAL_TOOLS, artifacts, localToolBinary } from "../setup/installer.js";
-import { existsSync } from "node:fs";
 import { canLowerOomScore } from "./capabilities.js";
 
 /** One finding of `tempkube doctor`: what is wrong, whether it blocks, and the command that fixes it. */

@@ -51,7 +51,6 @@ export function clusterView(r: ClusterRecord) {
   };
 }
 
-const WAIT_TIMEOUT_MS = 10 * 60_000;
 
 export function buildApp(store: Store, clusters: ClusterService, metrics: ServiceMetrics): FastifyInstance {
   const app = Fastify({
@@ -99,7 +98,7 @@ export function buildApp(store: Store, clusters: ClusterService, metrics: Servic
   app.post<{ Body: CreateClusterRequest & { wait?: boolean } }>("/v1/clusters", { schema: { body: createBody } }, async (req, reply) => {
     const { wait, ...spec } = req.body ?? {};
     let record = await clusters.create(who(req), spec);
-    if (wait) record = (await clusters.waitSettled(record.id, WAIT_TIMEOUT_MS)) ?? record;
+    if (wait) record = (await clusters.waitSettled(record.id)) ?? record;
     return reply.status(201).send(clusterView(record));
   });
 
@@ -125,7 +124,7 @@ export function buildApp(store: Store, clusters: ClusterService, metrics: Servic
   registerSmekRoutes(app, clusters);
 
   async function settleIf(wait: string | undefined, r: ClusterRecord): Promise<ClusterRecord> {
-    return wait === "true" ? (await clusters.waitSettled(r.id, WAIT_TIMEOUT_MS)) ?? r : r;
+    return wait === "true" ? (await clusters.waitSettled(r.id)) ?? r : r;
   }
 
   return app;

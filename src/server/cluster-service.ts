@@ -19,6 +19,8 @@ export interface CreateClusterRequest {
 }
 
 export const MAX_TTL_MINUTES = 7 * 24 * 60;
+/** How long a request that asked to wait (create, start, stop, delete) is held at most. */
+export const WAIT_TIMEOUT_MS = 10 * 60_000;
 
 /** The operations of the API, shared by every surface (REST today; SMEK-style and CLI ride on it). */
 export class ClusterService {
@@ -95,7 +97,7 @@ export class ClusterService {
     return updated;
   }
 
-  waitSettled(id: string, timeoutMs: number): Promise<ClusterRecord | undefined> {
+  waitSettled(id: string, timeoutMs = WAIT_TIMEOUT_MS): Promise<ClusterRecord | undefined> {
     return this.controller.waitSettled(id, timeoutMs);
   }
 }

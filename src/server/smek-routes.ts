@@ -8,7 +8,6 @@ import type { ClusterService } from "./cluster-service.js";
  * The SMEK-style surface: kebab-case fields and that API's defaults, over the same
  * ClusterService as /v1. `/create` answers a shell script, so `curl … | sh -` works.
  */
-const WAIT_TIMEOUT_MS = 10 * 60_000;
 
 type Body = Record<string, unknown>;
 
@@ -66,7 +65,7 @@ export function registerSmekRoutes(app: FastifyInstance, clusters: ClusterServic
       privileged: field<boolean>(b, "enable-privileged", "boolean", false),
       size: field<string>(b, "cluster-size", "string", "1-mid"),
     });
-    record = (await clusters.waitSettled(record.id, WAIT_TIMEOUT_MS)) ?? record;
+    record = (await clusters.waitSettled(record.id)) ?? record;
     if (record.phase !== "running") {
       throw new TempkubeError("runtime", `cluster ${record.id} did not become ready (${record.phase}): ${record.lastError ?? "timed out"}`);
     }
@@ -84,7 +83,7 @@ export function registerSmekRoutes(app: FastifyInstance, clusters: ClusterServic
 
   app.post("/start", async (req) => {
     const id = field<string>(body(req), "cluster-id", "string");
-    const r = (await clusters.waitSettled((await clusters.start(who(req), id)).id, WAIT_TIMEOUT_MS))!;
+    const r = (await clusters.waitSettled((await clusters.start(who(req), id)).id))!;
     return { "cluster-id": id, "cluster-status": r.phase === "running" ? "running" : r.phase };
   });
 

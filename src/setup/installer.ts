@@ -96,10 +96,17 @@ function localToolDir(tool: LocalTool): string {
   return join(REPO_ROOT, "tools", tool);
 }
 
+const toolVersions = new Map<LocalTool, string>();
+
+/** Hash of the tool's source, read once per process (every cluster start asks for the binary). */
 function localToolVersion(tool: LocalTool): string {
+  const known = toolVersions.get(tool);
+  if (known) return known;
   const hash = createHash("sha256");
   for (const file of ["go.mod", "go.sum", "main.go"]) hash.update(readFileSync(join(localToolDir(tool), file)));
-  return hash.digest("hex").slice(0, 12);
+  const version = hash.digest("hex").slice(0, 12);
+  toolVersions.set(tool, version);
+  return version;
 }
 
 function localToolArtifact(tool: LocalTool): ArtifactDir {

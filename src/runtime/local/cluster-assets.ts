@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { admissionConfig, cniConfig, containerdConfig, kubeletConfig, kubeProxyConfig } from "./component-configs.js";
 import { renderKubeconfig } from "./kubeconfig.js";
@@ -114,8 +114,4 @@ export async function writeClusterAssets(layout: ClusterLayout, clusterId: strin
   }
   await mkdir(layout.volumesDir, { recursive: true });
   await mkdir(layout.kineDir, { recursive: true });
-}
-
-export async function readPem(path: string): Promise<string> {
-  return readFile(path, "utf8");
 }

@@ -15,10 +15,6 @@ import { waitFor } from "./wait.js";
  * are immutable, so sharing their inodes is safe; the bolt databases, which containerd
  * writes, are copied for real.
  */
-export interface TemplateImages {
-  archives: string[];
-}
-
 export async function ensureImageTemplate(baseDir: string, archives: string[]): Promise<string> {
   const fingerprint = createHash("sha256");
   for (const a of archives) {

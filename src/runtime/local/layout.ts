@@ -33,4 +33,5 @@ export class NodeLayout {
   get kubeProxyConfig() { return join(this.root, "kube-proxy.yaml"); }
   get podLogDir() { return join(this.root, "pod-logs"); }
   get resolvConf() { return join(this.root, "resolv.conf"); }
+  get importedImagesFile() { return join(this.root, "imported-images.json"); }
 }

@@ -18,7 +18,8 @@ import { kubeletCgroupRoot, nodeName, writeClusterAssets } from "./cluster-asset
 import { apiServerCommands, containerdCommand, controllerCommands, kubeletCommand, kubeProxyCommand, systemCgroup, type ClusterCommandsInput } from "./component-commands.js";
 import { KubeApi } from "./kube-api.js";
 import { ensureImageTemplate, seedContainerdRoot } from "./image-template.js";
-import { ClusterLayout } from "./layout.js";
+import { ClusterLayout, type NodeLayout } from "./layout.js";
+import { StepTimer } from "./step-timer.js";
 import { DNS_SERVICE_IP, KUBERNETES_SERVICE_IP, leftoverNetwork, MAX_CLUSTER_INDEX, planNetwork, setupNetwork, teardownNetwork, type ClusterNetwork, type NodeNetwork } from "./network.js";
 import { Supervisor } from "./supervisor.js";
 import { waitFor } from "./wait.js";
@@ -44,6 +45,15 @@ type ConditionList = { items?: { status?: { conditions?: Condition[] } }[] };
 function isFresh(obj: { status?: { conditions?: Condition[] } }, type: string, since: number, stamp: "lastHeartbeatTime" | "lastTransitionTime"): boolean {
   const c = obj.status?.conditions?.find((x) => x.type === type);
   return c?.status === "True" && Date.parse(c[stamp] ?? "") >= since;
+}
+
+/** Archives a node's containerd holds, by fingerprint (size:mtime), so none is imported twice. */
+async function importedImages(nl: NodeLayout): Promise<Record<string, string>> {
+  return JSON.parse(await readFile(nl.importedImagesFile, "utf8").catch(() => "{}")) as Record<string, string>;
+}
+
+async function recordImported(nl: NodeLayout, fingerprints: Record<string, string>): Promise<void> {
+  await writeFile(nl.importedImagesFile, JSON.stringify({ ...(await importedImages(nl)), ...fingerprints }, null, 2));
 }
 
 /** Which component logs explain a failure in each step. */
@@ -80,11 +90,7 @@ export class LocalRuntime implements RuntimeDriver {
   }
 
   /** Archives loaded for every cluster (`loadImage` without a cluster). */
-  get imageLibraryDir(): string {
-    return this.imageLibrary;
-  }
-
-  private get imageLibrary(): string {
+  get imageLibrary(): string {
     return join(this.base, "images");
   }
 
@@ -113,16 +119,7 @@ export class LocalRuntime implements RuntimeDriver {
     const release = this.release(spec.kubernetesVersion);
     const layout = this.layout(spec.id);
     if (existsSync(layout.root)) throw new TempkubeError("conflict", `cluster ${spec.id} already exists`);
-    const timings: StepTimings = {};
-    const started = Date.now();
-    let step = "reserve address range";
-    const mark = (next: string) => {
-      timings[step] = Date.now() - stepStarted;
-      step = next;
-      stepStarted = Date.now();
-      onStep?.(next);
-    };
-    let stepStarted = Date.now();
+    const steps = new StepTimer("reserve address range", onStep);
     await mkdir(layout.root, { recursive: true });
     try {
       const index = await this.reserveIndex(spec.id);
@@ -132,24 +129,22 @@ export class LocalRuntime implements RuntimeDriver {
         id: spec.id, spec, kubernetesVersion: release.version, network, phase: "provisioning", createdAt: new Date().toISOString(),
       };
       await this.writeState(state);
-      mark("certificates and configuration");
+      steps.mark("certificates and configuration");
       await writeClusterAssets(layout, spec.id, network, spec.privileged);
-      mark("network");
+      steps.mark("network");
       await setupNetwork(spec.id, network);
-      mark("cgroups");
+      steps.mark("cgroups");
       await this.setupCgroups(spec);
-      mark("image store");
+      steps.mark("image store");
       await this.seedNodes(state, layout);
-      const stepTimings = await this.bringUp(state, layout, release, true, (s) => mark(s));
-      Object.assign(timings, stepTimings);
-      timings[step] = Date.now() - stepStarted;
+      await this.bringUp(state, layout, release, true, steps);
+      const timings = steps.finish();
       state.phase = "running";
       await this.writeState(state);
-      timings.total = Date.now() - started;
       return { credentials: await this.credentials(spec.id), timings };
     } catch (err) {
-      const failure = await this.describeFailure(layout, step, err);
-      logger.warn({ clusterId: spec.id, step }, "provision failed; cleaning up");
+      const failure = await this.describeFailure(layout, steps.step, err);
+      logger.warn({ clusterId: spec.id, step: steps.step }, "provision failed; cleaning up");
       // For debugging the runtime itself: keep what failed, to be inspected and destroyed by hand.
       if (process.env.TEMPKUBE_KEEP_FAILED) throw failure;
       await this.destroy(spec.id).catch((e: unknown) => logger.error({ err: e }, "cleanup after failed provision failed"));
@@ -202,7 +197,8 @@ export class LocalRuntime implements RuntimeDriver {
 
   /** Starts every process and waits until the cluster is ready (shared by provision and start). */
   private async bringUp(state: LocalClusterState, layout: ClusterLayout, release: KubernetesRelease, firstBoot: boolean,
-    mark: (step: string) => void): Promise<StepTimings> {
+    steps: StepTimer): Promise<void> {
+    const mark = (step: string) => steps.mark(step);
     const input: ClusterCommandsInput = { clusterId: state.id, release, layout, net: state.network };
     const sup = this.supervisor(layout);
     await mkdir(layout.runDir, { recursive: true });
@@ -218,8 +214,9 @@ export class LocalRuntime implements RuntimeDriver {
     }
     for (const c of apiServerCommands(input)) await sup.start(c);
     mark("images imported");
-    await Promise.all(state.network.nodes.map((node) => this.importImages(layout, node.name)));
-    const api = await this.adminApi(layout);
+    const current = await this.fingerprints(await this.imageArchives());
+    await Promise.all(state.network.nodes.map((node) => this.importImages(layout, node.name, current)));
+    const api = await this.adminApi(layout, state);
     mark("apiserver ready");
     await waitFor("kube-apiserver /readyz", () => api.ok("/readyz"), this.readyTimeoutMs, 50);
     // Everything else starts against a ready apiserver (no client backoff to wait out).
@@ -257,7 +254,6 @@ export class LocalRuntime implements RuntimeDriver {
       mark("pods running again");
       await this.podsSettled(api, since);
     }
-    return {};
   }
 
   private async applyAddons(state: LocalClusterState, layout: ClusterLayout, release: KubernetesRelease): Promise<void> {
@@ -322,8 +318,7 @@ export class LocalRuntime implements RuntimeDriver {
     return items.some((p) => isFresh(p, "Ready", since, "lastTransitionTime"));
   }
 
-  private async adminApi(layout: ClusterLayout): Promise<KubeApi> {
-    const state = await this.readState(layout.clusterId);
+  private async adminApi(layout: ClusterLayout, state: LocalClusterState): Promise<KubeApi> {
     const [ca, cert, key] = await Promise.all([
       readFile(layout.pki("ca.crt"), "utf8"), readFile(layout.pki("admin.crt"), "utf8"), readFile(layout.pki("admin.key"), "utf8"),
     ]);
@@ -349,7 +344,7 @@ export class LocalRuntime implements RuntimeDriver {
       const nl = layout.node(node.name);
       if (existsSync(nl.containerdRoot)) return;
       await seedContainerdRoot(template, nl.containerdRoot);
-      await writeFile(join(nl.root, "imported-images.json"), JSON.stringify(fingerprints, null, 2));
+      await recordImported(nl, fingerprints);
     }));
   }
 
@@ -363,19 +358,16 @@ export class LocalRuntime implements RuntimeDriver {
   }
 
   /** Imports what a node lacks (an archive loaded into the host library while it was stopped). */
-  private async importImages(layout: ClusterLayout, node: string): Promise<void> {
+  private async importImages(layout: ClusterLayout, node: string, current: Record<string, string>): Promise<void> {
     const nl = layout.node(node);
-    const recordFile = join(nl.root, "imported-images.json");
-    const imported = JSON.parse(await readFile(recordFile, "utf8").catch(() => "{}")) as Record<string, string>;
-    const current = await this.fingerprints(await this.imageArchives());
+    const imported = await importedImages(nl);
     const missing = Object.keys(current).filter((a) => imported[a] !== current[a]);
     if (missing.length === 0) return;
     await waitFor(`containerd of ${node}`, async () => existsSync(nl.containerdSocket), 30_000, 20);
     for (const archive of missing) {
       await this.ctrImport(nl.containerdSocket, archive);
-      imported[archive] = current[archive];
+      await recordImported(nl, { [archive]: current[archive] });
     }
-    await writeFile(recordFile, JSON.stringify(imported, null, 2));
   }
 
   private async ctrImport(socket: string, archive: string): Promise<void> {
@@ -400,12 +392,7 @@ export class LocalRuntime implements RuntimeDriver {
       for (const node of state.network.nodes) {
         const nl = layout.node(node.name);
         await this.ctrImport(nl.containerdSocket, archive);
-        if (!clusterId) {
-          const recordFile = join(nl.root, "imported-images.json");
-          const imported = JSON.parse(await readFile(recordFile, "utf8").catch(() => "{}")) as Record<string, string>;
-          Object.assign(imported, await this.fingerprints([archive]));
-          await writeFile(recordFile, JSON.stringify(imported, null, 2));
-        }
+        if (!clusterId) await recordImported(nl, await this.fingerprints([archive]));
       }
     }
   }
@@ -416,24 +403,19 @@ export class LocalRuntime implements RuntimeDriver {
     const state = await this.readState(clusterId);
     const layout = this.layout(clusterId);
     const release = this.release(state.kubernetesVersion);
-    const timings: StepTimings = {};
-    let step = "network";
-    let stepStarted = Date.now();
-    const started = Date.now();
-    const mark = (next: string) => { timings[step] = Date.now() - stepStarted; step = next; stepStarted = Date.now(); };
+    const steps = new StepTimer("network");
     try {
       await setupNetwork(clusterId, state.network);
       await this.setupCgroups(state.spec);
-      await this.bringUp(state, layout, release, false, mark);
-      timings[step] = Date.now() - stepStarted;
+      await this.bringUp(state, layout, release, false, steps);
     } catch (err) {
       state.phase = "failed";
       await this.writeState(state);
-      throw await this.describeFailure(layout, step, err);
+      throw await this.describeFailure(layout, steps.step, err);
     }
+    const timings = steps.finish();
     state.phase = "running";
     await this.writeState(state);
-    timings.total = Date.now() - started;
     return { timings };
   }
 
