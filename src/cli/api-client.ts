@@ -42,6 +42,8 @@ export class ApiClient {
 function errorTypeFor(status: number): ErrorType {
   if (status === 404) return "not-found";
   if (status === 409) return "conflict";
+  if (status === 401 || status === 403) return "forbidden";
+  if (status === 429) return "capacity";
   if (status === 504) return "timeout";
   if (status >= 400 && status < 500) return "invalid-input";
   return "runtime";

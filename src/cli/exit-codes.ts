@@ -9,6 +9,8 @@ export const EXIT = {
   conflict: 4,
   hostProblem: 5,
   timeout: 6,
+  forbidden: 7,
+  capacity: 8,
 } as const;
 
 export function exitCodeFor(type: ErrorType | undefined): number {
@@ -18,6 +20,8 @@ export function exitCodeFor(type: ErrorType | undefined): number {
     case "conflict": return EXIT.conflict;
     case "host": return EXIT.hostProblem;
     case "timeout": return EXIT.timeout;
+    case "forbidden": return EXIT.forbidden;
+    case "capacity": return EXIT.capacity;
     default: return EXIT.failure;
   }
 }

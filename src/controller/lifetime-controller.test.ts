@@ -4,11 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ClusterService } from "../server/cluster-service.js";
-import { Store, type TokenIdentity } from "../store/store.js";
-import { FakeClock, FakeDriver } from "../testing/fakes.js";
+import { Store } from "../store/store.js";
+import { FakeClock, FakeDriver, unlimitedTenant } from "../testing/fakes.js";
 import { LifetimeController } from "./lifetime-controller.js";
 
-const owner: TokenIdentity = { id: 1, name: "ci", admin: false };
+const owner = unlimitedTenant;
 
 async function settle(controller: LifetimeController, store: Store, id: string) {
   await controller.idle();
@@ -82,7 +82,7 @@ describe("lifetime controller (fake clock, fake driver)", () => {
     const r = await service.create(owner, {});
     await settle(controller, store, r.id);
     await assert.rejects(service.start(owner, r.id), (e: Error & { type?: string }) => e.type === "conflict");
-    await assert.rejects(service.get({ id: 2, name: "other", admin: false }, r.id), (e: Error & { type?: string }) => e.type === "not-found");
+    await assert.rejects(service.get({ ...owner, id: 2, name: "other" }, r.id), (e: Error & { type?: string }) => e.type === "not-found");
     await assert.rejects(service.create(owner, { size: "huge" }), /size "huge" is not one of/);
     await controller.stop();
   });

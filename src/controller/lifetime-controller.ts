@@ -3,6 +3,8 @@ import { expiryDue, expiryOutcome, isSettled, nextWakeUp, warningAt, type Cluste
 import type { Clock } from "../core/clock.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import type { Store } from "../store/store.js";
+import type { ClusterSpec } from "../core/cluster-spec.js";
+import { newPooledRecord, poolPlan } from "../core/warm-pool.js";
 import { CoalescingTask } from "../util/coalescing-task.js";
 import { logger } from "../util/log.js";
 import { outboxMessages, transitionMessages, type Notifier, type NotifierOptions } from "./notifier.js";
@@ -21,9 +23,14 @@ export class LifetimeController extends EventEmitter {
   private readonly passes = new CoalescingTask(() => this.reconcile(), (err) => logger.error({ err }, "reconcile pass failed"));
 
   private readonly warningMs: number;
+  /** Pool boots wait after failures (a broken setup must not loop on provisioning). */
+  private poolFailures = 0;
+  private poolRetryAt = 0;
 
   constructor(private readonly store: Store, private readonly driver: RuntimeDriver, private readonly clock: Clock,
-    private readonly notifications: { notifier?: Notifier; options: NotifierOptions } = { options: {} }) {
+    private readonly notifications: { notifier?: Notifier; options: NotifierOptions } = { options: {} },
+    /** Clusters of this shape kept booted for creates to claim. */
+    private readonly pool: { size: number; shape?: Omit<ClusterSpec, "id"> } = { size: 0 }) {
     super();
     this.warningMs = notifications.options.warningMs ?? DEFAULT_WARNING_MS;
   }
@@ -66,7 +73,7 @@ export class LifetimeController extends EventEmitter {
 
   private async reconcile(): Promise<void> {
     const now = this.clock.now();
-    const live = (await this.store.listClusters()).filter((r) => r.phase !== "terminated");
+    const live = (await this.store.allClusters()).filter((r) => r.phase !== "terminated");
     for (const r of live) {
       let record = r;
       const warnAt = warningAt(record, this.warningMs);
@@ -82,13 +89,27 @@ export class LifetimeController extends EventEmitter {
       }
       if (!this.busy.has(record.id)) this.act(record);
     }
+    await this.keepPoolLevel(live, now);
     this.scheduleExpiry(live, now);
+  }
+
+  /** Boots pool members up to the pool size; retires failed and surplus ones. */
+  private async keepPoolLevel(live: ClusterRecord[], now: number): Promise<void> {
+    if (!this.pool.shape) return;
+    const plan = poolPlan(live, this.pool.size);
+    for (const r of plan.retire) await this.store.updateCluster(r.id, { desired: "terminated", generation: r.generation + 1 }, now);
+    // Booting competes for the same cores as a user's create or start: the pool waits its turn.
+    const userWaiting = live.some((r) => !r.pooled && ["pending", "provisioning", "starting"].includes(r.phase));
+    if (userWaiting || now < this.poolRetryAt) return;
+    for (let i = 0; i < plan.boot; i++) await this.store.insertCluster(newPooledRecord(this.pool.shape, now));
+    if (plan.boot || plan.retire.length) this.trigger();
   }
 
   private scheduleExpiry(records: ClusterRecord[], now: number): void {
     if (this.timer) this.clock.clearTimer(this.timer);
     this.timer = undefined;
-    const next = nextWakeUp(records, now, this.warningMs);
+    let next = nextWakeUp(records, now, this.warningMs);
+    if (this.poolRetryAt > now && (next === undefined || this.poolRetryAt < next)) next = this.poolRetryAt;
     // The pass took time since `now` was read: the delay counts from the clock as it is now.
     if (next !== undefined) this.timer = this.clock.setTimer(() => this.trigger(), next - this.clock.now());
   }
@@ -103,10 +124,15 @@ export class LifetimeController extends EventEmitter {
         await this.setPhase(r.id, step.during);
         await step.run();
         const done = await this.setPhase(r.id, step.after, { lastError: null, ...(step.timings ? { timings: step.timings() } : {}) });
-        if (step.during === "provisioning") this.emit("ready", done);
+        if (step.during === "provisioning" && r.pooled) this.poolFailures = 0;
+        if (step.during === "provisioning" && !r.pooled) this.emit("ready", done);
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         logger.warn({ clusterId: r.id, err: message }, "runtime operation failed");
+        if (r.pooled) {
+          this.poolFailures++;
+          this.poolRetryAt = this.clock.now() + Math.min(30 * 60_000, 30_000 * 2 ** (this.poolFailures - 1));
+        }
         await this.setPhase(r.id, "failed", { lastError: message });
       } finally {
         this.busy.delete(r.id);

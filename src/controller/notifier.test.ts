@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { SMTPServer } from "smtp-server";
 import { ClusterService } from "../server/cluster-service.js";
 import { Store } from "../store/store.js";
-import { FakeClock, FakeDriver } from "../testing/fakes.js";
+import { FakeClock, FakeDriver, unlimitedTenant } from "../testing/fakes.js";
 import { LifetimeController } from "./lifetime-controller.js";
 import { Notifier, type NotifierOptions } from "./notifier.js";
 
@@ -31,7 +31,7 @@ async function smtpSink(): Promise<{ url: string; mails: Mail[]; close: () => Pr
   return { url: `smtp://127.0.0.1:${port}`, mails, close: () => new Promise((r) => server.close(() => r())) };
 }
 
-const owner = { id: 1, name: "ci", admin: false };
+const owner = unlimitedTenant;
 
 describe("notifications through the outbox (fake clock, fake driver, real SMTP)", () => {
   let dir: string;

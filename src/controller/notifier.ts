@@ -21,6 +21,8 @@ const MAX_BACKOFF_MS = 10 * 60_000;
 
 /** The outbox rows one event produces: an email to the owner, a webhook call. */
 export function outboxMessages(event: NotificationEvent, r: ClusterRecord, now: number, options: NotifierOptions): NewOutboxMessage[] {
+  // A warm-pool cluster has no owner to tell yet; its life for the user starts when claimed.
+  if (r.pooled) return [];
   const n = notificationFor(event, r, now);
   const out: NewOutboxMessage[] = [];
   if (r.notificationEmail) {

@@ -26,6 +26,10 @@ export interface ClusterRecord {
   timings: Record<string, number>;
   /** Counts changes of `desired` (user operations, expiry): a redone operation keeps it, so its notification is not sent twice. */
   generation: number;
+  /** The owner's key/value labels, for finding clusters again. */
+  labels: Record<string, string>;
+  /** A warm-pool cluster no user has claimed yet (the pool's clusters are not listed or counted as users'). */
+  pooled: boolean;
 }
 
 export type Operation = "stop" | "start" | "extend" | "delete";
@@ -54,7 +58,7 @@ export function expiryOutcome(r: ClusterRecord): DesiredState {
  * expiry (start extends by the original TTL).
  */
 export function expiryDue(r: ClusterRecord, now: number): boolean {
-  if (now < r.expiresAt) return false;
+  if (r.pooled || now < r.expiresAt) return false;
   const outcome = expiryOutcome(r);
   if (outcome === "terminated") return r.desired !== "terminated";
   return r.desired === "running";
@@ -64,7 +68,7 @@ export function expiryDue(r: ClusterRecord, now: number): boolean {
 export function nextExpiry(records: ClusterRecord[], now: number): number | undefined {
   let next: number | undefined;
   for (const r of records) {
-    if (r.desired === "terminated") continue;
+    if (r.desired === "terminated" || r.pooled) continue;
     if (r.desired === "stopped" && r.keep) continue;
     if (r.expiresAt <= now) return now;
     if (next === undefined || r.expiresAt < next) next = r.expiresAt;
@@ -74,7 +78,7 @@ export function nextExpiry(records: ClusterRecord[], now: number): number | unde
 
 /** When the expiry warning for this lifetime is due, or undefined when none will be sent. */
 export function warningAt(r: ClusterRecord, warningMs: number): number | undefined {
-  if (r.desired !== "running" || warningMs <= 0) return undefined;
+  if (r.desired !== "running" || r.pooled || warningMs <= 0) return undefined;
   return r.expiresAt - warningMs;
 }
 

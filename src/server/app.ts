@@ -1,15 +1,18 @@
+import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import type { ClusterRecord } from "../core/cluster-record.js";
-import { MAX_WORKERS, SIZE_PRESETS } from "../core/cluster-spec.js";
-import type { Store, TokenIdentity } from "../store/store.js";
+import type { TokenIdentity } from "../core/quota.js";
+import type { Store } from "../store/store.js";
 import { TempkubeError, type ErrorType } from "../util/errors.js";
 import { parseJsonWithComments } from "../util/jsonc.js";
-import { MAX_TTL_MINUTES, type ClusterService, type CreateClusterRequest } from "./cluster-service.js";
+import type { ClusterService, CreateClusterRequest } from "./cluster-service.js";
 import type { ServiceMetrics } from "./metrics.js";
+import { clusterIdParams, clusterView as clusterSchema, createClusterBody, errorView, extendBody, listQuery, waitQuery } from "./schemas.js";
 import { registerSmekRoutes } from "./smek-routes.js";
+import { registerTokenRoutes } from "./token-routes.js";
 
 const STATUS: Record<ErrorType, number> = {
-  "invalid-input": 400, "not-found": 404, conflict: 409, setup: 503, host: 503, "child-process": 500, runtime: 500, timeout: 504,
+  "invalid-input": 400, "not-found": 404, conflict: 409, forbidden: 403, capacity: 429, setup: 503, host: 503, "child-process": 500, runtime: 500, timeout: 504,
 };
 
 declare module "fastify" {
@@ -18,41 +21,41 @@ declare module "fastify" {
   }
 }
 
-const createBody = {
-  type: "object",
-  additionalProperties: false,
-  properties: {
-    kubernetesVersion: { type: "string", minLength: 1 },
-    ttlMinutes: { type: "integer", minimum: 1, maximum: MAX_TTL_MINUTES },
-    keep: { type: "boolean" },
-    notificationEmail: { type: "string", format: "email" },
-    privileged: { type: "boolean" },
-    size: { type: "string", enum: Object.keys(SIZE_PRESETS) },
-    workers: { type: "integer", minimum: 0, maximum: MAX_WORKERS },
-    name: { type: "string", maxLength: 63 },
-    wait: { type: "boolean" },
-  },
-} as const;
-
-const extendBody = {
-  type: "object",
-  additionalProperties: false,
-  required: ["ttlMinutes"],
-  properties: { ttlMinutes: { type: "integer", minimum: 1, maximum: MAX_TTL_MINUTES } },
-} as const;
-
 /** The JSON a client sees of a cluster. */
-export function clusterView(r: ClusterRecord) {
+export function clusterView(r: ClusterRecord, endpoint: string | null = null) {
   return {
     id: r.id, name: r.name, phase: r.phase, desired: r.desired, kubernetesVersion: r.spec.kubernetesVersion,
     size: r.spec.size, workers: r.spec.workers, privileged: r.spec.privileged, keep: r.keep,
     notificationEmail: r.notificationEmail, ttlMinutes: r.ttlMinutes, expiresAt: new Date(r.expiresAt).toISOString(),
-    createdAt: new Date(r.createdAt).toISOString(), lastError: r.lastError, phaseTimingsMs: r.timings,
+    createdAt: new Date(r.createdAt).toISOString(), endpoint, labels: r.labels, lastError: r.lastError, phaseTimingsMs: r.timings,
   };
 }
 
+/** "team=a,env=ci" → { team: "a", env: "ci" } */
+function parseLabelSelector(text: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (text ?? "").split(",").filter(Boolean)) {
+    const i = part.indexOf("=");
+    if (i <= 0) throw new TempkubeError("invalid-input", `querystring/label must be key=value[,key=value], not "${text}"`);
+    out[part.slice(0, i)] = part.slice(i + 1);
+  }
+  return out;
+}
 
-export function buildApp(store: Store, clusters: ClusterService, metrics: ServiceMetrics): FastifyInstance {
+/** The schema of a route: request parts validated, answers documented (errors by status). */
+function route(summary: string, parts: Record<string, unknown>, ok: Record<string, unknown> | undefined, okStatus = 200, tags = ["clusters"]) {
+  const errors = Object.fromEntries([400, 401, 403, 404, 409, 429].map((code) => [code, { ...errorView, description: ERROR_MEANING[code] }]));
+  return { schema: { summary, tags, security: [{ bearer: [] }], ...parts, response: { ...(ok ? { [okStatus]: ok } : {}), ...errors } } };
+}
+
+const ERROR_MEANING: Record<number, string> = {
+  400: "invalid input; the message names the field and the rule", 401: "no valid bearer token", 403: "not allowed for this token (policy or quota)",
+  404: "no such cluster (or not yours)", 409: "not possible in the cluster's current state", 429: "host capacity reached; retry later",
+};
+
+export type RouteSchema = typeof route;
+
+export async function buildApp(store: Store, clusters: ClusterService, metrics: ServiceMetrics): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
     // Messages name the field and the rule: "body/ttlMinutes must be >= 1", "body/colour is not a known field".
@@ -81,11 +84,22 @@ export function buildApp(store: Store, clusters: ClusterService, metrics: Servic
       try { done(null, parseJsonWithComments(String(text))); } catch (err) { done(err as Error, undefined); }
     });
 
+  // The OpenAPI document is generated from the route schemas below, the ones that validate requests.
+  // Awaited so its onRoute hook sees every route registered after it.
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: { title: "tempkube", version: "1", description: "Throwaway, isolated, real Kubernetes clusters" },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+    },
+    hideUntagged: true,
+  });
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   app.get("/healthz", async () => ({ ok: true }));
   app.get("/metrics", async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
   app.addHook("onRequest", async (req: FastifyRequest) => {
-    if (req.url === "/healthz" || req.url === "/metrics") return;
+    if (req.url === "/healthz" || req.url === "/metrics" || req.url === "/openapi.json") return;
     const header = req.headers.authorization ?? "";
     const token = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
     const identity = token ? await store.identify(token) : undefined;
@@ -95,36 +109,48 @@ export function buildApp(store: Store, clusters: ClusterService, metrics: Servic
 
   const who = (req: FastifyRequest) => req.identity!;
 
-  app.post<{ Body: CreateClusterRequest & { wait?: boolean } }>("/v1/clusters", { schema: { body: createBody } }, async (req, reply) => {
-    const { wait, ...spec } = req.body ?? {};
-    let record = await clusters.create(who(req), spec);
-    if (wait) record = (await clusters.waitSettled(record.id)) ?? record;
-    return reply.status(201).send(clusterView(record));
+  type IdParams = { Params: { id: string } };
+  type Wait = { Querystring: { wait?: boolean } };
+
+  app.post<{ Body: CreateClusterRequest & { wait?: boolean } }>("/v1/clusters",
+    route("Create a cluster (from the warm pool when one of its shape is ready)", { body: createClusterBody }, clusterSchema, 201), async (req, reply) => {
+      const { wait, ...spec } = req.body ?? {};
+      let record = await clusters.create(who(req), spec);
+      if (wait) record = (await clusters.waitSettled(record.id)) ?? record;
+      return reply.status(201).send(clusterView(record));
+    });
+
+  app.get<{ Querystring: { label?: string } }>("/v1/clusters", route("List your clusters", { querystring: listQuery },
+    { type: "object", properties: { items: { type: "array", items: clusterSchema } } }), async (req) =>
+    ({ items: (await clusters.list(who(req), parseLabelSelector(req.query.label))).map((r) => clusterView(r)) }));
+
+  app.get<IdParams>("/v1/clusters/:id", route("Show a cluster", { params: clusterIdParams }, clusterSchema), async (req) => {
+    const r = await clusters.get(who(req), req.params.id);
+    return clusterView(r, await clusters.endpoint(r));
   });
 
-  app.get("/v1/clusters", async (req) => ({ items: (await clusters.list(who(req))).map(clusterView) }));
-
-  app.get<{ Params: { id: string } }>("/v1/clusters/:id", async (req) => clusterView(await clusters.get(who(req), req.params.id)));
-
-  app.get<{ Params: { id: string } }>("/v1/clusters/:id/kubeconfig", async (req, reply) =>
+  app.get<IdParams>("/v1/clusters/:id/kubeconfig", route("The cluster's kubeconfig (YAML), for the tenant credential", { params: clusterIdParams },
+    { type: "string", description: "kubeconfig YAML" }), async (req, reply) =>
     reply.type("application/yaml").send(await clusters.kubeconfig(who(req), req.params.id)));
 
-  app.post<{ Params: { id: string }; Querystring: { wait?: string } }>("/v1/clusters/:id/stop", async (req) =>
-    clusterView(await settleIf(req.query.wait, await clusters.stop(who(req), req.params.id))));
+  app.post<IdParams & Wait>("/v1/clusters/:id/stop", route("Stop a cluster; its state is kept", { params: clusterIdParams, querystring: waitQuery }, clusterSchema),
+    async (req) => clusterView(await settleIf(req.query.wait, await clusters.stop(who(req), req.params.id))));
 
-  app.post<{ Params: { id: string }; Querystring: { wait?: string } }>("/v1/clusters/:id/start", async (req) =>
-    clusterView(await settleIf(req.query.wait, await clusters.start(who(req), req.params.id))));
+  app.post<IdParams & Wait>("/v1/clusters/:id/start", route("Start a stopped cluster", { params: clusterIdParams, querystring: waitQuery }, clusterSchema),
+    async (req) => clusterView(await settleIf(req.query.wait, await clusters.start(who(req), req.params.id))));
 
-  app.post<{ Params: { id: string }; Body: { ttlMinutes: number } }>("/v1/clusters/:id/extend", { schema: { body: extendBody } }, async (req) =>
+  app.post<IdParams & { Body: { ttlMinutes: number } }>("/v1/clusters/:id/extend", route("Give a cluster a new expiry, counted from now",
+    { params: clusterIdParams, body: extendBody }, clusterSchema), async (req) =>
     clusterView(await clusters.extend(who(req), req.params.id, req.body.ttlMinutes)));
 
-  app.delete<{ Params: { id: string }; Querystring: { wait?: string } }>("/v1/clusters/:id", async (req) =>
-    clusterView(await settleIf(req.query.wait, await clusters.delete(who(req), req.params.id))));
+  app.delete<IdParams & Wait>("/v1/clusters/:id", route("Terminate a cluster now", { params: clusterIdParams, querystring: waitQuery }, clusterSchema),
+    async (req) => clusterView(await settleIf(req.query.wait, await clusters.delete(who(req), req.params.id))));
 
+  registerTokenRoutes(app, store, route);
   registerSmekRoutes(app, clusters);
 
-  async function settleIf(wait: string | undefined, r: ClusterRecord): Promise<ClusterRecord> {
-    return wait === "true" ? (await clusters.waitSettled(r.id)) ?? r : r;
+  async function settleIf(wait: boolean | undefined, r: ClusterRecord): Promise<ClusterRecord> {
+    return wait ? (await clusters.waitSettled(r.id)) ?? r : r;
   }
 
   return app;

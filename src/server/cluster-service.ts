@@ -1,10 +1,13 @@
 import { DEFAULT_SIZE, newClusterId, validateSpec, type ClusterSpec, type SizePreset } from "../core/cluster-spec.js";
 import { conflictFor, type ClusterRecord } from "../core/cluster-record.js";
 import type { Clock } from "../core/clock.js";
+import { capacityRefusal, policyRefusal, type TokenIdentity } from "../core/quota.js";
+import { claimPooled, poolServes } from "../core/warm-pool.js";
 import type { LifetimeController } from "../controller/lifetime-controller.js";
+import { transitionMessages, type NotifierOptions } from "../controller/notifier.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import { DEFAULT_KUBERNETES_MINOR, findRelease } from "../setup/catalogue.js";
-import type { Store, TokenIdentity } from "../store/store.js";
+import type { Admission, Store } from "../store/store.js";
 import { TempkubeError } from "../util/errors.js";
 
 export interface CreateClusterRequest {
@@ -16,17 +19,31 @@ export interface CreateClusterRequest {
   size?: string;
   workers?: number;
   name?: string;
+  labels?: Record<string, string>;
 }
 
-export const MAX_TTL_MINUTES = 7 * 24 * 60;
+export interface ServiceLimits {
+  /** Users' clusters running (or on their way) at once on this host. */
+  hostCapacity: number;
+  notifications: NotifierOptions;
+}
+
+const sameRelease = (a: string, b: string) => findRelease(a)?.version === findRelease(b)?.version;
+
 /** How long a request that asked to wait (create, start, stop, delete) is held at most. */
 export const WAIT_TIMEOUT_MS = 10 * 60_000;
 
 /** The operations of the API, shared by every surface (REST today; SMEK-style and CLI ride on it). */
 export class ClusterService {
   constructor(private readonly store: Store, private readonly controller: LifetimeController,
-    private readonly driver: RuntimeDriver, private readonly clock: Clock) {}
+    private readonly driver: RuntimeDriver, private readonly clock: Clock,
+    private readonly limits: ServiceLimits = { hostCapacity: Number.POSITIVE_INFINITY, notifications: {} }) {}
 
+  /**
+   * Admits (token policy, quota, host capacity: nothing is made when refused), then claims
+   * a warm-pool cluster of the same shape when one is ready, else records a new one for the
+   * controller to provision.
+   */
   async create(who: TokenIdentity, req: CreateClusterRequest): Promise<ClusterRecord> {
     const version = req.kubernetesVersion ?? DEFAULT_KUBERNETES_MINOR;
     if (!findRelease(version)) throw new TempkubeError("invalid-input", `kubernetesVersion "${version}" is not offered`);
@@ -36,27 +53,51 @@ export class ClusterService {
     };
     const problems = validateSpec(spec);
     if (problems.length) throw new TempkubeError("invalid-input", problems.join("; "));
-    const now = this.clock.now();
     const ttlMinutes = req.ttlMinutes ?? 60;
-    const record: ClusterRecord = {
-      id: spec.id, owner: String(who.id), name: req.name ?? null, spec, keep: req.keep ?? false,
-      notificationEmail: req.notificationEmail ?? null, desired: "running", phase: "pending",
-      ttlMinutes, expiresAt: now + ttlMinutes * 60_000, createdAt: now, updatedAt: now, lastError: null, timings: {}, generation: 0,
+    const refused = policyRefusal(who, spec, ttlMinutes);
+    if (refused) throw new TempkubeError(refused.type, refused.message);
+    const now = this.clock.now();
+    const mine = {
+      owner: String(who.id), name: req.name ?? null, keep: req.keep ?? false, notificationEmail: req.notificationEmail ?? null,
+      ttlMinutes, labels: req.labels ?? {},
     };
-    await this.store.insertCluster(record);
+    const claimed = await this.store.claimPooled((r) => poolServes(r.spec, spec, sameRelease), (r) => claimPooled(r, mine, now), this.admission(who),
+      (next) => transitionMessages("provisioning", next, now, this.limits.notifications));
+    if (claimed) {
+      this.controller.trigger();
+      return claimed;
+    }
+    const record: ClusterRecord = {
+      id: spec.id, spec, desired: "running", phase: "pending", expiresAt: now + ttlMinutes * 60_000, createdAt: now, updatedAt: now,
+      lastError: null, timings: {}, generation: 0, pooled: false, ...mine,
+    };
+    await this.store.insertCluster(record, this.admission(who));
     this.controller.trigger();
     return record;
+  }
+
+  /** Checked in the store's transaction that adds a running cluster: the token's quota, then the host's capacity. */
+  private admission(who: TokenIdentity): Admission {
+    return (counts) => capacityRefusal(who, counts, this.limits.hostCapacity);
   }
 
   /** Unknown and other tenants' clusters look the same: 404. */
   async get(who: TokenIdentity, id: string): Promise<ClusterRecord> {
     const r = await this.store.getCluster(id);
-    if (!r || (!who.admin && r.owner !== String(who.id))) throw new TempkubeError("not-found", `cluster ${id} not found`);
+    if (!r || r.pooled || (!who.admin && r.owner !== String(who.id))) throw new TempkubeError("not-found", `cluster ${id} not found`);
     return r;
   }
 
-  list(who: TokenIdentity): Promise<ClusterRecord[]> {
-    return this.store.listClusters(who.admin ? undefined : String(who.id));
+  /** The caller's clusters (all for an admin), optionally only those carrying every one of `labels`. */
+  async list(who: TokenIdentity, labels: Record<string, string> = {}): Promise<ClusterRecord[]> {
+    const all = await this.store.listClusters(who.admin ? undefined : String(who.id));
+    return all.filter((r) => Object.entries(labels).every(([k, v]) => r.labels[k] === v));
+  }
+
+  /** The apiserver's URL, once the cluster has credentials. */
+  async endpoint(r: ClusterRecord): Promise<string | null> {
+    if (r.phase === "pending" || r.phase === "provisioning" || r.phase === "terminated" || r.phase === "failed") return null;
+    return (await this.driver.credentials(r.id).catch(() => undefined))?.server ?? null;
   }
 
   async kubeconfig(who: TokenIdentity, id: string): Promise<string> {
@@ -76,10 +117,14 @@ export class ClusterService {
     const now = this.clock.now();
     // An expired kept cluster comes back with a fresh lifetime of its TTL.
     const expiresAt = r.expiresAt <= now ? now + r.ttlMinutes * 60_000 : r.expiresAt;
-    return this.change(who, id, "start", { desired: "running", expiresAt, ...(r.phase === "failed" ? { phase: "stopped" as const } : {}) });
+    return this.change(who, id, "start", { desired: "running", expiresAt, ...(r.phase === "failed" ? { phase: "stopped" as const } : {}) },
+      this.admission(who));
   }
 
   async extend(who: TokenIdentity, id: string, ttlMinutes: number): Promise<ClusterRecord> {
+    const r = await this.get(who, id);
+    const refused = policyRefusal(who, { privileged: false, size: r.spec.size }, ttlMinutes);
+    if (refused) throw new TempkubeError(refused.type, refused.message);
     return this.change(who, id, "extend", { ttlMinutes, expiresAt: this.clock.now() + ttlMinutes * 60_000 });
   }
 
@@ -87,12 +132,12 @@ export class ClusterService {
     return this.change(who, id, "delete", { desired: "terminated" });
   }
 
-  private async change(who: TokenIdentity, id: string, op: Parameters<typeof conflictFor>[0], changes: Partial<ClusterRecord>): Promise<ClusterRecord> {
+  private async change(who: TokenIdentity, id: string, op: Parameters<typeof conflictFor>[0], changes: Partial<ClusterRecord>, admit?: Admission): Promise<ClusterRecord> {
     const r = await this.get(who, id);
     const conflict = conflictFor(op, r);
     if (conflict) throw new TempkubeError("conflict", conflict);
     const generation = changes.desired && changes.desired !== r.desired ? r.generation + 1 : r.generation;
-    const updated = await this.store.updateCluster(id, { ...changes, generation }, this.clock.now());
+    const updated = await this.store.updateCluster(id, { ...changes, generation }, this.clock.now(), undefined, admit);
     this.controller.trigger();
     return updated;
   }

@@ -19,5 +19,12 @@ export class ServiceMetrics {
         for (const r of await store.listClusters()) this.inc({ phase: r.phase });
       },
     });
+    new Gauge({
+      name: "tempkube_warm_pool_clusters", help: "Warm-pool clusters by phase (not yet claimed)", labelNames: ["phase"], registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const r of await store.allClusters()) if (r.pooled && r.phase !== "terminated") this.inc({ phase: r.phase });
+      },
+    });
   }
 }

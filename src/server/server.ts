@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { totalmem } from "node:os";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -10,6 +11,8 @@ import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { Store } from "../store/store.js";
 import { dataDir as defaultDataDir } from "../util/paths.js";
 import type { ClusterRecord } from "../core/cluster-record.js";
+import { pooledShape } from "../core/warm-pool.js";
+import { DEFAULT_KUBERNETES_MINOR } from "../setup/catalogue.js";
 import { buildApp } from "./app.js";
 import { ServiceMetrics } from "./metrics.js";
 import { ClusterService } from "./cluster-service.js";
@@ -21,6 +24,16 @@ export interface ServerOptions {
   driver?: RuntimeDriver;
   clock?: Clock;
   notifications?: NotifierOptions;
+  /** Users' clusters running at once on this host; by default from its memory. */
+  hostCapacity?: number;
+  /** Clusters of the default shape kept booted for creates to claim. */
+  warmPool?: number;
+}
+
+const MiB = 2 ** 20;
+/** An idle cluster holds ~350 MiB of its own; 512 MiB each leaves room to work, 2 GiB for the host. */
+export function defaultHostCapacity(memoryBytes = totalmem()): number {
+  return Math.max(1, Math.floor((memoryBytes - 2048 * MiB) / (512 * MiB)));
 }
 
 export interface RunningServer {
@@ -28,6 +41,7 @@ export interface RunningServer {
   app: FastifyInstance;
   adminTokenFile: string;
   store: Store;
+  hostCapacity: number;
   close(): Promise<void>;
 }
 
@@ -48,12 +62,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const driver = options.driver ?? new LocalRuntime();
   const notificationOptions = options.notifications ?? {};
   const notifier = new Notifier(store, clock, notificationOptions);
-  const controller = new LifetimeController(store, driver, clock, { notifier, options: notificationOptions });
+  const controller = new LifetimeController(store, driver, clock, { notifier, options: notificationOptions },
+    { size: options.warmPool ?? 0, shape: pooledShape(DEFAULT_KUBERNETES_MINOR) });
+  const hostCapacity = options.hostCapacity ?? defaultHostCapacity();
   const metrics = new ServiceMetrics(store);
   controller.on("ready", (r: ClusterRecord) => metrics.createSeconds.observe((clock.now() - r.createdAt) / 1000));
   controller.on("expired", (r: ClusterRecord) => metrics.expiries.inc({ outcome: r.desired }));
   notifier.onAttempt = (ok) => metrics.deliveries.inc({ result: ok ? "delivered" : "failed" });
-  const app = buildApp(store, new ClusterService(store, controller, driver, clock), metrics);
+  const app = await buildApp(store, new ClusterService(store, controller, driver, clock, { hostCapacity, notifications: notificationOptions }), metrics);
   notifier.start();
   controller.start();
   const address = await app.listen({ host: options.host, port: options.port });
@@ -62,6 +78,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     app,
     adminTokenFile,
     store,
+    hostCapacity,
     async close() {
       await app.close();
       await controller.stop();

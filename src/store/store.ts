@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import SQLite from "better-sqlite3";
-import { Kysely, Migrator, SqliteDialect, type Generated, type Migration, type MigrationProvider } from "kysely";
+import { Kysely, Migrator, SqliteDialect, type Generated, type Migration, type MigrationProvider, type Transaction } from "kysely";
 import type { ClusterRecord } from "../core/cluster-record.js";
+import { NO_LIMITS, type Refusal, type RunningCounts, type TokenIdentity, type TokenLimits } from "../core/quota.js";
 import { TempkubeError } from "../util/errors.js";
 
 /**
@@ -24,6 +25,8 @@ interface ClustersTable {
   last_error: string | null;
   timings: string;
   generation: number;
+  labels: string;
+  pooled: number;
 }
 
 interface TokensTable {
@@ -32,6 +35,11 @@ interface TokensTable {
   hash: string;
   admin: number;
   created_at: number;
+  max_clusters: number | null;
+  max_ttl_minutes: number | null;
+  sizes: string | null;
+  privileged: number;
+  revoked_at: number | null;
 }
 
 interface OutboxTable {
@@ -123,6 +131,16 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable("clusters").addColumn("generation", "integer", (c) => c.notNull().defaultTo(0)).execute();
     },
   },
+  "004_token_limits_labels_pool": {
+    async up(db: Kysely<unknown>) {
+      for (const [name, type] of [["max_clusters", "integer"], ["max_ttl_minutes", "integer"], ["sizes", "text"], ["revoked_at", "bigint"]] as const) {
+        await db.schema.alterTable("tokens").addColumn(name, type).execute();
+      }
+      await db.schema.alterTable("tokens").addColumn("privileged", "integer", (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable("clusters").addColumn("labels", "text", (c) => c.notNull().defaultTo("{}")).execute();
+      await db.schema.alterTable("clusters").addColumn("pooled", "integer", (c) => c.notNull().defaultTo(0)).execute();
+    },
+  },
 };
 
 class InlineMigrations implements MigrationProvider {
@@ -131,11 +149,16 @@ class InlineMigrations implements MigrationProvider {
   }
 }
 
-export interface TokenIdentity {
-  id: number;
-  name: string;
-  admin: boolean;
+export type { TokenIdentity } from "../core/quota.js";
+
+/** A token as an admin sees it: never its secret. */
+export interface TokenInfo extends TokenIdentity {
+  createdAt: number;
+  revokedAt: number | null;
 }
+
+/** Decides, inside the transaction that would add a running cluster, whether it may. */
+export type Admission = (counts: RunningCounts) => Refusal | undefined;
 
 export function hashToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
@@ -162,8 +185,15 @@ export class Store {
 
   // ---- clusters
 
-  async insertCluster(r: ClusterRecord): Promise<void> {
-    await this.db.insertInto("clusters").values(toRow(r)).execute();
+  /**
+   * Inserts a cluster; with `admit`, counts running clusters and inserts in one
+   * transaction, so two concurrent creates cannot both take the last place.
+   */
+  async insertCluster(r: ClusterRecord, admit?: Admission): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      if (admit) refuseIf(admit(await runningCounts(trx, r.owner)));
+      await trx.insertInto("clusters").values(toRow(r)).execute();
+    });
   }
 
   /**
@@ -172,19 +202,15 @@ export class Store {
    * queued before is ignored, so an event is never queued twice.
    */
   async updateCluster(id: string, changes: Partial<ClusterRecord>, now: number,
-    notify: (next: ClusterRecord, previous: ClusterRecord) => NewOutboxMessage[] = () => []): Promise<ClusterRecord> {
+    notify: (next: ClusterRecord, previous: ClusterRecord) => NewOutboxMessage[] = () => [], admit?: Admission): Promise<ClusterRecord> {
     return this.db.transaction().execute(async (trx) => {
       const row = await trx.selectFrom("clusters").selectAll().where("id", "=", id).executeTakeFirst();
       if (!row) throw new TempkubeError("not-found", `cluster ${id} not found`);
       const previous = fromRow(row);
+      if (admit) refuseIf(admit(await runningCounts(trx, previous.owner)));
       const next = { ...previous, ...changes, updatedAt: now };
       await trx.updateTable("clusters").set(toRow(next)).where("id", "=", id).execute();
-      for (const m of notify(next, previous)) {
-        await trx.insertInto("outbox").values({
-          dedupe_key: m.dedupeKey, cluster_id: m.clusterId, event: m.event, channel: m.channel, recipient: m.recipient,
-          payload: JSON.stringify(m.payload), attempts: 0, next_attempt_at: now, sent_at: null, last_error: null, created_at: now,
-        }).onConflict((oc) => oc.column("dedupe_key").doNothing()).execute();
-      }
+      await insertOutbox(trx, notify(next, previous), now);
       return next;
     });
   }
@@ -221,26 +247,115 @@ export class Store {
     return row ? fromRow(row) : undefined;
   }
 
+  /** Users' clusters (the warm pool's are not listed), optionally one owner's. */
   async listClusters(owner?: string): Promise<ClusterRecord[]> {
-    let q = this.db.selectFrom("clusters").selectAll().orderBy("created_at");
+    let q = this.db.selectFrom("clusters").selectAll().where("pooled", "=", 0).orderBy("created_at");
     if (owner !== undefined) q = q.where("owner", "=", owner);
     return (await q.execute()).map(fromRow);
+  }
+
+  /** Every cluster the controller must reconcile: users' and the warm pool's. */
+  async allClusters(): Promise<ClusterRecord[]> {
+    return (await this.db.selectFrom("clusters").selectAll().orderBy("created_at").execute()).map(fromRow);
+  }
+
+  /**
+   * Hands a running pool cluster of this shape to a user, in one transaction with the
+   * admission check: the record becomes theirs (owner, lifetime, labels) and leaves the pool.
+   * Undefined when the pool has none ready.
+   */
+  async claimPooled(match: (r: ClusterRecord) => boolean, claim: (r: ClusterRecord) => ClusterRecord, admit: Admission,
+    notify: (next: ClusterRecord) => NewOutboxMessage[]): Promise<ClusterRecord | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const rows = await trx.selectFrom("clusters").selectAll().where("pooled", "=", 1).where("phase", "=", "running")
+        .where("desired", "=", "running").orderBy("created_at").execute();
+      const candidate = rows.map(fromRow).find(match);
+      if (!candidate) return undefined;
+      const next = claim(candidate);
+      refuseIf(admit(await runningCounts(trx, next.owner)));
+      await trx.updateTable("clusters").set(toRow(next)).where("id", "=", candidate.id).where("pooled", "=", 1).execute();
+      await insertOutbox(trx, notify(next), next.updatedAt);
+      return next;
+    });
   }
 
   // ---- tokens
 
   /** Creates a token; the secret is returned once and only its hash is stored. */
-  async createToken(name: string, admin: boolean, now: number): Promise<{ token: string; identity: TokenIdentity }> {
+  async createToken(name: string, admin: boolean, now: number, limits: TokenLimits = admin ? NO_LIMITS : DEFAULT_TENANT_LIMITS): Promise<{ token: string; identity: TokenIdentity }> {
     const token = `tk_${randomBytes(24).toString("base64url")}`;
-    const res = await this.db.insertInto("tokens").values({ name, hash: hashToken(token), admin: admin ? 1 : 0, created_at: now })
-      .returning("id").executeTakeFirstOrThrow();
-    return { token, identity: { id: Number(res.id), name, admin } };
+    const l = admin ? NO_LIMITS : limits;
+    const res = await this.db.insertInto("tokens").values({
+      name, hash: hashToken(token), admin: admin ? 1 : 0, created_at: now, max_clusters: l.maxClusters, max_ttl_minutes: l.maxTtlMinutes,
+      sizes: l.sizes ? JSON.stringify(l.sizes) : null, privileged: l.privileged ? 1 : 0, revoked_at: null,
+    }).returning("id").executeTakeFirstOrThrow();
+    return { token, identity: { id: Number(res.id), name, admin, limits: l } };
   }
 
+  /** The identity behind a secret; revoked tokens have none. */
   async identify(token: string): Promise<TokenIdentity | undefined> {
-    const row = await this.db.selectFrom("tokens").selectAll().where("hash", "=", hashToken(token)).executeTakeFirst();
-    return row ? { id: Number(row.id), name: row.name, admin: row.admin === 1 } : undefined;
+    const row = await this.db.selectFrom("tokens").selectAll().where("hash", "=", hashToken(token)).where("revoked_at", "is", null).executeTakeFirst();
+    return row ? fromTokenRow(row) : undefined;
   }
+
+  async listTokens(): Promise<TokenInfo[]> {
+    return (await this.db.selectFrom("tokens").selectAll().orderBy("id").execute()).map(fromTokenRow);
+  }
+
+  async getToken(id: number): Promise<TokenInfo | undefined> {
+    const row = await this.db.selectFrom("tokens").selectAll().where("id", "=", id).executeTakeFirst();
+    return row ? fromTokenRow(row) : undefined;
+  }
+
+  /** Revokes a token; refused when it is the last admin token left (nobody could manage the server). */
+  async revokeToken(id: number, now: number): Promise<TokenInfo> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom("tokens").selectAll().where("id", "=", id).executeTakeFirst();
+      if (!row) throw new TempkubeError("not-found", `token ${id} not found`);
+      if (row.revoked_at !== null) throw new TempkubeError("conflict", `token ${id} is already revoked`);
+      if (row.admin === 1) {
+        const admins = await trx.selectFrom("tokens").select((eb) => eb.fn.countAll().as("n")).where("admin", "=", 1).where("revoked_at", "is", null).executeTakeFirstOrThrow();
+        if (Number(admins.n) <= 1) throw new TempkubeError("conflict", `token ${id} is the last admin token; create another admin token before revoking it`);
+      }
+      await trx.updateTable("tokens").set({ revoked_at: now }).where("id", "=", id).execute();
+      return fromTokenRow({ ...row, revoked_at: now });
+    });
+  }
+}
+
+/** A tenant token created without explicit limits: three clusters at once, any size, a day at most, not privileged. */
+export const DEFAULT_TENANT_LIMITS: TokenLimits = { maxClusters: 3, maxTtlMinutes: 24 * 60, sizes: null, privileged: false };
+
+function refuseIf(refusal: Refusal | undefined): void {
+  if (refusal) throw new TempkubeError(refusal.type, refusal.message);
+}
+
+/** Users' clusters that run or are on their way to running (the pool's are the operator's, not counted). */
+async function runningCounts(trx: Transaction<Database>, owner: string): Promise<RunningCounts> {
+  const rows = await trx.selectFrom("clusters").select(["owner"]).where("desired", "=", "running").where("pooled", "=", 0).execute();
+  return { owner: rows.filter((r) => r.owner === owner).length, total: rows.length };
+}
+
+async function insertOutbox(trx: Transaction<Database>, messages: NewOutboxMessage[], now: number): Promise<void> {
+  for (const m of messages) {
+    await trx.insertInto("outbox").values({
+      dedupe_key: m.dedupeKey, cluster_id: m.clusterId, event: m.event, channel: m.channel, recipient: m.recipient,
+      payload: JSON.stringify(m.payload), attempts: 0, next_attempt_at: now, sent_at: null, last_error: null, created_at: now,
+    }).onConflict((oc) => oc.column("dedupe_key").doNothing()).execute();
+  }
+}
+
+function fromTokenRow(row: Omit<TokensTable, "id"> & { id: number }): TokenInfo {
+  const admin = row.admin === 1;
+  return {
+    id: Number(row.id), name: row.name, admin, createdAt: Number(row.created_at), revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
+    limits: admin ? NO_LIMITS : {
+      maxClusters: row.max_clusters === null ? null : Number(row.max_clusters),
+      maxTtlMinutes: row.max_ttl_minutes === null ? null : Number(row.max_ttl_minutes),
+      sizes: row.sizes ? JSON.parse(row.sizes) as string[] : null,
+      privileged: row.privileged === 1,
+    },
+  };
 }
 
 function toRow(r: ClusterRecord): ClustersTable {
@@ -249,6 +364,7 @@ function toRow(r: ClusterRecord): ClustersTable {
     notification_email: r.notificationEmail, desired: r.desired, phase: r.phase, ttl_minutes: r.ttlMinutes,
     expires_at: r.expiresAt, created_at: r.createdAt, updated_at: r.updatedAt, last_error: r.lastError,
     timings: JSON.stringify(r.timings), generation: r.generation,
+    labels: JSON.stringify(r.labels), pooled: r.pooled ? 1 : 0,
   };
 }
 
@@ -266,6 +382,6 @@ function fromRow(row: ClustersTable): ClusterRecord {
     notificationEmail: row.notification_email, desired: row.desired as ClusterRecord["desired"], phase: row.phase as ClusterRecord["phase"],
     ttlMinutes: Number(row.ttl_minutes), expiresAt: Number(row.expires_at), createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at), lastError: row.last_error, timings: JSON.parse(row.timings) as Record<string, number>,
-    generation: Number(row.generation),
+    generation: Number(row.generation), labels: JSON.parse(row.labels) as Record<string, string>, pooled: Number(row.pooled) === 1,
   };
 }

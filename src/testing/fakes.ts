@@ -1,3 +1,4 @@
+import { NO_LIMITS, type TokenIdentity } from "../core/quota.js";
 import type { Clock } from "../core/clock.js";
 import type { ClusterSpec } from "../core/cluster-spec.js";
 import type { ClusterCredentials, ClusterRuntimeStatus, RuntimeDriver, StepTimings } from "../runtime/driver.js";
@@ -49,3 +50,6 @@ export class FakeDriver implements RuntimeDriver {
   async loadImage(): Promise<void> {}
   async list(): Promise<string[]> { return [...this.clusters.keys()]; }
 }
+
+/** A tenant without limits, for tests about something else than quotas. */
+export const unlimitedTenant: TokenIdentity = { id: 1, name: "ci", admin: false, limits: NO_LIMITS };

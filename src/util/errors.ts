@@ -6,6 +6,8 @@ export type ErrorType =
   | "invalid-input"
   | "not-found"
   | "conflict"
+  | "forbidden"
+  | "capacity"
   | "setup"
   | "host"
   | "child-process"

@@ -13,23 +13,27 @@ export function registerServer(program: Command): void {
     .option("--mail-from <address>", "sender of notification emails", "tempkube <tempkube@localhost>")
     .option("--webhook-url <url>", "also POST every notification as JSON here")
     .option("--warning-minutes <n>", "how long before expiry the warning goes out", "5")
+    .option("--capacity <n>", "users' clusters running at once on this host (default: from memory, 512 MiB each)")
+    .option("--warm-pool <n>", "clusters of the default shape kept booted, so a create takes well under a second", "1")
     .addHelpText("after", `
 On first start it writes an admin token to <data dir>/admin-token (mode 0600).
 Example:
   $ sudo bin/tempkube server
   $ curl -H "Authorization: Bearer $(sudo cat /var/lib/tempkube/admin-token)" http://127.0.0.1:7780/v1/clusters`)
-    .action(async (opts: { listen: string; dataDir?: string; smtpUrl?: string; mailFrom: string; webhookUrl?: string; warningMinutes: string }) => {
+    .action(async (opts: { listen: string; dataDir?: string; smtpUrl?: string; mailFrom: string; webhookUrl?: string; warningMinutes: string; capacity?: string; warmPool: string }) => {
       const match = /^(.+):(\d+)$/.exec(opts.listen);
       if (!match) throw new TempkubeError("invalid-input", `--listen must be host:port, not "${opts.listen}"`);
       const warningMinutes = Number(opts.warningMinutes);
       if (!Number.isFinite(warningMinutes) || warningMinutes < 0) throw new TempkubeError("invalid-input", `--warning-minutes must be a number >= 0, not "${opts.warningMinutes}"`);
+      const capacity = opts.capacity === undefined ? undefined : wholeNumber("--capacity", opts.capacity, 1);
+      const warmPool = wholeNumber("--warm-pool", opts.warmPool, 0);
       const server = await startServer({
-        host: match[1], port: Number(match[2]), dataDir: opts.dataDir,
+        host: match[1], port: Number(match[2]), dataDir: opts.dataDir, hostCapacity: capacity, warmPool,
         notifications: {
           smtpUrl: opts.smtpUrl ?? process.env.TEMPKUBE_SMTP_URL, from: opts.mailFrom, webhookUrl: opts.webhookUrl, warningMs: warningMinutes * 60_000,
         },
       });
-      progress(`tempkube server listening on ${server.url}; admin token in ${server.adminTokenFile}`);
+      progress(`tempkube server listening on ${server.url}; admin token in ${server.adminTokenFile}; capacity ${server.hostCapacity} clusters, warm pool ${warmPool}`);
       await new Promise<void>((resolve) => {
         process.once("SIGINT", resolve);
         process.once("SIGTERM", resolve);
@@ -37,4 +41,10 @@ Example:
       progress("tempkube server stopping (clusters keep running)");
       await server.close();
     });
+}
+
+function wholeNumber(flag: string, text: string, min: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw new TempkubeError("invalid-input", `${flag} must be a whole number >= ${min}, not "${text}"`);
+  return n;
 }

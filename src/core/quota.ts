@@ -1,0 +1,62 @@
+import type { ClusterSpec } from "./cluster-spec.js";
+
+/** What a token may do. `null` means no limit of that kind. Admin tokens have none. */
+export interface TokenLimits {
+  /** Clusters that may run (or be on their way to running) at once. */
+  maxClusters: number | null;
+  maxTtlMinutes: number | null;
+  /** Size presets the token may ask for. */
+  sizes: string[] | null;
+  privileged: boolean;
+}
+
+export const NO_LIMITS: TokenLimits = { maxClusters: null, maxTtlMinutes: null, sizes: null, privileged: true };
+
+/** Who is calling: a token's identity and its limits. */
+export interface TokenIdentity {
+  id: number;
+  name: string;
+  admin: boolean;
+  limits: TokenLimits;
+}
+
+/** Clusters that hold (or are about to hold) host resources, counted at the moment of a decision. */
+export interface RunningCounts {
+  /** The caller's clusters that run or are on their way to running. */
+  owner: number;
+  /** Every tenant's clusters that run or are on their way to running. */
+  total: number;
+}
+
+export interface Refusal {
+  type: "forbidden" | "capacity";
+  message: string;
+}
+
+/** Why this token may not have a cluster of this shape and lifetime (403), or undefined. */
+export function policyRefusal(who: TokenIdentity, spec: Pick<ClusterSpec, "privileged" | "size">, ttlMinutes: number): Refusal | undefined {
+  const l = who.limits;
+  if (spec.privileged && !l.privileged) return { type: "forbidden", message: `token "${who.name}" may not create privileged clusters (privileged)` };
+  if (l.sizes && !l.sizes.includes(spec.size)) {
+    return { type: "forbidden", message: `token "${who.name}" may not create size "${spec.size}" (size); allowed: ${l.sizes.join(", ")}` };
+  }
+  if (l.maxTtlMinutes !== null && ttlMinutes > l.maxTtlMinutes) {
+    return { type: "forbidden", message: `token "${who.name}" may keep clusters for at most ${l.maxTtlMinutes} minutes (ttlMinutes ${ttlMinutes})` };
+  }
+  return undefined;
+}
+
+/**
+ * Why one more running cluster is not possible now: the token's quota (403) or the host's
+ * capacity (429, worth retrying later), or undefined.
+ */
+export function capacityRefusal(who: TokenIdentity, counts: RunningCounts, hostCapacity: number): Refusal | undefined {
+  const max = who.limits.maxClusters;
+  if (max !== null && counts.owner >= max) {
+    return { type: "forbidden", message: `quota: token "${who.name}" may run ${max} cluster(s) at once and runs ${counts.owner}; stop or delete one first` };
+  }
+  if (counts.total >= hostCapacity) {
+    return { type: "capacity", message: `host capacity reached: ${counts.total} of ${hostCapacity} clusters are running; try again when one stops` };
+  }
+  return undefined;
+}

@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { FakeDriver } from "../testing/fakes.js";
+import { startServer, type RunningServer } from "./server.js";
+
+/** The HTTP surface with a fake driver: tokens, limits, capacity, OpenAPI. (Real clusters: server.e2e.test.ts.) */
+describe("REST API: tokens, limits, capacity, OpenAPI (fake driver)", () => {
+  let server: RunningServer;
+  let dir: string;
+  let admin: string;
+
+  const call = async (token: string | undefined, method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${server.url}${path}`, {
+      method,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json: Record<string, any> = {};
+    try { json = JSON.parse(text) as Record<string, any>; } catch { /* not JSON */ }
+    return { status: res.status, json, text, type: res.headers.get("content-type") ?? "" };
+  };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tempkube-app-"));
+    server = await startServer({ host: "127.0.0.1", port: 0, dataDir: dir, driver: new FakeDriver(), hostCapacity: 3 });
+    admin = (await readFile(server.adminTokenFile, "utf8")).trim();
+  });
+  after(async () => {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("serves an OpenAPI document made from the validating schemas", async () => {
+    const doc = await call(undefined, "GET", "/openapi.json");
+    assert.equal(doc.status, 200);
+    assert.equal(doc.json.openapi, "3.0.3");
+    const create = doc.json.paths["/v1/clusters"].post;
+    const schema = create.requestBody.content["application/json"].schema;
+    assert.deepEqual(schema.properties.size.enum, ["1-small", "1-mid", "1-large"]);
+    assert.equal(schema.properties.ttlMinutes.minimum, 1);
+    assert.ok(create.responses["403"] && create.responses["429"]);
+    for (const path of ["/v1/clusters/{id}", "/v1/clusters/{id}/kubeconfig", "/v1/clusters/{id}/extend", "/v1/tokens", "/v1/tokens/{id}"]) {
+      assert.ok(doc.json.paths[path], `${path} is documented`);
+    }
+    assert.equal(doc.json.paths["/openapi.json"], undefined);
+  });
+
+  it("lets admins create, list and revoke tokens; others get 403; secrets are shown once", async () => {
+    const made = await call(admin, "POST", "/v1/tokens", { name: "ci", maxClusters: 1, maxTtlMinutes: 30, sizes: ["1-small"] });
+    assert.equal(made.status, 201);
+    assert.match(made.json.token, /^tk_/);
+    assert.deepEqual(made.json.limits, { maxClusters: 1, maxTtlMinutes: 30, sizes: ["1-small"], privileged: false });
+    const ci = made.json.token as string;
+    assert.equal((await call(ci, "GET", "/v1/tokens")).status, 403);
+    assert.match((await call(ci, "POST", "/v1/tokens", { name: "x" })).json.message, /not an admin token/);
+    assert.equal((await call(ci, "GET", "/v1/tokens/self")).json.name, "ci");
+    const list = await call(admin, "GET", "/v1/tokens");
+    assert.deepEqual(list.json.items.map((t: { name: string }) => t.name), ["admin", "ci"]);
+    assert.ok(!list.text.includes(ci), "no secrets in the list");
+    assert.match((await call(admin, "POST", "/v1/tokens", { name: "bad", sizes: ["huge"] })).json.message, /body\/sizes\/0 must be equal to one of the allowed values/);
+
+    // The limits hold over HTTP: 403 naming the limit; nothing made.
+    const privileged = await call(ci, "POST", "/v1/clusters", { size: "1-small", ttlMinutes: 10, privileged: true });
+    assert.equal(privileged.status, 403);
+    assert.match(privileged.json.message, /privileged/);
+    assert.equal((await call(ci, "POST", "/v1/clusters", { size: "1-mid", ttlMinutes: 10 })).status, 403);
+    const ok = await call(ci, "POST", "/v1/clusters", { size: "1-small", ttlMinutes: 10, labels: { team: "a" }, wait: true });
+    assert.equal(ok.status, 201);
+    assert.equal(ok.json.phase, "running");
+    const quota = await call(ci, "POST", "/v1/clusters", { size: "1-small", ttlMinutes: 10 });
+    assert.equal(quota.status, 403);
+    assert.match(quota.json.message, /quota/);
+    assert.equal((await call(ci, "GET", "/v1/clusters")).json.items.length, 1);
+    assert.deepEqual((await call(ci, "GET", "/v1/clusters?label=team=a")).json.items.map((c: { id: string }) => c.id), [ok.json.id]);
+    assert.equal((await call(ci, "GET", "/v1/clusters?label=team")).status, 400);
+    const got = await call(ci, "GET", `/v1/clusters/${ok.json.id}`);
+    assert.equal(got.json.endpoint, "https://fake");
+    assert.deepEqual(got.json.labels, { team: "a" });
+    const kubeconfig = await call(ci, "GET", `/v1/clusters/${ok.json.id}/kubeconfig`);
+    assert.equal(kubeconfig.text, `fake kubeconfig for ${ok.json.id}\n`);
+    assert.match(kubeconfig.type, /yaml/);
+
+    const revoked = await call(admin, "DELETE", `/v1/tokens/${made.json.id}`);
+    assert.equal(revoked.status, 200);
+    assert.ok(revoked.json.revokedAt);
+    assert.equal((await call(ci, "GET", "/v1/clusters")).status, 401, "a revoked token is refused");
+    assert.equal((await call(admin, "DELETE", `/v1/tokens/${made.json.id}`)).status, 409);
+    assert.equal((await call(admin, "DELETE", "/v1/tokens/999")).status, 404);
+    assert.match((await call(admin, "DELETE", "/v1/tokens/1")).json.message, /last admin token/);
+  });
+
+  it("answers 429 with the reason at host capacity, and makes nothing", async () => {
+    const before = (await call(admin, "GET", "/v1/clusters")).json.items.length as number;
+    const running = (await call(admin, "GET", "/v1/clusters")).json.items.filter((c: { desired: string }) => c.desired === "running").length as number;
+    for (let i = running; i < 3; i++) assert.equal((await call(admin, "POST", "/v1/clusters", {})).status, 201);
+    const full = await call(admin, "POST", "/v1/clusters", {});
+    assert.equal(full.status, 429);
+    assert.match(full.json.message, /host capacity reached: 3 of 3/);
+    assert.equal((await call(admin, "GET", "/v1/clusters")).json.items.length, before + 3 - running);
+  });
+});

@@ -1,0 +1,102 @@
+import { MAX_WORKERS, SIZE_PRESETS } from "../core/cluster-spec.js";
+import { KUBERNETES_RELEASES } from "../setup/catalogue.js";
+
+/**
+ * The JSON schemas of the REST API. The same objects validate requests (Fastify/ajv) and
+ * make the OpenAPI document at /openapi.json, so the document cannot drift from the checks.
+ */
+export const MAX_TTL_MINUTES = 7 * 24 * 60;
+
+const sizes = Object.keys(SIZE_PRESETS);
+const labels = {
+  type: "object", maxProperties: 20, description: "key/value labels for finding clusters again",
+  propertyNames: { pattern: "^[a-zA-Z0-9][a-zA-Z0-9._/-]{0,62}$" },
+  additionalProperties: { type: "string", maxLength: 63 },
+} as const;
+
+export const createClusterBody = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    kubernetesVersion: { type: "string", minLength: 1, description: `Kubernetes minor or full version: ${KUBERNETES_RELEASES.map((r) => r.minor).join(", ")}` },
+    ttlMinutes: { type: "integer", minimum: 1, maximum: MAX_TTL_MINUTES, default: 60, description: "minutes until expiry" },
+    keep: { type: "boolean", default: false, description: "at expiry stop (state kept) instead of terminate" },
+    notificationEmail: { type: "string", format: "email" },
+    privileged: { type: "boolean", default: false, description: "Pod Security privileged instead of baseline (the token must allow it)" },
+    size: { type: "string", enum: sizes, default: "1-mid" },
+    workers: { type: "integer", minimum: 0, maximum: MAX_WORKERS, default: 0, description: "worker nodes besides the control-plane node" },
+    name: { type: "string", maxLength: 63 },
+    labels,
+    wait: { type: "boolean", default: false, description: "answer only once the cluster is ready (or failed)" },
+  },
+} as const;
+
+export const extendBody = {
+  type: "object",
+  additionalProperties: false,
+  required: ["ttlMinutes"],
+  properties: { ttlMinutes: { type: "integer", minimum: 1, maximum: MAX_TTL_MINUTES, description: "new expiry, counted from now" } },
+} as const;
+
+export const clusterIdParams = {
+  type: "object", required: ["id"], properties: { id: { type: "string", pattern: "^[a-z][a-z0-9]{2,15}$" } },
+} as const;
+
+export const waitQuery = {
+  type: "object", additionalProperties: false, properties: { wait: { type: "boolean", description: "answer once the operation is done" } },
+} as const;
+
+export const listQuery = {
+  type: "object", additionalProperties: false,
+  properties: { label: { type: "string", description: "only clusters with these labels: key=value[,key=value]" } },
+} as const;
+
+export const clusterView = {
+  type: "object",
+  properties: {
+    id: { type: "string" }, name: { type: ["string", "null"] },
+    phase: { type: "string", enum: ["pending", "provisioning", "running", "stopping", "stopped", "starting", "terminating", "terminated", "failed"] },
+    desired: { type: "string", enum: ["running", "stopped", "terminated"] },
+    kubernetesVersion: { type: "string" }, size: { type: "string" }, workers: { type: "integer" }, privileged: { type: "boolean" },
+    keep: { type: "boolean" }, notificationEmail: { type: ["string", "null"] }, ttlMinutes: { type: "integer" },
+    expiresAt: { type: "string", format: "date-time" }, createdAt: { type: "string", format: "date-time" },
+    endpoint: { type: ["string", "null"], description: "the apiserver URL (reachable from this host)" },
+    labels: { type: "object", additionalProperties: { type: "string" } },
+    lastError: { type: ["string", "null"] },
+    phaseTimingsMs: { type: "object", additionalProperties: { type: "number" } },
+  },
+} as const;
+
+export const errorView = {
+  type: "object", properties: { error: { type: "string" }, message: { type: "string" } },
+} as const;
+
+const tokenLimitProperties = {
+  maxClusters: { type: ["integer", "null"], minimum: 0, description: "clusters running at once (null: no limit)" },
+  maxTtlMinutes: { type: ["integer", "null"], minimum: 1, maximum: MAX_TTL_MINUTES },
+  sizes: { type: ["array", "null"], items: { type: "string", enum: sizes }, uniqueItems: true },
+  privileged: { type: "boolean", description: "may create privileged clusters" },
+} as const;
+
+export const createTokenBody = {
+  type: "object",
+  additionalProperties: false,
+  required: ["name"],
+  properties: {
+    name: { type: "string", minLength: 1, maxLength: 63 },
+    admin: { type: "boolean", default: false, description: "may manage tokens and see every cluster; no limits" },
+    ...tokenLimitProperties,
+  },
+} as const;
+
+export const tokenView = {
+  type: "object",
+  properties: {
+    id: { type: "integer" }, name: { type: "string" }, admin: { type: "boolean" },
+    limits: { type: "object", properties: tokenLimitProperties },
+    createdAt: { type: "string", format: "date-time" }, revokedAt: { type: ["string", "null"], format: "date-time" },
+    token: { type: "string", description: "the secret; shown once, at creation" },
+  },
+} as const;
+
+export const tokenIdParams = { type: "object", required: ["id"], properties: { id: { type: "integer", minimum: 1 } } } as const;
