@@ -1,4 +1,5 @@
-import { readFile } from "node:fs/promises";
+import { openAsBlob } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { TempkubeError, type ErrorType } from "../util/errors.js";
 import { dataDir } from "../util/paths.js";
@@ -19,12 +20,24 @@ export class ApiClient {
   }
 
   async request<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.send<T>(method, path, body === undefined ? undefined : { type: "application/json", data: JSON.stringify(body) });
+  }
+
+  /** Sends a file as the raw body, streamed from disk (image archives can be large). */
+  async upload<T = Record<string, unknown>>(path: string, file: string): Promise<T> {
+    const info = await stat(file).catch(() => undefined);
+    if (!info?.isFile()) throw new TempkubeError("invalid-input", `${file} is not a file`);
+    const blob = await openAsBlob(file);
+    return this.send<T>("POST", path, { type: "application/x-tar", data: blob });
+  }
+
+  private async send<T>(method: string, path: string, body?: { type: string; data: string | Blob }): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`${this.baseUrl}${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: { authorization: `Bearer ${this.token}`, ...(body ? { "content-type": body.type } : {}) },
+        body: body?.data,
       });
     } catch (err) {
       throw new TempkubeError("host", `cannot reach the tempkube server at ${this.baseUrl} (${(err as Error).message}); start it with: sudo bin/tempkube server`);

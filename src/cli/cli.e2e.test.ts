@@ -1,29 +1,14 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { newClusterId } from "../core/cluster-spec.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { IMAGES } from "../setup/catalogue.js";
 import { writeImageArchive } from "../setup/image-archive.js";
+import { tempkube } from "../testing/cli.js";
 import { Kubectl } from "../testing/kubectl.js";
-
-/** The CLI as a user runs it: a separate process per command, clusters outliving each. */
-const BIN = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bin", "tempkube");
-
-interface CliResult { code: number; stdout: string; stderr: string }
-
-function tempkube(args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(BIN, args, { timeout: 300_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 describe("tempkube CLI", { timeout: 15 * 60_000 }, () => {
   const runtime = new LocalRuntime();

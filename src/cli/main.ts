@@ -8,6 +8,7 @@ import { registerKubectl } from "./commands/kubectl.js";
 import { registerRuntime, registerUp } from "./commands/runtime.js";
 import { registerServer } from "./commands/server.js";
 import { registerSetup } from "./commands/setup.js";
+import { registerTokenCommands } from "./commands/tokens.js";
 import { registerVersions } from "./commands/versions.js";
 import { exitCodeFor } from "./exit-codes.js";
 
@@ -25,6 +26,7 @@ registerRuntime(program);
 registerBench(program);
 registerServer(program);
 registerClusterCommands(program);
+registerTokenCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof Error ? err.message : String(err);

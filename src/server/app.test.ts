@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { FakeDriver } from "../testing/fakes.js";
+import { FakeDriver, fakeKubeconfig } from "../testing/fakes.js";
 import { startServer, type RunningServer } from "./server.js";
 
 /** The HTTP surface with a fake driver: tokens, limits, capacity, OpenAPI. (Real clusters: server.e2e.test.ts.) */
@@ -81,7 +81,7 @@ describe("REST API: tokens, limits, capacity, OpenAPI (fake driver)", () => {
     assert.equal(got.json.endpoint, "https://fake");
     assert.deepEqual(got.json.labels, { team: "a" });
     const kubeconfig = await call(ci, "GET", `/v1/clusters/${ok.json.id}/kubeconfig`);
-    assert.equal(kubeconfig.text, `fake kubeconfig for ${ok.json.id}\n`);
+    assert.equal(kubeconfig.text, fakeKubeconfig(ok.json.id));
     assert.match(kubeconfig.type, /yaml/);
 
     const revoked = await call(admin, "DELETE", `/v1/tokens/${made.json.id}`);

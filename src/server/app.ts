@@ -9,6 +9,7 @@ import type { ClusterService, CreateClusterRequest } from "./cluster-service.js"
 import type { ServiceMetrics } from "./metrics.js";
 import { clusterIdParams, clusterView as clusterSchema, createClusterBody, errorView, extendBody, listQuery, waitQuery } from "./schemas.js";
 import { registerSmekRoutes } from "./smek-routes.js";
+import { registerImageRoutes } from "./image-routes.js";
 import { registerTokenRoutes } from "./token-routes.js";
 
 const STATUS: Record<ErrorType, number> = {
@@ -55,7 +56,7 @@ const ERROR_MEANING: Record<number, string> = {
 
 export type RouteSchema = typeof route;
 
-export async function buildApp(store: Store, clusters: ClusterService, metrics: ServiceMetrics): Promise<FastifyInstance> {
+export async function buildApp(store: Store, clusters: ClusterService, metrics: ServiceMetrics, uploadsDir: string): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
     // Messages name the field and the rule: "body/ttlMinutes must be >= 1", "body/colour is not a known field".
@@ -147,6 +148,7 @@ export async function buildApp(store: Store, clusters: ClusterService, metrics: 
     async (req) => clusterView(await settleIf(req.query.wait, await clusters.delete(who(req), req.params.id))));
 
   registerTokenRoutes(app, store, route);
+  registerImageRoutes(app, clusters, uploadsDir, route);
   registerSmekRoutes(app, clusters);
 
   async function settleIf(wait: boolean | undefined, r: ClusterRecord): Promise<ClusterRecord> {

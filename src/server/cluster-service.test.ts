@@ -8,7 +8,7 @@ import type { TokenIdentity } from "../core/quota.js";
 import { DEFAULT_KUBERNETES_MINOR } from "../setup/catalogue.js";
 import { pooledShape } from "../core/warm-pool.js";
 import { Store } from "../store/store.js";
-import { FakeClock, FakeDriver, unlimitedTenant } from "../testing/fakes.js";
+import { FakeClock, FakeDriver, fakeKubeconfig, unlimitedTenant } from "../testing/fakes.js";
 import { ClusterService } from "./cluster-service.js";
 
 const refusedAs = (type: string, text: RegExp) => (e: Error & { type?: string }) => e.type === type && text.test(e.message);
@@ -83,7 +83,7 @@ describe("cluster service admission and warm pool (fake clock, fake driver)", ()
     assert.equal(mine.id, pooled.id);
     assert.equal(mine.phase, "running", "usable at once");
     assert.equal(mine.expiresAt, s.clock.now() + 20 * 60_000, "the lifetime starts at the claim");
-    assert.equal(await s.service.kubeconfig(unlimitedTenant, mine.id), `fake kubeconfig for ${mine.id}\n`);
+    assert.equal(await s.service.kubeconfig(unlimitedTenant, mine.id), fakeKubeconfig(mine.id));
     await s.controller.idle();
     const all = await s.store.allClusters();
     assert.equal(all.filter((r) => r.pooled && r.phase === "running").length, 1, "a replacement was booted");

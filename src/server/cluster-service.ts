@@ -108,6 +108,20 @@ export class ClusterService {
     return (await this.driver.credentials(id)).tenantKubeconfig;
   }
 
+  /**
+   * Loads an image archive: into one running cluster (its owner may), or into the host's
+   * library for every cluster (admins only: it changes what every tenant's nodes hold).
+   */
+  async loadImage(who: TokenIdentity, archivePath: string, clusterId?: string): Promise<void> {
+    if (clusterId) {
+      const r = await this.get(who, clusterId);
+      if (r.phase !== "running") throw new TempkubeError("conflict", `cluster ${clusterId} is ${r.phase}; images load into running clusters`);
+    } else if (!who.admin) {
+      throw new TempkubeError("forbidden", `token "${who.name}" may load images into its own clusters only (cluster=<id>); the host library is for admins`);
+    }
+    await this.driver.loadImage(archivePath, clusterId);
+  }
+
   async stop(who: TokenIdentity, id: string): Promise<ClusterRecord> {
     return this.change(who, id, "stop", { desired: "stopped" });
   }

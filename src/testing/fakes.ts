@@ -45,11 +45,28 @@ export class FakeDriver implements RuntimeDriver {
     return { clusterId: id, phase: s ?? "absent", components: [] };
   }
   async credentials(id: string): Promise<ClusterCredentials> {
-    return { clusterId: id, server: "https://fake", tenantKubeconfig: `fake kubeconfig for ${id}\n`, adminKubeconfig: "" };
+    return { clusterId: id, server: "https://fake", tenantKubeconfig: fakeKubeconfig(id), adminKubeconfig: "" };
   }
-  async loadImage(): Promise<void> {}
+  async loadImage(archive: string, clusterId?: string): Promise<void> { this.calls.push(`loadImage ${clusterId ?? "*"}`); }
   async list(): Promise<string[]> { return [...this.clusters.keys()]; }
 }
 
 /** A tenant without limits, for tests about something else than quotas. */
 export const unlimitedTenant: TokenIdentity = { id: 1, name: "ci", admin: false, limits: NO_LIMITS };
+
+/** A kubeconfig shaped like the local runtime's (names carry the id), pointing nowhere. */
+export function fakeKubeconfig(id: string): string {
+  return `apiVersion: v1
+kind: Config
+clusters:
+  - name: tempkube-${id}
+    cluster: { server: "https://fake" }
+users:
+  - name: tempkube-${id}-tenant
+    user: { token: fake }
+contexts:
+  - name: tempkube-${id}
+    context: { cluster: tempkube-${id}, user: tempkube-${id}-tenant }
+current-context: tempkube-${id}
+`;
+}

@@ -1,13 +1,18 @@
 import { writeFile } from "node:fs/promises";
+import { basename } from "node:path";
 import type { Command } from "commander";
 import YAML from "yaml";
 import { SIZE_PRESETS } from "../../core/cluster-spec.js";
 import { TempkubeError } from "../../util/errors.js";
-import { progress } from "../../util/log.js";
+import { progress, seconds } from "../../util/log.js";
 import { ApiClient } from "../api-client.js";
+import { mergeKubeconfig, removeFromKubeconfig, userKubeconfigPath } from "../kubeconfig-file.js";
 import { table } from "./versions.js";
 
-type ClusterView = { id: string; name: string | null; phase: string; kubernetesVersion: string; size: string; expiresAt: string; lastError: string | null };
+type ClusterView = {
+  id: string; name: string | null; phase: string; kubernetesVersion: string; size: string; expiresAt: string; lastError: string | null;
+  endpoint?: string | null; phaseTimingsMs?: Record<string, number>;
+};
 
 /** "30m", "2h", "90" (minutes) → minutes. */
 export function parseTtl(text: string): number {
@@ -16,18 +21,52 @@ export function parseTtl(text: string): number {
   return Number(m[1]) * (m[2] === "h" ? 60 : 1);
 }
 
-function print(output: string | undefined, value: unknown, human: () => string): void {
+export function print(output: string | undefined, value: unknown, human: () => string): void {
   if (output === "json") process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   else if (output === "yaml") process.stdout.write(YAML.stringify(value));
   else process.stdout.write(human());
 }
 
-const describe = (c: ClusterView) => `${c.id}  ${c.phase}  Kubernetes ${c.kubernetesVersion}  ${c.size}  expires ${c.expiresAt}${c.lastError ? `\n  error: ${c.lastError}` : ""}\n`;
+const describe = (c: ClusterView) => `${c.id}  ${c.phase}  Kubernetes ${c.kubernetesVersion}  ${c.size}  expires ${c.expiresAt}${c.endpoint ? `  ${c.endpoint}` : ""}${c.lastError ? `\n  error: ${c.lastError}` : ""}\n`;
+
+const TERMINAL: Record<string, (c: ClusterView) => boolean> = {
+  running: (c) => c.phase === "running" || c.phase === "failed",
+  stopped: (c) => c.phase === "stopped" || c.phase === "failed",
+  terminated: (c) => c.phase === "terminated" || c.phase === "failed",
+};
+
+/**
+ * Follows a cluster until `done`, printing each phase as it ends with its duration
+ * ("  ✓ provisioning (6.1s)"), then the runtime's own step timings when it reports them.
+ */
+async function follow(api: ApiClient, first: ClusterView, done: (c: ClusterView) => boolean, timeoutMs = 15 * 60_000): Promise<ClusterView> {
+  let c = first;
+  let phase = c.phase;
+  let since = Date.now();
+  const deadline = Date.now() + timeoutMs;
+  progress(`  … ${phase}`);
+  while (!done(c)) {
+    if (Date.now() > deadline) throw new TempkubeError("timeout", `cluster ${c.id} still ${c.phase} after ${timeoutMs / 60_000} minutes`);
+    await new Promise((r) => setTimeout(r, 250));
+    c = await api.request<ClusterView>("GET", `/v1/clusters/${c.id}`);
+    if (c.phase !== phase) {
+      progress(`  ✓ ${phase} (${seconds(Date.now() - since)})`);
+      phase = c.phase;
+      since = Date.now();
+      if (!done(c)) progress(`  … ${phase}`);
+    }
+  }
+  const steps = Object.entries(c.phaseTimingsMs ?? {}).filter(([k]) => k !== "total");
+  if (steps.length && first.phase !== "running") progress(`    ${steps.map(([k, ms]) => `${k} ${seconds(ms)}`).join(", ")}`);
+  return c;
+}
+
+const failedError = (c: ClusterView) => new TempkubeError("runtime", `cluster ${c.id} failed: ${c.lastError ?? "no reason recorded"}`);
 
 /** Cluster commands: clients of the REST API of `tempkube server`. */
 export function registerClusterCommands(program: Command): void {
   program.command("create")
-    .description("Create a cluster through the server; waits until it is ready and writes its kubeconfig")
+    .description("Create a cluster through the server; waits until it is ready (live progress) and writes its kubeconfig")
     .option("--ttl <duration>", "time to live (30m, 2h)", "60m")
     .option("--keep", "stop instead of terminate at expiry")
     .option("--privileged", "allow privileged pods")
@@ -35,30 +74,52 @@ export function registerClusterCommands(program: Command): void {
     .option("--version <minor>", "Kubernetes version")
     .option("--workers <n>", "worker nodes", "0")
     .option("--name <name>", "a name for humans")
+    .option("--label <key=value...>", "labels to find the cluster by (repeatable)")
+    .option("--email <address>", "where notifications go (ready, expiry warning, stopped, terminated)")
     .option("--no-wait", "return at once instead of waiting until ready")
-    .option("--kubeconfig <file>", "where to write the kubeconfig", "./kubeconfig")
+    .option("--kubeconfig <file>", "where to write the kubeconfig (default ./kubeconfig, or none with --merge)")
+    .option("--merge", "merge the kubeconfig into yours ($KUBECONFIG or ~/.kube/config) and make it the current context")
     .option("-o, --output <format>", "json or yaml")
-    .addHelpText("after", "\nExample:\n  $ bin/tempkube create --ttl 30m --kubeconfig ./kc && kubectl --kubeconfig ./kc get nodes")
-    .action(async (o: { ttl: string; keep?: boolean; privileged?: boolean; size?: string; version?: string; workers: string; name?: string; wait: boolean; kubeconfig: string; output?: string }) => {
+    .addHelpText("after", `
+Examples:
+  $ bin/tempkube create --ttl 30m --kubeconfig ./kc && kubectl --kubeconfig ./kc get nodes
+  $ bin/tempkube create --merge && kubectl get nodes
+  $ id=$(bin/tempkube create --ttl 2h --keep --label ci=pr-42 2>/dev/null)`)
+    .action(async (o: { ttl: string; keep?: boolean; privileged?: boolean; size?: string; version?: string; workers: string; name?: string; label?: string[]; email?: string; wait: boolean; kubeconfig?: string; merge?: boolean; output?: string }) => {
       const api = await ApiClient.fromEnvironment();
       const started = Date.now();
-      if (o.wait) progress("creating a cluster and waiting until it is ready …");
-      const c = await api.request<ClusterView>("POST", "/v1/clusters", {
+      let c = await api.request<ClusterView>("POST", "/v1/clusters", {
         ttlMinutes: parseTtl(o.ttl), keep: !!o.keep, privileged: !!o.privileged, size: o.size, kubernetesVersion: o.version,
-        workers: Number(o.workers), name: o.name, wait: o.wait,
+        workers: wholeNumber("--workers", o.workers), name: o.name, labels: parseLabels(o.label), notificationEmail: o.email,
       });
-      if (c.phase === "failed") throw new TempkubeError("runtime", `cluster ${c.id} failed: ${c.lastError}`);
-      if (c.phase === "running") {
-        await writeFile(o.kubeconfig, await api.request<string>("GET", `/v1/clusters/${c.id}/kubeconfig`), { mode: 0o600 });
-        progress(`cluster ${c.id} ready in ${((Date.now() - started) / 1000).toFixed(1)}s; kubeconfig: ${o.kubeconfig}`);
+      if (o.wait) {
+        progress(`cluster ${c.id}${c.phase === "running" ? " (from the warm pool)" : ""}:`);
+        c = await follow(api, c, TERMINAL.running);
+        if (c.phase === "failed") throw failedError(c);
+        const kubeconfig = await api.request<string>("GET", `/v1/clusters/${c.id}/kubeconfig`);
+        const written: string[] = [];
+        if (o.kubeconfig || !o.merge) {
+          const file = o.kubeconfig ?? "./kubeconfig";
+          await writeFile(file, kubeconfig, { mode: 0o600 });
+          written.push(file);
+        }
+        if (o.merge) {
+          const path = userKubeconfigPath();
+          const context = await mergeKubeconfig(path, kubeconfig);
+          written.push(`${path} (context ${context}, now current)`);
+        }
+        progress(`cluster ${c.id} ready in ${seconds(Date.now() - started)}; kubeconfig: ${written.join(" and ")}`);
       }
       print(o.output, c, () => `${c.id}\n`);
     });
 
-  program.command("list").description("List your clusters").option("-o, --output <format>", "json or yaml")
-    .action(async (o: { output?: string }) => {
-      const { items } = await (await ApiClient.fromEnvironment()).request<{ items: ClusterView[] }>("GET", "/v1/clusters");
-      print(o.output, items, () => table([["ID", "PHASE", "VERSION", "SIZE", "EXPIRES"], ...items.map((c) => [c.id, c.phase, c.kubernetesVersion, c.size, c.expiresAt])]));
+  program.command("list").description("List your clusters")
+    .option("--label <key=value...>", "only clusters with these labels")
+    .option("-o, --output <format>", "json or yaml")
+    .action(async (o: { output?: string; label?: string[] }) => {
+      const selector = Object.entries(parseLabels(o.label) ?? {}).map(([k, v]) => `${k}=${v}`).join(",");
+      const { items } = await (await ApiClient.fromEnvironment()).request<{ items: ClusterView[] }>("GET", `/v1/clusters${selector ? `?label=${encodeURIComponent(selector)}` : ""}`);
+      print(o.output, items, () => table([["ID", "NAME", "PHASE", "VERSION", "SIZE", "EXPIRES"], ...items.map((c) => [c.id, c.name ?? "", c.phase, c.kubernetesVersion, c.size, c.expiresAt])]));
     });
 
   program.command("get <id>").description("Show a cluster").option("-o, --output <format>", "json or yaml")
@@ -67,29 +128,72 @@ export function registerClusterCommands(program: Command): void {
       print(o.output, c, () => describe(c));
     });
 
-  program.command("kubeconfig <id>").description("Print a cluster's kubeconfig")
-    .action(async (id: string) => {
-      process.stdout.write(await (await ApiClient.fromEnvironment()).request<string>("GET", `/v1/clusters/${id}/kubeconfig`));
+  program.command("kubeconfig <id>").description("Print a cluster's kubeconfig, or merge it into yours")
+    .option("--merge", "merge into $KUBECONFIG or ~/.kube/config and make it the current context")
+    .addHelpText("after", "\nExamples:\n  $ bin/tempkube kubeconfig abc12345 > kc\n  $ bin/tempkube kubeconfig abc12345 --merge")
+    .action(async (id: string, o: { merge?: boolean }) => {
+      const kubeconfig = await (await ApiClient.fromEnvironment()).request<string>("GET", `/v1/clusters/${id}/kubeconfig`);
+      if (!o.merge) return void process.stdout.write(kubeconfig);
+      const path = userKubeconfigPath();
+      progress(`merged into ${path}; current context: ${await mergeKubeconfig(path, kubeconfig)}`);
     });
 
-  for (const [verb, what] of [["stop", "Stop a cluster (state kept)"], ["start", "Start a stopped cluster"]] as const) {
-    program.command(`${verb} <id>`).description(what).option("-o, --output <format>", "json or yaml")
-      .action(async (id: string, o: { output?: string }) => {
-        const c = await (await ApiClient.fromEnvironment()).request<ClusterView>("POST", `/v1/clusters/${id}/${verb}?wait=true`);
+  for (const [verb, what, target] of [["stop", "Stop a cluster (state kept)", "stopped"], ["start", "Start a stopped cluster", "running"]] as const) {
+    program.command(`${verb} <id>`).description(what).option("--no-wait", "return at once").option("-o, --output <format>", "json or yaml")
+      .action(async (id: string, o: { output?: string; wait: boolean }) => {
+        const api = await ApiClient.fromEnvironment();
+        let c = await api.request<ClusterView>("POST", `/v1/clusters/${id}/${verb}`);
+        if (o.wait) c = await follow(api, c, TERMINAL[target]);
+        if (c.phase === "failed") throw failedError(c);
         print(o.output, c, () => describe(c));
       });
   }
 
   program.command("extend <id>").description("Give a cluster a new expiry, counted from now").requiredOption("--ttl <duration>", "new time to live (30m, 2h)")
     .option("-o, --output <format>", "json or yaml")
+    .addHelpText("after", "\nExample:\n  $ bin/tempkube extend abc12345 --ttl 2h")
     .action(async (id: string, o: { ttl: string; output?: string }) => {
       const c = await (await ApiClient.fromEnvironment()).request<ClusterView>("POST", `/v1/clusters/${id}/extend`, { ttlMinutes: parseTtl(o.ttl) });
       print(o.output, c, () => describe(c));
     });
 
-  program.command("delete <id>").description("Terminate a cluster now").option("-o, --output <format>", "json or yaml")
-    .action(async (id: string, o: { output?: string }) => {
-      const c = await (await ApiClient.fromEnvironment()).request<ClusterView>("DELETE", `/v1/clusters/${id}?wait=true`);
+  program.command("delete <id>").description("Terminate a cluster now (and take it out of your kubeconfig if merged)")
+    .option("--no-wait", "return at once").option("-o, --output <format>", "json or yaml")
+    .action(async (id: string, o: { output?: string; wait: boolean }) => {
+      const api = await ApiClient.fromEnvironment();
+      let c = await api.request<ClusterView>("DELETE", `/v1/clusters/${id}`);
+      if (o.wait) c = await follow(api, c, TERMINAL.terminated);
+      const removed = await removeFromKubeconfig(userKubeconfigPath(), id).catch(() => 0);
+      if (removed) progress(`removed cluster ${id} from ${userKubeconfigPath()}`);
       print(o.output, c, () => describe(c));
     });
+
+  program.command("load-image <archive>")
+    .description("Load an image archive (docker save / OCI tar) through the server: into one of your clusters, or every cluster (admin)")
+    .option("--cluster <id>", "load into this running cluster only")
+    .addHelpText("after", "\nExamples:\n  $ bin/tempkube load-image ./myapp.tar --cluster abc12345\n  $ sudo bin/tempkube load-image ./myapp.tar   # every cluster on the host (admin token)")
+    .action(async (archive: string, o: { cluster?: string }) => {
+      const query = new URLSearchParams({ name: basename(archive).replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 100) });
+      if (o.cluster) query.set("cluster", o.cluster);
+      const started = Date.now();
+      const res = await (await ApiClient.fromEnvironment()).upload<{ into: string; bytes: number }>(`/v1/images?${query}`, archive);
+      progress(`loaded ${archive} (${(res.bytes / 2 ** 20).toFixed(1)} MiB) into ${res.into} in ${seconds(Date.now() - started)}`);
+    });
+}
+
+/** ["team=a", "env=ci"] → { team: "a", env: "ci" } */
+export function parseLabels(pairs: string[] | undefined): Record<string, string> | undefined {
+  if (!pairs?.length) return undefined;
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const i = pair.indexOf("=");
+    if (i <= 0) throw new TempkubeError("invalid-input", `--label must be key=value, not "${pair}"`);
+    out[pair.slice(0, i)] = pair.slice(i + 1);
+  }
+  return out;
+}
+
+function wholeNumber(flag: string, text: string): number {
+  if (!/^\d+$/.test(text)) throw new TempkubeError("invalid-input", `${flag} must be a whole number, not "${text}"`);
+  return Number(text);
 }
