@@ -28,6 +28,8 @@ export interface ServerOptions {
   hostCapacity?: number;
   /** Clusters of the default shape kept booted for creates to claim. */
   warmPool?: number;
+  /** A postgres:// URL (or a SQLite file); by default SQLite at <dataDir>/tempkube.db. */
+  database?: string;
 }
 
 const MiB = 2 ** 20;
@@ -46,14 +48,14 @@ export interface RunningServer {
 }
 
 /**
- * Opens the store (SQLite in the data directory), writes an admin token on first start,
+ * Opens the store (PostgreSQL, or SQLite in the data directory), writes an admin token on first start,
  * starts the lifetime controller (which adopts whatever the store says exists) and listens.
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const dir = options.dataDir ?? defaultDataDir();
   await mkdir(dir, { recursive: true });
   const clock = options.clock ?? systemClock;
-  const store = await Store.openSqlite(join(dir, "tempkube.db"));
+  const store = await Store.open(options.database ?? join(dir, "tempkube.db"));
   const adminTokenFile = join(dir, "admin-token");
   if (!existsSync(adminTokenFile)) {
     const { token } = await store.createToken("admin", true, clock.now());

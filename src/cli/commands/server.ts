@@ -15,12 +15,13 @@ export function registerServer(program: Command): void {
     .option("--warning-minutes <n>", "how long before expiry the warning goes out", "5")
     .option("--capacity <n>", "users' clusters running at once on this host (default: from memory, 512 MiB each)")
     .option("--warm-pool <n>", "clusters of the default shape kept booted, so a create takes well under a second", "1")
+    .option("--database <url>", "PostgreSQL store, e.g. postgres://user:pass@host:5432/tempkube (default $TEMPKUBE_DATABASE_URL, else SQLite in the data dir)")
     .addHelpText("after", `
 On first start it writes an admin token to <data dir>/admin-token (mode 0600).
 Example:
   $ sudo bin/tempkube server
   $ curl -H "Authorization: Bearer $(sudo cat /var/lib/tempkube/admin-token)" http://127.0.0.1:7780/v1/clusters`)
-    .action(async (opts: { listen: string; dataDir?: string; smtpUrl?: string; mailFrom: string; webhookUrl?: string; warningMinutes: string; capacity?: string; warmPool: string }) => {
+    .action(async (opts: { listen: string; dataDir?: string; smtpUrl?: string; mailFrom: string; webhookUrl?: string; warningMinutes: string; capacity?: string; warmPool: string; database?: string }) => {
       const match = /^(.+):(\d+)$/.exec(opts.listen);
       if (!match) throw new TempkubeError("invalid-input", `--listen must be host:port, not "${opts.listen}"`);
       const warningMinutes = Number(opts.warningMinutes);
@@ -29,6 +30,7 @@ Example:
       const warmPool = wholeNumber("--warm-pool", opts.warmPool, 0);
       const server = await startServer({
         host: match[1], port: Number(match[2]), dataDir: opts.dataDir, hostCapacity: capacity, warmPool,
+        database: opts.database ?? (process.env.TEMPKUBE_DATABASE_URL || undefined),
         notifications: {
           smtpUrl: opts.smtpUrl ?? process.env.TEMPKUBE_SMTP_URL, from: opts.mailFrom, webhookUrl: opts.webhookUrl, warningMs: warningMinutes * 60_000,
         },
