@@ -3,33 +3,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { SMTPServer } from "smtp-server";
 import { ClusterService } from "../server/cluster-service.js";
 import { Store } from "../store/store.js";
 import { FakeClock, FakeDriver, unlimitedTenant } from "../testing/fakes.js";
+import { smtpSink } from "../testing/smtp.js";
 import { LifetimeController } from "./lifetime-controller.js";
 import { Notifier, type NotifierOptions } from "./notifier.js";
-
-interface Mail { to: string; subject: string; body: string }
-
-/** A real SMTP server on loopback that keeps what it receives. */
-async function smtpSink(): Promise<{ url: string; mails: Mail[]; close: () => Promise<void> }> {
-  const mails: Mail[] = [];
-  const server = new SMTPServer({
-    authOptional: true, disabledCommands: ["STARTTLS"],
-    onData(stream, session, callback) {
-      let data = "";
-      stream.on("data", (c: Buffer) => { data += c.toString(); });
-      stream.on("end", () => {
-        mails.push({ to: session.envelope.rcptTo.map((r) => r.address).join(","), subject: /^Subject: (.*)$/m.exec(data)?.[1] ?? "", body: data });
-        callback();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.server.address() as { port: number }).port;
-  return { url: `smtp://127.0.0.1:${port}`, mails, close: () => new Promise((r) => server.close(() => r())) };
-}
 
 const owner = unlimitedTenant;
 

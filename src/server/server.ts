@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { totalmem } from "node:os";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { systemClock, type Clock } from "../core/clock.js";
@@ -55,6 +55,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const dir = options.dataDir ?? defaultDataDir();
   await mkdir(dir, { recursive: true });
   const clock = options.clock ?? systemClock;
+  // Uploads cut short by a crash are of no use to anyone.
+  await rm(join(dir, "uploads"), { recursive: true, force: true });
   const store = await Store.open(options.database ?? join(dir, "tempkube.db"));
   const adminTokenFile = join(dir, "admin-token");
   if (!existsSync(adminTokenFile)) {
@@ -71,7 +73,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   controller.on("ready", (r: ClusterRecord) => metrics.createSeconds.observe((clock.now() - r.createdAt) / 1000));
   controller.on("expired", (r: ClusterRecord) => metrics.expiries.inc({ outcome: r.desired }));
   notifier.onAttempt = (ok) => metrics.deliveries.inc({ result: ok ? "delivered" : "failed" });
-  const app = await buildApp(store, new ClusterService(store, controller, driver, clock, { hostCapacity, notifications: notificationOptions }), metrics);
+  const app = await buildApp(store, new ClusterService(store, controller, driver, clock, { hostCapacity, notifications: notificationOptions }), metrics,
+    join(dir, "uploads"));
   notifier.start();
   controller.start();
   const address = await app.listen({ host: options.host, port: options.port });
