@@ -114,3 +114,42 @@ describe("tempkube server, end to end", { timeout: 15 * 60_000 }, () => {
     await rm(work, { recursive: true, force: true });
   });
 });
+
+describe("warm pool, end to end", { timeout: 10 * 60_000 }, () => {
+  const runtime = new LocalRuntime();
+  let server: RunningServer;
+  let dir: string;
+  let token: string;
+  let existing: string[] = [];
+
+  before(async () => {
+    existing = await runtime.list();
+    dir = await mkdtemp(join(tmpdir(), "tempkube-pool-"));
+    server = await startServer({ host: "127.0.0.1", port: 0, dataDir: dir, warmPool: 1 });
+    token = (await readFile(server.adminTokenFile, "utf8")).trim();
+  });
+  after(async () => {
+    await server.close();
+    for (const id of await runtime.list()) if (!existing.includes(id)) await runtime.destroy(id).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("hands a booted cluster to a create at once: a real cluster, labelled with its id, with the user's lifetime", async () => {
+    const deadline = Date.now() + 180_000;
+    while (!(await server.store.allClusters()).some((r) => r.pooled && r.phase === "running")) {
+      assert.ok(Date.now() < deadline, "the pool booted a cluster");
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const auth = { authorization: `Bearer ${token}` };
+    const t = Date.now();
+    const res = await fetch(`${server.url}/v1/clusters`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ ttlMinutes: 15 }) });
+    const made = (await res.json()) as { id: string; phase: string; expiresAt: string };
+    assert.equal(made.phase, "running", "usable in the create's answer");
+    assert.ok(Date.now() - t < 5000);
+    assert.ok(Math.abs(Date.parse(made.expiresAt) - (t + 15 * 60_000)) < 5000, "the lifetime counts from the claim");
+    const kubectl = await Kubectl.withKubeconfig(await (await fetch(`${server.url}/v1/clusters/${made.id}/kubeconfig`, { headers: auth })).text());
+    assert.match(await kubectl.run(["get", "nodes", "-l", `smek-cluster-id=${made.id}`]), / Ready /);
+    assert.match(await kubectl.run(["config", "current-context"]), new RegExp(made.id));
+    assert.match(await kubectl.run(["auth", "can-i", "create", "deployments"]), /yes/);
+  });
+});

@@ -1,0 +1,90 @@
+import { request } from "node:https";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import YAML from "yaml";
+import { LocalRuntime } from "../runtime/local/local-runtime.js";
+import { startServer } from "../server/server.js";
+import { median, percentile } from "./stats.js";
+
+export interface WarmPoolReport {
+  /** POST /v1/clusters → kubeconfig fetched → first API request with it answered. */
+  createUsableMs: number[];
+  /** The same request against the same cluster again: what any kubeconfig use costs at least. */
+  requestMs: number[];
+}
+
+type Kubeconfig = {
+  clusters: { cluster: { server: string; "certificate-authority-data": string } }[];
+  users: { user: { "client-certificate-data": string; "client-key-data": string } }[];
+};
+
+/** One GET with the kubeconfig's tenant credential, as kubectl would make it; resolves with the status code. */
+function getWith(kubeconfig: string, path: string): Promise<number> {
+  const k = YAML.parse(kubeconfig) as Kubeconfig;
+  const b64 = (s: string) => Buffer.from(s, "base64");
+  const url = new URL(path, k.clusters[0].cluster.server);
+  return new Promise((resolve, reject) => {
+    const req = request(url, {
+      ca: b64(k.clusters[0].cluster["certificate-authority-data"]),
+      cert: b64(k.users[0].user["client-certificate-data"]), key: b64(k.users[0].user["client-key-data"]), agent: false,
+    }, (res) => { res.resume(); res.on("end", () => resolve(res.statusCode ?? 0)); });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/**
+ * Warm-pool create → kubeconfig usable, end to end through the real server and the local
+ * runtime: each run waits (untimed) for the pool to hold a booted cluster, then times the
+ * create request, the kubeconfig download and the first API request made with it.
+ */
+export async function benchWarmPool(runs: number, log: (line: string) => void): Promise<WarmPoolReport> {
+  const runtime = new LocalRuntime();
+  const existing = await runtime.list();
+  const dir = await mkdtemp(join(tmpdir(), "tempkube-bench-pool-"));
+  const server = await startServer({ host: "127.0.0.1", port: 0, dataDir: dir, warmPool: 1 });
+  const token = (await readFile(server.adminTokenFile, "utf8")).trim();
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${server.url}${path}`, {
+      method, headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+    return res;
+  };
+  const report: WarmPoolReport = { createUsableMs: [], requestMs: [] };
+  try {
+    for (let i = 0; i < runs; i++) {
+      const deadline = Date.now() + 5 * 60_000;
+      while (!(await server.store.allClusters()).some((r) => r.pooled && r.phase === "running")) {
+        if (Date.now() > deadline) throw new Error("the warm pool did not boot a cluster within 5 minutes");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const t = Date.now();
+      const created = (await (await api("POST", "/v1/clusters", { ttlMinutes: 10 })).json()) as { id: string; phase: string };
+      const kubeconfig = await (await api("GET", `/v1/clusters/${created.id}/kubeconfig`)).text();
+      const status = await getWith(kubeconfig, "/api/v1/namespaces/default/serviceaccounts/default");
+      const usable = Date.now() - t;
+      if (created.phase !== "running" || status !== 200) throw new Error(`cluster ${created.id} was not usable at once (phase ${created.phase}, HTTP ${status})`);
+      const t2 = Date.now();
+      await getWith(kubeconfig, "/api/v1/namespaces/default/serviceaccounts/default");
+      report.requestMs.push(Date.now() - t2);
+      report.createUsableMs.push(usable);
+      log(`  warm pool run ${i + 1}/${runs}: create → kubeconfig usable ${usable} ms (one API request alone ${report.requestMs[i]} ms)`);
+      await api("DELETE", `/v1/clusters/${created.id}?wait=true`);
+    }
+  } finally {
+    // Closing waits for operations under way; then the pool's last cluster (and anything else the bench made) goes.
+    await server.close();
+    for (const id of await runtime.list()) if (!existing.includes(id)) await runtime.destroy(id);
+    await rm(dir, { recursive: true, force: true });
+  }
+  return report;
+}
+
+export function formatWarmPool(r: WarmPoolReport, baselineMs: number): string {
+  const s = (ms: number) => `${ms.toFixed(0)} ms`;
+  return `  warm-pool create → kubeconfig usable            p50 ${s(median(r.createUsableMs))}  p90 ${s(percentile(r.createUsableMs, 90))}  (${(median(r.createUsableMs) / baselineMs).toFixed(2)}× baseline; target ≤ 300 ms)\n`
+    + `    of which one API request with the kubeconfig    p50 ${s(median(r.requestMs))}\n`;
+}
