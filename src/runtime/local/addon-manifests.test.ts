@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
 import YAML from "yaml";
-import { coreDns, localPath, tenantPolicies, tenantRbac } from "./addon-manifests.js";
+import { SIZE_PRESETS } from "../../core/cluster-spec.js";
+import { findRelease } from "../../setup/catalogue.js";
+import { coreDns, localPath, memoryQuantity, nodeCapacityPolicy, tenantPolicies, tenantRbac } from "./addon-manifests.js";
 
 const kinds = (text: string) => YAML.parseAllDocuments(text).map((d) => (d.toJSON() as { kind: string }).kind);
 
@@ -19,4 +21,19 @@ it("guards namespace Pod Security labels only when privileged pods are not allow
   assert.ok(!names(true).includes("tempkube-tenant-pod-security-labels"));
   assert.ok(names(true).includes("tempkube-tenant-cluster-rbac"));
   assert.ok(names(true).includes("tempkube-host-ports"));
+});
+
+it("writes the node capacity policy in each release's API version, with the preset's figures", () => {
+  assert.equal(memoryQuantity(32 * 2 ** 30), "32Gi");
+  assert.equal(memoryQuantity(1536 * 2 ** 20), "1536Mi");
+  for (const [minor, version] of [["1.34", "v1beta1"], ["1.33", "v1alpha1"]]) {
+    const [policy, binding] = nodeCapacityPolicy(SIZE_PRESETS["1-mid"], findRelease(minor)!);
+    assert.equal(policy.path, `/apis/admissionregistration.k8s.io/${version}/mutatingadmissionpolicies/tempkube-node-capacity`);
+    assert.equal(binding.path, `/apis/admissionregistration.k8s.io/${version}/mutatingadmissionpolicybindings/tempkube-node-capacity`);
+    const { expression } = (policy.object as { spec: { mutations: { jsonPatch: { expression: string } }[] } }).spec.mutations[0].jsonPatch;
+    for (const field of ["capacity", "allocatable"]) {
+      assert.ok(expression.includes(`path: "/status/${field}/cpu", value: "8"`), expression);
+      assert.ok(expression.includes(`path: "/status/${field}/memory", value: "32Gi"`), expression);
+    }
+  }
 });

@@ -1,4 +1,5 @@
-import { IMAGES } from "../../setup/catalogue.js";
+import type { SizeLimits } from "../../core/cluster-spec.js";
+import { IMAGES, type KubernetesRelease } from "../../setup/catalogue.js";
 import { DNS_SERVICE_IP } from "./network.js";
 
 /**
@@ -91,6 +92,69 @@ export function tenantPolicies(privilegedAllowed: boolean): string {
     reason: Forbidden`));
   }
   return docs.join("---\n");
+}
+
+/**
+ * MutatingAdmissionPolicy's API version: beta in 1.34, alpha in 1.33; off by default in
+ * both, so the apiserver gets the feature gate and these resources in --runtime-config.
+ */
+export function mutatingPolicyApiVersion(release: KubernetesRelease): string {
+  return release.minor === "1.33" ? "admissionregistration.k8s.io/v1alpha1" : "admissionregistration.k8s.io/v1beta1";
+}
+
+/** A byte count as a Kubernetes quantity in the largest binary unit that divides it. */
+export function memoryQuantity(bytes: number): string {
+  for (const [suffix, unit] of [["Gi", 2 ** 30], ["Mi", 2 ** 20], ["Ki", 2 ** 10]] as const) {
+    if (bytes % unit === 0) return `${bytes / unit}${suffix}`;
+  }
+  return String(bytes);
+}
+
+export const NODE_CAPACITY_POLICY = "tempkube-node-capacity";
+
+/**
+ * Every node advertises the size preset's CPU and memory as capacity and allocatable. The
+ * kubelet takes both from cAdvisor (the host's) and rewrites them on each status update,
+ * so the apiserver rewrites them back on every write: the kubelet's CREATE of its Node and
+ * its patches of nodes/status. Scheduler and kubelet admission both read the Node from the
+ * apiserver, so pods are admitted by the preset; the cluster's cgroup enforces what the
+ * host can. Tenants cannot change or remove it (tempkube-tenant-cluster-rbac).
+ */
+export function nodeCapacityPolicy(limits: SizeLimits, release: KubernetesRelease): { path: string; object: object }[] {
+  const apiVersion = mutatingPolicyApiVersion(release);
+  const cpu = String(limits.cpus);
+  const memory = memoryQuantity(limits.memoryBytes);
+  const patches = ["capacity", "allocatable"].flatMap((field) => [
+    `JSONPatch{op: "add", path: "/status/${field}/cpu", value: "${cpu}"}`,
+    `JSONPatch{op: "add", path: "/status/${field}/memory", value: "${memory}"}`,
+  ]);
+  const base = `/apis/${apiVersion}`;
+  return [{
+    path: `${base}/mutatingadmissionpolicies/${NODE_CAPACITY_POLICY}`,
+    object: {
+      apiVersion,
+      kind: "MutatingAdmissionPolicy",
+      metadata: { name: NODE_CAPACITY_POLICY },
+      spec: {
+        failurePolicy: "Fail",
+        reinvocationPolicy: "Never",
+        matchConstraints: {
+          resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["nodes", "nodes/status"] }],
+        },
+        // "add" replaces a key that exists, but needs the map it goes in.
+        matchConditions: [{ name: "has-capacity", expression: "has(object.status) && has(object.status.capacity) && has(object.status.allocatable)" }],
+        mutations: [{ patchType: "JSONPatch", jsonPatch: { expression: `[${patches.join(", ")}]` } }],
+      },
+    },
+  }, {
+    path: `${base}/mutatingadmissionpolicybindings/${NODE_CAPACITY_POLICY}`,
+    object: {
+      apiVersion,
+      kind: "MutatingAdmissionPolicyBinding",
+      metadata: { name: NODE_CAPACITY_POLICY },
+      spec: { policyName: NODE_CAPACITY_POLICY },
+    },
+  }];
 }
 
 export function coreDns(): string {

@@ -1,5 +1,6 @@
 import type { KubernetesRelease } from "../../setup/catalogue.js";
 import { addonBinary, kubernetesBinary, localToolBinary } from "../../setup/installer.js";
+import { mutatingPolicyApiVersion } from "./addon-manifests.js";
 import type { ClusterLayout } from "./layout.js";
 import { SERVICE_CIDR, type ClusterNetwork, type NodeNetwork } from "./network.js";
 import type { ComponentCommand } from "./supervisor.js";
@@ -78,6 +79,10 @@ function controlPlaneCommands({ clusterId, release, layout, net }: ClusterComman
         `--service-account-signing-key-file=${pki("sa.key")}`,
         "--authorization-mode=Node,RBAC",
         "--enable-admission-plugins=NodeRestriction",
+        // For the node capacity policy (addon-manifests.ts); only its two resources are
+        // served, not the rest of the group version.
+        "--feature-gates=MutatingAdmissionPolicy=true",
+        `--runtime-config=${["mutatingadmissionpolicies", "mutatingadmissionpolicybindings"].map((r) => `${mutatingPolicyApiVersion(release)}/${r}=true`).join(",")}`,
         `--admission-control-config-file=${layout.config("admission.yaml")}`,
         "--allow-privileged=true",
         "--profiling=false",

@@ -13,10 +13,16 @@ export class KubeApi {
     return this.send<T>("PATCH", path, body, timeoutMs);
   }
 
-  private send<T>(method: string, path: string, body: unknown, timeoutMs: number): Promise<{ status: number; body: T | undefined }> {
+  /** Server-side apply of one object (JSON is YAML) at its path, owned by tempkube. */
+  apply<T = unknown>(path: string, body: unknown, timeoutMs = 5000): Promise<{ status: number; body: T | undefined }> {
+    return this.send<T>("PATCH", `${path}?fieldManager=tempkube&force=true`, body, timeoutMs, "application/apply-patch+yaml");
+  }
+
+  private send<T>(method: string, path: string, body: unknown, timeoutMs: number,
+    contentType = "application/merge-patch+json"): Promise<{ status: number; body: T | undefined }> {
     const url = new URL(path, this.server);
     const headers: Record<string, string> = { accept: "application/json" };
-    if (body !== undefined) headers["content-type"] = "application/merge-patch+json";
+    if (body !== undefined) headers["content-type"] = contentType;
     return new Promise((resolve, reject) => {
       const req = request(url, { method, ...this.tls, timeout: timeoutMs, headers }, (res) => {
         const chunks: Buffer[] = [];

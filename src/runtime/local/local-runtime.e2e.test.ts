@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { newClusterId } from "../../core/cluster-spec.js";
+import { cpus, totalmem } from "node:os";
+import { newClusterId, SIZE_PRESETS, type SizePreset } from "../../core/cluster-spec.js";
 import { Kubectl } from "../../testing/kubectl.js";
 import type { ClusterCredentials } from "../driver.js";
 import { LocalRuntime, type LocalClusterState } from "./local-runtime.js";
@@ -81,6 +82,33 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster
 subjects: [{ kind: User, name: someone, apiGroup: rbac.authorization.k8s.io }]
 `;
 
+/** Every node's capacity and allocatable cpu and memory, as "cpu/memory" strings. */
+async function advertised(k: Kubectl): Promise<string[]> {
+  const out = await k.run(["get", "nodes", "-o",
+    "jsonpath={range .items[*]}{.status.capacity.cpu}/{.status.capacity.memory} {.status.allocatable.cpu}/{.status.allocatable.memory}{'\\n'}{end}"]);
+  return out.trim().split("\n").flatMap((line) => line.split(" "));
+}
+
+function preset(size: SizePreset): string {
+  return `${SIZE_PRESETS[size].cpus}/${SIZE_PRESETS[size].memoryBytes / 2 ** 30}Gi`;
+}
+
+/** More CPU and memory than this host has, less than the 1-mid preset (8 CPU, 32 GiB). */
+const HOST_CPUS = cpus().length;
+const HOST_GIB = Math.ceil(totalmem() / 2 ** 30);
+const BIGGER_THAN_HOST = `
+apiVersion: v1
+kind: Pod
+metadata: { name: bigger-than-host }
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: c
+    image: busybox:1.35
+    command: [sleep, "3600"]
+    resources: { requests: { cpu: "${Math.min(HOST_CPUS + 1, 7)}", memory: ${Math.min(HOST_GIB + 1, 31)}Gi } }
+`;
+
 describe("local runtime, end to end", { timeout: 20 * 60_000 }, () => {
   const first = `e2e${newClusterId().slice(0, 6)}`;
   const second = `e2e${newClusterId().slice(0, 6)}`;
@@ -92,7 +120,7 @@ describe("local runtime, end to end", { timeout: 20 * 60_000 }, () => {
   before(async () => {
     // A killed earlier run cannot clean up after itself; its clusters would poison this one.
     for (const id of await runtime.list()) if (id.startsWith("e2e")) await runtime.destroy(id);
-    const made = await runtime.provision({ id: first, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 });
+    const made = await runtime.provision({ id: first, kubernetesVersion: "1.34", privileged: false, size: "1-mid", workers: 0 });
     creds = made.credentials;
     states.set(first, await runtime.readState(first));
     kubectl = await Kubectl.withKubeconfig(creds.tenantKubeconfig);
@@ -116,6 +144,19 @@ describe("local runtime, end to end", { timeout: 20 * 60_000 }, () => {
     assert.equal(note.trim(), "kept-across-restart");
     const sc = await kubectl.run(["get", "pvc", "data", "-o", "jsonpath={.spec.storageClassName} {.status.phase}"]);
     assert.equal(sc.trim(), "local-path Bound");
+  });
+
+  it("advertises the size preset as node capacity, across kubelet status updates, and schedules by it", async () => {
+    assert.deepEqual(await advertised(kubectl), [preset("1-mid"), preset("1-mid")]);
+    await kubectl.run(["apply", "-f", "-"], BIGGER_THAN_HOST);
+    await kubectl.run(["wait", "--for=condition=Ready", "pod/bigger-than-host", "--timeout=120s"]);
+    // The kubelet reports the host's figures on every status update; they must not stick.
+    const heartbeat = () => kubectl.run(["get", "node", "-o", "jsonpath={.items[0].status.conditions[?(@.type=='Ready')].lastHeartbeatTime}"]);
+    const first = await heartbeat();
+    for (let i = 0; i < 90 && (await heartbeat()) === first; i++) await new Promise((r) => setTimeout(r, 1000));
+    assert.notEqual(await heartbeat(), first, "the kubelet updated its node status");
+    assert.deepEqual(await advertised(kubectl), [preset("1-mid"), preset("1-mid")]);
+    await kubectl.run(["delete", "pod", "bigger-than-host", "--wait=true"]);
   });
 
   it("answers LoadBalancer Services on the node address", async () => {
@@ -166,6 +207,7 @@ describe("local runtime, end to end", { timeout: 20 * 60_000 }, () => {
     assert.equal(note.trim(), "kept-across-restart");
     const page = await kubectl.run(["exec", "client", "--", "timeout", "5", "wget", "-qO-", "http://web"]);
     assert.equal(page.trim(), "hello-from-web");
+    assert.deepEqual(await advertised(kubectl), [preset("1-mid"), preset("1-mid")]);
   });
 
   it("a second cluster, with a worker node, carries pod traffic across its nodes", async () => {
@@ -175,6 +217,7 @@ describe("local runtime, end to end", { timeout: 20 * 60_000 }, () => {
     const [cp, worker] = states.get(second)!.network.nodes.map((n) => n.name);
     const nodes = (await other.run(["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"])).trim().split(" ").sort();
     assert.deepEqual(nodes, [cp, worker].sort());
+    assert.deepEqual(await advertised(other), Array(4).fill(preset("1-small")), "each node advertises the preset");
     const pinned = (name: string, node: string, command: string) => `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"${name}"},"spec":{"nodeName":"${node}","terminationGracePeriodSeconds":0,"containers":[{"name":"c","image":"busybox:1.35","command":["sh","-c","${command}"]}]}}`;
     await other.run(["apply", "-f", "-"], pinned("server", cp, "mkdir -p /w && echo across-nodes > /w/index.html && exec httpd -f -p 8080 -h /w"));
     await other.run(["apply", "-f", "-"], pinned("probe", worker, "exec sleep 3600"));

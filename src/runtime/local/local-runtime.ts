@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { basename, join } from "node:path";
-import { validateSpec, SIZE_PRESETS, type ClusterSpec } from "../../core/cluster-spec.js";
+import { validateSpec, SIZE_PRESETS, type ClusterSpec, type SizeLimits } from "../../core/cluster-spec.js";
 import { unmountAll, mountsUnder } from "../../host/mounts.js";
 import { IMAGES, findRelease, type ImageKey, type KubernetesRelease } from "../../setup/catalogue.js";
 import { imageArchive, kubernetesBinary } from "../../setup/installer.js";
@@ -11,7 +11,7 @@ import { TempkubeError } from "../../util/errors.js";
 import { logger } from "../../util/log.js";
 import { dataDir } from "../../util/paths.js";
 import type { ClusterCredentials, ClusterRuntimeStatus, RuntimeDriver, StepTimings } from "../driver.js";
-import { coreDns, localPath, tenantPolicies, tenantRbac } from "./addon-manifests.js";
+import { coreDns, localPath, memoryQuantity, nodeCapacityPolicy, tenantPolicies, tenantRbac } from "./addon-manifests.js";
 import { STARTING_TAINT } from "./component-configs.js";
 import { clusterCgroup, ensureCgroup, killAll, leftoverCgroups, memoryUsage, removeCgroup, setCpuLimit, setMemoryLimit, pidsIn } from "./cgroups.js";
 import { kubeletCgroupRoot, nodeName, writeClusterAssets } from "./cluster-assets.js";
@@ -40,6 +40,8 @@ const READY_TIMEOUT_MS = Number(process.env.TEMPKUBE_READY_TIMEOUT_MS ?? 180_000
 
 type Condition = { type: string; status: string; lastHeartbeatTime?: string; lastTransitionTime?: string };
 type ConditionList = { items?: { status?: { conditions?: Condition[] } }[] };
+type Resources = Record<string, string>;
+type NodeList = { items?: { status?: { conditions?: Condition[]; capacity?: Resources; allocatable?: Resources } }[] };
 
 /** The condition is True and was reported at or after `since`. */
 function isFresh(obj: { status?: { conditions?: Condition[] } }, type: string, since: number, stamp: "lastHeartbeatTime" | "lastTransitionTime"): boolean {
@@ -60,6 +62,7 @@ async function recordImported(nl: NodeLayout, fingerprints: Record<string, strin
 const STEP_COMPONENTS: Record<string, RegExp> = {
   "apiserver ready": /^(kine|kube-apiserver)$/,
   "addons applied": /^kube-apiserver$/,
+  "node capacity policy": /^kube-apiserver$/,
   "images imported": /^containerd-/,
   "nodes ready": /^(kubelet-|containerd-|kube-controller-manager)/,
   "default service account": /^kube-controller-manager$/,
@@ -221,6 +224,10 @@ export class LocalRuntime implements RuntimeDriver {
     await waitFor("kube-apiserver /readyz", () => api.ok("/readyz"), this.readyTimeoutMs, 50);
     // Everything else starts against a ready apiserver (no client backoff to wait out).
     for (const c of controllerCommands(input)) await sup.start(c);
+    // On every boot (clusters made before the policy get it too), and before any kubelet
+    // writes its Node, so that the first status already advertises the size preset.
+    mark("node capacity policy");
+    await this.applyCapacityPolicy(api, state, release);
     const addons = firstBoot ? this.applyAddons(state, layout, release) : Promise.resolve();
     addons.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
     // A pod that connects to a Service before kube-proxy's rules exist keeps an un-NATed
@@ -243,7 +250,8 @@ export class LocalRuntime implements RuntimeDriver {
     mark("addons applied");
     await addons;
     mark("nodes ready");
-    await waitFor(`${state.network.nodes.length} node(s) Ready`, () => this.nodesReady(api, state.network.nodes.length, since), this.readyTimeoutMs);
+    await waitFor(`${state.network.nodes.length} node(s) Ready with the size preset's capacity`,
+      () => this.nodesReady(api, state.network.nodes.length, since, SIZE_PRESETS[state.spec.size]), this.readyTimeoutMs);
     mark("default service account");
     await waitFor("ServiceAccount default/default", () => api.ok("/api/v1/namespaces/default/serviceaccounts/default"), this.readyTimeoutMs);
     mark("coredns available");
@@ -262,10 +270,21 @@ export class LocalRuntime implements RuntimeDriver {
       { input: docs, timeoutMs: 60_000 });
   }
 
-  private async nodesReady(api: KubeApi, expected: number, since: number): Promise<boolean> {
-    const res = await api.get<ConditionList>("/api/v1/nodes").catch(() => undefined);
+  private async applyCapacityPolicy(api: KubeApi, state: LocalClusterState, release: KubernetesRelease): Promise<void> {
+    for (const { path, object } of nodeCapacityPolicy(SIZE_PRESETS[state.spec.size], release)) {
+      const res = await api.apply(path, object);
+      if (res.status !== 200 && res.status !== 201) {
+        throw new TempkubeError("runtime", `could not apply ${path}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+      }
+    }
+  }
+
+  private async nodesReady(api: KubeApi, expected: number, since: number, size: SizeLimits): Promise<boolean> {
+    const res = await api.get<NodeList>("/api/v1/nodes").catch(() => undefined);
     const items = res?.status === 200 ? res.body?.items ?? [] : [];
-    return items.length >= expected && items.every((n) => isFresh(n, "Ready", since, "lastHeartbeatTime"));
+    const advertised = (r: Resources | undefined) => r?.cpu === String(size.cpus) && r?.memory === memoryQuantity(size.memoryBytes);
+    return items.length >= expected && items.every((n) =>
+      isFresh(n, "Ready", since, "lastHeartbeatTime") && advertised(n.status?.capacity) && advertised(n.status?.allocatable));
   }
 
   private async liftStartingTaint(api: KubeApi, nodes: NodeNetwork[]): Promise<void> {
