@@ -8,7 +8,7 @@ import { coreDns, localPath, memoryQuantity, nodeCapacityPolicy, tenantPolicies,
 const kinds = (text: string) => YAML.parseAllDocuments(text).map((d) => (d.toJSON() as { kind: string }).kind);
 
 it("parses as YAML documents of the expected kinds", () => {
-  assert.deepEqual(kinds(tenantRbac()), ["ClusterRoleBinding"]);
+  assert.deepEqual(kinds(tenantRbac()), ["ClusterRole", "ClusterRoleBinding"]);
   assert.ok(kinds(coreDns()).includes("Deployment"));
   assert.ok(kinds(localPath("/v")).includes("StorageClass"));
 });

@@ -10,12 +10,44 @@ import { DNS_SERVICE_IP } from "./network.js";
 export const TENANT_GROUP = "tenants";
 
 /** Tenants get cluster-admin's rights; the policies below take back what they must not have. */
+/**
+ * What the tenant credential may do. Not cluster-admin: admission policies are exempt from
+ * admission upstream, so only authorization can keep tenants from deleting the guards
+ * below, and RBAC can only add. The tenant gets every verb on the API groups of workloads
+ * (a ValidatingAdmissionPolicy still guards cluster-wide RBAC, kube-system and namespace
+ * labels), read-only access to the configuration groups, and none of: the kubelet's API
+ * (nodes/proxy: exec into any pod), impersonation, escalate, or binding roles it does not
+ * hold (except the stock admin/edit/view roles, within its namespaces).
+ */
+const WORKLOAD_GROUPS = ["apps", "autoscaling", "batch", "policy", "networking.k8s.io", "storage.k8s.io", "apiextensions.k8s.io",
+  "discovery.k8s.io", "coordination.k8s.io", "events.k8s.io", "scheduling.k8s.io", "node.k8s.io", "resource.k8s.io", "rbac.authorization.k8s.io",
+  "snapshot.storage.k8s.io", "gateway.networking.k8s.io"];
+const READ_ONLY_GROUPS = ["admissionregistration.k8s.io", "apiregistration.k8s.io", "certificates.k8s.io", "flowcontrol.apiserver.k8s.io"];
+const CORE_RESOURCES = ["pods", "pods/log", "pods/exec", "pods/attach", "pods/portforward", "pods/eviction", "pods/ephemeralcontainers", "services",
+  "services/proxy", "endpoints", "configmaps", "secrets", "persistentvolumeclaims", "persistentvolumes", "serviceaccounts", "serviceaccounts/token",
+  "events", "limitranges", "resourcequotas", "replicationcontrollers", "replicationcontrollers/scale", "podtemplates", "namespaces", "nodes"];
+const ALL_VERBS = "[get, list, watch, create, update, patch, delete, deletecollection]";
+const list = (items: string[]) => `[${items.map((i) => JSON.stringify(i)).join(", ")}]`;
+
 export function tenantRbac(): string {
   return `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: tempkube:tenant
+rules:
+- { apiGroups: [""], resources: ${list(CORE_RESOURCES)}, verbs: ${ALL_VERBS} }
+- { apiGroups: [""], resources: [nodes/status, componentstatuses, pods/status, services/status], verbs: [get, list, watch] }
+- { apiGroups: ${list(WORKLOAD_GROUPS)}, resources: ["*"], verbs: ${ALL_VERBS} }
+- { apiGroups: ${list(READ_ONLY_GROUPS)}, resources: ["*"], verbs: [get, list, watch] }
+- { apiGroups: [authentication.k8s.io, authorization.k8s.io], resources: ["*"], verbs: [create] }
+- { apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [bind], resourceNames: [admin, edit, view] }
+- { nonResourceURLs: ["*"], verbs: [get] }
+---
+apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata:
   name: tempkube:tenants
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "tempkube:tenant" }
 subjects:
 - { apiGroup: rbac.authorization.k8s.io, kind: Group, name: ${TENANT_GROUP} }
 `;
@@ -67,10 +99,11 @@ export function tenantPolicies(privilegedAllowed: boolean): string {
       resources: ["*"]`, IS_TENANT, `  - expression: "false"
     message: "tenants cannot change cluster-wide RBAC or admission configuration; use a Role and RoleBinding in your namespace"
     reason: Forbidden`),
+    // Subresources too ("*/*"): a token for a kube-system ServiceAccount, exec into its pods (CONNECT).
     policy("tempkube-tenant-kube-system", `    - apiGroups: ["*"]
       apiVersions: ["*"]
-      operations: [CREATE, UPDATE, DELETE]
-      resources: ["*"]
+      operations: [CREATE, UPDATE, DELETE, CONNECT]
+      resources: ["*/*"]
       scope: Namespaced`, `${IS_TENANT} && request.namespace == 'kube-system'`, `  - expression: "false"
     message: "kube-system belongs to tempkube; tenants may read it but not change it"
     reason: Forbidden`),

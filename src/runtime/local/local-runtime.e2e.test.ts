@@ -190,7 +190,31 @@ describe("local runtime, end to end", { timeout: 20 * 60_000 }, () => {
     const hostPath = await kubectl.refusal(["apply", "-f", "-"], HOSTPATH_POD);
     assert.match(hostPath ?? "accepted", /hostPath/);
     const crb = await kubectl.refusal(["apply", "-f", "-"], CLUSTER_ROLE_BINDING);
-    assert.match(crb ?? "accepted", /cluster-wide RBAC/);
+    assert.match(crb ?? "accepted", /cluster-wide RBAC|attempting to grant RBAC permissions not currently held/);
+  });
+
+  it("gives the tenant no way around the guards: policies, impersonation, kube-system, the kubelet API", async () => {
+    // Admission policies are exempt from admission: only authorization protects them.
+    for (const args of [
+      ["delete", "validatingadmissionpolicy", "tempkube-tenant-kube-system", "--dry-run=server"],
+      ["delete", "mutatingadmissionpolicy", "tempkube-node-capacity", "--dry-run=server"],
+      ["get", "pods", "-A", "--as-group=system:masters", "--as=someone"],
+      ["-n", "kube-system", "create", "token", "coredns"],
+      ["-n", "kube-system", "delete", "deployment", "coredns", "--dry-run=server"],
+    ]) {
+      const refused = await kubectl.refusal(args);
+      assert.match(refused ?? `accepted: ${args.join(" ")}`, /forbidden|Forbidden|cannot/, args.join(" "));
+    }
+    const coredns = (await kubectl.run(["-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "name"])).trim().split("\n")[0];
+    assert.match(await kubectl.refusal(["-n", "kube-system", "exec", coredns, "--", "true"]) ?? "accepted", /forbidden|Forbidden/);
+    const node = (await kubectl.run(["get", "nodes", "-o", "name"])).trim().split("\n")[0];
+    assert.match(await kubectl.refusal(["get", "--raw", `/api/v1/${node.replace("node/", "nodes/")}/proxy/pods`]) ?? "accepted", /forbidden|Forbidden/);
+    // What tenants do stays possible: their own namespaces, roles and the stock roles in them.
+    await kubectl.run(["create", "namespace", "team-a"]);
+    await kubectl.run(["-n", "team-a", "create", "serviceaccount", "ci"]);
+    await kubectl.run(["-n", "team-a", "create", "rolebinding", "ci-edit", "--clusterrole=edit", "--serviceaccount=team-a:ci"]);
+    await kubectl.run(["-n", "team-a", "create", "token", "ci"]);
+    await kubectl.run(["delete", "namespace", "team-a", "--wait=false"]);
   });
 
   it("stop ends every process; start brings objects, PVC data and pods back", async () => {
