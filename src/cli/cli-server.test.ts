@@ -25,8 +25,11 @@ describe("CLI over the REST API (fake driver)", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("has help with examples on every new command", async () => {
-    for (const cmd of [["create"], ["kubeconfig"], ["load-image"], ["token", "create"], ["server"]]) {
+  it("has help with examples on every command", async () => {
+    const commands = ["create", "list", "get", "kubeconfig", "stop", "start", "extend", "delete", "load-image", "token create", "token list",
+      "token revoke", "token whoami", "server", "doctor", "versions", "versions install", "setup", "up", "bench", "runtime create", "runtime list",
+      "runtime status", "runtime stop", "runtime start", "runtime destroy", "runtime kubeconfig", "runtime load-image"].map((c) => c.split(" "));
+    for (const cmd of commands) {
       const res = await tempkube([...cmd, "--help"], env);
       assert.equal(res.code, 0, cmd.join(" "));
       assert.match(res.stdout, /Example/, cmd.join(" "));

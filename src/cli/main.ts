@@ -10,6 +10,7 @@ import { registerServer } from "./commands/server.js";
 import { registerSetup } from "./commands/setup.js";
 import { registerTokenCommands } from "./commands/tokens.js";
 import { registerVersions } from "./commands/versions.js";
+import { addExamples } from "./examples.js";
 import { exitCodeFor } from "./exit-codes.js";
 
 const program = new Command()
@@ -27,6 +28,7 @@ registerBench(program);
 registerServer(program);
 registerClusterCommands(program);
 registerTokenCommands(program);
+addExamples(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof Error ? err.message : String(err);
