@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import YAML from "yaml";
+import { ApiClient } from "../cli/api-client.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { startServer } from "../server/server.js";
 import { median, percentile } from "./stats.js";
@@ -45,14 +46,7 @@ export async function benchWarmPool(runs: number, log: (line: string) => void): 
   const dir = await mkdtemp(join(tmpdir(), "tempkube-bench-pool-"));
   const server = await startServer({ host: "127.0.0.1", port: 0, dataDir: dir, warmPool: 1 });
   const token = (await readFile(server.adminTokenFile, "utf8")).trim();
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${server.url}${path}`, {
-      method, headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return res;
-  };
+  const api = ApiClient.at(server.url, token);
   const report: WarmPoolReport = { createUsableMs: [], requestMs: [] };
   try {
     for (let i = 0; i < runs; i++) {
@@ -62,8 +56,8 @@ export async function benchWarmPool(runs: number, log: (line: string) => void): 
         await new Promise((r) => setTimeout(r, 100));
       }
       const t = Date.now();
-      const created = (await (await api("POST", "/v1/clusters", { ttlMinutes: 10 })).json()) as { id: string; phase: string };
-      const kubeconfig = await (await api("GET", `/v1/clusters/${created.id}/kubeconfig`)).text();
+      const created = await api.request<{ id: string; phase: string }>("POST", "/v1/clusters", { ttlMinutes: 10 });
+      const kubeconfig = await api.request<string>("GET", `/v1/clusters/${created.id}/kubeconfig`);
       const status = await getWith(kubeconfig, "/api/v1/namespaces/default/serviceaccounts/default");
       const usable = Date.now() - t;
       if (created.phase !== "running" || status !== 200) throw new Error(`cluster ${created.id} was not usable at once (phase ${created.phase}, HTTP ${status})`);
@@ -72,7 +66,7 @@ export async function benchWarmPool(runs: number, log: (line: string) => void): 
       report.requestMs.push(Date.now() - t2);
       report.createUsableMs.push(usable);
       log(`  warm pool run ${i + 1}/${runs}: create → kubeconfig usable ${usable} ms (one API request alone ${report.requestMs[i]} ms)`);
-      await api("DELETE", `/v1/clusters/${created.id}?wait=true`);
+      await api.request("DELETE", `/v1/clusters/${created.id}?wait=true`);
     }
   } finally {
     // Closing waits for operations under way; then the pool's last cluster (and anything else the bench made) goes.

@@ -16,6 +16,10 @@ export class ApiClient {
       token = (await readFile(file, "utf8").catch(() => "")).trim();
       if (!token) throw new TempkubeError("invalid-input", `no token: set TEMPKUBE_TOKEN, or run as a user who can read ${file}`);
     }
+    return ApiClient.at(url, token);
+  }
+
+  static at(url: string, token: string): ApiClient {
     return new ApiClient(url.replace(/\/$/, ""), token);
   }
 

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Store } from "../store/store.js";
 import { FakeDriver } from "../testing/fakes.js";
+import { restCall } from "../testing/http.js";
 import { TestPostgres } from "../testing/postgres.js";
 import { startServer, type RunningServer } from "./server.js";
 
@@ -17,14 +18,9 @@ describe("REST API on PostgreSQL (fake driver)", () => {
   let dir: string;
   let admin: string;
 
-  const call = async (token: string, method: string, path: string, body?: unknown) => {
+  const call = (token: string, method: string, path: string, body?: unknown) => {
     assert.ok(server);
-    const res = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, json: await res.json() as Record<string, any> };
+    return restCall(server.url, token, method, path, body);
   };
 
   before(async () => {

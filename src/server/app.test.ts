@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { FakeDriver, fakeKubeconfig } from "../testing/fakes.js";
+import { restCall } from "../testing/http.js";
 import { startServer, type RunningServer } from "./server.js";
 
 /** The HTTP surface with a fake driver: tokens, limits, capacity, OpenAPI. (Real clusters: server.e2e.test.ts.) */
@@ -12,17 +13,7 @@ describe("REST API: tokens, limits, capacity, OpenAPI (fake driver)", () => {
   let dir: string;
   let admin: string;
 
-  const call = async (token: string | undefined, method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json: Record<string, any> = {};
-    try { json = JSON.parse(text) as Record<string, any>; } catch { /* not JSON */ }
-    return { status: res.status, json, text, type: res.headers.get("content-type") ?? "" };
-  };
+  const call = (token: string | undefined, method: string, path: string, body?: unknown) => restCall(server.url, token, method, path, body);
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "tempkube-app-"));

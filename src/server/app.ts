@@ -1,6 +1,7 @@
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import type { ClusterRecord } from "../core/cluster-record.js";
+import { parseLabelPairs } from "../core/labels.js";
 import type { TokenIdentity } from "../core/quota.js";
 import type { Store } from "../store/store.js";
 import { TempkubeError, type ErrorType } from "../util/errors.js";
@@ -34,13 +35,8 @@ export function clusterView(r: ClusterRecord, endpoint: string | null = null) {
 
 /** "team=a,env=ci" → { team: "a", env: "ci" } */
 function parseLabelSelector(text: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of (text ?? "").split(",").filter(Boolean)) {
-    const i = part.indexOf("=");
-    if (i <= 0) throw new TempkubeError("invalid-input", `querystring/label must be key=value[,key=value], not "${text}"`);
-    out[part.slice(0, i)] = part.slice(i + 1);
-  }
-  return out;
+  return parseLabelPairs((text ?? "").split(",").filter(Boolean),
+    () => new TempkubeError("invalid-input", `querystring/label must be key=value[,key=value], not "${text}"`));
 }
 
 /** The schema of a route: request parts validated, answers documented (errors by status). */

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { BIN } from "../testing/cli.js";
+import { restCall } from "../testing/http.js";
 import { smtpSink } from "../testing/smtp.js";
 import { run } from "../util/exec.js";
 import { dataDir } from "../util/paths.js";
@@ -56,13 +57,7 @@ describe("server killed with SIGKILL converges after restart", { timeout: 10 * 6
     await exited;
     server = undefined;
   };
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-      method, headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    return (await res.json()) as Record<string, any>;
-  };
+  const api = async (method: string, path: string, body?: unknown) => (await restCall(`http://127.0.0.1:${port}`, token, method, path, body)).json;
   const waitFor = async (what: string, ok: () => Promise<boolean>, timeoutMs: number, everyMs = 100) => {
     const deadline = Date.now() + timeoutMs;
     while (!(await ok())) {

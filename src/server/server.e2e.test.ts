@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
+import { restCall } from "../testing/http.js";
 import { Kubectl } from "../testing/kubectl.js";
 import { run } from "../util/exec.js";
 import { startServer, type RunningServer } from "./server.js";
@@ -16,17 +17,7 @@ describe("tempkube server, end to end", { timeout: 15 * 60_000 }, () => {
   const runtime = new LocalRuntime();
   const created: string[] = [];
 
-  const api = async (method: string, path: string, body?: unknown, auth = true) => {
-    const res = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { ...(auth ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json: Record<string, unknown> = {};
-    try { json = JSON.parse(text) as Record<string, unknown>; } catch { /* YAML or empty */ }
-    return { status: res.status, json, text };
-  };
+  const api = (method: string, path: string, body?: unknown, auth = true) => restCall(server.url, auth ? token : undefined, method, path, body);
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "tempkube-server-"));

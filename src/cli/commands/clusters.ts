@@ -3,6 +3,7 @@ import { basename } from "node:path";
 import type { Command } from "commander";
 import YAML from "yaml";
 import { SIZE_PRESETS } from "../../core/cluster-spec.js";
+import { parseLabelPairs } from "../../core/labels.js";
 import { TempkubeError } from "../../util/errors.js";
 import { progress, seconds } from "../../util/log.js";
 import { ApiClient } from "../api-client.js";
@@ -184,13 +185,7 @@ Examples:
 /** ["team=a", "env=ci"] → { team: "a", env: "ci" } */
 export function parseLabels(pairs: string[] | undefined): Record<string, string> | undefined {
   if (!pairs?.length) return undefined;
-  const out: Record<string, string> = {};
-  for (const pair of pairs) {
-    const i = pair.indexOf("=");
-    if (i <= 0) throw new TempkubeError("invalid-input", `--label must be key=value, not "${pair}"`);
-    out[pair.slice(0, i)] = pair.slice(i + 1);
-  }
-  return out;
+  return parseLabelPairs(pairs, (pair) => new TempkubeError("invalid-input", `--label must be key=value, not "${pair}"`));
 }
 
 function wholeNumber(flag: string, text: string): number {
