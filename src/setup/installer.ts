@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { run } from "../util/exec.js";
@@ -89,21 +89,25 @@ export async function ensureImages(): Promise<void> {
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 /** Go programs of this repository that clusters run (tools/<name>), versioned by a hash of their source. */
-export const LOCAL_TOOLS = ["lb-controller"] as const;
+export const LOCAL_TOOLS = ["cluster-controllers"] as const;
 export type LocalTool = (typeof LOCAL_TOOLS)[number];
 
-function localToolDir(tool: LocalTool): string {
+export function localToolDir(tool: LocalTool): string {
   return join(REPO_ROOT, "tools", tool);
 }
 
 const toolVersions = new Map<LocalTool, string>();
 
-/** Hash of the tool's source, read once per process (every cluster start asks for the binary). */
+/**
+ * Hash of the tool's source (go.mod, go.sum and every .go file, by name and content), read
+ * once per process (every cluster start asks for the binary).
+ */
 function localToolVersion(tool: LocalTool): string {
   const known = toolVersions.get(tool);
   if (known) return known;
   const hash = createHash("sha256");
-  for (const file of ["go.mod", "go.sum", "main.go"]) hash.update(readFileSync(join(localToolDir(tool), file)));
+  const files = readdirSync(localToolDir(tool)).filter((f) => f === "go.mod" || f === "go.sum" || f.endsWith(".go")).sort();
+  for (const file of files) hash.update(`${file}\0`).update(readFileSync(join(localToolDir(tool), file))).update("\0");
   const version = hash.digest("hex").slice(0, 12);
   toolVersions.set(tool, version);
   return version;

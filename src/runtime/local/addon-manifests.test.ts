@@ -3,14 +3,27 @@ import { it } from "node:test";
 import YAML from "yaml";
 import { SIZE_PRESETS } from "../../core/cluster-spec.js";
 import { findRelease } from "../../setup/catalogue.js";
-import { coreDns, localPath, memoryQuantity, nodeCapacityPolicy, tenantPolicies, tenantRbac } from "./addon-manifests.js";
+import {
+  TENANT_CUSTOM_RESOURCES_LABEL, TENANT_GROUP, coreDns, localPath, memoryQuantity, nodeCapacityPolicy, tenantPolicies, tenantRbac,
+} from "./addon-manifests.js";
 
 const kinds = (text: string) => YAML.parseAllDocuments(text).map((d) => (d.toJSON() as { kind: string }).kind);
 
 it("parses as YAML documents of the expected kinds", () => {
-  assert.deepEqual(kinds(tenantRbac()), ["ClusterRole", "ClusterRoleBinding"]);
+  assert.deepEqual(kinds(tenantRbac()), ["ClusterRole", "ClusterRoleBinding", "ClusterRole", "ClusterRoleBinding"]);
   assert.ok(kinds(coreDns()).includes("Deployment"));
   assert.ok(kinds(localPath("/v")).includes("StorageClass"));
+});
+
+it("binds tenants to the custom resources role, which aggregates the per-CRD roles and has none of its own", () => {
+  type Doc = { kind: string; metadata: { name: string }; rules?: unknown[]; subjects?: { name: string }[]; roleRef?: { name: string };
+    aggregationRule?: { clusterRoleSelectors: { matchLabels: Record<string, string> }[] } };
+  const docs = YAML.parseAllDocuments(tenantRbac()).map((d) => d.toJSON() as Doc);
+  const role = docs.find((d) => d.kind === "ClusterRole" && d.metadata.name === "tempkube:tenant-custom-resources")!;
+  assert.deepEqual(role.aggregationRule?.clusterRoleSelectors, [{ matchLabels: { [TENANT_CUSTOM_RESOURCES_LABEL]: "true" } }]);
+  assert.equal(role.rules, undefined, "the aggregation controller owns the rules");
+  const binding = docs.find((d) => d.kind === "ClusterRoleBinding" && d.roleRef?.name === "tempkube:tenant-custom-resources")!;
+  assert.deepEqual(binding.subjects?.map((s) => s.name), [TENANT_GROUP]);
 });
 
 it("guards namespace Pod Security labels only when privileged pods are not allowed", () => {

@@ -8,8 +8,9 @@ import { DNS_SERVICE_IP } from "./network.js";
  * place so that `kubectl get -A` in a cluster shows nothing that is not written below.
  */
 export const TENANT_GROUP = "tenants";
+/** Label of the per-CRD ClusterRoles that tools/cluster-controllers writes (crd_rights.go). */
+export const TENANT_CUSTOM_RESOURCES_LABEL = "tempkube.dev/aggregate-to-tenant-custom-resources";
 
-/** Tenants get cluster-admin's rights; the policies below take back what they must not have. */
 /**
  * What the tenant credential may do. Not cluster-admin: admission policies are exempt from
  * admission upstream, so only authorization can keep tenants from deleting the guards
@@ -17,7 +18,10 @@ export const TENANT_GROUP = "tenants";
  * (a ValidatingAdmissionPolicy still guards cluster-wide RBAC, kube-system and namespace
  * labels), read-only access to the configuration groups, and none of: the kubelet's API
  * (nodes/proxy: exec into any pod), impersonation, escalate, or binding roles it does not
- * hold (except the stock admin/edit/view roles, within its namespaces).
+ * hold (except the stock admin/edit/view roles, within its namespaces). The custom
+ * resources of CRDs come through tempkube:tenant-custom-resources, which aggregates one
+ * ClusterRole per CRD written by tools/cluster-controllers (crd_rights.go), never for a
+ * group that the apiserver itself or an aggregated API serves.
  */
 const WORKLOAD_GROUPS = ["apps", "autoscaling", "batch", "policy", "networking.k8s.io", "storage.k8s.io", "apiextensions.k8s.io",
   "discovery.k8s.io", "coordination.k8s.io", "events.k8s.io", "scheduling.k8s.io", "node.k8s.io", "resource.k8s.io", "rbac.authorization.k8s.io",
@@ -48,6 +52,22 @@ kind: ClusterRoleBinding
 metadata:
   name: tempkube:tenants
 roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "tempkube:tenant" }
+subjects:
+- { apiGroup: rbac.authorization.k8s.io, kind: Group, name: ${TENANT_GROUP} }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: tempkube:tenant-custom-resources
+aggregationRule:
+  clusterRoleSelectors:
+  - matchLabels: { ${TENANT_CUSTOM_RESOURCES_LABEL}: "true" }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: tempkube:tenant-custom-resources
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "tempkube:tenant-custom-resources" }
 subjects:
 - { apiGroup: rbac.authorization.k8s.io, kind: Group, name: ${TENANT_GROUP} }
 `;
@@ -254,7 +274,10 @@ spec:
         ports:
         - { containerPort: 53, name: dns, protocol: UDP }
         - { containerPort: 53, name: dns-tcp, protocol: TCP }
-        readinessProbe: { httpGet: { path: /ready, port: 8181 }, periodSeconds: 1, failureThreshold: 3 }
+        # No readiness probe: probes run at most once a second, and the first one (right after
+        # the start) comes before CoreDNS has synced, so a probe delays Ready by a second on
+        # every boot. CoreDNS does not listen before its Kubernetes caches are synced, and
+        # tempkube reports a cluster ready only once a real lookup through the Service answers.
         livenessProbe: { httpGet: { path: /health, port: 8080 }, initialDelaySeconds: 30, periodSeconds: 10 }
       volumes:
       - name: config

@@ -32,9 +32,10 @@ export function controllerCommands(input: ClusterCommandsInput): ComponentComman
   return [
     ...controlPlaneCommands(input).filter((c) => c.name !== "kine" && c.name !== "kube-apiserver"),
     {
-      // LoadBalancer Services get the control-plane node's address, where kube-proxy answers.
-      name: "tempkube-lb",
-      command: localToolBinary("lb-controller"),
+      // tools/cluster-controllers: LoadBalancer Services get the control-plane node's address,
+      // where kube-proxy answers; tenants get rights on the custom resources of their CRDs.
+      name: "tempkube-controllers",
+      command: localToolBinary("cluster-controllers"),
       args: [`--kubeconfig=${input.layout.kubeconfig("admin")}`, `--address=${input.net.nodes[0].ip}`],
       netnsPath: input.net.nodes[0].netnsPath,
       cgroup: systemCgroup(input.clusterId),

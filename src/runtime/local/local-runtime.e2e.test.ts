@@ -82,6 +82,35 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster
 subjects: [{ kind: User, name: someone, apiGroup: rbac.authorization.k8s.io }]
 `;
 
+/** A CRD that keeps whatever its objects hold. */
+function crd(group: string, plural: string, kind: string, scope: "Namespaced" | "Cluster", annotations: Record<string, string> = {}): string {
+  return JSON.stringify({
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: `${plural}.${group}`, annotations },
+    spec: {
+      group, scope,
+      names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List` },
+      versions: [{ name: "v1", served: true, storage: true, schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } } }],
+    },
+  });
+}
+/** Named after the built-in resource: rights on it would let tenants delete the admission guards. */
+const FAKE_VAP_CRD = crd("admissionregistration.k8s.io", "validatingadmissionpolicies", "ValidatingAdmissionPolicy", "Cluster",
+  { "api-approved.kubernetes.io": "unapproved, test" });
+const WIDGET_CRD = crd("example.com", "widgets", "Widget", "Namespaced");
+const WIDGET = `{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w1","namespace":"crd-test"},"spec":{"size":3}}`;
+
+/** Polls check every half second until it holds or timeoutMs has passed; says whether it held. */
+async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 /** Every node's capacity and allocatable cpu and memory, as "cpu/memory" strings. */
 async function advertised(k: Kubectl): Promise<string[]> {
   const out = await k.run(["get", "nodes", "-o",
@@ -215,6 +244,34 @@ describe("local runtime, end to end", { timeout: 20 * 60_000 }, () => {
     await kubectl.run(["-n", "team-a", "create", "rolebinding", "ci-edit", "--clusterrole=edit", "--serviceaccount=team-a:ci"]);
     await kubectl.run(["-n", "team-a", "create", "token", "ci"]);
     await kubectl.run(["delete", "namespace", "team-a", "--wait=false"]);
+  });
+
+  it("gives the tenant the resources of its own CRDs, and none of a built-in group", async () => {
+    // Whether or not the apiserver takes it, no rights on the real resource may follow.
+    if (await kubectl.refusal(["create", "-f", "-"], FAKE_VAP_CRD) === undefined) {
+      await kubectl.run(["wait", "--for=condition=Established", "crd/validatingadmissionpolicies.admissionregistration.k8s.io", "--timeout=30s"]);
+    }
+    await kubectl.run(["create", "-f", "-"], WIDGET_CRD);
+    await kubectl.run(["create", "namespace", "crd-test"]);
+    let refused: string | undefined;
+    const created = await eventually(async () => (refused = await kubectl.refusal(["create", "-f", "-"], WIDGET)) === undefined, 30_000);
+    assert.ok(created, `the tenant could not create a Widget within 30 s: ${refused}`);
+    assert.equal((await kubectl.run(["-n", "crd-test", "get", "widgets", "-o", "name"])).trim(), "widget.example.com/w1");
+    const owner = await kubectl.run(["get", "clusterrole", "tempkube:tenant:crd:widgets.example.com", "-o", "jsonpath={.metadata.ownerReferences[0].name}"]);
+    assert.equal(owner, "widgets.example.com");
+
+    assert.match(await kubectl.refusal(["get", "clusterrole", "tempkube:tenant:crd:validatingadmissionpolicies.admissionregistration.k8s.io"]) ?? "granted",
+      /NotFound|not found/);
+    const deleteGuard = await kubectl.refusal(["delete", "validatingadmissionpolicy", "tempkube-tenant-kube-system", "--dry-run=server"]);
+    assert.match(deleteGuard ?? "accepted", /forbidden|Forbidden|cannot/);
+    const canI = await kubectl.refusal(["auth", "can-i", "delete", "validatingadmissionpolicies.admissionregistration.k8s.io"]);
+    assert.match(canI ?? "yes", /^\s*no$/m);
+
+    await kubectl.run(["delete", "crd", "widgets.example.com", "validatingadmissionpolicies.admissionregistration.k8s.io", "--ignore-not-found"]);
+    const roleGone = await eventually(async () =>
+      (await kubectl.run(["get", "clusterrole", "tempkube:tenant:crd:widgets.example.com", "--ignore-not-found", "-o", "name"])).trim() === "", 30_000);
+    assert.ok(roleGone, "the Widget role goes with its CRD");
+    await kubectl.run(["delete", "namespace", "crd-test", "--wait=false"]);
   });
 
   it("stop ends every process; start brings objects, PVC data and pods back", async () => {

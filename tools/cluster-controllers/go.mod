@@ -1,4 +1,4 @@
-module tempkube.local/lb-controller
+module tempkube.local/cluster-controllers
 
 go 1.24.0
 
