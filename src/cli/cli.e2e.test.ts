@@ -20,7 +20,6 @@ describe("tempkube CLI", { timeout: 15 * 60_000 }, () => {
   });
   after(async () => {
     await runtime.destroy(id).catch(() => undefined);
-    await rm(join(runtime.imageLibrary, "hello-e2e.tar"), { force: true });
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -71,10 +70,12 @@ describe("tempkube CLI", { timeout: 15 * 60_000 }, () => {
       entries: [{ type: "file", path: "bin/busybox", content: busybox, mode: 0o755 }],
       entrypoint: ["/bin/busybox", "echo", "hello from a user image"],
     }, archive);
+    // For every cluster: into the host registry, from which the node pulls it on first use.
     const loaded = await tempkube(["runtime", "load-image", archive]);
     assert.equal(loaded.code, 0, loaded.stderr);
+    assert.match(loaded.stderr, /registry\.example\.com\/team\/hello:1\.0/);
     const kubectl = await Kubectl.withKubeconfig(await readFile(kubeconfig, "utf8"));
-    await kubectl.run(["run", "hello", "--image=registry.example.com/team/hello:1.0", "--image-pull-policy=Never", "--restart=Never"]);
+    await kubectl.run(["run", "hello", "--image=registry.example.com/team/hello:1.0", "--restart=Never"]);
     await kubectl.run(["wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/hello", "--timeout=120s"]);
     assert.equal((await kubectl.run(["logs", "hello"])).trim(), "hello from a user image");
   });

@@ -34,7 +34,10 @@ export interface RuntimeDriver {
   destroy(clusterId: string): Promise<void>;
   status(clusterId: string): Promise<ClusterRuntimeStatus>;
   credentials(clusterId: string): Promise<ClusterCredentials>;
-  /** Makes an image archive usable by every cluster on the host, or by one cluster when given. */
-  loadImage(archivePath: string, clusterId?: string): Promise<void>;
+  /**
+   * Makes an image archive usable by every cluster on the host, or by one cluster when given;
+   * returns the image references the archive named (what pods use).
+   */
+  loadImage(archivePath: string, clusterId?: string): Promise<{ images: string[] }>;
   list(): Promise<string[]>;
 }

@@ -110,16 +110,16 @@ export class ClusterService {
 
   /**
    * Loads an image archive: into one running cluster (its owner may), or into the host's
-   * library for every cluster (admins only: it changes what every tenant's nodes hold).
+   * registry for every cluster (admins only: every tenant's nodes may pull it).
    */
-  async loadImage(who: TokenIdentity, archivePath: string, clusterId?: string): Promise<void> {
+  async loadImage(who: TokenIdentity, archivePath: string, clusterId?: string): Promise<{ images: string[] }> {
     if (clusterId) {
       const r = await this.get(who, clusterId);
       if (r.phase !== "running") throw new TempkubeError("conflict", `cluster ${clusterId} is ${r.phase}; images load into running clusters`);
     } else if (!who.admin) {
-      throw new TempkubeError("forbidden", `token "${who.name}" may load images into its own clusters only (cluster=<id>); the host library is for admins`);
+      throw new TempkubeError("forbidden", `token "${who.name}" may load images into its own clusters only (cluster=<id>); the host registry is for admins`);
     }
-    await this.driver.loadImage(archivePath, clusterId);
+    return this.driver.loadImage(archivePath, clusterId);
   }
 
   async stop(who: TokenIdentity, id: string): Promise<ClusterRecord> {

@@ -22,11 +22,17 @@ export function registerImageRoutes(app: FastifyInstance, clusters: ClusterServi
         type: "object", additionalProperties: false,
         properties: {
           cluster: { type: "string", pattern: "^[a-z][a-z0-9]{2,15}$", description: "load into this cluster only" },
-          name: { type: "string", pattern: "^[A-Za-z0-9._-]{1,100}$", description: "the archive's file name (the host library keeps one copy per name)" },
+          name: { type: "string", pattern: "^[A-Za-z0-9._-]{1,100}$", description: "the archive's file name, echoed in the answer" },
         },
       },
     },
-    { type: "object", properties: { loaded: { type: "string" }, into: { type: "string" }, bytes: { type: "integer" } } }, 200, ["images"]),
+    {
+      type: "object",
+      properties: {
+        loaded: { type: "string" }, into: { type: "string" }, bytes: { type: "integer" },
+        images: { type: "array", items: { type: "string" }, description: "the image references the archive named, as pods use them" },
+      },
+    }, 200, ["images"]),
   async (req) => {
     const body = req.body as Readable | undefined;
     if (!body || typeof (body as Readable).pipe !== "function") {
@@ -45,8 +51,8 @@ export function registerImageRoutes(app: FastifyInstance, clusters: ClusterServi
       });
       await pipeline(body, limit, createWriteStream(file));
       if (bytes === 0) throw new TempkubeError("invalid-input", "body is empty; send the image archive (e.g. curl --data-binary @image.tar)");
-      await clusters.loadImage(req.identity!, file, req.query.cluster);
-      return { loaded: req.query.name ?? "image.tar", into: req.query.cluster ?? "every cluster", bytes };
+      const { images } = await clusters.loadImage(req.identity!, file, req.query.cluster);
+      return { loaded: req.query.name ?? "image.tar", into: req.query.cluster ?? "every cluster", bytes, images };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -47,7 +47,10 @@ export class FakeDriver implements RuntimeDriver {
   async credentials(id: string): Promise<ClusterCredentials> {
     return { clusterId: id, server: "https://fake", tenantKubeconfig: fakeKubeconfig(id), adminKubeconfig: "" };
   }
-  async loadImage(archive: string, clusterId?: string): Promise<void> { this.calls.push(`loadImage ${clusterId ?? "*"}`); }
+  async loadImage(archive: string, clusterId?: string): Promise<{ images: string[] }> {
+    this.calls.push(`loadImage ${clusterId ?? "*"}`);
+    return { images: ["docker.io/library/fake:1"] };
+  }
   async list(): Promise<string[]> { return [...this.clusters.keys()]; }
 }
 

@@ -1,7 +1,7 @@
+import { freePort } from "../util/net.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { chown, mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -130,17 +130,6 @@ function runAs(): { uid: number; gid: number; setpriv: string[] } | undefined {
   return { uid: Number(entry[2]), gid: Number(entry[3]), setpriv: ["--reuid=postgres", "--regid=postgres", "--init-groups"] };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts postgres and waits until it accepts connections, or exits (ready: false, with its last lines). */
 async function launch(bin: string, setpriv: string[], dir: string, data: string, port: number) {

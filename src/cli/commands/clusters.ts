@@ -177,8 +177,8 @@ Examples:
       const query = new URLSearchParams({ name: basename(archive).replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 100) });
       if (o.cluster) query.set("cluster", o.cluster);
       const started = Date.now();
-      const res = await (await ApiClient.fromEnvironment()).upload<{ into: string; bytes: number }>(`/v1/images?${query}`, archive);
-      progress(`loaded ${archive} (${(res.bytes / 2 ** 20).toFixed(1)} MiB) into ${res.into} in ${seconds(Date.now() - started)}`);
+      const res = await (await ApiClient.fromEnvironment()).upload<{ into: string; bytes: number; images?: string[] }>(`/v1/images?${query}`, archive);
+      progress(`loaded ${archive} (${(res.bytes / 2 ** 20).toFixed(1)} MiB) into ${res.into} in ${seconds(Date.now() - started)}${res.images?.length ? `: ${res.images.join(", ")}` : ""}`);
     });
 }
 

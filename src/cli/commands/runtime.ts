@@ -98,8 +98,8 @@ export function registerRuntime(program: Command): void {
   group.command("load-image <archive>").description("Make an image archive (docker save / OCI) usable by every cluster, or one with --cluster")
     .option("--cluster <id>", "load into this cluster only")
     .action(async (archive: string, opts: { cluster?: string }) => {
-      await runtime.loadImage(archive, opts.cluster);
-      progress(`loaded ${archive}${opts.cluster ? ` into ${opts.cluster}` : " for every cluster"}`);
+      const { images } = await runtime.loadImage(archive, opts.cluster);
+      progress(`loaded ${archive}${opts.cluster ? ` into ${opts.cluster}` : " for every cluster"}: ${images.join(", ") || "(unnamed image)"}`);
     });
 }
 

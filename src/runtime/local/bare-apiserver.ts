@@ -1,6 +1,6 @@
+import { freePort } from "../../util/net.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { KubernetesRelease } from "../../setup/catalogue.js";
@@ -14,6 +14,15 @@ import { waitFor } from "./wait.js";
  * kine + kube-apiserver alone on loopback, from the built binaries: the baseline that
  * `tempkube bench` measures clusters against, and the smallest proof that a release works.
  */
+export interface BareApiServerOptions {
+  /** kine's SQLite file; kept after stop (by default it lives, and goes, with the scratch dir). */
+  datastoreFile?: string;
+  /** More kube-apiserver flags (feature gates, runtime config). */
+  extraArgs?: string[];
+  /** What start() waits for; /readyz by default. */
+  readyPath?: string;
+}
+
 export class BareApiServer implements AsyncDisposable {
   private constructor(
     readonly dir: string,
@@ -22,7 +31,7 @@ export class BareApiServer implements AsyncDisposable {
     private readonly processes: ChildProcess[],
   ) {}
 
-  static async start(release: KubernetesRelease): Promise<BareApiServer> {
+  static async start(release: KubernetesRelease, options: BareApiServerOptions = {}): Promise<BareApiServer> {
     const dir = await mkdtemp(join(tmpdir(), "tempkube-bare-"));
     const port = await freePort();
     const ca = await CertificateAuthority.create("bare-ca");
@@ -41,18 +50,20 @@ export class BareApiServer implements AsyncDisposable {
     const socket = join(dir, "kine.sock");
     const launch = (cmd: string, args: string[]) => spawn(cmd, args, { stdio: "ignore" }).on("error", () => undefined);
     const processes = [
-      launch(addonBinary("kine"), ["--endpoint", `sqlite://${dir}/state.db?_journal=WAL&cache=shared`, "--listen-address", `unix://${socket}`, "--metrics-bind-address", "0"]),
+      launch(addonBinary("kine"), ["--endpoint", `sqlite://${options.datastoreFile ?? `${dir}/state.db`}?_journal=WAL&cache=shared`, "--listen-address", `unix://${socket}`, "--metrics-bind-address", "0"]),
       launch(kubernetesBinary(release, "kube-apiserver"), [
         `--etcd-servers=unix://${socket}`, "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", `--secure-port=${port}`,
         "--service-cluster-ip-range=10.96.0.0/16", `--client-ca-file=${dir}/ca.crt`, `--tls-cert-file=${dir}/apiserver.crt`,
         `--tls-private-key-file=${dir}/apiserver.key`, "--service-account-issuer=https://kubernetes.default.svc",
         `--service-account-key-file=${dir}/sa.pub`, `--service-account-signing-key-file=${dir}/sa.key`, "--authorization-mode=Node,RBAC",
         "--profiling=false",
+        ...(options.extraArgs ?? []),
       ]),
     ];
     const bare = new BareApiServer(dir, kubeconfigPath, new KubeApi(server, { ca: ca.certPem, cert: admin.certPem, key: admin.keyPem }), processes);
     try {
-      await waitFor("bare kube-apiserver /readyz", () => bare.api.ok("/readyz"), 120_000, 50);
+      const readyPath = options.readyPath ?? "/readyz";
+      await waitFor(`bare kube-apiserver ${readyPath}`, () => bare.api.ok(readyPath), 120_000, 50);
     } catch (err) {
       await bare.stop();
       throw err;
@@ -78,12 +89,3 @@ export class BareApiServer implements AsyncDisposable {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
-}

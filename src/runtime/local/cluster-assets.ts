@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
+import { containerdRegistryHosts } from "./host-registry.js";
 import { admissionConfig, cniConfig, containerdConfig, kubeletConfig, kubeProxyConfig } from "./component-configs.js";
 import { renderKubeconfig } from "./kubeconfig.js";
 import type { ClusterLayout } from "./layout.js";
@@ -101,6 +102,7 @@ export async function writeClusterAssets(layout: ClusterLayout, clusterId: strin
       server, caPem: ca.certPem, certPem: kubelet.certPem, keyPem: kubelet.keyPem,
     }));
     await put(nl.containerdConfig, containerdConfig(nl), 0o644);
+    await put(join(nl.registryHostsDir, "_default", "hosts.toml"), containerdRegistryHosts(), 0o644);
     await put(`${nl.cniConfDir}/10-tempkube.conflist`, cniConfig(node, `${nl.root}/cni-ipam`), 0o644);
     await put(nl.kubeletConfig, kubeletConfig({
       node: nl, net: node, cgroupRoot: kubeletCgroupRoot(clusterId, k),

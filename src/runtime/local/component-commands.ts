@@ -43,6 +43,19 @@ export function controllerCommands(input: ClusterCommandsInput): ComponentComman
   ];
 }
 
+/**
+ * For the node capacity policy (addon-manifests.ts); only its two resources are served,
+ * not the rest of the group version. Shared with the datastore template's apiserver, whose
+ * bootstrap objects must be those of a cluster's.
+ */
+export function apiServerFeatureArgs(release: KubernetesRelease): string[] {
+  const resources = ["mutatingadmissionpolicies", "mutatingadmissionpolicybindings"];
+  return [
+    "--feature-gates=MutatingAdmissionPolicy=true",
+    `--runtime-config=${resources.map((r) => `${mutatingPolicyApiVersion(release)}/${r}=true`).join(",")}`,
+  ];
+}
+
 function controlPlaneCommands({ clusterId, release, layout, net }: ClusterCommandsInput): ComponentCommand[] {
   const cp = net.nodes[0];
   const cgroup = systemCgroup(clusterId);
@@ -80,10 +93,7 @@ function controlPlaneCommands({ clusterId, release, layout, net }: ClusterComman
         `--service-account-signing-key-file=${pki("sa.key")}`,
         "--authorization-mode=Node,RBAC",
         "--enable-admission-plugins=NodeRestriction",
-        // For the node capacity policy (addon-manifests.ts); only its two resources are
-        // served, not the rest of the group version.
-        "--feature-gates=MutatingAdmissionPolicy=true",
-        `--runtime-config=${["mutatingadmissionpolicies", "mutatingadmissionpolicybindings"].map((r) => `${mutatingPolicyApiVersion(release)}/${r}=true`).join(",")}`,
+        ...apiServerFeatureArgs(release),
         `--admission-control-config-file=${layout.config("admission.yaml")}`,
         "--allow-privileged=true",
         "--profiling=false",

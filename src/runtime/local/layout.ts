@@ -28,6 +28,8 @@ export class NodeLayout {
   get containerdState() { return join(this.root, "containerd", "state"); }
   get containerdSocket() { return join(this.root, "containerd.sock"); }
   get cniConfDir() { return join(this.root, "cni"); }
+  /** containerd's registry hosts directory (hosts.toml per registry name, `_default` for all). */
+  get registryHostsDir() { return join(this.root, "registry-hosts"); }
   get kubeletRoot() { return join(this.root, "kubelet"); }
   get kubeletConfig() { return join(this.root, "kubelet.yaml"); }
   get kubeProxyConfig() { return join(this.root, "kube-proxy.yaml"); }

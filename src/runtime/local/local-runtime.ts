@@ -6,7 +6,7 @@ import { validateSpec, SIZE_PRESETS, type ClusterSpec, type SizeLimits } from ".
 import { unmountAll, mountsUnder } from "../../host/mounts.js";
 import { IMAGES, findRelease, type ImageKey, type KubernetesRelease } from "../../setup/catalogue.js";
 import { imageArchive, kubernetesBinary } from "../../setup/installer.js";
-import { run } from "../../util/exec.js";
+import { run, succeeds } from "../../util/exec.js";
 import { TempkubeError } from "../../util/errors.js";
 import { logger } from "../../util/log.js";
 import { dataDir } from "../../util/paths.js";
@@ -17,6 +17,9 @@ import { clusterCgroup, ensureCgroup, killAll, leftoverCgroups, memoryUsage, rem
 import { kubeletCgroupRoot, nodeName, writeClusterAssets } from "./cluster-assets.js";
 import { apiServerCommands, containerdCommand, controllerCommands, kubeletCommand, kubeProxyCommand, systemCgroup, type ClusterCommandsInput } from "./component-commands.js";
 import { KubeApi } from "./kube-api.js";
+import { ensureDatastoreTemplate, READYZ_BEFORE_BOOTSTRAP_HOOKS, seedDatastore } from "./datastore-template.js";
+import { HostRegistry } from "./host-registry.js";
+import { archiveImages } from "./image-references.js";
 import { ensureImageTemplate, seedContainerdRoot } from "./image-template.js";
 import { ClusterLayout, type NodeLayout } from "./layout.js";
 import { StepTimer } from "./step-timer.js";
@@ -41,7 +44,7 @@ const READY_TIMEOUT_MS = Number(process.env.TEMPKUBE_READY_TIMEOUT_MS ?? 180_000
 type Condition = { type: string; status: string; lastHeartbeatTime?: string; lastTransitionTime?: string };
 type ConditionList = { items?: { status?: { conditions?: Condition[] } }[] };
 type Resources = Record<string, string>;
-type NodeList = { items?: { status?: { conditions?: Condition[]; capacity?: Resources; allocatable?: Resources } }[] };
+type NodeList = { items?: { metadata?: { name?: string }; status?: { conditions?: Condition[]; capacity?: Resources; allocatable?: Resources } }[] };
 
 /** The condition is True and was reported at or after `since`. */
 function isFresh(obj: { status?: { conditions?: Condition[] } }, type: string, since: number, stamp: "lastHeartbeatTime" | "lastTransitionTime"): boolean {
@@ -61,9 +64,12 @@ async function recordImported(nl: NodeLayout, fingerprints: Record<string, strin
 /** Which component logs explain a failure in each step. */
 const STEP_COMPONENTS: Record<string, RegExp> = {
   "apiserver ready": /^(kine|kube-apiserver)$/,
+  "apiserver bootstrap reconciled": /^kube-apiserver$/,
   "addons applied": /^kube-apiserver$/,
   "node capacity policy": /^kube-apiserver$/,
   "images imported": /^containerd-/,
+  "nodes registered": /^(kubelet-|containerd-)/,
+  "controller manager started": /^kube-apiserver$/,
   "nodes ready": /^(kubelet-|containerd-|kube-controller-manager)/,
   "default service account": /^kube-controller-manager$/,
   "coredns available": /^(kubelet-|kube-scheduler|kube-proxy-)/,
@@ -92,9 +98,9 @@ export class LocalRuntime implements RuntimeDriver {
     return new Supervisor(layout.runDir, layout.logDir);
   }
 
-  /** Archives loaded for every cluster (`loadImage` without a cluster). */
-  get imageLibrary(): string {
-    return join(this.base, "images");
+  /** Where images loaded for every cluster go, and every node pulls from. */
+  get registry(): HostRegistry {
+    return new HostRegistry(this.base);
   }
 
   async readState(id: string): Promise<LocalClusterState> {
@@ -140,6 +146,8 @@ export class LocalRuntime implements RuntimeDriver {
       await this.setupCgroups(spec);
       steps.mark("image store");
       await this.seedNodes(state, layout);
+      steps.mark("datastore");
+      await seedDatastore(await ensureDatastoreTemplate(this.base, release), layout.kineDir);
       await this.bringUp(state, layout, release, true, steps);
       const timings = steps.finish();
       state.phase = "running";
@@ -210,6 +218,8 @@ export class LocalRuntime implements RuntimeDriver {
     // this moment (second resolution, as the API keeps it) counts as ready.
     const since = Math.floor(Date.now() / 1000) * 1000;
     mark("processes started");
+    // Images loaded for every cluster come from here; the cluster runs without it otherwise.
+    await this.registry.ensureRunning().catch((err: unknown) => logger.warn({ err }, "the host image registry is not running"));
     for (const node of state.network.nodes) {
       // Nothing runs on the node now, so no address is really in use.
       await rm(`${layout.node(node.name).root}/cni-ipam`, { recursive: true, force: true });
@@ -221,9 +231,16 @@ export class LocalRuntime implements RuntimeDriver {
     await Promise.all(state.network.nodes.map((node) => this.importImages(layout, node.name, current)));
     const api = await this.adminApi(layout, state);
     mark("apiserver ready");
-    await waitFor("kube-apiserver /readyz", () => api.ok("/readyz"), this.readyTimeoutMs, 50);
-    // Everything else starts against a ready apiserver (no client backoff to wait out).
-    for (const c of controllerCommands(input)) await sup.start(c);
+    await waitFor("kube-apiserver /readyz", () => api.ok(READYZ_BEFORE_BOOTSTRAP_HOOKS), this.readyTimeoutMs, 50);
+    // Everything else starts against a ready apiserver (no client backoff to wait out),
+    // but kube-controller-manager polls /healthz once a second before it starts any
+    // controller, and /healthz waits for the bootstrap hooks: it starts once that passes,
+    // so that its first poll does (waitFor below, in parallel with the nodes).
+    const controllers = controllerCommands(input);
+    for (const c of controllers.filter((c) => c.name !== "kube-controller-manager")) await sup.start(c);
+    const controllerManagerStarted = waitFor("kube-apiserver /healthz", () => api.ok("/healthz"), this.readyTimeoutMs, 50)
+      .then(() => sup.start(controllers.find((c) => c.name === "kube-controller-manager")!));
+    controllerManagerStarted.catch(() => undefined); // awaited below, like the addons
     // On every boot (clusters made before the policy get it too), and before any kubelet
     // writes its Node, so that the first status already advertises the size preset.
     mark("node capacity policy");
@@ -232,21 +249,31 @@ export class LocalRuntime implements RuntimeDriver {
     addons.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
     // A pod that connects to a Service before kube-proxy's rules exist keeps an un-NATed
     // conntrack entry and hangs for its whole connect timeout, so no pod may start first.
-    // kube-proxy itself waits for its Node object: on first boot the kubelets register
-    // their nodes with a NoSchedule taint that is lifted once the rules are written; on a
-    // restart the nodes exist, and the kubelets (which restart pods) simply start after.
+    // kube-proxy needs its Node object, and when it is missing polls for it once a second
+    // (pkg/proxy/node.go), so it starts once its node is registered. On first boot the
+    // kubelets register their nodes with a NoSchedule taint that is lifted once the rules
+    // are written. On a restart the nodes exist; the kubelets (which restart pods) start
+    // with kube-proxy when the node's namespace kept the rules of the last boot, after it
+    // otherwise (the host rebooted).
+    const nodes = state.network.nodes;
     if (firstBoot) {
-      for (const node of state.network.nodes) await sup.start(kubeletCommand(input, node));
-      for (const node of state.network.nodes) await sup.start(kubeProxyCommand(input, node));
+      for (const node of nodes) await sup.start(kubeletCommand(input, node));
+      mark("nodes registered");
+      await waitFor("the kubelets to register their nodes", () => this.nodesRegistered(api, nodes), this.readyTimeoutMs, 50);
+      for (const node of nodes) await sup.start(kubeProxyCommand(input, node));
       mark("service rules written");
-      await waitFor("kube-proxy to sync its rules", () => this.kubeProxiesSynced(state.network.nodes), this.readyTimeoutMs, 50);
-      await this.liftStartingTaint(api, state.network.nodes);
+      await waitFor("kube-proxy to sync its rules", () => this.kubeProxiesSynced(nodes), this.readyTimeoutMs, 50);
+      await this.liftStartingTaint(api, nodes);
     } else {
-      for (const node of state.network.nodes) await sup.start(kubeProxyCommand(input, node));
+      const rulesKept = (await Promise.all(nodes.map((n) => this.serviceRulesPresent(n)))).every(Boolean);
+      for (const node of nodes) await sup.start(kubeProxyCommand(input, node));
+      if (rulesKept) for (const node of nodes) await sup.start(kubeletCommand(input, node));
       mark("service rules written");
-      await waitFor("kube-proxy to sync its rules", () => this.kubeProxiesSynced(state.network.nodes), this.readyTimeoutMs, 50);
-      for (const node of state.network.nodes) await sup.start(kubeletCommand(input, node));
+      await waitFor("kube-proxy to sync its rules", () => this.kubeProxiesSynced(nodes), this.readyTimeoutMs, 50);
+      if (!rulesKept) for (const node of nodes) await sup.start(kubeletCommand(input, node));
     }
+    mark("controller manager started");
+    await controllerManagerStarted;
     mark("addons applied");
     await addons;
     mark("nodes ready");
@@ -258,6 +285,8 @@ export class LocalRuntime implements RuntimeDriver {
     await waitFor("CoreDNS available", () => this.podsReady(api, "kube-system", "k8s-app=kube-dns", since), this.readyTimeoutMs);
     mark("cluster dns answers");
     await waitFor("cluster DNS to answer through the kube-dns Service", () => this.dnsAnswers(state.network.nodes[0].netnsPath), this.readyTimeoutMs);
+    mark("apiserver bootstrap reconciled");
+    await waitFor("kube-apiserver /readyz (all checks)", () => api.ok("/readyz"), this.readyTimeoutMs, 50);
     if (!firstBoot) {
       mark("pods running again");
       await this.podsSettled(api, since);
@@ -279,12 +308,26 @@ export class LocalRuntime implements RuntimeDriver {
     }
   }
 
+  /**
+   * The capacity policy takes effect up to a second after it is written (the apiserver
+   * recompiles policies at most once a second), so a kubelet that registers sooner reports
+   * the host's figures, and would repeat them only at its next full report (a minute).
+   * Such a node gets the preset's figures written here; the policy keeps them from then on.
+   */
   private async nodesReady(api: KubeApi, expected: number, since: number, size: SizeLimits): Promise<boolean> {
     const res = await api.get<NodeList>("/api/v1/nodes").catch(() => undefined);
     const items = res?.status === 200 ? res.body?.items ?? [] : [];
-    const advertised = (r: Resources | undefined) => r?.cpu === String(size.cpus) && r?.memory === memoryQuantity(size.memoryBytes);
-    return items.length >= expected && items.every((n) =>
-      isFresh(n, "Ready", since, "lastHeartbeatTime") && advertised(n.status?.capacity) && advertised(n.status?.allocatable));
+    const preset = { cpu: String(size.cpus), memory: memoryQuantity(size.memoryBytes) };
+    const advertised = (r: Resources | undefined) => r?.cpu === preset.cpu && r?.memory === preset.memory;
+    let ready = items.length >= expected;
+    for (const n of items) {
+      if (!isFresh(n, "Ready", since, "lastHeartbeatTime")) ready = false;
+      else if (!advertised(n.status?.capacity) || !advertised(n.status?.allocatable)) {
+        ready = false;
+        await api.patch(`/api/v1/nodes/${n.metadata?.name}/status`, { status: { capacity: preset, allocatable: preset } }).catch(() => undefined);
+      }
+    }
+    return ready;
   }
 
   private async liftStartingTaint(api: KubeApi, nodes: NodeNetwork[]): Promise<void> {
@@ -297,6 +340,17 @@ export class LocalRuntime implements RuntimeDriver {
       const res = await api.patch(path, { spec: { taints } });
       if (res.status !== 200) throw new TempkubeError("runtime", `could not lift the starting taint of node ${node.name}: HTTP ${res.status}`);
     }
+  }
+
+  private async nodesRegistered(api: KubeApi, nodes: NodeNetwork[]): Promise<boolean> {
+    type Node = { status?: { addresses?: unknown[] } };
+    const found = await Promise.all(nodes.map((n) => api.get<Node>(`/api/v1/nodes/${n.name}`).catch(() => undefined)));
+    return found.every((res) => res?.status === 200 && (res.body?.status?.addresses?.length ?? 0) > 0);
+  }
+
+  /** kube-proxy's rules from the last boot are still in the node's namespace. */
+  private async serviceRulesPresent(node: NodeNetwork): Promise<boolean> {
+    return succeeds("nsenter", [`--net=${node.netnsPath}`, "iptables", "-w", "-t", "nat", "-S", "KUBE-SERVICES", "1"]);
   }
 
   private async kubeProxiesSynced(nodes: NodeNetwork[]): Promise<boolean> {
@@ -346,12 +400,9 @@ export class LocalRuntime implements RuntimeDriver {
 
   // ---------------------------------------------------------------- images
 
-  /** Built-in images plus every archive in the host's image library. */
+  /** The built-in images every node holds from the start (users' images come from the host registry). */
   private async imageArchives(): Promise<string[]> {
-    return [
-      ...(Object.keys(IMAGES) as ImageKey[]).map((k) => imageArchive(k)),
-      ...(await readdir(this.imageLibrary).catch(() => [] as string[])).filter((f) => f.endsWith(".tar")).sort().map((f) => join(this.imageLibrary, f)),
-    ];
+    return (Object.keys(IMAGES) as ImageKey[]).map((k) => imageArchive(k));
   }
 
   /** New nodes start from the host's image template (no import at all). */
@@ -376,7 +427,7 @@ export class LocalRuntime implements RuntimeDriver {
     return out;
   }
 
-  /** Imports what a node lacks (an archive loaded into the host library while it was stopped). */
+  /** Imports what a node lacks (a built-in image that changed while it was stopped). */
   private async importImages(layout: ClusterLayout, node: string, current: Record<string, string>): Promise<void> {
     const nl = layout.node(node);
     const imported = await importedImages(nl);
@@ -393,27 +444,23 @@ export class LocalRuntime implements RuntimeDriver {
     await run("ctr", ["--address", socket, "--namespace", "k8s.io", "images", "import", "--snapshotter", "overlayfs", archive], { timeoutMs: 120_000 });
   }
 
-  async loadImage(archivePath: string, clusterId?: string): Promise<void> {
+  /**
+   * For every cluster (no id): into the host registry, from which every node pulls what it
+   * lacks; no cluster is touched. Into one cluster: imported into each of its nodes, so it
+   * is there even for imagePullPolicy: Never.
+   */
+  async loadImage(archivePath: string, clusterId?: string): Promise<{ images: string[] }> {
     if (!existsSync(archivePath)) throw new TempkubeError("invalid-input", `image archive ${archivePath} does not exist`);
-    if (clusterId) await this.readState(clusterId);
-    let archive = archivePath;
     if (!clusterId) {
-      // Into the host library: nodes made from now on start with it (image template);
-      // running nodes import it below; stopped ones when they start.
-      await mkdir(this.imageLibrary, { recursive: true });
-      archive = join(this.imageLibrary, basename(archivePath).replace(/(\.tar)?$/, ".tar"));
-      await copyFile(archivePath, archive);
+      await this.registry.ensureRunning();
+      return { images: await this.registry.push(archivePath) };
     }
-    for (const id of clusterId ? [clusterId] : await this.list()) {
-      const state = await this.readState(id);
-      if (state.phase !== "running") continue;
-      const layout = this.layout(id);
-      for (const node of state.network.nodes) {
-        const nl = layout.node(node.name);
-        await this.ctrImport(nl.containerdSocket, archive);
-        if (!clusterId) await recordImported(nl, await this.fingerprints([archive]));
-      }
-    }
+    const state = await this.readState(clusterId);
+    if (state.phase !== "running") throw new TempkubeError("conflict", `cluster ${clusterId} is ${state.phase}; start it to load an image into it`);
+    const images = await archiveImages(archivePath).then((list) => list.map((i) => i.reference), () => [] as string[]);
+    const layout = this.layout(clusterId);
+    for (const node of state.network.nodes) await this.ctrImport(layout.node(node.name).containerdSocket, archivePath);
+    return { images };
   }
 
   // ---------------------------------------------------------------- lifecycle

@@ -1,0 +1,65 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import SQLite from "better-sqlite3";
+import { defaultRelease } from "../../setup/catalogue.js";
+import { BareApiServer } from "./bare-apiserver.js";
+import { apiServerFeatureArgs } from "./component-commands.js";
+import { ensureDatastoreTemplate, READYZ_BEFORE_BOOTSTRAP_HOOKS, seedDatastore } from "./datastore-template.js";
+import { waitFor } from "./wait.js";
+
+/** With a real kube-apiserver and kine: the template holds the bootstrap policy and nothing cluster-specific. */
+describe("datastore template", () => {
+  let base: string;
+  let template: string;
+
+  before(async () => {
+    base = await mkdtemp(join(tmpdir(), "tempkube-datastore-"));
+    template = await ensureDatastoreTemplate(base, defaultRelease());
+  });
+  after(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it("keeps the bootstrap RBAC, priority classes and flow control, and no namespace, Service, lease or CA bundle", () => {
+    const db = new SQLite(template, { readonly: true });
+    const names = (db.prepare("SELECT DISTINCT name FROM kine").all() as { name: string }[]).map((r) => r.name);
+    db.close();
+    for (const expected of ["/registry/clusterroles/system:kube-controller-manager", "/registry/clusterrolebindings/system:node-proxier",
+      "/registry/priorityclasses/system-cluster-critical", "/registry/flowschemas/system-nodes"]) {
+      assert.ok(names.includes(expected), `${expected} missing`);
+    }
+    for (const gone of ["/registry/namespaces/", "/registry/services/", "/registry/leases/", "/registry/masterleases/", "/registry/configmaps/"]) {
+      assert.deepEqual(names.filter((n) => n.startsWith(gone)), [], `${gone} kept`);
+    }
+  });
+
+  it("is built once: a second call returns the same file", async () => {
+    assert.equal(await ensureDatastoreTemplate(base, defaultRelease()), template);
+  });
+
+  it("serves the bootstrap RBAC as soon as the apiserver is ready without the bootstrap hooks", async () => {
+    const kineDir = join(base, "cluster");
+    await seedDatastore(template, kineDir);
+    const release = defaultRelease();
+    const startedAt = Date.now();
+    const db = new SQLite(template, { readonly: true });
+    const templateRevision = (db.prepare("SELECT MAX(id) AS id FROM kine").get() as { id: number }).id;
+    db.close();
+    await using bare = await BareApiServer.start(release, {
+      datastoreFile: join(kineDir, "state.db"), extraArgs: apiServerFeatureArgs(release), readyPath: READYZ_BEFORE_BOOTSTRAP_HOOKS,
+    });
+    const role = await bare.api.get<{ metadata: { resourceVersion: string } }>(
+      "/apis/rbac.authorization.k8s.io/v1/clusterroles/system:kube-controller-manager");
+    assert.equal(role.status, 200);
+    // From the template (kine's revision of the row), not written anew by this apiserver's hook.
+    assert.ok(Number(role.body!.metadata.resourceVersion) <= templateRevision, `${role.body!.metadata.resourceVersion} > ${templateRevision}`);
+    // Namespaces are this apiserver's own.
+    await waitFor("namespace default", () => bare.api.ok("/api/v1/namespaces/default"), 30_000, 50);
+    const ns = await bare.api.get<{ metadata: { creationTimestamp: string } }>("/api/v1/namespaces/default");
+    assert.ok(Date.parse(ns.body!.metadata.creationTimestamp) >= Math.floor(startedAt / 1000) * 1000);
+    await waitFor("all of /readyz", () => bare.api.ok("/readyz"), 30_000, 50);
+  });
+});
