@@ -238,7 +238,6 @@ data:
         health {
             lameduck 2s
         }
-        ready
         kubernetes cluster.local in-addr.arpa ip6.arpa {
             pods insecure
             fallthrough in-addr.arpa ip6.arpa
@@ -262,6 +261,11 @@ spec:
     spec:
       serviceAccountName: coredns
       priorityClassName: system-cluster-critical
+      # In its node's namespace, so its address is the node's and stays the same across a
+      # stop and start: the kube-dns endpoints kept in the store are right from the first
+      # moment, and cluster DNS answers before kube-controller-manager (which waits for the
+      # apiserver's bootstrap hooks) could have updated them to a new pod address.
+      hostNetwork: true
       dnsPolicy: Default
       tolerations: [{ key: CriticalAddonsOnly, operator: Exists }, { key: node-role.kubernetes.io/control-plane, effect: NoSchedule }]
       containers:

@@ -24,6 +24,7 @@ import { ensureImageTemplate, seedContainerdRoot } from "./image-template.js";
 import { ClusterLayout, type NodeLayout } from "./layout.js";
 import { StepTimer } from "./step-timer.js";
 import { DNS_SERVICE_IP, KUBERNETES_SERVICE_IP, leftoverNetwork, MAX_CLUSTER_INDEX, planNetwork, setupNetwork, teardownNetwork, type ClusterNetwork, type NodeNetwork } from "./network.js";
+import { currentServiceEndpoints, serviceRulesMatch } from "./service-endpoints.js";
 import { Supervisor } from "./supervisor.js";
 import { waitFor } from "./wait.js";
 
@@ -229,6 +230,20 @@ export class LocalRuntime implements RuntimeDriver {
     mark("images imported");
     const current = await this.fingerprints(await this.imageArchives());
     await Promise.all(state.network.nodes.map((node) => this.importImages(layout, node.name, current)));
+    // A pod that connects to a Service before kube-proxy's rules exist keeps an un-NATed
+    // conntrack entry and hangs for its whole connect timeout, so no pod may start first.
+    // On a restart whose node namespaces kept the rules of the last boot, that holds from
+    // the start, and kube-proxy and the kubelets start now, beside the apiserver: a kubelet
+    // watches its pods only once its Node cache has synced, which it checks once a second
+    // (pkg/kubelet/config/apiserver.go), so one started before the apiserver serves is
+    // running pods a second sooner than one started after.
+    const nodes = state.network.nodes;
+    const nodeAgentsEarly = !firstBoot && (await Promise.all(nodes.map((n) => this.serviceRulesPresent(n)))).every(Boolean);
+    if (nodeAgentsEarly) {
+      await waitFor("containerd", async () => nodes.every((n) => existsSync(layout.node(n.name).containerdSocket)), 30_000, 20);
+      for (const node of nodes) await sup.start(kubeProxyCommand(input, node));
+      for (const node of nodes) await sup.start(kubeletCommand(input, node));
+    }
     const api = await this.adminApi(layout, state);
     mark("apiserver ready");
     await waitFor("kube-apiserver /readyz", () => api.ok(READYZ_BEFORE_BOOTSTRAP_HOOKS), this.readyTimeoutMs, 50);
@@ -247,15 +262,11 @@ export class LocalRuntime implements RuntimeDriver {
     await this.applyCapacityPolicy(api, state, release);
     const addons = firstBoot ? this.applyAddons(state, layout, release) : Promise.resolve();
     addons.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
-    // A pod that connects to a Service before kube-proxy's rules exist keeps an un-NATed
-    // conntrack entry and hangs for its whole connect timeout, so no pod may start first.
     // kube-proxy needs its Node object, and when it is missing polls for it once a second
-    // (pkg/proxy/node.go), so it starts once its node is registered. On first boot the
+    // (pkg/proxy/node.go), so on first boot it starts once its node is registered; the
     // kubelets register their nodes with a NoSchedule taint that is lifted once the rules
-    // are written. On a restart the nodes exist; the kubelets (which restart pods) start
-    // with kube-proxy when the node's namespace kept the rules of the last boot, after it
-    // otherwise (the host rebooted).
-    const nodes = state.network.nodes;
+    // are written. On a restart without the rules (the host rebooted), the kubelets (which
+    // restart pods) start once kube-proxy has written them.
     if (firstBoot) {
       for (const node of nodes) await sup.start(kubeletCommand(input, node));
       mark("nodes registered");
@@ -265,15 +276,11 @@ export class LocalRuntime implements RuntimeDriver {
       await waitFor("kube-proxy to sync its rules", () => this.kubeProxiesSynced(nodes), this.readyTimeoutMs, 50);
       await this.liftStartingTaint(api, nodes);
     } else {
-      const rulesKept = (await Promise.all(nodes.map((n) => this.serviceRulesPresent(n)))).every(Boolean);
       for (const node of nodes) await sup.start(kubeProxyCommand(input, node));
-      if (rulesKept) for (const node of nodes) await sup.start(kubeletCommand(input, node));
       mark("service rules written");
       await waitFor("kube-proxy to sync its rules", () => this.kubeProxiesSynced(nodes), this.readyTimeoutMs, 50);
-      if (!rulesKept) for (const node of nodes) await sup.start(kubeletCommand(input, node));
+      if (!nodeAgentsEarly) for (const node of nodes) await sup.start(kubeletCommand(input, node));
     }
-    mark("controller manager started");
-    await controllerManagerStarted;
     mark("addons applied");
     await addons;
     mark("nodes ready");
@@ -285,11 +292,29 @@ export class LocalRuntime implements RuntimeDriver {
     await waitFor("CoreDNS available", () => this.podsReady(api, "kube-system", "k8s-app=kube-dns", since), this.readyTimeoutMs);
     mark("cluster dns answers");
     await waitFor("cluster DNS to answer through the kube-dns Service", () => this.dnsAnswers(state.network.nodes[0].netnsPath), this.readyTimeoutMs);
+    mark("controller manager started");
+    await controllerManagerStarted;
     mark("apiserver bootstrap reconciled");
     await waitFor("kube-apiserver /readyz (all checks)", () => api.ok("/readyz"), this.readyTimeoutMs, 50);
     if (!firstBoot) {
       mark("pods running again");
       await this.podsSettled(api, since);
+      mark("service endpoints updated");
+      await this.endpointsSettled(api, nodes);
+    }
+  }
+
+  /** Bounded and not fatal, like podsSettled: Services lead to this boot's pods, and kube-proxy has their rules. */
+  private async endpointsSettled(api: KubeApi, nodes: NodeNetwork[]): Promise<void> {
+    const settled = async () => {
+      const endpoints = await currentServiceEndpoints(api, nodes.map((n) => n.ip));
+      if (!endpoints) return false;
+      return (await Promise.all(nodes.map((n) => serviceRulesMatch(n.netnsPath, endpoints).catch(() => false)))).every(Boolean);
+    };
+    try {
+      await waitFor("Service endpoints and kube-proxy's rules to name this boot's pods", settled, PODS_SETTLE_MS, 50);
+    } catch {
+      logger.warn("some Services do not lead to this boot's pods yet after start");
     }
   }
 
@@ -382,7 +407,7 @@ export class LocalRuntime implements RuntimeDriver {
       return (res.body?.items ?? []).filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed")
         .every((p) => isFresh(p, "Ready", since, "lastTransitionTime"));
     };
-    await waitFor("pods to run again", settled, PODS_SETTLE_MS, 200).catch(() => logger.warn("some pods are not ready after start"));
+    await waitFor("pods to run again", settled, PODS_SETTLE_MS, 50).catch(() => logger.warn("some pods are not ready after start"));
   }
 
   private async podsReady(api: KubeApi, ns: string, selector: string, since: number): Promise<boolean> {
