@@ -123,14 +123,4 @@ export class HostRegistry {
       throw new TempkubeError("invalid-input", `could not load ${image.reference}: ${(err as Error).message}`, { cause: err });
     }
   }
-
-  /** Whether the registry holds this reference (as a node would resolve it). */
-  async has(reference: string, parse: (ref: string) => { repository: string; tag: string }): Promise<boolean> {
-    const { repository, tag } = parse(reference);
-    const res = await fetch(`${REGISTRY_URL}/v2/${repository}/manifests/${tag}`, {
-      method: "HEAD",
-      headers: { accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json" },
-    }).catch(() => undefined);
-    return res?.ok ?? false;
-  }
 }

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { validateSpec, SIZE_PRESETS, type ClusterSpec, type SizeLimits } from "../../core/cluster-spec.js";
 import { unmountAll, mountsUnder } from "../../host/mounts.js";
 import { IMAGES, findRelease, type ImageKey, type KubernetesRelease } from "../../setup/catalogue.js";
@@ -228,7 +228,7 @@ export class LocalRuntime implements RuntimeDriver {
     }
     for (const c of apiServerCommands(input)) await sup.start(c);
     mark("images imported");
-    const current = await this.fingerprints(await this.imageArchives());
+    const current = await this.fingerprints(this.imageArchives());
     await Promise.all(state.network.nodes.map((node) => this.importImages(layout, node.name, current)));
     // A pod that connects to a Service before kube-proxy's rules exist keeps an un-NATed
     // conntrack entry and hangs for its whole connect timeout, so no pod may start first.
@@ -426,13 +426,13 @@ export class LocalRuntime implements RuntimeDriver {
   // ---------------------------------------------------------------- images
 
   /** The built-in images every node holds from the start (users' images come from the host registry). */
-  private async imageArchives(): Promise<string[]> {
+  private imageArchives(): string[] {
     return (Object.keys(IMAGES) as ImageKey[]).map((k) => imageArchive(k));
   }
 
   /** New nodes start from the host's image template (no import at all). */
   private async seedNodes(state: LocalClusterState, layout: ClusterLayout): Promise<void> {
-    const archives = await this.imageArchives();
+    const archives = this.imageArchives();
     const template = await ensureImageTemplate(this.base, archives);
     const fingerprints = await this.fingerprints(archives);
     await Promise.all(state.network.nodes.map(async (node) => {
