@@ -80,7 +80,9 @@ export function registerRuntime(program: Command): void {
   });
 
   group.command("start <id>").description("Start a stopped cluster and wait until it is ready").action(async (id: string) => {
-    const { timings } = await runtime.start(id);
+    const steps = stepPrinter();
+    const { timings } = await runtime.start(id, steps.onStep);
+    steps.done();
     progress(`cluster ${id} ready in ${((timings.total ?? 0) / 1000).toFixed(1)}s`);
   });
 

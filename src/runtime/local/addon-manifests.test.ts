@@ -4,14 +4,15 @@ import YAML from "yaml";
 import { SIZE_PRESETS } from "../../core/cluster-spec.js";
 import { findRelease } from "../../setup/catalogue.js";
 import {
-  TENANT_CUSTOM_RESOURCES_LABEL, TENANT_GROUP, coreDns, localPath, memoryQuantity, nodeCapacityPolicy, tenantPolicies, tenantRbac,
+  TENANT_CUSTOM_RESOURCES_LABEL, TENANT_GROUP, coreDnsService, coreDnsWorkload, localPath, memoryQuantity, nodeCapacityPolicy, tenantPolicies, tenantRbac,
 } from "./addon-manifests.js";
 
 const kinds = (text: string) => YAML.parseAllDocuments(text).map((d) => (d.toJSON() as { kind: string }).kind);
 
 it("parses as YAML documents of the expected kinds", () => {
   assert.deepEqual(kinds(tenantRbac()), ["ClusterRole", "ClusterRoleBinding", "ClusterRole", "ClusterRoleBinding"]);
-  assert.ok(kinds(coreDns()).includes("Deployment"));
+  assert.deepEqual(kinds(coreDnsWorkload()), ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment"]);
+  assert.deepEqual(kinds(coreDnsService()), ["Service"]);
   assert.ok(kinds(localPath("/v")).includes("StorageClass"));
 });
 

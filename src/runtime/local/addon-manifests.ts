@@ -210,7 +210,12 @@ export function nodeCapacityPolicy(limits: SizeLimits, release: KubernetesReleas
   }];
 }
 
-export function coreDns(): string {
+/**
+ * CoreDNS's account, rights, configuration and Deployment: the same in every cluster, so they
+ * are written into the datastore template (datastore-template.ts), with the ReplicaSet and the
+ * not yet scheduled Pod that kube-controller-manager made from them there.
+ */
+export function coreDnsWorkload(): string {
   return `apiVersion: v1
 kind: ServiceAccount
 metadata: { name: coredns, namespace: kube-system }
@@ -267,7 +272,13 @@ spec:
       # apiserver's bootstrap hooks) could have updated them to a new pod address.
       hostNetwork: true
       dnsPolicy: Default
-      tolerations: [{ key: CriticalAddonsOnly, operator: Exists }, { key: node-role.kubernetes.io/control-plane, effect: NoSchedule }]
+      # not-ready: the node lifecycle controller lifts that taint once the node is Ready, but
+      # kube-controller-manager starts seconds after the scheduler (it waits for the
+      # apiserver's bootstrap hooks); CoreDNS needs no more than a running kubelet.
+      tolerations:
+      - { key: CriticalAddonsOnly, operator: Exists }
+      - { key: node-role.kubernetes.io/control-plane, effect: NoSchedule }
+      - { key: node.kubernetes.io/not-ready, effect: NoSchedule }
       containers:
       - name: coredns
         image: ${IMAGES.coredns}
@@ -286,8 +297,15 @@ spec:
       volumes:
       - name: config
         configMap: { name: coredns, items: [{ key: Corefile, path: Corefile }] }
----
-apiVersion: v1
+`;
+}
+
+/**
+ * CoreDNS's Service: made by each cluster at boot, since a Service's address is recorded by
+ * the apiserver's allocator (IPAddress objects), which the datastore template does not carry.
+ */
+export function coreDnsService(): string {
+  return `apiVersion: v1
 kind: Service
 metadata:
   name: kube-dns
@@ -381,7 +399,13 @@ spec:
     metadata: { labels: { app: local-path-provisioner } }
     spec:
       serviceAccountName: local-path-provisioner-service-account
-      tolerations: [{ key: CriticalAddonsOnly, operator: Exists }, { key: node-role.kubernetes.io/control-plane, effect: NoSchedule }]
+      # not-ready: the node lifecycle controller lifts that taint once the node is Ready, but
+      # kube-controller-manager starts seconds after the scheduler (it waits for the
+      # apiserver's bootstrap hooks); CoreDNS needs no more than a running kubelet.
+      tolerations:
+      - { key: CriticalAddonsOnly, operator: Exists }
+      - { key: node-role.kubernetes.io/control-plane, effect: NoSchedule }
+      - { key: node.kubernetes.io/not-ready, effect: NoSchedule }
       containers:
       - name: local-path-provisioner
         image: ${IMAGES.localPath}
@@ -396,4 +420,20 @@ spec:
       - name: config
         configMap: { name: local-path-config }
 `;
+}
+
+/** kube-controller-manager's root CA publisher writes exactly this (pkg/controller/certificates/rootcacertpublisher). */
+export function rootCaConfigMap(caPem: string): object {
+  return {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: {
+      name: "kube-root-ca.crt",
+      annotations: {
+        "kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints " +
+          "such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.",
+      },
+    },
+    data: { "ca.crt": caPem },
+  };
 }

@@ -10,7 +10,7 @@ import { apiServerFeatureArgs } from "./component-commands.js";
 import { ensureDatastoreTemplate, READYZ_BEFORE_BOOTSTRAP_HOOKS, seedDatastore } from "./datastore-template.js";
 import { waitFor } from "./wait.js";
 
-/** With a real kube-apiserver and kine: the template holds the bootstrap policy and nothing cluster-specific. */
+/** With a real kube-apiserver, kine and kube-controller-manager: the template holds the bootstrap policy and CoreDNS, nothing cluster-specific. */
 describe("datastore template", () => {
   let base: string;
   let template: string;
@@ -23,15 +23,21 @@ describe("datastore template", () => {
     await rm(base, { recursive: true, force: true });
   });
 
-  it("keeps the bootstrap RBAC, priority classes and flow control, and no namespace, Service, lease or CA bundle", () => {
+  it("keeps the bootstrap RBAC, priority classes, flow control and CoreDNS's workload, and no namespace, Service, lease or CA bundle", () => {
     const db = new SQLite(template, { readonly: true });
-    const names = (db.prepare("SELECT DISTINCT name FROM kine").all() as { name: string }[]).map((r) => r.name);
+    const names = (db.prepare("SELECT DISTINCT name FROM kine WHERE deleted = 0").all() as { name: string }[]).map((r) => r.name);
     db.close();
     for (const expected of ["/registry/clusterroles/system:kube-controller-manager", "/registry/clusterrolebindings/system:node-proxier",
-      "/registry/priorityclasses/system-cluster-critical", "/registry/flowschemas/system-nodes"]) {
+      "/registry/priorityclasses/system-cluster-critical", "/registry/flowschemas/system-nodes",
+      "/registry/serviceaccounts/default/default", "/registry/serviceaccounts/kube-system/deployment-controller",
+      "/registry/serviceaccounts/kube-system/coredns", "/registry/configmaps/kube-system/coredns", "/registry/deployments/kube-system/coredns"]) {
       assert.ok(names.includes(expected), `${expected} missing`);
     }
-    for (const gone of ["/registry/namespaces/", "/registry/services/", "/registry/leases/", "/registry/masterleases/", "/registry/configmaps/"]) {
+    // The controllers' work from the Deployment: exactly one ReplicaSet and one Pod.
+    assert.equal(names.filter((n) => n.startsWith("/registry/replicasets/kube-system/coredns-")).length, 1);
+    assert.equal(names.filter((n) => n.startsWith("/registry/pods/kube-system/coredns-")).length, 1);
+    for (const gone of ["/registry/namespaces/", "/registry/services/", "/registry/leases/", "/registry/masterleases/", "/registry/events/",
+      "/registry/endpointslices/", "/registry/configmaps/kube-system/kube-root-ca.crt", "/registry/configmaps/default/"]) {
       assert.deepEqual(names.filter((n) => n.startsWith(gone)), [], `${gone} kept`);
     }
   });
@@ -61,5 +67,12 @@ describe("datastore template", () => {
     const ns = await bare.api.get<{ metadata: { creationTimestamp: string } }>("/api/v1/namespaces/default");
     assert.ok(Date.parse(ns.body!.metadata.creationTimestamp) >= Math.floor(startedAt / 1000) * 1000);
     await waitFor("all of /readyz", () => bare.api.ok("/readyz"), 30_000, 50);
+    // CoreDNS's Pod waits for a node, with no status the template's controller manager wrote.
+    type PodList = { items: { spec: { nodeName?: string } }[] };
+    const pods = await bare.api.get<PodList>("/api/v1/namespaces/kube-system/pods?labelSelector=k8s-app%3Dkube-dns");
+    assert.equal(pods.body!.items.length, 1);
+    assert.equal(pods.body!.items[0].spec.nodeName, undefined);
+    const deployment = await bare.api.get<{ status?: { conditions?: unknown[] } }>("/apis/apps/v1/namespaces/kube-system/deployments/coredns");
+    assert.equal(deployment.body!.status?.conditions, undefined);
   });
 });

@@ -1,11 +1,15 @@
 import { request } from "node:https";
 
-/** A few authenticated GETs against a cluster's apiserver, with the admin client certificate. */
+/** A few authenticated requests to a cluster's apiserver, with the admin client certificate. */
 export class KubeApi {
   constructor(private readonly server: string, private readonly tls: { ca: string; cert: string; key: string }) {}
 
   get<T = unknown>(path: string, timeoutMs = 2000): Promise<{ status: number; body: T | undefined }> {
     return this.send<T>("GET", path, undefined, timeoutMs);
+  }
+
+  post<T = unknown>(path: string, body: unknown, timeoutMs = 5000): Promise<{ status: number; body: T | undefined }> {
+    return this.send<T>("POST", path, body, timeoutMs, "application/json");
   }
 
   /** JSON merge patch (RFC 7386). */

@@ -11,7 +11,8 @@ import { TempkubeError } from "../../util/errors.js";
 import { logger } from "../../util/log.js";
 import { dataDir } from "../../util/paths.js";
 import type { ClusterCredentials, ClusterRuntimeStatus, RuntimeDriver, StepTimings } from "../driver.js";
-import { coreDns, localPath, memoryQuantity, nodeCapacityPolicy, tenantPolicies, tenantRbac } from "./addon-manifests.js";
+import { coreDnsService, localPath, memoryQuantity, nodeCapacityPolicy, rootCaConfigMap, tenantPolicies, tenantRbac } from "./addon-manifests.js";
+import { applyManifests } from "./apply-manifests.js";
 import { STARTING_TAINT } from "./component-configs.js";
 import { clusterCgroup, ensureCgroup, killAll, leftoverCgroups, memoryUsage, removeCgroup, setCpuLimit, setMemoryLimit, pidsIn } from "./cgroups.js";
 import { kubeletCgroupRoot, nodeName, writeClusterAssets } from "./cluster-assets.js";
@@ -39,13 +40,14 @@ export interface LocalClusterState {
 }
 
 const STOP_GRACE_MS = 500;
+const NOT_READY_TAINT = "node.kubernetes.io/not-ready";
 const PODS_SETTLE_MS = 60_000;
 const READY_TIMEOUT_MS = Number(process.env.TEMPKUBE_READY_TIMEOUT_MS ?? 180_000);
 
 type Condition = { type: string; status: string; lastHeartbeatTime?: string; lastTransitionTime?: string };
 type ConditionList = { items?: { status?: { conditions?: Condition[] } }[] };
 type Resources = Record<string, string>;
-type NodeList = { items?: { metadata?: { name?: string }; status?: { conditions?: Condition[]; capacity?: Resources; allocatable?: Resources } }[] };
+type NodeList = { items?: { metadata?: { name?: string }; spec?: { taints?: { key: string }[] }; status?: { conditions?: Condition[]; capacity?: Resources; allocatable?: Resources } }[] };
 
 /** The condition is True and was reported at or after `since`. */
 function isFresh(obj: { status?: { conditions?: Condition[] } }, type: string, since: number, stamp: "lastHeartbeatTime" | "lastTransitionTime"): boolean {
@@ -233,15 +235,16 @@ export class LocalRuntime implements RuntimeDriver {
     // A pod that connects to a Service before kube-proxy's rules exist keeps an un-NATed
     // conntrack entry and hangs for its whole connect timeout, so no pod may start first.
     // On a restart whose node namespaces kept the rules of the last boot, that holds from
-    // the start, and kube-proxy and the kubelets start now, beside the apiserver: a kubelet
-    // watches its pods only once its Node cache has synced, which it checks once a second
+    // the start, and the kubelets start now, beside the apiserver: a kubelet watches its
+    // pods only once its Node cache has synced, which it checks once a second
     // (pkg/kubelet/config/apiserver.go), so one started before the apiserver serves is
-    // running pods a second sooner than one started after.
+    // running pods a second sooner than one started after. kube-proxy, on the contrary,
+    // starts once the apiserver serves: refused at first, it would wait out client-go's
+    // retry backoff (0.8 s, then 1.6 s).
     const nodes = state.network.nodes;
-    const nodeAgentsEarly = !firstBoot && (await Promise.all(nodes.map((n) => this.serviceRulesPresent(n)))).every(Boolean);
-    if (nodeAgentsEarly) {
+    const kubeletsEarly = !firstBoot && (await Promise.all(nodes.map((n) => this.serviceRulesPresent(n)))).every(Boolean);
+    if (kubeletsEarly) {
       await waitFor("containerd", async () => nodes.every((n) => existsSync(layout.node(n.name).containerdSocket)), 30_000, 20);
-      for (const node of nodes) await sup.start(kubeProxyCommand(input, node));
       for (const node of nodes) await sup.start(kubeletCommand(input, node));
     }
     const api = await this.adminApi(layout, state);
@@ -260,7 +263,7 @@ export class LocalRuntime implements RuntimeDriver {
     // writes its Node, so that the first status already advertises the size preset.
     mark("node capacity policy");
     await this.applyCapacityPolicy(api, state, release);
-    const addons = firstBoot ? this.applyAddons(state, layout, release) : Promise.resolve();
+    const addons = firstBoot ? Promise.all([this.publishRootCa(api, layout), this.applyAddons(state, layout, release)]) : Promise.resolve();
     addons.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
     // kube-proxy needs its Node object, and when it is missing polls for it once a second
     // (pkg/proxy/node.go), so on first boot it starts once its node is registered; the
@@ -274,12 +277,17 @@ export class LocalRuntime implements RuntimeDriver {
       for (const node of nodes) await sup.start(kubeProxyCommand(input, node));
       mark("service rules written");
       await waitFor("kube-proxy to sync its rules", () => this.kubeProxiesSynced(nodes), this.readyTimeoutMs, 50);
+      // Pods get the `kubernetes` Service's address in their environment (in-cluster clients
+      // such as CoreDNS need it) only if it exists when they start, and the apiserver makes
+      // it once all of /readyz passes, i.e. after the bootstrap hooks.
+      await waitFor("kube-proxy's rules for the kubernetes Service", async () =>
+        (await Promise.all(nodes.map((n) => this.kubernetesServiceRouted(n)))).every(Boolean), this.readyTimeoutMs, 50);
       await this.liftStartingTaint(api, nodes);
     } else {
       for (const node of nodes) await sup.start(kubeProxyCommand(input, node));
       mark("service rules written");
       await waitFor("kube-proxy to sync its rules", () => this.kubeProxiesSynced(nodes), this.readyTimeoutMs, 50);
-      if (!nodeAgentsEarly) for (const node of nodes) await sup.start(kubeletCommand(input, node));
+      if (!kubeletsEarly) for (const node of nodes) await sup.start(kubeletCommand(input, node));
     }
     mark("addons applied");
     await addons;
@@ -318,10 +326,26 @@ export class LocalRuntime implements RuntimeDriver {
     }
   }
 
+  /** CoreDNS's workload comes with the datastore template; the rest is this cluster's own. */
   private async applyAddons(state: LocalClusterState, layout: ClusterLayout, release: KubernetesRelease): Promise<void> {
-    const docs = [tenantRbac(), tenantPolicies(state.spec.privileged), coreDns(), localPath(layout.volumesDir)].join("---\n");
-    await run(kubernetesBinary(release, "kubectl"), ["--kubeconfig", layout.kubeconfig("admin"), "apply", "--server-side", "--force-conflicts", "-f", "-"],
-      { input: docs, timeoutMs: 60_000 });
+    const docs = [tenantRbac(), tenantPolicies(state.spec.privileged), coreDnsService(), localPath(layout.volumesDir)].join("---\n");
+    await applyManifests(release, layout.kubeconfig("admin"), docs);
+  }
+
+  /**
+   * Every pod's service-account volume holds the `kube-root-ca.crt` ConfigMap of its
+   * namespace, and the kubelet does not start a pod without it. kube-controller-manager
+   * publishes it, seconds after the scheduler can bind CoreDNS's Pod (it waits for the
+   * apiserver's bootstrap hooks); tempkube writes the same object for kube-system first,
+   * and the controller finds it as it would have written it.
+   */
+  private async publishRootCa(api: KubeApi, layout: ClusterLayout): Promise<void> {
+    const configMap = rootCaConfigMap(await readFile(layout.pki("ca.crt"), "utf8"));
+    // The apiserver makes kube-system just after it serves; until then the create is a 404.
+    await waitFor("ConfigMap kube-system/kube-root-ca.crt", async () => {
+      const res = await api.post("/api/v1/namespaces/kube-system/configmaps", configMap).catch(() => undefined);
+      return res?.status === 201 || res?.status === 409;
+    }, this.readyTimeoutMs, 50);
   }
 
   private async applyCapacityPolicy(api: KubeApi, state: LocalClusterState, release: KubernetesRelease): Promise<void> {
@@ -346,7 +370,8 @@ export class LocalRuntime implements RuntimeDriver {
     const advertised = (r: Resources | undefined) => r?.cpu === preset.cpu && r?.memory === preset.memory;
     let ready = items.length >= expected;
     for (const n of items) {
-      if (!isFresh(n, "Ready", since, "lastHeartbeatTime")) ready = false;
+      // The node lifecycle controller lifts not-ready once it has seen Ready: until then no pod lands.
+      if (!isFresh(n, "Ready", since, "lastHeartbeatTime") || n.spec?.taints?.some((t) => t.key === NOT_READY_TAINT)) ready = false;
       else if (!advertised(n.status?.capacity) || !advertised(n.status?.allocatable)) {
         ready = false;
         await api.patch(`/api/v1/nodes/${n.metadata?.name}/status`, { status: { capacity: preset, allocatable: preset } }).catch(() => undefined);
@@ -378,6 +403,15 @@ export class LocalRuntime implements RuntimeDriver {
     return succeeds("nsenter", [`--net=${node.netnsPath}`, "iptables", "-w", "-t", "nat", "-S", "KUBE-SERVICES", "1"]);
   }
 
+  private async kubernetesServiceRouted(node: NodeNetwork): Promise<boolean> {
+    try {
+      const { stdout } = await run("nsenter", [`--net=${node.netnsPath}`, "iptables", "-w", "-t", "nat", "-S", "KUBE-SERVICES"]);
+      return stdout.includes(`-d ${KUBERNETES_SERVICE_IP}/32 `);
+    } catch {
+      return false;
+    }
+  }
+
   private async kubeProxiesSynced(nodes: NodeNetwork[]): Promise<boolean> {
     const healthy = await Promise.all(nodes.map((n) =>
       fetch(`http://${n.ip}:10256/livez`, { signal: AbortSignal.timeout(1000) }).then((r) => r.status === 200, () => false)));
@@ -388,7 +422,8 @@ export class LocalRuntime implements RuntimeDriver {
   private async dnsAnswers(netnsPath: string): Promise<boolean> {
     try {
       const { stdout } = await run("nsenter", [`--net=${netnsPath}`, "timeout", "2", "busybox", "nslookup", "kubernetes.default.svc.cluster.local", DNS_SERVICE_IP]);
-      return stdout.includes(KUBERNETES_SERVICE_IP);
+      // The answer's address line: "Server: 10.96.0.10" alone (no answer) contains 10.96.0.1 too.
+      return stdout.split("\n").some((line) => /^Address:\s+(\S+)$/.exec(line.trim())?.[1] === KUBERNETES_SERVICE_IP);
     } catch {
       return false;
     }
@@ -490,11 +525,11 @@ export class LocalRuntime implements RuntimeDriver {
 
   // ---------------------------------------------------------------- lifecycle
 
-  async start(clusterId: string): Promise<{ timings: StepTimings }> {
+  async start(clusterId: string, onStep?: (step: string) => void): Promise<{ timings: StepTimings }> {
     const state = await this.readState(clusterId);
     const layout = this.layout(clusterId);
     const release = this.release(state.kubernetesVersion);
-    const steps = new StepTimer("network");
+    const steps = new StepTimer("network", onStep);
     try {
       await setupNetwork(clusterId, state.network);
       await this.setupCgroups(state.spec);
