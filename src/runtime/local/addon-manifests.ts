@@ -399,13 +399,7 @@ spec:
     metadata: { labels: { app: local-path-provisioner } }
     spec:
       serviceAccountName: local-path-provisioner-service-account
-      # not-ready: the node lifecycle controller lifts that taint once the node is Ready, but
-      # kube-controller-manager starts seconds after the scheduler (it waits for the
-      # apiserver's bootstrap hooks); CoreDNS needs no more than a running kubelet.
-      tolerations:
-      - { key: CriticalAddonsOnly, operator: Exists }
-      - { key: node-role.kubernetes.io/control-plane, effect: NoSchedule }
-      - { key: node.kubernetes.io/not-ready, effect: NoSchedule }
+      tolerations: [{ key: CriticalAddonsOnly, operator: Exists }, { key: node-role.kubernetes.io/control-plane, effect: NoSchedule }]
       containers:
       - name: local-path-provisioner
         image: ${IMAGES.localPath}
