@@ -1,5 +1,16 @@
 import { request } from "node:https";
 
+/**
+ * A list served from the apiserver's watch cache as it is (`resourceVersion=0`). A list
+ * without it is a consistent read: the cache first waits for kine to confirm it is current,
+ * which in a burst of writes (a cluster starting) takes up to a second. Readiness checks
+ * poll until what they read is fresh (conditions stamped after this boot) and the cache only
+ * moves forward, so a slightly older snapshot can only make them look again.
+ */
+export function fromCache(path: string): string {
+  return `${path}${path.includes("?") ? "&" : "?"}resourceVersion=0`;
+}
+
 /** A few authenticated requests to a cluster's apiserver, with the admin client certificate. */
 export class KubeApi {
   constructor(private readonly server: string, private readonly tls: { ca: string; cert: string; key: string }) {}

@@ -17,7 +17,7 @@ import { STARTING_TAINT } from "./component-configs.js";
 import { clusterCgroup, ensureCgroup, killAll, leftoverCgroups, memoryUsage, removeCgroup, setCpuLimit, setMemoryLimit, pidsIn } from "./cgroups.js";
 import { kubeletCgroupRoot, nodeName, writeClusterAssets } from "./cluster-assets.js";
 import { apiServerCommands, containerdCommand, controllerCommands, kubeletCommand, kubeProxyCommand, systemCgroup, type ClusterCommandsInput } from "./component-commands.js";
-import { KubeApi } from "./kube-api.js";
+import { fromCache, KubeApi } from "./kube-api.js";
 import { ensureDatastoreTemplate, READYZ_BEFORE_BOOTSTRAP_HOOKS, seedDatastore } from "./datastore-template.js";
 import { HostRegistry } from "./host-registry.js";
 import { archiveImages } from "./image-references.js";
@@ -316,8 +316,13 @@ export class LocalRuntime implements RuntimeDriver {
   private async endpointsSettled(api: KubeApi, nodes: NodeNetwork[]): Promise<void> {
     const settled = async () => {
       const endpoints = await currentServiceEndpoints(api, nodes.map((n) => n.ip));
-      if (!endpoints) return false;
-      return (await Promise.all(nodes.map((n) => serviceRulesMatch(n.netnsPath, endpoints).catch(() => false)))).every(Boolean);
+      if (!endpoints) {
+        logger.debug("EndpointSlices do not name this boot's pods yet");
+        return false;
+      }
+      const matching = await Promise.all(nodes.map((n) => serviceRulesMatch(n.netnsPath, endpoints).catch(() => false)));
+      if (!matching.every(Boolean)) logger.debug({ ready: [...endpoints.ready], live: [...endpoints.live], matching }, "kube-proxy's rules lag");
+      return matching.every(Boolean);
     };
     try {
       await waitFor("Service endpoints and kube-proxy's rules to name this boot's pods", settled, PODS_SETTLE_MS, 50);
@@ -364,7 +369,7 @@ export class LocalRuntime implements RuntimeDriver {
    * Such a node gets the preset's figures written here; the policy keeps them from then on.
    */
   private async nodesReady(api: KubeApi, expected: number, since: number, size: SizeLimits): Promise<boolean> {
-    const res = await api.get<NodeList>("/api/v1/nodes").catch(() => undefined);
+    const res = await api.get<NodeList>(fromCache("/api/v1/nodes")).catch(() => undefined);
     const items = res?.status === 200 ? res.body?.items ?? [] : [];
     const preset = { cpu: String(size.cpus), memory: memoryQuantity(size.memoryBytes) };
     const advertised = (r: Resources | undefined) => r?.cpu === preset.cpu && r?.memory === preset.memory;
@@ -437,7 +442,7 @@ export class LocalRuntime implements RuntimeDriver {
   private async podsSettled(api: KubeApi, since: number): Promise<void> {
     type PodList = { items?: { status?: { phase?: string; conditions?: Condition[] } }[] };
     const settled = async () => {
-      const res = await api.get<PodList>("/api/v1/pods").catch(() => undefined);
+      const res = await api.get<PodList>(fromCache("/api/v1/pods")).catch(() => undefined);
       if (res?.status !== 200) return false;
       return (res.body?.items ?? []).filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed")
         .every((p) => isFresh(p, "Ready", since, "lastTransitionTime"));
@@ -446,7 +451,7 @@ export class LocalRuntime implements RuntimeDriver {
   }
 
   private async podsReady(api: KubeApi, ns: string, selector: string, since: number): Promise<boolean> {
-    const res = await api.get<ConditionList>(`/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(selector)}`).catch(() => undefined);
+    const res = await api.get<ConditionList>(fromCache(`/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(selector)}`)).catch(() => undefined);
     const items = res?.status === 200 ? res.body?.items ?? [] : [];
     return items.some((p) => isFresh(p, "Ready", since, "lastTransitionTime"));
   }
