@@ -281,7 +281,7 @@ export class LocalRuntime implements RuntimeDriver {
       // such as CoreDNS need it) only if it exists when they start, and the apiserver makes
       // it once all of /readyz passes, i.e. after the bootstrap hooks.
       await waitFor("kube-proxy's rules for the kubernetes Service", async () =>
-        (await Promise.all(nodes.map((n) => this.kubernetesServiceRouted(n)))).every(Boolean), this.readyTimeoutMs, 50);
+        (await Promise.all(nodes.map((n) => this.serviceRouted(n, KUBERNETES_SERVICE_IP)))).every(Boolean), this.readyTimeoutMs, 50);
       await this.liftStartingTaint(api, nodes);
     } else {
       for (const node of nodes) await sup.start(kubeProxyCommand(input, node));
@@ -299,7 +299,10 @@ export class LocalRuntime implements RuntimeDriver {
     mark("coredns available");
     await waitFor("CoreDNS available", () => this.podsReady(api, "kube-system", "k8s-app=kube-dns", since), this.readyTimeoutMs);
     mark("cluster dns answers");
-    await waitFor("cluster DNS to answer through the kube-dns Service", () => this.dnsAnswers(state.network.nodes[0].netnsPath), this.readyTimeoutMs);
+    // Asked only once kube-proxy leads the Service somewhere: a query sent before then is
+    // lost, and the lookup would wait out its whole timeout.
+    await waitFor("cluster DNS to answer through the kube-dns Service", async () =>
+      await this.serviceRouted(state.network.nodes[0], DNS_SERVICE_IP) && await this.dnsAnswers(state.network.nodes[0].netnsPath), this.readyTimeoutMs, 50);
     mark("controller manager started");
     await controllerManagerStarted;
     mark("apiserver bootstrap reconciled");
@@ -408,10 +411,11 @@ export class LocalRuntime implements RuntimeDriver {
     return succeeds("nsenter", [`--net=${node.netnsPath}`, "iptables", "-w", "-t", "nat", "-S", "KUBE-SERVICES", "1"]);
   }
 
-  private async kubernetesServiceRouted(node: NodeNetwork): Promise<boolean> {
+  /** kube-proxy has a rule for the Service's IP (it writes one only when some endpoint is ready). */
+  private async serviceRouted(node: NodeNetwork, serviceIp: string): Promise<boolean> {
     try {
       const { stdout } = await run("nsenter", [`--net=${node.netnsPath}`, "iptables", "-w", "-t", "nat", "-S", "KUBE-SERVICES"]);
-      return stdout.includes(`-d ${KUBERNETES_SERVICE_IP}/32 `);
+      return stdout.includes(`-d ${serviceIp}/32 `);
     } catch {
       return false;
     }
