@@ -102,10 +102,24 @@ spec:
 const IS_TENANT = `request.userInfo.groups.exists(g, g == '${TENANT_GROUP}')`;
 
 /**
+ * API groups that Kubernetes serves itself (in any release tempkube offers, enabled or not).
+ * A CRD in one of them can share a built-in resource's storage path (e.g.
+ * `apiservices.apiregistration.k8s.io`): deleting it then deletes the built-in objects
+ * (seen: the APIService `v1.apiregistration.k8s.io` went). Groups below them, such as
+ * `gateway.networking.k8s.io`, are not built in and stay open to tenants.
+ */
+export const BUILT_IN_API_GROUPS = [
+  "admissionregistration.k8s.io", "apiextensions.k8s.io", "apiregistration.k8s.io", "apps", "authentication.k8s.io",
+  "authorization.k8s.io", "autoscaling", "batch", "certificates.k8s.io", "coordination.k8s.io", "discovery.k8s.io", "events.k8s.io",
+  "extensions", "flowcontrol.apiserver.k8s.io", "internal.apiserver.k8s.io", "networking.k8s.io", "node.k8s.io", "policy",
+  "rbac.authorization.k8s.io", "resource.k8s.io", "scheduling.k8s.io", "storage.k8s.io", "storagemigration.k8s.io",
+];
+
+/**
  * Guards for the tenant credential: no cluster-wide RBAC, no admission configuration, no
- * writes in kube-system (exempt from Pod Security), no privileged namespaces unless the
- * cluster allows privileged pods; for everyone outside kube-system, no host ports below
- * 1024 other than 80 and 443.
+ * CRD in a built-in API group, no writes in kube-system (exempt from Pod Security), no
+ * privileged namespaces unless the cluster allows privileged pods; for everyone outside
+ * kube-system, no host ports below 1024 other than 80 and 443.
  */
 export function tenantPolicies(privilegedAllowed: boolean): string {
   const docs = [
@@ -118,6 +132,12 @@ export function tenantPolicies(privilegedAllowed: boolean): string {
       operations: [CREATE, UPDATE, DELETE]
       resources: ["*"]`, IS_TENANT, `  - expression: "false"
     message: "tenants cannot change cluster-wide RBAC or admission configuration; use a Role and RoleBinding in your namespace"
+    reason: Forbidden`),
+    policy("tempkube-tenant-built-in-groups", `    - apiGroups: [apiextensions.k8s.io]
+      apiVersions: ["*"]
+      operations: [CREATE, UPDATE]
+      resources: [customresourcedefinitions]`, IS_TENANT, `  - expression: "!(object.spec.group in ${list(BUILT_IN_API_GROUPS).replace(/"/g, "'")})"
+    messageExpression: "'the API group ' + object.spec.group + ' is built into Kubernetes; a CRD of tenants needs a group of its own'"
     reason: Forbidden`),
     // Subresources too ("*/*"): a token for a kube-system ServiceAccount, exec into its pods (CONNECT).
     policy("tempkube-tenant-kube-system", `    - apiGroups: ["*"]

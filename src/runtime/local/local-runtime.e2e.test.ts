@@ -247,10 +247,9 @@ describe("local runtime, end to end", { timeout: 20 * 60_000 }, () => {
   });
 
   it("gives the tenant the resources of its own CRDs, and none of a built-in group", async () => {
-    // Whether or not the apiserver takes it, no rights on the real resource may follow.
-    if (await kubectl.refusal(["create", "-f", "-"], FAKE_VAP_CRD) === undefined) {
-      await kubectl.run(["wait", "--for=condition=Established", "crd/validatingadmissionpolicies.admissionregistration.k8s.io", "--timeout=30s"]);
-    }
+    // A CRD in a built-in group could share a built-in resource's storage: refused, and no
+    // rights on the real resource follow (the controller's own guard is in its Go tests).
+    assert.match(await kubectl.refusal(["create", "-f", "-"], FAKE_VAP_CRD) ?? "accepted", /admissionregistration.k8s.io is built into Kubernetes/);
     await kubectl.run(["create", "-f", "-"], WIDGET_CRD);
     await kubectl.run(["create", "namespace", "crd-test"]);
     let refused: string | undefined;
