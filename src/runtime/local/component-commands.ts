@@ -76,6 +76,10 @@ function controlPlaneCommands({ clusterId, release, layout, net }: ClusterComman
       command: kubernetesBinary(release, "kube-apiserver"),
       netnsPath: cp.netnsPath,
       cgroup,
+      // Most of an idle cluster's private memory is the apiserver's Go heap, and Go lets it
+      // grow to twice what is live: at GOGC=50 it holds 158 MiB instead of 190 (idle
+      // cluster 305 MiB instead of 338), for ~0.15 s more until it serves (measured A/B).
+      env: { GOGC: "50" },
       args: [
         `--etcd-servers=unix://${layout.kineSocket}`,
         `--advertise-address=${cp.ip}`,
