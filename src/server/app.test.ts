@@ -25,6 +25,15 @@ describe("REST API: tokens, limits, capacity, OpenAPI (fake driver)", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it("refuses to start a second server on the same address, before it touches any cluster", async () => {
+    const driver = new FakeDriver();
+    const port = Number(new URL(server.url).port);
+    await assert.rejects(startServer({ host: "127.0.0.1", port, dataDir: dir, driver, warmPool: 2 }),
+      (e: Error) => /127\.0\.0\.1:\d+ is already in use \(another tempkube server\?\)/.test(e.message));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(driver.calls, [], "the refused server provisioned or destroyed nothing");
+  });
+
   it("serves an OpenAPI document made from the validating schemas", async () => {
     const doc = await call(undefined, "GET", "/openapi.json");
     assert.equal(doc.status, 200);

@@ -12,6 +12,7 @@ import { Store } from "../store/store.js";
 import { dataDir as defaultDataDir } from "../util/paths.js";
 import type { ClusterRecord } from "../core/cluster-record.js";
 import { pooledShape } from "../core/warm-pool.js";
+import { TempkubeError } from "../util/errors.js";
 import { DEFAULT_KUBERNETES_MINOR } from "../setup/catalogue.js";
 import { buildApp } from "./app.js";
 import { ServiceMetrics } from "./metrics.js";
@@ -75,9 +76,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   notifier.onAttempt = (ok) => metrics.deliveries.inc({ result: ok ? "delivered" : "failed" });
   const app = await buildApp(store, new ClusterService(store, controller, driver, clock, { hostCapacity, notifications: notificationOptions }), metrics,
     join(dir, "uploads"));
+  // The address first: a second server started by mistake must fail before its controller
+  // acts on the store (it would retire the first one's warm pool, for a start).
+  let address: string;
+  try {
+    address = await app.listen({ host: options.host, port: options.port });
+  } catch (err) {
+    await app.close();
+    await store.close();
+    if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") {
+      throw new TempkubeError("invalid-input", `${options.host}:${options.port} is already in use (another tempkube server?); choose another with --listen`);
+    }
+    throw err;
+  }
   notifier.start();
   controller.start();
-  const address = await app.listen({ host: options.host, port: options.port });
   return {
     url: address,
     app,
