@@ -333,6 +333,24 @@ describe("local runtime, end to end", { timeout: 20 * 60_000 }, () => {
     assert.deepEqual(await runtime.leftovers(id), []);
   });
 
+  it("a boot whose cluster is destroyed underneath it gives up within its one deadline, and leaves nothing", async () => {
+    const readyTimeoutMs = 15_000;
+    const booting = new LocalRuntime({ readyTimeoutMs });
+    const id = `e2e${newClusterId().slice(0, 6)}`;
+    const started = Date.now();
+    let destroyed: Promise<void> | undefined;
+    // Another process (here another runtime object) destroys it once the apiserver serves.
+    const outcome = booting.provision({ id, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 },
+      (step) => { if (step === "node capacity policy") destroyed ??= runtime.destroy(id); })
+      .then(() => "ready", (err: Error) => err.message);
+    const message = await outcome;
+    await destroyed;
+    // Within the one deadline of the whole boot (each step used to get all of it anew).
+    assert.ok(Date.now() - started < readyTimeoutMs + 15_000, `gave up after ${Date.now() - started} ms: ${message}`);
+    assert.match(message, /failed/);
+    assert.deepEqual(await runtime.leftovers(id), []);
+  });
+
   it("destroy leaves no process, mount, namespace, veth, cgroup, iptables rule or file", async () => {
     for (const id of [first, second]) {
       await runtime.destroy(id);

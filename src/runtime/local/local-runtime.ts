@@ -24,7 +24,7 @@ import { archiveImages } from "./image-references.js";
 import { ensureImageTemplate, seedContainerdRoot } from "./image-template.js";
 import { ClusterLayout, type NodeLayout } from "./layout.js";
 import { StepTimer } from "./step-timer.js";
-import { DNS_SERVICE_IP, KUBERNETES_SERVICE_IP, leftoverNetwork, MAX_CLUSTER_INDEX, planNetwork, setupNetwork, teardownNetwork, type ClusterNetwork, type NodeNetwork } from "./network.js";
+import { DNS_SERVICE_IP, KUBERNETES_SERVICE_IP, leftoverNetwork, MAX_CLUSTER_INDEX, planNetwork, setupNetwork, sweepNetwork, teardownNetwork, type ClusterNetwork, type NodeNetwork } from "./network.js";
 import { currentServiceEndpoints, serviceRulesMatch } from "./service-endpoints.js";
 import { Supervisor } from "./supervisor.js";
 import { waitFor } from "./wait.js";
@@ -191,6 +191,14 @@ export class LocalRuntime implements RuntimeDriver {
     throw new TempkubeError("host", `this host holds ${MAX_CLUSTER_INDEX} clusters already; no address range is free`);
   }
 
+  private async reservedIndex(id: string): Promise<number | undefined> {
+    const dir = join(this.base, "indexes");
+    for (const c of await readdir(dir).catch(() => [] as string[])) {
+      if ((await readFile(join(dir, c, "cluster"), "utf8").catch(() => "")) === id) return Number(c);
+    }
+    return undefined;
+  }
+
   private async releaseIndex(id: string, index: number | undefined): Promise<void> {
     const dir = join(this.base, "indexes");
     const candidates = index ? [String(index)] : await readdir(dir).catch(() => [] as string[]);
@@ -220,6 +228,10 @@ export class LocalRuntime implements RuntimeDriver {
     // Conditions written before a stop are still in the store: only what is reported after
     // this moment (second resolution, as the API keeps it) counts as ready.
     const since = Math.floor(Date.now() / 1000) * 1000;
+    // One deadline for the whole boot, not one per step: a cluster destroyed underneath a
+    // boot (by another process) would otherwise keep it waiting out every step in turn.
+    const deadline = Date.now() + this.readyTimeoutMs;
+    const left = () => Math.max(0, deadline - Date.now());
     mark("processes started");
     // Images loaded for every cluster come from here; the cluster runs without it otherwise.
     await this.registry.ensureRunning().catch((err: unknown) => logger.warn({ err }, "the host image registry is not running"));
@@ -249,21 +261,21 @@ export class LocalRuntime implements RuntimeDriver {
     }
     const api = await this.adminApi(layout, state);
     mark("apiserver ready");
-    await waitFor("kube-apiserver /readyz", () => api.ok(READYZ_BEFORE_BOOTSTRAP_HOOKS), this.readyTimeoutMs, 50);
+    await waitFor("kube-apiserver /readyz", () => api.ok(READYZ_BEFORE_BOOTSTRAP_HOOKS), left(), 50);
     // Everything else starts against a ready apiserver (no client backoff to wait out),
     // but kube-controller-manager polls /healthz once a second before it starts any
     // controller, and /healthz waits for the bootstrap hooks: it starts once that passes,
     // so that its first poll does (waitFor below, in parallel with the nodes).
     const controllers = controllerCommands(input);
     for (const c of controllers.filter((c) => c.name !== "kube-controller-manager")) await sup.start(c);
-    const controllerManagerStarted = waitFor("kube-apiserver /healthz", () => api.ok("/healthz"), this.readyTimeoutMs, 50)
+    const controllerManagerStarted = waitFor("kube-apiserver /healthz", () => api.ok("/healthz"), left(), 50)
       .then(() => sup.start(controllers.find((c) => c.name === "kube-controller-manager")!));
     controllerManagerStarted.catch(() => undefined); // awaited below, like the addons
     // On every boot (clusters made before the policy get it too), and before any kubelet
     // writes its Node, so that the first status already advertises the size preset.
     mark("node capacity policy");
     await this.applyCapacityPolicy(api, state, release);
-    const addons = firstBoot ? Promise.all([this.publishRootCa(api, layout), this.applyAddons(state, layout, release)]) : Promise.resolve();
+    const addons = firstBoot ? Promise.all([this.publishRootCa(api, layout, left), this.applyAddons(state, layout, release)]) : Promise.resolve();
     addons.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
     // kube-proxy needs its Node object, and when it is missing polls for it once a second
     // (pkg/proxy/node.go), so on first boot it starts once its node is registered; the
@@ -273,40 +285,40 @@ export class LocalRuntime implements RuntimeDriver {
     if (firstBoot) {
       for (const node of nodes) await sup.start(kubeletCommand(input, node));
       mark("nodes registered");
-      await waitFor("the kubelets to register their nodes", () => this.nodesRegistered(api, nodes), this.readyTimeoutMs, 50);
+      await waitFor("the kubelets to register their nodes", () => this.nodesRegistered(api, nodes), left(), 50);
       for (const node of nodes) await sup.start(kubeProxyCommand(input, node));
       mark("service rules written");
-      await waitFor("kube-proxy to sync its rules", () => this.kubeProxiesSynced(nodes), this.readyTimeoutMs, 50);
+      await waitFor("kube-proxy to sync its rules", () => this.kubeProxiesSynced(nodes), left(), 50);
       // Pods get the `kubernetes` Service's address in their environment (in-cluster clients
       // such as CoreDNS need it) only if it exists when they start, and the apiserver makes
       // it once all of /readyz passes, i.e. after the bootstrap hooks.
       await waitFor("kube-proxy's rules for the kubernetes Service", async () =>
-        (await Promise.all(nodes.map((n) => this.serviceRouted(n, KUBERNETES_SERVICE_IP)))).every(Boolean), this.readyTimeoutMs, 50);
-      await this.liftStartingTaint(api, nodes);
+        (await Promise.all(nodes.map((n) => this.serviceRouted(n, KUBERNETES_SERVICE_IP)))).every(Boolean), left(), 50);
+      await this.liftStartingTaint(api, nodes, left);
     } else {
       for (const node of nodes) await sup.start(kubeProxyCommand(input, node));
       mark("service rules written");
-      await waitFor("kube-proxy to sync its rules", () => this.kubeProxiesSynced(nodes), this.readyTimeoutMs, 50);
+      await waitFor("kube-proxy to sync its rules", () => this.kubeProxiesSynced(nodes), left(), 50);
       if (!kubeletsEarly) for (const node of nodes) await sup.start(kubeletCommand(input, node));
     }
     mark("addons applied");
     await addons;
     mark("nodes ready");
     await waitFor(`${state.network.nodes.length} node(s) Ready with the size preset's capacity`,
-      () => this.nodesReady(api, state.network.nodes.length, since, SIZE_PRESETS[state.spec.size]), this.readyTimeoutMs);
+      () => this.nodesReady(api, state.network.nodes.length, since, SIZE_PRESETS[state.spec.size]), left());
     mark("default service account");
-    await waitFor("ServiceAccount default/default", () => api.ok("/api/v1/namespaces/default/serviceaccounts/default"), this.readyTimeoutMs);
+    await waitFor("ServiceAccount default/default", () => api.ok("/api/v1/namespaces/default/serviceaccounts/default"), left());
     mark("coredns available");
-    await waitFor("CoreDNS available", () => this.podsReady(api, "kube-system", "k8s-app=kube-dns", since), this.readyTimeoutMs);
+    await waitFor("CoreDNS available", () => this.podsReady(api, "kube-system", "k8s-app=kube-dns", since), left());
     mark("cluster dns answers");
     // Asked only once kube-proxy leads the Service somewhere: a query sent before then is
     // lost, and the lookup would wait out its whole timeout.
     await waitFor("cluster DNS to answer through the kube-dns Service", async () =>
-      await this.serviceRouted(state.network.nodes[0], DNS_SERVICE_IP) && await this.dnsAnswers(state.network.nodes[0].netnsPath), this.readyTimeoutMs, 50);
+      await this.serviceRouted(state.network.nodes[0], DNS_SERVICE_IP) && await this.dnsAnswers(state.network.nodes[0].netnsPath), left(), 50);
     mark("controller manager started");
     await controllerManagerStarted;
     mark("apiserver bootstrap reconciled");
-    await waitFor("kube-apiserver /readyz (all checks)", () => api.ok("/readyz"), this.readyTimeoutMs, 50);
+    await waitFor("kube-apiserver /readyz (all checks)", () => api.ok("/readyz"), left(), 50);
     if (!firstBoot) {
       mark("pods running again");
       await this.podsSettled(api, since);
@@ -347,13 +359,13 @@ export class LocalRuntime implements RuntimeDriver {
    * apiserver's bootstrap hooks); tempkube writes the same object for kube-system first,
    * and the controller finds it as it would have written it.
    */
-  private async publishRootCa(api: KubeApi, layout: ClusterLayout): Promise<void> {
+  private async publishRootCa(api: KubeApi, layout: ClusterLayout, left: () => number): Promise<void> {
     const configMap = rootCaConfigMap(await readFile(layout.pki("ca.crt"), "utf8"));
     // The apiserver makes kube-system just after it serves; until then the create is a 404.
     await waitFor("ConfigMap kube-system/kube-root-ca.crt", async () => {
       const res = await api.post("/api/v1/namespaces/kube-system/configmaps", configMap).catch(() => undefined);
       return res?.status === 201 || res?.status === 409;
-    }, this.readyTimeoutMs, 50);
+    }, left(), 50);
   }
 
   private async applyCapacityPolicy(api: KubeApi, state: LocalClusterState, release: KubernetesRelease): Promise<void> {
@@ -388,11 +400,11 @@ export class LocalRuntime implements RuntimeDriver {
     return ready;
   }
 
-  private async liftStartingTaint(api: KubeApi, nodes: NodeNetwork[]): Promise<void> {
+  private async liftStartingTaint(api: KubeApi, nodes: NodeNetwork[], left: () => number): Promise<void> {
     type Node = { spec?: { taints?: { key: string; effect: string }[] } };
     for (const node of nodes) {
       const path = `/api/v1/nodes/${node.name}`;
-      await waitFor(`node ${node.name} to register`, () => api.ok(path), this.readyTimeoutMs, 50);
+      await waitFor(`node ${node.name} to register`, () => api.ok(path), left(), 50);
       const current = await api.get<Node>(path);
       const taints = (current.body?.spec?.taints ?? []).filter((t) => t.key !== STARTING_TAINT);
       const res = await api.patch(path, { spec: { taints } });
@@ -577,8 +589,10 @@ export class LocalRuntime implements RuntimeDriver {
     const state = await this.readState(clusterId).catch(() => undefined);
     await this.stopProcesses(layout);
     if (state) await teardownNetwork(clusterId, state.network);
+    await sweepNetwork(clusterId, state?.network.index ?? (await this.reservedIndex(clusterId)));
     await removeCgroup(clusterCgroup(clusterId));
-    await rm(layout.root, { recursive: true, force: true });
+    // A boot still under way in another process may be writing into it (ENOTEMPTY): retried.
+    await rm(layout.root, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     await this.releaseIndex(clusterId, state?.network.index);
   }
 

@@ -133,6 +133,30 @@ export async function teardownNetwork(clusterId: string, net: ClusterNetwork): P
   }
 }
 
+/**
+ * Removes what is left of a cluster's network when its plan is not known (its state was
+ * never written, or another process removed it mid-boot), by the names it would have:
+ * node namespaces `tk-<id>-*` (their veths go with them), the bridge and veths of its
+ * address range, and the isolation rules tagged with its id.
+ */
+export async function sweepNetwork(clusterId: string, index: number | undefined): Promise<void> {
+  const { stdout: netns } = await run("ip", ["netns", "list"]);
+  for (const name of netns.split("\n").map((l) => l.split(" ")[0])) {
+    if (name.startsWith(`tk-${clusterId}-`)) await succeeds("ip", ["netns", "del", name]);
+  }
+  if (index !== undefined) {
+    const { stdout: links } = await run("ip", ["-o", "link", "show"]);
+    for (const m of links.matchAll(/^\d+: ([^:@]+)[:@]/gm)) {
+      if (m[1] === `tkb${index}` || m[1].startsWith(`tkv${index}n`)) await succeeds("ip", ["link", "del", m[1]]);
+    }
+  }
+  const { stdout: rules } = await run("iptables", ["-w", "-S", ISOLATION_CHAIN]).catch(() => ({ stdout: "" }));
+  for (const line of rules.split("\n")) {
+    const args = (line.match(/"[^"]*"|\S+/g) ?? []).map((a) => a.replace(/^"|"$/g, ""));
+    if (args[0] === "-A" && args.includes(`tempkube:${clusterId}`)) await succeeds("iptables", ["-w", "-D", ...args.slice(1)]);
+  }
+}
+
 /** Lists what is left of a cluster's network on the host (for destroy checks and doctor). */
 export async function leftoverNetwork(clusterId: string, net?: ClusterNetwork): Promise<string[]> {
   const left: string[] = [];

@@ -5,7 +5,11 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;
-    if (Date.now() > deadline) throw new TempkubeError("timeout", `timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${what}`);
+    if (Date.now() > deadline) {
+      // A step given what is left of an overall deadline may have had no time of its own.
+      const waited = timeoutMs >= 1000 ? ` after ${Math.round(timeoutMs / 1000)}s` : "";
+      throw new TempkubeError("timeout", `timed out${waited} waiting for ${what}`);
+    }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
