@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import SQLite from "better-sqlite3";
-import { defaultRelease } from "../../setup/catalogue.js";
+import { defaultRelease, findRelease } from "../../setup/catalogue.js";
 import { BareApiServer } from "./bare-apiserver.js";
 import { apiServerFeatureArgs } from "./component-commands.js";
 import { ensureDatastoreTemplate, READYZ_BEFORE_BOOTSTRAP_HOOKS, seedDatastore } from "./datastore-template.js";
@@ -44,6 +45,14 @@ describe("datastore template", () => {
 
   it("is built once: a second call returns the same file", async () => {
     assert.equal(await ensureDatastoreTemplate(base, defaultRelease()), template);
+  });
+
+  it("keeps one template per release: building another release's leaves this one", async () => {
+    const other = findRelease("1.33")!;
+    const otherTemplate = await ensureDatastoreTemplate(base, other);
+    assert.notEqual(otherTemplate, template);
+    assert.ok(existsSync(template), "the default release's template was removed");
+    assert.ok(existsSync(otherTemplate));
   });
 
   it("serves the bootstrap RBAC as soon as the apiserver is ready without the bootstrap hooks", async () => {

@@ -79,8 +79,9 @@ export async function ensureDatastoreTemplate(baseDir: string, release: Kubernet
     }
     pruneToBootstrapObjects(db);
     await rename(scratch, join(templates, key));
+    // Older templates of this release are stale; other releases' are not.
     for (const other of await readdir(templates)) {
-      if (other !== key && !other.endsWith(".lock")) await rm(join(templates, other), { recursive: true, force: true });
+      if (other !== key && other.startsWith(`${release.version}-`)) await rm(join(templates, other), { recursive: true, force: true });
     }
     return file;
   });
