@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { ChildProcessError } from "./errors.js";
 
@@ -83,4 +83,13 @@ export async function succeeds(command: string, args: string[], options: RunOpti
   } catch {
     return false;
   }
+}
+
+/** SIGKILL to a child of this process; resolves once it has exited (at once if it already had). */
+export function killAndWait(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once("exit", () => resolve());
+    child.kill("SIGKILL");
+  });
 }

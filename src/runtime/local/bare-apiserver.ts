@@ -1,3 +1,4 @@
+import { killAndWait } from "../../util/exec.js";
 import { freePort } from "../../util/net.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -72,11 +73,7 @@ export class BareApiServer implements AsyncDisposable {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.processes.map((p) => new Promise<void>((resolve) => {
-      if (p.exitCode !== null || p.signalCode !== null) return resolve();
-      p.once("exit", () => resolve());
-      p.kill("SIGKILL");
-    })));
+    await Promise.all(this.processes.map(killAndWait));
     await rm(this.dir, { recursive: true, force: true });
   }
 

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { KubernetesRelease } from "../../setup/catalogue.js";
 import { kubernetesBinary } from "../../setup/installer.js";
 import { TempkubeError } from "../../util/errors.js";
+import { killAndWait } from "../../util/exec.js";
 import { withFileLock } from "../../util/lock.js";
 import { coreDnsWorkload } from "./addon-manifests.js";
 import { applyManifests } from "./apply-manifests.js";
@@ -122,11 +123,7 @@ async function runControllersOnce(release: KubernetesRelease, bare: BareApiServe
     const tail = (await readFile(logFile, "utf8").catch(() => "")).trim().split("\n").slice(-10).join("\n");
     throw new TempkubeError("runtime", `building the datastore template: ${(err as Error).message}\nkube-controller-manager (last lines):\n${tail}`);
   } finally {
-    await new Promise<void>((resolve) => {
-      if (kcm.exitCode !== null || kcm.signalCode !== null) return resolve();
-      kcm.once("exit", () => resolve());
-      kcm.kill("SIGKILL");
-    });
+    await killAndWait(kcm);
   }
 }
 

@@ -24,7 +24,7 @@ import { archiveImages } from "./image-references.js";
 import { ensureImageTemplate, seedContainerdRoot } from "./image-template.js";
 import { ClusterLayout, type NodeLayout } from "./layout.js";
 import { StepTimer } from "./step-timer.js";
-import { DNS_SERVICE_IP, KUBERNETES_SERVICE_IP, leftoverNetwork, MAX_CLUSTER_INDEX, planNetwork, setupNetwork, sweepNetwork, teardownNetwork, type ClusterNetwork, type NodeNetwork } from "./network.js";
+import { DNS_SERVICE_IP, KUBERNETES_SERVICE_IP, leftoverNetwork, MAX_CLUSTER_INDEX, planNetwork, setupNetwork, teardownNetwork, type ClusterNetwork, type NodeNetwork } from "./network.js";
 import { currentServiceEndpoints, serviceRulesMatch } from "./service-endpoints.js";
 import { Supervisor } from "./supervisor.js";
 import { waitFor } from "./wait.js";
@@ -200,13 +200,11 @@ export class LocalRuntime implements RuntimeDriver {
   }
 
   private async releaseIndex(id: string, index: number | undefined): Promise<void> {
-    const dir = join(this.base, "indexes");
-    const candidates = index ? [String(index)] : await readdir(dir).catch(() => [] as string[]);
-    for (const c of candidates) {
-      const owner = await readFile(join(dir, c, "cluster"), "utf8").catch(() => "");
-      if (owner === id) await rm(join(dir, c), { recursive: true, force: true });
-    }
+    if (index === undefined) return;
+    const dir = join(this.base, "indexes", String(index));
+    if ((await readFile(join(dir, "cluster"), "utf8").catch(() => "")) === id) await rm(dir, { recursive: true, force: true });
   }
+
 
   private async setupCgroups(spec: ClusterSpec): Promise<void> {
     await ensureCgroup(systemCgroup(spec.id));
@@ -336,8 +334,9 @@ export class LocalRuntime implements RuntimeDriver {
         return false;
       }
       const matching = await Promise.all(nodes.map((n) => serviceRulesMatch(n.netnsPath, endpoints).catch(() => false)));
-      if (!matching.every(Boolean)) logger.debug({ ready: [...endpoints.ready], live: [...endpoints.live], matching }, "kube-proxy's rules lag");
-      return matching.every(Boolean);
+      const settled = matching.every(Boolean);
+      if (!settled) logger.debug({ ready: [...endpoints.ready], live: [...endpoints.live], matching }, "kube-proxy's rules lag");
+      return settled;
     };
     try {
       await waitFor("Service endpoints and kube-proxy's rules to name this boot's pods", settled, PODS_SETTLE_MS, 50);
@@ -418,19 +417,19 @@ export class LocalRuntime implements RuntimeDriver {
     return found.every((res) => res?.status === 200 && (res.body?.status?.addresses?.length ?? 0) > 0);
   }
 
+  /** kube-proxy's Service rules in a node's namespace ("" when it has written none). */
+  private async serviceRules(node: NodeNetwork): Promise<string> {
+    return run("nsenter", [`--net=${node.netnsPath}`, "iptables", "-w", "-t", "nat", "-S", "KUBE-SERVICES"]).then((r) => r.stdout, () => "");
+  }
+
   /** kube-proxy's rules from the last boot are still in the node's namespace. */
   private async serviceRulesPresent(node: NodeNetwork): Promise<boolean> {
-    return succeeds("nsenter", [`--net=${node.netnsPath}`, "iptables", "-w", "-t", "nat", "-S", "KUBE-SERVICES", "1"]);
+    return (await this.serviceRules(node)).includes("-A KUBE-SERVICES ");
   }
 
   /** kube-proxy has a rule for the Service's IP (it writes one only when some endpoint is ready). */
   private async serviceRouted(node: NodeNetwork, serviceIp: string): Promise<boolean> {
-    try {
-      const { stdout } = await run("nsenter", [`--net=${node.netnsPath}`, "iptables", "-w", "-t", "nat", "-S", "KUBE-SERVICES"]);
-      return stdout.includes(`-d ${serviceIp}/32 `);
-    } catch {
-      return false;
-    }
+    return (await this.serviceRules(node)).includes(`-d ${serviceIp}/32 `);
   }
 
   private async kubeProxiesSynced(nodes: NodeNetwork[]): Promise<boolean> {
@@ -588,12 +587,12 @@ export class LocalRuntime implements RuntimeDriver {
     const layout = this.layout(clusterId);
     const state = await this.readState(clusterId).catch(() => undefined);
     await this.stopProcesses(layout);
-    if (state) await teardownNetwork(clusterId, state.network);
-    await sweepNetwork(clusterId, state?.network.index ?? (await this.reservedIndex(clusterId)));
+    const index = state?.network.index ?? (await this.reservedIndex(clusterId));
+    await teardownNetwork(clusterId, index);
     await removeCgroup(clusterCgroup(clusterId));
     // A boot still under way in another process may be writing into it (ENOTEMPTY): retried.
     await rm(layout.root, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
-    await this.releaseIndex(clusterId, state?.network.index);
+    await this.releaseIndex(clusterId, index);
   }
 
   async status(clusterId: string): Promise<ClusterRuntimeStatus> {

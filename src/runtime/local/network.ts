@@ -121,25 +121,14 @@ async function addIsolationRules(clusterId: string, net: ClusterNetwork): Promis
   }
 }
 
-/** Removes everything setupNetwork made; tolerates pieces that are already gone. */
-export async function teardownNetwork(clusterId: string, net: ClusterNetwork): Promise<void> {
-  for (const node of net.nodes) {
-    await succeeds("ip", ["netns", "del", node.netns]);
-    await succeeds("ip", ["link", "del", node.hostVeth]);
-  }
-  await succeeds("ip", ["link", "del", net.bridge]);
-  for (const rule of isolationRules(clusterId, net)) {
-    while (await succeeds("iptables", ["-w", "-D", ISOLATION_CHAIN, ...rule]));
-  }
-}
-
 /**
- * Removes what is left of a cluster's network when its plan is not known (its state was
- * never written, or another process removed it mid-boot), by the names it would have:
- * node namespaces `tk-<id>-*` (their veths go with them), the bridge and veths of its
- * address range, and the isolation rules tagged with its id.
+ * Removes everything setupNetwork made, found by the names it gives, so that it needs no
+ * plan (a cluster's state may never have been written, or another process removed it
+ * mid-boot): node namespaces `tk-<id>-*` (their veths go with them), the bridge and veths
+ * of its address range, and the isolation rules tagged with its id. Tolerates pieces that
+ * are already gone.
  */
-export async function sweepNetwork(clusterId: string, index: number | undefined): Promise<void> {
+export async function teardownNetwork(clusterId: string, index: number | undefined): Promise<void> {
   const { stdout: netns } = await run("ip", ["netns", "list"]);
   for (const name of netns.split("\n").map((l) => l.split(" ")[0])) {
     if (name.startsWith(`tk-${clusterId}-`)) await succeeds("ip", ["netns", "del", name]);
