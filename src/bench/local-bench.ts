@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { newClusterId } from "../core/cluster-spec.js";
+import { DEFAULT_SIZE, newClusterId } from "../core/cluster-spec.js";
 import { BareApiServer } from "../runtime/local/bare-apiserver.js";
 import { clusterCgroup, pidsIn } from "../runtime/local/cgroups.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
@@ -74,7 +74,7 @@ export async function benchLocal(options: BenchOptions): Promise<BenchReport> {
     const id = `bench${newClusterId().slice(0, 5)}`;
     try {
       t = Date.now();
-      const made = await runtime.provision({ id, kubernetesVersion: release.minor, privileged: false, size: "1-mid", workers: 0 });
+      const made = await runtime.provision({ id, kubernetesVersion: release.minor, privileged: false, size: DEFAULT_SIZE, workers: 0 });
       report.createReadyMs.push(Date.now() - t);
       createSteps.push(made.timings);
       if (i === 0) {

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import YAML from "yaml";
-import { ApiClient } from "../cli/api-client.js";
+import { ApiClient } from "../client/api-client.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { startServer } from "../server/server.js";
 import { median, percentile } from "./stats.js";
@@ -51,7 +51,7 @@ export async function benchWarmPool(runs: number, log: (line: string) => void): 
   try {
     for (let i = 0; i < runs; i++) {
       const deadline = Date.now() + 5 * 60_000;
-      while (!(await server.store.allClusters()).some((r) => r.pooled && r.phase === "running")) {
+      while (!(await server.store.clusters.all()).some((r) => r.pooled && r.phase === "running")) {
         if (Date.now() > deadline) throw new Error("the warm pool did not boot a cluster within 5 minutes");
         await new Promise((r) => setTimeout(r, 100));
       }

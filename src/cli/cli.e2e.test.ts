@@ -9,8 +9,9 @@ import { IMAGES } from "../setup/catalogue.js";
 import { writeImageArchive } from "../setup/image-archive.js";
 import { tempkube } from "../testing/cli.js";
 import { Kubectl } from "../testing/kubectl.js";
+import { unlessRoot } from "../testing/root.js";
 
-describe("tempkube CLI", { timeout: 15 * 60_000 }, () => {
+describe("tempkube CLI", { timeout: 15 * 60_000, skip: unlessRoot("the CLI's runtime commands boot real clusters") }, () => {
   const runtime = new LocalRuntime();
   const id = `e2e${newClusterId().slice(0, 6)}`;
   let dir: string;

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ClusterService } from "../server/cluster-service.js";
+import { ClusterService } from "../service/cluster-service.js";
 import { Store } from "../store/store.js";
 import { FakeClock, FakeDriver, unlimitedTenant } from "../testing/fakes.js";
 import { LifetimeController } from "./lifetime-controller.js";
@@ -12,7 +12,7 @@ const owner = unlimitedTenant;
 
 async function settle(controller: LifetimeController, store: Store, id: string) {
   await controller.idle();
-  return store.getCluster(id);
+  return store.clusters.get(id);
 }
 
 describe("lifetime controller (fake clock, fake driver)", () => {
@@ -54,7 +54,7 @@ describe("lifetime controller (fake clock, fake driver)", () => {
     await service.extend(owner, r.id, 30);
     clock.advance(10 * 60_000);
     await controller.idle();
-    assert.equal((await store.getCluster(r.id))?.phase, "running", "extended cluster still runs after its old expiry");
+    assert.equal((await store.clusters.get(r.id))?.phase, "running", "extended cluster still runs after its old expiry");
     assert.deepEqual(driver.calls, [`provision ${r.id}`, `stop ${r.id}`, `start ${r.id}`]);
     await controller.stop();
   });
@@ -65,7 +65,7 @@ describe("lifetime controller (fake clock, fake driver)", () => {
     await settle(controller, store, expired.id);
     await controller.stop();
     const cut = await service.create(owner, { ttlMinutes: 60 });
-    await store.updateCluster(cut.id, { phase: "provisioning" }, clock.now());
+    await store.clusters.update(cut.id, { phase: "provisioning" }, { now: clock.now() });
     clock.advance(2 * 60_000);
 
     const driver2 = new FakeDriver();

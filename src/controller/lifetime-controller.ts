@@ -7,9 +7,8 @@ import type { ClusterSpec } from "../core/cluster-spec.js";
 import { newPooledRecord, poolPlan } from "../core/warm-pool.js";
 import { CoalescingTask } from "../util/coalescing-task.js";
 import { logger } from "../util/log.js";
-import { outboxMessages, transitionMessages, type Notifier, type NotifierOptions } from "./notifier.js";
-
-export const DEFAULT_WARNING_MS = 5 * 60_000;
+import { DEFAULT_WARNING_MS, onExpiryWarning, onPhaseChange, type NotificationPolicy } from "../core/notifications.js";
+import type { Notifier } from "./notifier.js";
 
 /**
  * Makes the runtime match the store. Level-triggered: each pass reads every live cluster,
@@ -28,7 +27,7 @@ export class LifetimeController extends EventEmitter {
   private poolRetryAt = 0;
 
   constructor(private readonly store: Store, private readonly driver: RuntimeDriver, private readonly clock: Clock,
-    private readonly notifications: { notifier?: Notifier; options: NotifierOptions } = { options: {} },
+    private readonly notifications: { notifier?: Notifier; options: NotificationPolicy } = { options: {} },
     /** Clusters of this shape kept booted for creates to claim. */
     private readonly pool: { size: number; shape?: Omit<ClusterSpec, "id"> } = { size: 0 }) {
     super();
@@ -58,14 +57,16 @@ export class LifetimeController extends EventEmitter {
 
   /** Resolves once a cluster is settled (running, stopped, terminated or failed). */
   async waitSettled(id: string, timeoutMs: number): Promise<ClusterRecord | undefined> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.now() + timeoutMs;
     for (;;) {
-      const r = await this.store.getCluster(id);
-      if (!r || isSettled(r) || Date.now() > deadline) return r;
+      const r = await this.store.clusters.get(id);
+      if (!r || isSettled(r) || this.clock.now() > deadline) return r;
+      // Woken by the cluster's next change; the timer re-reads the store in case that change
+      // was emitted between the read above and the listener below.
       await new Promise<void>((resolve) => {
         const event = `changed:${id}`;
-        const done = () => { clearTimeout(t); this.off(event, done); resolve(); };
-        const t = setTimeout(done, 500);
+        const done = () => { this.clock.clearTimer(t); this.off(event, done); resolve(); };
+        const t = this.clock.setTimer(done, 500);
         this.on(event, done);
       });
     }
@@ -73,17 +74,17 @@ export class LifetimeController extends EventEmitter {
 
   private async reconcile(): Promise<void> {
     const now = this.clock.now();
-    const live = (await this.store.allClusters()).filter((r) => r.phase !== "terminated");
+    const live = (await this.store.clusters.all()).filter((r) => r.phase !== "terminated");
     for (const r of live) {
       let record = r;
       const warnAt = warningAt(record, this.warningMs);
       if (warnAt !== undefined && now >= warnAt && now < record.expiresAt) {
         // Queued once per expiry (dedupe key); later passes change nothing.
-        await this.store.updateCluster(record.id, {}, now, (next) => outboxMessages("expiry-warning", next, now, this.notifications.options));
+        await this.store.clusters.update(record.id, {}, { now, notify: onExpiryWarning(now, this.notifications.options) });
         this.notifications.notifier?.trigger();
       }
       if (expiryDue(record, now)) {
-        record = await this.store.updateCluster(record.id, { desired: expiryOutcome(record), generation: record.generation + 1 }, now);
+        record = await this.store.clusters.update(record.id, { desired: expiryOutcome(record), generation: record.generation + 1 }, { now });
         logger.info({ clusterId: record.id, desired: record.desired }, "cluster expired");
         this.emit("expired", record);
       }
@@ -97,11 +98,11 @@ export class LifetimeController extends EventEmitter {
   private async keepPoolLevel(live: ClusterRecord[], now: number): Promise<void> {
     if (!this.pool.shape) return;
     const plan = poolPlan(live, this.pool.size);
-    for (const r of plan.retire) await this.store.updateCluster(r.id, { desired: "terminated", generation: r.generation + 1 }, now);
+    for (const r of plan.retire) await this.store.clusters.update(r.id, { desired: "terminated", generation: r.generation + 1 }, { now });
     // Booting competes for the same cores as a user's create or start: the pool waits its turn.
     const userWaiting = live.some((r) => !r.pooled && ["pending", "provisioning", "starting"].includes(r.phase));
     if (userWaiting || now < this.poolRetryAt) return;
-    for (let i = 0; i < plan.boot; i++) await this.store.insertCluster(newPooledRecord(this.pool.shape, now));
+    for (let i = 0; i < plan.boot; i++) await this.store.clusters.insert(newPooledRecord(this.pool.shape, now));
     if (plan.boot || plan.retire.length) this.trigger();
   }
 
@@ -169,8 +170,7 @@ export class LifetimeController extends EventEmitter {
 
   private async setPhase(id: string, phase: ClusterRecord["phase"], extra: Partial<ClusterRecord> = {}): Promise<ClusterRecord> {
     const now = this.clock.now();
-    const r = await this.store.updateCluster(id, { phase, ...extra }, now,
-      (next, previous) => transitionMessages(previous.phase, next, now, this.notifications.options));
+    const r = await this.store.clusters.update(id, { phase, ...extra }, { now, notify: onPhaseChange(now, this.notifications.options) });
     this.notifications.notifier?.trigger();
     this.emit(`changed:${id}`, r);
     this.emit("phase", r);

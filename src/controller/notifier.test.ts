@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ClusterService } from "../server/cluster-service.js";
+import { ClusterService } from "../service/cluster-service.js";
 import { Store } from "../store/store.js";
 import { FakeClock, FakeDriver, unlimitedTenant } from "../testing/fakes.js";
 import { smtpSink } from "../testing/smtp.js";
@@ -64,7 +64,7 @@ describe("notifications through the outbox (fake clock, fake driver, real SMTP)"
     await quiet(down);
     await down.controller.stop();
     await down.notifier.stop();
-    const pending = await store.messages(r.id);
+    const pending = await store.outbox.list(r.id);
     assert.equal(pending.length, 1);
     assert.equal(pending[0].sentAt, null);
     assert.ok(pending[0].attempts >= 1 && pending[0].lastError);
@@ -74,7 +74,7 @@ describe("notifications through the outbox (fake clock, fake driver, real SMTP)"
     clock.advance(10 * 60_000);
     await quiet(up);
     assert.deepEqual(smtp.mails.filter((m) => m.to === "retry@example.com").map((m) => m.subject), [`cluster ${r.id} is ready`]);
-    assert.ok((await store.messages(r.id))[0].sentAt);
+    assert.ok((await store.outbox.list(r.id))[0].sentAt);
     await up.controller.stop();
     await up.notifier.stop();
     await store.close();

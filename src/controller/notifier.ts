@@ -1,43 +1,19 @@
 import nodemailer, { type Transporter } from "nodemailer";
-import type { ClusterRecord } from "../core/cluster-record.js";
 import type { Clock } from "../core/clock.js";
-import { eventForTransition, notificationFor, type NotificationEvent } from "../core/notifications.js";
-import type { NewOutboxMessage, OutboxMessage, Store } from "../store/store.js";
+import type { NotificationPolicy } from "../core/notifications.js";
+import type { OutboxMessage, Store } from "../store/store.js";
 import { redactSecrets } from "../util/errors.js";
 import { CoalescingTask } from "../util/coalescing-task.js";
 import { logger } from "../util/log.js";
 
-export interface NotifierOptions {
+/** Delivery settings (SMTP, sender) besides the policy of who is told what (core/notifications.ts). */
+export interface NotifierOptions extends NotificationPolicy {
   /** smtp://user:pass@host:587 (nodemailer URL; smtps:// for TLS). No email without it. */
   smtpUrl?: string;
   from?: string;
-  /** Every event is also POSTed here as JSON. */
-  webhookUrl?: string;
-  /** How long before expiry the warning goes out. */
-  warningMs?: number;
 }
 
 const MAX_BACKOFF_MS = 10 * 60_000;
-
-/** The outbox rows one event produces: an email to the owner, a webhook call. */
-export function outboxMessages(event: NotificationEvent, r: ClusterRecord, now: number, options: NotifierOptions): NewOutboxMessage[] {
-  // A warm-pool cluster has no owner to tell yet; its life for the user starts when claimed.
-  if (r.pooled) return [];
-  const n = notificationFor(event, r, now);
-  const out: NewOutboxMessage[] = [];
-  if (r.notificationEmail) {
-    out.push({ dedupeKey: `${n.dedupeKey}:email`, clusterId: r.id, event, channel: "email", recipient: r.notificationEmail, payload: n.payload });
-  }
-  if (options.webhookUrl) {
-    out.push({ dedupeKey: `${n.dedupeKey}:webhook`, clusterId: r.id, event, channel: "webhook", recipient: options.webhookUrl, payload: n.payload });
-  }
-  return out;
-}
-
-export function transitionMessages(before: ClusterRecord["phase"], next: ClusterRecord, now: number, options: NotifierOptions): NewOutboxMessage[] {
-  const event = eventForTransition(before, next.phase);
-  return event ? outboxMessages(event, next, now, options) : [];
-}
 
 /**
  * Delivers the outbox: due messages are sent, failures retried with exponential backoff,
@@ -73,12 +49,12 @@ export class Notifier {
 
   private async deliver(): Promise<void> {
     for (;;) {
-      const due = await this.store.dueMessages(this.clock.now());
+      const due = await this.store.outbox.due(this.clock.now());
       if (due.length === 0) break;
       for (const m of due) await this.deliverOne(m);
     }
     if (this.timer) this.clock.clearTimer(this.timer);
-    const next = await this.store.nextMessageDue();
+    const next = await this.store.outbox.nextDue();
     if (next !== undefined && !this.stopped) this.timer = this.clock.setTimer(() => this.trigger(), next - this.clock.now());
   }
 
@@ -86,14 +62,14 @@ export class Notifier {
     try {
       if (m.channel === "email") await this.sendEmail(m);
       else await this.sendWebhook(m);
-      await this.store.markSent(m.id, this.clock.now());
+      await this.store.outbox.markSent(m.id, this.clock.now());
       this.onAttempt(true);
     } catch (err) {
       const attempts = m.attempts + 1;
       const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** attempts);
       const message = redactSecrets((err as Error).message ?? String(err));
       logger.warn({ clusterId: m.clusterId, event: m.event, channel: m.channel, attempts, err: message }, "notification not delivered; will retry");
-      await this.store.markFailed(m.id, message, attempts, this.clock.now() + backoff);
+      await this.store.outbox.markFailed(m.id, message, attempts, this.clock.now() + backoff);
       this.onAttempt(false);
     }
   }

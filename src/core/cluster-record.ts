@@ -4,8 +4,11 @@ import type { ClusterSpec } from "./cluster-spec.js";
  * A cluster as the service knows it: what the owner wants (`desired`), what was last
  * observed (`phase`), and its absolute expiry. Pure data and rules; no I/O.
  */
-export type DesiredState = "running" | "stopped" | "terminated";
-export type Phase = "pending" | "provisioning" | "running" | "stopping" | "stopped" | "starting" | "terminating" | "terminated" | "failed";
+export const DESIRED_STATES = ["running", "stopped", "terminated"] as const;
+export type DesiredState = (typeof DESIRED_STATES)[number];
+/** Every phase a cluster can be observed in; the API schema's enum is this list. */
+export const PHASES = ["pending", "provisioning", "running", "stopping", "stopped", "starting", "terminating", "terminated", "failed"] as const;
+export type Phase = (typeof PHASES)[number];
 
 export interface ClusterRecord {
   id: string;

@@ -26,8 +26,18 @@ export const SIZE_PRESETS = {
 export type SizePreset = keyof typeof SIZE_PRESETS;
 export const DEFAULT_SIZE: SizePreset = "1-mid";
 export const MAX_WORKERS = 4;
+/** A cluster's lifetime when the request names none (REST, SMEK-style `minutes-to-live`, CLI `--ttl`). */
+export const DEFAULT_TTL_MINUTES = 60;
+/** The longest lifetime any request (create, extend, a token's limit) may ask for: a week. */
+export const MAX_TTL_MINUTES = 7 * 24 * 60;
 
-const ID_PATTERN = /^[a-z][a-z0-9]{2,15}$/;
+/**
+ * A cluster id: a DNS label (it names the cluster's network namespaces, kubeconfig context
+ * and directories), 3-16 lowercase letters or digits starting with a letter. As source
+ * text for the API's JSON schemas (ajv takes a string pattern), and as a RegExp.
+ */
+export const CLUSTER_ID_PATTERN = "^[a-z][a-z0-9]{2,15}$";
+const ID_PATTERN = new RegExp(CLUSTER_ID_PATTERN);
 
 export function isValidClusterId(id: string): boolean {
   return ID_PATTERN.test(id);

@@ -1,7 +1,37 @@
 import type { ClusterRecord, Phase } from "./cluster-record.js";
 
-/** What owners are told about, and the words they are told in. Pure; the outbox sends it. */
+/**
+ * Who is told what, when, and in which words: the whole notification policy, pure. The
+ * store queues what these functions return in the same transaction as the change that
+ * caused it (so nothing is lost to a crash between the two); the controller's notifier
+ * delivers the queue.
+ */
 export type NotificationEvent = "ready" | "started" | "stopped" | "terminated" | "failed" | "expiry-warning";
+export type NotificationChannel = "email" | "webhook";
+
+/** Where notifications go besides the owner's email address, and when the expiry warning goes out. */
+export interface NotificationPolicy {
+  /** Every event is also POSTed here as JSON. */
+  webhookUrl?: string;
+  /** How long before expiry the warning goes out (DEFAULT_WARNING_MS when absent; 0: none). */
+  warningMs?: number;
+}
+
+export const DEFAULT_WARNING_MS = 5 * 60_000;
+
+/** One message to one recipient over one channel, as queued (the outbox row before it has an id). */
+export interface OutgoingNotification {
+  /** Unique per event, cluster and channel: a message queued twice is stored once. */
+  dedupeKey: string;
+  clusterId: string;
+  event: NotificationEvent;
+  channel: NotificationChannel;
+  recipient: string;
+  payload: Record<string, unknown>;
+}
+
+/** What a change of a cluster queues, given the record before and after it (the store calls it inside its transaction). */
+export type ChangeNotifications = (next: ClusterRecord, previous: ClusterRecord) => OutgoingNotification[];
 
 export interface Notification {
   event: NotificationEvent;
@@ -42,4 +72,32 @@ export function notificationFor(event: NotificationEvent, r: ClusterRecord, now:
     event, dedupeKey, subject, text,
     payload: { event, clusterId: r.id, name: r.name, phase: r.phase, expiresAt: iso(r.expiresAt), at: iso(now), subject, text },
   };
+}
+
+/** The messages one event produces: an email to the owner when they gave an address, a webhook call when one is set. */
+export function notificationsFor(event: NotificationEvent, r: ClusterRecord, now: number, policy: NotificationPolicy): OutgoingNotification[] {
+  // A warm-pool cluster has no owner to tell yet; its life for the user starts when claimed.
+  if (r.pooled) return [];
+  const n = notificationFor(event, r, now);
+  const out: OutgoingNotification[] = [];
+  if (r.notificationEmail) {
+    out.push({ dedupeKey: `${n.dedupeKey}:email`, clusterId: r.id, event, channel: "email", recipient: r.notificationEmail, payload: n.payload });
+  }
+  if (policy.webhookUrl) {
+    out.push({ dedupeKey: `${n.dedupeKey}:webhook`, clusterId: r.id, event, channel: "webhook", recipient: policy.webhookUrl, payload: n.payload });
+  }
+  return out;
+}
+
+/** A phase change tells the owner when it means an event (see eventForTransition). */
+export function onPhaseChange(now: number, policy: NotificationPolicy): ChangeNotifications {
+  return (next, previous) => {
+    const event = eventForTransition(previous.phase, next.phase);
+    return event ? notificationsFor(event, next, now, policy) : [];
+  };
+}
+
+/** The warning before expiry: queued once per expiry (its dedupe key holds `expiresAt`), whatever else changed. */
+export function onExpiryWarning(now: number, policy: NotificationPolicy): ChangeNotifications {
+  return (next) => notificationsFor("expiry-warning", next, now, policy);
 }

@@ -12,6 +12,9 @@ export interface TokenLimits {
 
 export const NO_LIMITS: TokenLimits = { maxClusters: null, maxTtlMinutes: null, sizes: null, privileged: true };
 
+/** A tenant token created without explicit limits: three clusters at once, any size, a day at most, not privileged. */
+export const DEFAULT_TENANT_LIMITS: TokenLimits = { maxClusters: 3, maxTtlMinutes: 24 * 60, sizes: null, privileged: false };
+
 /** Who is calling: a token's identity and its limits. */
 export interface TokenIdentity {
   id: number;

@@ -4,9 +4,10 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run, succeeds } from "../util/exec.js";
 import { cacheDir, dataDir } from "../util/paths.js";
-import { IMAGES, type ImageKey, ADDONS, defaultRelease } from "../setup/catalogue.js";
+import { IMAGES, type ImageKey, ADDONS, defaultRelease, imageContentVersion } from "../setup/catalogue.js";
 import { LOCAL_TOOLS, artifacts, localToolBinary } from "../setup/installer.js";
 import { canLowerOomScore } from "./capabilities.js";
+import { hostLimitChecks } from "./limit-checks.js";
 
 /** One finding of `tempkube doctor`: what is wrong, whether it blocks, and the command that fixes it. */
 export interface HostCheck {
@@ -92,7 +93,7 @@ export async function runHostChecks(): Promise<HostCheck[]> {
   add({ name: "CAP_SYS_RESOURCE", ok: oomOk, blocking: false,
     detail: oomOk ? "present" : "missing: pods keep the default OOM score (containerd restrict_oom_score_adj); clusters work" });
   for (const key of Object.keys(IMAGES) as ImageKey[]) {
-    const v = await artifacts.image(key).verify();
+    const v = await artifacts.image(key).verify(imageContentVersion(key));
     add({ name: `image ${IMAGES[key]}`, ok: v.ok, blocking: true, detail: v.ok ? "built" : v.reason, fix: SETUP });
   }
 
@@ -103,6 +104,8 @@ export async function runHostChecks(): Promise<HostCheck[]> {
     add({ name: `free disk at ${dir}`, ok: freeGiB >= MIN_FREE_GIB, blocking: freeGiB < 2,
       detail: `${freeGiB.toFixed(1)} GiB free (want >= ${MIN_FREE_GIB})`, fix: `free space on the filesystem of ${existing}` });
   }
+  // The limits that cap how many clusters the host holds, and that many (issue 15).
+  checks.push(...(await hostLimitChecks()));
   return checks;
 }
 

@@ -6,33 +6,20 @@ import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { FastifyInstance } from "fastify";
 import { TempkubeError } from "../util/errors.js";
-import type { RouteSchema } from "./app.js";
-import type { ClusterService } from "./cluster-service.js";
+import type { ClusterService } from "../service/cluster-service.js";
+import { caller } from "./auth.js";
+import { routeSchema } from "./route-schema.js";
+import { imageLoadedSchema, imageUploadQuerySchema } from "./schemas.js";
 
 /** Image archives (docker save / OCI tar) uploaded as the raw request body, streamed to disk, never held in memory. */
 export const MAX_IMAGE_BYTES = 20 * 2 ** 30;
 
-export function registerImageRoutes(app: FastifyInstance, clusters: ClusterService, uploadsDir: string, route: RouteSchema): void {
+export function registerImageRoutes(app: FastifyInstance, clusters: ClusterService, uploadsDir: string): void {
   app.addContentTypeParser(["application/x-tar", "application/octet-stream"], (_req, payload, done) => done(null, payload));
 
-  app.post<{ Querystring: { cluster?: string; name?: string } }>("/v1/images", route(
+  app.post<{ Querystring: { cluster?: string; name?: string } }>("/v1/images", routeSchema(
     "Load an image archive (request body: the tar) into one of your running clusters, or for every cluster on the host (admin)",
-    {
-      querystring: {
-        type: "object", additionalProperties: false,
-        properties: {
-          cluster: { type: "string", pattern: "^[a-z][a-z0-9]{2,15}$", description: "load into this cluster only" },
-          name: { type: "string", pattern: "^[A-Za-z0-9._-]{1,100}$", description: "the archive's file name, echoed in the answer" },
-        },
-      },
-    },
-    {
-      type: "object",
-      properties: {
-        loaded: { type: "string" }, into: { type: "string" }, bytes: { type: "integer" },
-        images: { type: "array", items: { type: "string" }, description: "the image references the archive named, as pods use them" },
-      },
-    }, 200, ["images"]),
+    { querystring: imageUploadQuerySchema }, imageLoadedSchema, 200, ["images"]),
   async (req) => {
     const body = req.body as Readable | undefined;
     if (!body || typeof (body as Readable).pipe !== "function") {
@@ -51,7 +38,7 @@ export function registerImageRoutes(app: FastifyInstance, clusters: ClusterServi
       });
       await pipeline(body, limit, createWriteStream(file));
       if (bytes === 0) throw new TempkubeError("invalid-input", "body is empty; send the image archive (e.g. curl --data-binary @image.tar)");
-      const { images } = await clusters.loadImage(req.identity!, file, req.query.cluster);
+      const { images } = await clusters.loadImage(caller(req), file, req.query.cluster);
       return { loaded: req.query.name ?? "image.tar", into: req.query.cluster ?? "every cluster", bytes, images };
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -16,14 +16,14 @@ export class ServiceMetrics {
       name: "tempkube_clusters", help: "Clusters by phase", labelNames: ["phase"], registers: [this.registry],
       async collect() {
         this.reset();
-        for (const r of await store.listClusters()) this.inc({ phase: r.phase });
+        for (const r of await store.clusters.list()) this.inc({ phase: r.phase });
       },
     });
     new Gauge({
       name: "tempkube_warm_pool_clusters", help: "Warm-pool clusters by phase (not yet claimed)", labelNames: ["phase"], registers: [this.registry],
       async collect() {
         this.reset();
-        for (const r of await store.allClusters()) if (r.pooled && r.phase !== "terminated") this.inc({ phase: r.phase });
+        for (const r of await store.clusters.all()) if (r.pooled && r.phase !== "terminated") this.inc({ phase: r.phase });
       },
     });
   }

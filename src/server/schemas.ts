@@ -1,11 +1,12 @@
-import { MAX_WORKERS, SIZE_PRESETS } from "../core/cluster-spec.js";
+import { DESIRED_STATES, PHASES } from "../core/cluster-record.js";
+import { CLUSTER_ID_PATTERN, DEFAULT_SIZE, DEFAULT_TTL_MINUTES, MAX_TTL_MINUTES, MAX_WORKERS, SIZE_PRESETS } from "../core/cluster-spec.js";
 import { KUBERNETES_RELEASES } from "../setup/catalogue.js";
 
 /**
  * The JSON schemas of the REST API. The same objects validate requests (Fastify/ajv) and
  * make the OpenAPI document at /openapi.json, so the document cannot drift from the checks.
+ * Enums, patterns and defaults come from core/, where the rules they document live.
  */
-export const MAX_TTL_MINUTES = 7 * 24 * 60;
 
 const sizes = Object.keys(SIZE_PRESETS);
 const labels = {
@@ -14,16 +15,16 @@ const labels = {
   additionalProperties: { type: "string", maxLength: 63 },
 } as const;
 
-export const createClusterBody = {
+export const createClusterBodySchema = {
   type: "object",
   additionalProperties: false,
   properties: {
     kubernetesVersion: { type: "string", minLength: 1, description: `Kubernetes minor or full version: ${KUBERNETES_RELEASES.map((r) => r.minor).join(", ")}` },
-    ttlMinutes: { type: "integer", minimum: 1, maximum: MAX_TTL_MINUTES, default: 60, description: "minutes until expiry" },
+    ttlMinutes: { type: "integer", minimum: 1, maximum: MAX_TTL_MINUTES, default: DEFAULT_TTL_MINUTES, description: "minutes until expiry" },
     keep: { type: "boolean", default: false, description: "at expiry stop (state kept) instead of terminate" },
     notificationEmail: { type: "string", format: "email" },
-    privileged: { type: "boolean", default: false, description: "Pod Security privileged instead of baseline (the token must allow it)" },
-    size: { type: "string", enum: sizes, default: "1-mid" },
+    privileged: { type: "boolean", default: false, description: "Pod Security privileged instead of baseline (the token must allow it); on the local runtime a privileged pod is root on the host: for trusted users only" },
+    size: { type: "string", enum: sizes, default: DEFAULT_SIZE },
     workers: { type: "integer", minimum: 0, maximum: MAX_WORKERS, default: 0, description: "worker nodes besides the control-plane node" },
     name: { type: "string", maxLength: 63 },
     labels,
@@ -31,32 +32,32 @@ export const createClusterBody = {
   },
 } as const;
 
-export const extendBody = {
+export const extendBodySchema = {
   type: "object",
   additionalProperties: false,
   required: ["ttlMinutes"],
   properties: { ttlMinutes: { type: "integer", minimum: 1, maximum: MAX_TTL_MINUTES, description: "new expiry, counted from now" } },
 } as const;
 
-export const clusterIdParams = {
-  type: "object", required: ["id"], properties: { id: { type: "string", pattern: "^[a-z][a-z0-9]{2,15}$" } },
+export const clusterIdParamsSchema = {
+  type: "object", required: ["id"], properties: { id: { type: "string", pattern: CLUSTER_ID_PATTERN } },
 } as const;
 
-export const waitQuery = {
+export const waitQuerySchema = {
   type: "object", additionalProperties: false, properties: { wait: { type: "boolean", description: "answer once the operation is done" } },
 } as const;
 
-export const listQuery = {
+export const listQuerySchema = {
   type: "object", additionalProperties: false,
   properties: { label: { type: "string", description: "only clusters with these labels: key=value[,key=value]" } },
 } as const;
 
-export const clusterView = {
+export const clusterSchema = {
   type: "object",
   properties: {
     id: { type: "string" }, name: { type: ["string", "null"] },
-    phase: { type: "string", enum: ["pending", "provisioning", "running", "stopping", "stopped", "starting", "terminating", "terminated", "failed"] },
-    desired: { type: "string", enum: ["running", "stopped", "terminated"] },
+    phase: { type: "string", enum: PHASES },
+    desired: { type: "string", enum: DESIRED_STATES },
     kubernetesVersion: { type: "string" }, size: { type: "string" }, workers: { type: "integer" }, privileged: { type: "boolean" },
     keep: { type: "boolean" }, notificationEmail: { type: ["string", "null"] }, ttlMinutes: { type: "integer" },
     expiresAt: { type: "string", format: "date-time" }, createdAt: { type: "string", format: "date-time" },
@@ -67,7 +68,7 @@ export const clusterView = {
   },
 } as const;
 
-export const errorView = {
+export const errorSchema = {
   type: "object", properties: { error: { type: "string" }, message: { type: "string" } },
 } as const;
 
@@ -75,10 +76,10 @@ const tokenLimitProperties = {
   maxClusters: { type: ["integer", "null"], minimum: 0, description: "clusters running at once (null: no limit)" },
   maxTtlMinutes: { type: ["integer", "null"], minimum: 1, maximum: MAX_TTL_MINUTES },
   sizes: { type: ["array", "null"], items: { type: "string", enum: sizes }, uniqueItems: true },
-  privileged: { type: "boolean", description: "may create privileged clusters" },
+  privileged: { type: "boolean", description: "may create privileged clusters, whose pods may be root on the host: give it to trusted users only" },
 } as const;
 
-export const createTokenBody = {
+export const createTokenBodySchema = {
   type: "object",
   additionalProperties: false,
   required: ["name"],
@@ -89,7 +90,7 @@ export const createTokenBody = {
   },
 } as const;
 
-export const tokenView = {
+export const tokenSchema = {
   type: "object",
   properties: {
     id: { type: "integer" }, name: { type: "string" }, admin: { type: "boolean" },
@@ -99,4 +100,20 @@ export const tokenView = {
   },
 } as const;
 
-export const tokenIdParams = { type: "object", required: ["id"], properties: { id: { type: "integer", minimum: 1 } } } as const;
+export const tokenIdParamsSchema = { type: "object", required: ["id"], properties: { id: { type: "integer", minimum: 1 } } } as const;
+
+export const imageUploadQuerySchema = {
+  type: "object", additionalProperties: false,
+  properties: {
+    cluster: { type: "string", pattern: CLUSTER_ID_PATTERN, description: "load into this cluster only" },
+    name: { type: "string", pattern: "^[A-Za-z0-9._-]{1,100}$", description: "the archive's file name, echoed in the answer" },
+  },
+} as const;
+
+export const imageLoadedSchema = {
+  type: "object",
+  properties: {
+    loaded: { type: "string" }, into: { type: "string" }, bytes: { type: "integer" },
+    images: { type: "array", items: { type: "string" }, description: "the image references the archive named, as pods use them" },
+  },
+} as const;

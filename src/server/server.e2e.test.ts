@@ -5,22 +5,25 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { restCall } from "../testing/http.js";
+import { unlessRoot } from "../testing/root.js";
 import { Kubectl } from "../testing/kubectl.js";
 import { run } from "../util/exec.js";
 import { startServer, type RunningServer } from "./server.js";
 
 /** The real server on loopback, driving the local runtime, as a CI job would use it. */
-describe("tempkube server, end to end", { timeout: 15 * 60_000 }, () => {
+describe("tempkube server, end to end", { timeout: 15 * 60_000, skip: unlessRoot("the server boots real clusters") }, () => {
   let server: RunningServer;
   let dir: string;
   let token: string;
-  const runtime = new LocalRuntime();
+  let runtime: LocalRuntime;
   const created: string[] = [];
 
   const api = (method: string, path: string, body?: unknown, auth = true) => restCall(server.url, auth ? token : undefined, method, path, body);
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), "tempkube-server-"));
+    // The data dir holds the clusters too (short: the kubelet's unix sockets live deep under it, within 108 bytes).
+    dir = await mkdtemp("/tmp/tks-");
+    runtime = new LocalRuntime({ dataDir: dir });
     server = await startServer({ host: "127.0.0.1", port: 0, dataDir: dir });
     token = (await readFile(server.adminTokenFile, "utf8")).trim();
   });
@@ -106,16 +109,17 @@ describe("tempkube server, end to end", { timeout: 15 * 60_000 }, () => {
   });
 });
 
-describe("warm pool, end to end", { timeout: 10 * 60_000 }, () => {
-  const runtime = new LocalRuntime();
+describe("warm pool, end to end", { timeout: 10 * 60_000, skip: unlessRoot("the warm pool boots real clusters") }, () => {
+  let runtime: LocalRuntime;
   let server: RunningServer;
   let dir: string;
   let token: string;
   let existing: string[] = [];
 
   before(async () => {
+    dir = await mkdtemp("/tmp/tkp-");
+    runtime = new LocalRuntime({ dataDir: dir });
     existing = await runtime.list();
-    dir = await mkdtemp(join(tmpdir(), "tempkube-pool-"));
     server = await startServer({ host: "127.0.0.1", port: 0, dataDir: dir, warmPool: 1 });
     token = (await readFile(server.adminTokenFile, "utf8")).trim();
   });
@@ -127,7 +131,7 @@ describe("warm pool, end to end", { timeout: 10 * 60_000 }, () => {
 
   it("hands a booted cluster to a create at once: a real cluster, labelled with its id, with the user's lifetime", async () => {
     const deadline = Date.now() + 180_000;
-    while (!(await server.store.allClusters()).some((r) => r.pooled && r.phase === "running")) {
+    while (!(await server.store.clusters.all()).some((r) => r.pooled && r.phase === "running")) {
       assert.ok(Date.now() < deadline, "the pool booted a cluster");
       await new Promise((r) => setTimeout(r, 200));
     }

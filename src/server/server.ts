@@ -1,5 +1,4 @@
 import { existsSync } from "node:fs";
-import { totalmem } from "node:os";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -8,7 +7,10 @@ import { LifetimeController } from "../controller/lifetime-controller.js";
 import { Notifier, type NotifierOptions } from "../controller/notifier.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
+import type { ClusterEgress } from "../runtime/local/host-firewall.js";
 import { Store } from "../store/store.js";
+import { describeBound } from "../host/capacity.js";
+import { estimateHostCapacity } from "../host/host-budgets.js";
 import { dataDir as defaultDataDir } from "../util/paths.js";
 import type { ClusterRecord } from "../core/cluster-record.js";
 import { pooledShape } from "../core/warm-pool.js";
@@ -16,7 +18,8 @@ import { TempkubeError } from "../util/errors.js";
 import { DEFAULT_KUBERNETES_MINOR } from "../setup/catalogue.js";
 import { buildApp } from "./app.js";
 import { ServiceMetrics } from "./metrics.js";
-import { ClusterService } from "./cluster-service.js";
+import { ClusterService } from "../service/cluster-service.js";
+import { TokenService } from "../service/token-service.js";
 
 export interface ServerOptions {
   host: string;
@@ -25,19 +28,16 @@ export interface ServerOptions {
   driver?: RuntimeDriver;
   clock?: Clock;
   notifications?: NotifierOptions;
-  /** Users' clusters running at once on this host; by default from its memory. */
+  /** Users' clusters running at once on this host; by default what its memory, idle CPU and kernel limits allow. */
   hostCapacity?: number;
   /** Clusters of the default shape kept booted for creates to claim. */
   warmPool?: number;
   /** A postgres:// URL (or a SQLite file); by default SQLite at <dataDir>/tempkube.db. */
   database?: string;
+  /** What clusters may reach outside the host (local runtime; ignored with `driver`). */
+  clusterEgress?: ClusterEgress;
 }
 
-const MiB = 2 ** 20;
-/** An idle cluster holds ~350 MiB of its own; 512 MiB each leaves room to work, 2 GiB for the host. */
-export function defaultHostCapacity(memoryBytes = totalmem()): number {
-  return Math.max(1, Math.floor((memoryBytes - 2048 * MiB) / (512 * MiB)));
-}
 
 export interface RunningServer {
   url: string;
@@ -45,6 +45,8 @@ export interface RunningServer {
   adminTokenFile: string;
   store: Store;
   hostCapacity: number;
+  /** What bounds the capacity when the host's own figures set it ("18 clusters, bound by CPU at idle (...)"). */
+  capacityBound?: string;
   close(): Promise<void>;
 }
 
@@ -61,21 +63,23 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const store = await Store.open(options.database ?? join(dir, "tempkube.db"));
   const adminTokenFile = join(dir, "admin-token");
   if (!existsSync(adminTokenFile)) {
-    const { token } = await store.createToken("admin", true, clock.now());
+    const { token } = await store.tokens.create("admin", true, clock.now());
     await writeFile(adminTokenFile, `${token}\n`, { mode: 0o600 });
   }
-  const driver = options.driver ?? new LocalRuntime();
+  // The data dir holds the clusters as well as the store: one directory, whichever way it is named.
+  const driver = options.driver ?? new LocalRuntime({ dataDir: dir, clusterEgress: options.clusterEgress });
   const notificationOptions = options.notifications ?? {};
   const notifier = new Notifier(store, clock, notificationOptions);
   const controller = new LifetimeController(store, driver, clock, { notifier, options: notificationOptions },
     { size: options.warmPool ?? 0, shape: pooledShape(DEFAULT_KUBERNETES_MINOR) });
-  const hostCapacity = options.hostCapacity ?? defaultHostCapacity();
+  const estimate = options.hostCapacity === undefined ? await estimateHostCapacity() : undefined;
+  const hostCapacity = options.hostCapacity ?? estimate!.capacity;
   const metrics = new ServiceMetrics(store);
   controller.on("ready", (r: ClusterRecord) => metrics.createSeconds.observe((clock.now() - r.createdAt) / 1000));
   controller.on("expired", (r: ClusterRecord) => metrics.expiries.inc({ outcome: r.desired }));
   notifier.onAttempt = (ok) => metrics.deliveries.inc({ result: ok ? "delivered" : "failed" });
-  const app = await buildApp(store, new ClusterService(store, controller, driver, clock, { hostCapacity, notifications: notificationOptions }), metrics,
-    join(dir, "uploads"));
+  const clusters = new ClusterService(store, controller, driver, clock, { hostCapacity, notifications: notificationOptions });
+  const app = await buildApp({ clusters, tokens: new TokenService(store, clock), metrics, uploadsDir: join(dir, "uploads") });
   // The address first: a second server started by mistake must fail before its controller
   // acts on the store (it would retire the first one's warm pool, for a start).
   let address: string;
@@ -97,6 +101,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     adminTokenFile,
     store,
     hostCapacity,
+    capacityBound: estimate && describeBound(estimate.boundBy),
     async close() {
       await app.close();
       await controller.stop();

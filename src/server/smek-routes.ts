@@ -1,8 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ClusterRecord } from "../core/cluster-record.js";
+import { DEFAULT_SIZE, DEFAULT_TTL_MINUTES } from "../core/cluster-spec.js";
+import type { ClusterService } from "../service/cluster-service.js";
 import { TempkubeError } from "../util/errors.js";
 import { parseJsonWithComments } from "../util/jsonc.js";
-import type { ClusterService } from "./cluster-service.js";
+import { caller } from "./auth.js";
 
 /**
  * The SMEK-style surface: kebab-case fields and that API's defaults, over the same
@@ -48,46 +50,44 @@ echo "try: kubectl --kubeconfig $(pwd)/kubeconfig-${id} get nodes"
 }
 
 export function registerSmekRoutes(app: FastifyInstance, clusters: ClusterService): void {
-  const who = (req: FastifyRequest) => req.identity!;
-
   app.post("/create", async (req, reply) => {
     const b = body(req);
     const unknown = Object.keys(b).filter((k) => !KNOWN_CREATE.includes(k));
     if (unknown.length) throw new TempkubeError("invalid-input", `unknown field(s): ${unknown.join(", ")}; known: ${KNOWN_CREATE.join(", ")}`);
     const email = field<string>(b, "notification-email", "string");
-    const minutes = field<number>(b, "minutes-to-live", "number", 60);
+    const minutes = field<number>(b, "minutes-to-live", "number", DEFAULT_TTL_MINUTES);
     if (!Number.isInteger(minutes) || minutes < 1) throw new TempkubeError("invalid-input", "minutes-to-live must be a positive integer");
-    let record: ClusterRecord = await clusters.create(who(req), {
+    let record: ClusterRecord = await clusters.create(caller(req), {
       kubernetesVersion: b["k8s-version"] === undefined ? undefined : field<string>(b, "k8s-version", "string"),
       ttlMinutes: minutes,
       keep: field<boolean>(b, "keep-cluster", "boolean", true),
       notificationEmail: email,
       privileged: field<boolean>(b, "enable-privileged", "boolean", false),
-      size: field<string>(b, "cluster-size", "string", "1-mid"),
+      size: field<string>(b, "cluster-size", "string", DEFAULT_SIZE),
     });
     record = (await clusters.waitSettled(record.id)) ?? record;
     if (record.phase !== "running") {
       throw new TempkubeError("runtime", `cluster ${record.id} did not become ready (${record.phase}): ${record.lastError ?? "timed out"}`);
     }
-    return reply.type("text/x-shellscript").send(kubeconfigScript(record.id, await clusters.kubeconfig(who(req), record.id)));
+    return reply.type("text/x-shellscript").send(kubeconfigScript(record.id, await clusters.kubeconfig(caller(req), record.id)));
   });
 
   app.post("/stop", async (req) => {
     const b = body(req);
     const id = field<string>(b, "cluster-id", "string");
     const force = field<boolean>(b, "force-terminate", "boolean", false);
-    const r = await clusters.get(who(req), id);
-    const updated = force || !r.keep ? await clusters.delete(who(req), id) : await clusters.stop(who(req), id);
+    const r = await clusters.get(caller(req), id);
+    const updated = force || !r.keep ? await clusters.delete(caller(req), id) : await clusters.stop(caller(req), id);
     return { "cluster-id": id, "cluster-status": updated.desired === "terminated" ? "terminated" : "stopped" };
   });
 
   app.post("/start", async (req) => {
     const id = field<string>(body(req), "cluster-id", "string");
-    const r = (await clusters.waitSettled((await clusters.start(who(req), id)).id))!;
+    const r = (await clusters.waitSettled((await clusters.start(caller(req), id)).id))!;
     return { "cluster-id": id, "cluster-status": r.phase === "running" ? "running" : r.phase };
   });
 
-  app.get("/list", async (req) => (await clusters.list(who(req)))
+  app.get("/list", async (req) => (await clusters.list(caller(req)))
     .filter((r) => r.phase !== "terminated")
     .map((r) => ({
       "cluster-id": r.id,

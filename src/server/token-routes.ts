@@ -1,14 +1,11 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { TokenLimits } from "../core/quota.js";
-import { DEFAULT_TENANT_LIMITS, type Store, type TokenInfo } from "../store/store.js";
-import { TempkubeError } from "../util/errors.js";
-import type { RouteSchema } from "./app.js";
-import { createTokenBody, tokenIdParams, tokenView as tokenSchema } from "./schemas.js";
+import type { FastifyInstance } from "fastify";
+import type { TokenInfo } from "../store/store.js";
+import type { CreateTokenRequest, TokenService } from "../service/token-service.js";
+import { caller } from "./auth.js";
+import { routeSchema } from "./route-schema.js";
+import { createTokenBodySchema, tokenIdParamsSchema, tokenSchema } from "./schemas.js";
 
-/** Tokens: admins create, list and revoke them; anyone can see their own limits. */
-
-type CreateTokenBody = { name: string; admin?: boolean } & Partial<TokenLimits>;
-
+/** The JSON a client sees of a token: never its secret, but once, at creation. */
 export function tokenView(t: TokenInfo, secret?: string) {
   return {
     id: t.id, name: t.name, admin: t.admin, limits: t.limits, createdAt: new Date(t.createdAt).toISOString(),
@@ -16,35 +13,24 @@ export function tokenView(t: TokenInfo, secret?: string) {
   };
 }
 
-function requireAdmin(req: FastifyRequest): void {
-  if (!req.identity?.admin) throw new TempkubeError("forbidden", `token "${req.identity?.name}" is not an admin token; only admins manage tokens`);
-}
-
-export function registerTokenRoutes(app: FastifyInstance, store: Store, route: RouteSchema): void {
+/** /v1/tokens: admins create, list and revoke tokens; any token reads its own (/v1/tokens/self). */
+export function registerTokenRoutes(app: FastifyInstance, tokens: TokenService): void {
   const tags = ["tokens"];
 
-  app.post<{ Body: CreateTokenBody }>("/v1/tokens", route("Create an API token (admin); the secret is in this answer only",
-    { body: createTokenBody }, tokenSchema, 201, tags), async (req, reply) => {
-    requireAdmin(req);
-    const { name, admin = false, ...given } = req.body;
-    const limits: TokenLimits = { ...DEFAULT_TENANT_LIMITS, ...given };
-    const { token, identity } = await store.createToken(name, admin, Date.now(), limits);
-    const info = (await store.getToken(identity.id))!;
-    return reply.status(201).send(tokenView(info, token));
+  app.post<{ Body: CreateTokenRequest }>("/v1/tokens", routeSchema("Create an API token (admin); the secret is in this answer only",
+    { body: createTokenBodySchema }, tokenSchema, 201, tags), async (req, reply) => {
+    const { info, secret } = await tokens.create(caller(req), req.body);
+    return reply.status(201).send(tokenView(info, secret));
   });
 
-  app.get("/v1/tokens", route("List API tokens (admin); never their secrets", {},
-    { type: "object", properties: { items: { type: "array", items: tokenSchema } } }, 200, tags), async (req) => {
-    requireAdmin(req);
-    return { items: (await store.listTokens()).map((t) => tokenView(t)) };
-  });
+  app.get("/v1/tokens", routeSchema("List API tokens (admin); never their secrets", {},
+    { type: "object", properties: { items: { type: "array", items: tokenSchema } } }, 200, tags), async (req) =>
+    ({ items: (await tokens.list(caller(req))).map((t) => tokenView(t)) }));
 
-  app.get("/v1/tokens/self", route("The calling token: its name and limits", {}, tokenSchema, 200, tags), async (req) =>
-    tokenView((await store.getToken(req.identity!.id))!));
+  app.get("/v1/tokens/self", routeSchema("The calling token: its name and limits", {}, tokenSchema, 200, tags), async (req) =>
+    tokenView(await tokens.self(caller(req))));
 
-  app.delete<{ Params: { id: number } }>("/v1/tokens/:id", route("Revoke an API token (admin); its clusters keep their lifetimes",
-    { params: tokenIdParams }, tokenSchema, 200, tags), async (req) => {
-    requireAdmin(req);
-    return tokenView(await store.revokeToken(req.params.id, Date.now()));
-  });
+  app.delete<{ Params: { id: number } }>("/v1/tokens/:id", routeSchema("Revoke an API token (admin); its clusters keep their lifetimes",
+    { params: tokenIdParamsSchema }, tokenSchema, 200, tags), async (req) =>
+    tokenView(await tokens.revoke(caller(req), req.params.id)));
 }

@@ -29,12 +29,16 @@ export class ArtifactDir {
     return join(this.root, file);
   }
 
-  async verify(): Promise<Verification> {
+  /** `version`, when given, must be the one recorded: an artifact built from other inputs is stale. */
+  async verify(version?: string): Promise<Verification> {
     let manifest: ArtifactManifest;
     try {
       manifest = JSON.parse(await readFile(this.path(MANIFEST), "utf8")) as ArtifactManifest;
     } catch {
       return { ok: false, reason: "not built" };
+    }
+    if (version !== undefined && manifest.version !== version) {
+      return { ok: false, reason: `built as ${manifest.version}, wanted ${version}` };
     }
     for (const [file, expected] of Object.entries(manifest.files)) {
       const st = await stat(this.path(file)).catch(() => undefined);

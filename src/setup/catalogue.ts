@@ -62,6 +62,25 @@ export const ADDONS: readonly AddonRelease[] = [
     ldflags: "-X main.VERSION=v0.0.30" },
 ];
 
+/**
+ * BusyBox behind the busybox:1.35 image, built from source as docker-library/busybox builds
+ * the official image's default variant (glibc; `busybox:1.35` is `1.35.0-glibc` on amd64):
+ * Debian's busybox-static differs from it (`wget -T` segfaults, no `nc -z`, `sh` drops
+ * environment variables whose names are not identifiers, applets in /sbin).
+ */
+export const BUSYBOX = {
+  version: "1.35.0",
+  variant: "glibc",
+  /**
+   * SHA-256 of busybox-1.35.0.tar.bz2 as busybox.net published it (docker-library/busybox
+   * versions.json pins the same); Debian's source package ships that very file as its
+   * orig tarball (busybox_1.35.0-4+deb12u1.dsc lists this checksum).
+   */
+  sourceSha256: "faeeb244c35a348a334f4a59e44626ee870fb07b6884d68c10ae8bc19f83a694",
+  /** The Debian source package whose orig tarball is that release (no internet but Debian's mirrors). */
+  debianSourcePackage: "busybox",
+} as const;
+
 /** Images every cluster needs, built locally (no registry is reachable). Never `latest`. */
 export const IMAGES = {
   pause: "tempkube.local/pause:3.10.1",
@@ -71,6 +90,14 @@ export const IMAGES = {
   busybox: "docker.io/library/busybox:1.35",
 } as const;
 export type ImageKey = keyof typeof IMAGES;
+
+/**
+ * What an image archive holds, recorded as its cache version: a cached archive that
+ * records another is rebuilt (busybox:1.35 was Debian's busybox-static, recorded as "1.35").
+ */
+export function imageContentVersion(key: ImageKey): string {
+  return key === "busybox" ? `${BUSYBOX.version}-${BUSYBOX.variant}` : IMAGES[key].split(":").pop()!;
+}
 
 export function findRelease(minorOrVersion: string): KubernetesRelease | undefined {
   const wanted = minorOrVersion.replace(/^v/, "");

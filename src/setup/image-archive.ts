@@ -10,7 +10,7 @@ import tar from "tar-stream";
  */
 export type LayerEntry =
   | { type: "file"; path: string; content: Buffer; mode?: number }
-  | { type: "dir"; path: string; mode?: number }
+  | { type: "dir"; path: string; mode?: number; uid?: number; gid?: number }
   | { type: "symlink"; path: string; target: string };
 
 export interface ImageSpec {
@@ -34,7 +34,9 @@ export async function buildLayer(entries: LayerEntry[]): Promise<Buffer> {
   for (const e of sorted) {
     const name = e.path.replace(/^\/+/, "");
     const base = { name, mtime: EPOCH, uid: 0, gid: 0, uname: "root", gname: "root" };
-    if (e.type === "dir") pack.entry({ ...base, type: "directory", mode: e.mode ?? 0o755 });
+    // Owners other than root go by number only (the name would say root).
+    if (e.type === "dir" && (e.uid || e.gid)) pack.entry({ ...base, type: "directory", mode: e.mode ?? 0o755, uid: e.uid ?? 0, gid: e.gid ?? 0, uname: "", gname: "" });
+    else if (e.type === "dir") pack.entry({ ...base, type: "directory", mode: e.mode ?? 0o755 });
     else if (e.type === "symlink") pack.entry({ ...base, type: "symlink", linkname: e.target, mode: 0o777 });
     else pack.entry({ ...base, type: "file", mode: e.mode ?? 0o644 }, e.content);
   }

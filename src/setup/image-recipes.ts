@@ -1,14 +1,16 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { run } from "../util/exec.js";
-import { TempkubeError } from "../util/errors.js";
 import { IMAGES, type ImageKey, type KubernetesRelease } from "./catalogue.js";
+import { busyboxRootfs } from "./busybox-rootfs.js";
 import { goEnv } from "./go-source-build.js";
 import type { ImageSpec, LayerEntry } from "./image-archive.js";
 
 /** Inputs an image recipe may need: built add-on binaries and the Kubernetes source tree. */
 export interface RecipeInputs {
   addonBinary(name: string): string;
+  /** The busybox binary busybox-build.ts made. */
+  busyboxBinary: string;
   kubernetes: KubernetesRelease;
   logFile: string;
   scratchDir: string;
@@ -64,28 +66,11 @@ export const IMAGE_RECIPES: Record<ImageKey, (inputs: RecipeInputs) => Promise<I
     };
   },
 
-  /** Debian's busybox-static with every applet linked, as users' manifests expect busybox:1.35. */
+  /** BusyBox built from source with the official image's configuration and layout (busybox-rootfs.ts). */
   async busybox(inputs) {
-    const binary = "/bin/busybox";
-    const content = await readFile(binary).catch(() => {
-      throw new TempkubeError("setup", `${binary} is missing: install the Debian package busybox-static`);
-    });
-    const { stdout } = await run(binary, ["--list-full"], { logFile: inputs.logFile });
-    const dirs = new Set<string>(["bin", "sbin", "usr", "usr/bin", "usr/sbin"]);
-    const links: LayerEntry[] = [];
-    for (const applet of stdout.split("\n").map((l) => l.trim()).filter(Boolean)) {
-      if (applet === "bin/busybox") continue;
-      links.push({ type: "symlink", path: applet, target: "/bin/busybox" });
-    }
     return {
       reference: IMAGES.busybox,
-      entries: [
-        ...BASE_DIRS, ...ETC_FILES,
-        { type: "dir", path: "home" }, { type: "dir", path: "var/www" },
-        ...[...dirs].map((d): LayerEntry => ({ type: "dir", path: d })),
-        { type: "file", path: "bin/busybox", content, mode: 0o755 },
-        ...links,
-      ],
+      entries: await busyboxRootfs(inputs.busyboxBinary, inputs.logFile),
       cmd: ["sh"],
     };
   },

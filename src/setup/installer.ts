@@ -9,9 +9,10 @@ import { progress, seconds } from "../util/log.js";
 import { withFileLock } from "../util/lock.js";
 import { cacheDir, logsDir } from "../util/paths.js";
 import { ArtifactDir, type ArtifactManifest } from "./artifact-dir.js";
+import { buildBusybox } from "./busybox-build.js";
 import type { BinarySource } from "./binary-source.js";
 import {
-  ADDONS, IMAGES, KUBERNETES_COMPONENTS, KUBERNETES_RELEASES, defaultRelease,
+  ADDONS, BUSYBOX, IMAGES, KUBERNETES_COMPONENTS, KUBERNETES_RELEASES, defaultRelease, imageContentVersion,
   type AddonRelease, type ImageKey, type KubernetesComponent, type KubernetesRelease,
 } from "./catalogue.js";
 import { writeImageArchive } from "./image-archive.js";
@@ -22,6 +23,7 @@ export const artifacts = {
   kubernetes: (r: KubernetesRelease) => new ArtifactDir(join(cacheDir(), "kubernetes", r.version)),
   addon: (a: AddonRelease) => new ArtifactDir(join(cacheDir(), "addons", `${a.name}-${a.version}`)),
   image: (key: ImageKey) => new ArtifactDir(join(cacheDir(), "images", IMAGES[key].replace(/[/:]/g, "_"))),
+  busybox: () => new ArtifactDir(join(cacheDir(), "busybox", `busybox-${BUSYBOX.version}-${BUSYBOX.variant}`)),
 };
 
 export function kubernetesBinary(release: KubernetesRelease, component: KubernetesComponent): string {
@@ -33,6 +35,10 @@ export function addonBinary(name: AddonRelease["name"]): string {
   return artifacts.addon(addon).path(name);
 }
 
+export function busyboxBinary(): string {
+  return artifacts.busybox().path("busybox");
+}
+
 export function imageArchive(key: ImageKey): string {
   return artifacts.image(key).path("image.tar");
 }
@@ -41,7 +47,7 @@ export function imageArchive(key: ImageKey): string {
 async function ensure(label: string, dir: ArtifactDir, meta: { name: string; version: string; source: string },
   build: (outDir: string, logFile: string) => Promise<void>): Promise<ArtifactManifest> {
   const started = Date.now();
-  const check = await dir.verify();
+  const check = await dir.verify(meta.version);
   if (check.ok) {
     progress(`  ✓ ${label}: cached (checked in ${seconds(Date.now() - started)})`);
     return check.manifest;
@@ -73,12 +79,19 @@ export async function ensureAddons(source: BinarySource): Promise<void> {
   }
 }
 
+/** BusyBox from its upstream source (Debian's orig tarball), for the busybox:1.35 image. */
+export async function ensureBusybox(): Promise<void> {
+  await ensure(`busybox ${BUSYBOX.version} (${BUSYBOX.variant}, the official image's configuration)`, artifacts.busybox(),
+    { name: "busybox", version: `${BUSYBOX.version}-${BUSYBOX.variant}`, source: "source" },
+    (out, log) => buildBusybox(out, log));
+}
+
 export async function ensureImages(): Promise<void> {
   for (const key of Object.keys(IMAGES) as ImageKey[]) {
     const reference = IMAGES[key];
-    await ensure(`image ${reference}`, artifacts.image(key), { name: `image-${key}`, version: reference.split(":").pop()!, source: "local" },
+    await ensure(`image ${reference}`, artifacts.image(key), { name: `image-${key}`, version: imageContentVersion(key), source: "local" },
       async (out, logFile) => {
-        const spec = await IMAGE_RECIPES[key]({ addonBinary, kubernetes: defaultRelease(), logFile, scratchDir: out });
+        const spec = await IMAGE_RECIPES[key]({ addonBinary, busyboxBinary: busyboxBinary(), kubernetes: defaultRelease(), logFile, scratchDir: out });
         await writeImageArchive(spec, join(out, "image.tar"));
         // Only the archive is the artifact; intermediate files (the pause binary) go.
         for (const f of await readdir(out)) if (f !== "image.tar") await rm(join(out, f), { recursive: true, force: true });
@@ -138,6 +151,7 @@ export async function setupAll(releases: KubernetesRelease[], source: BinarySour
     for (const release of releases) await ensureKubernetes(release, source);
     await ensureAddons(source);
     await ensureLocalTools();
+    await ensureBusybox();
     await ensureImages();
   });
   progress(`tempkube setup: everything present (${seconds(Date.now() - started)})`);

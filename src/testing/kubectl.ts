@@ -1,9 +1,10 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultRelease } from "../setup/catalogue.js";
 import { kubernetesBinary } from "../setup/installer.js";
 import { run } from "../util/exec.js";
+import YAML from "yaml";
 
 /** Runs the built kubectl against a kubeconfig; for tests that act as a user would. */
 export class Kubectl {
@@ -14,6 +15,13 @@ export class Kubectl {
     const path = join(dir, "kubeconfig");
     await writeFile(path, kubeconfig, { mode: 0o600 });
     return new Kubectl(path);
+  }
+
+  /** The same cluster as `base`, as the holder of a bearer token (a ServiceAccount's, say). */
+  static async withToken(base: Kubectl, token: string): Promise<Kubectl> {
+    const config = YAML.parse(await readFile(base.kubeconfigPath, "utf8")) as { users: { name: string; user: Record<string, string> }[] };
+    for (const u of config.users) u.user = { token };
+    return Kubectl.withKubeconfig(YAML.stringify(config));
   }
 
   async run(args: string[], input?: string, timeoutMs = 120_000): Promise<string> {

@@ -1,7 +1,8 @@
 // cluster-controllers runs tempkube's own controllers of one cluster, beside
 // kube-controller-manager with the admin credential: LoadBalancer Services get the node
 // address (load_balancer.go), and tenants get rights on the custom resources of their
-// CRDs (crd_rights.go). Small on purpose: no cloud provider, no leader election (there is
+// CRDs (crd_rights.go); and it serves the apiserver's authorization webhook that keeps
+// kube-system's Secrets from tenants (secrets_authorizer.go). Small on purpose: no cloud provider, no leader election (there is
 // one process per cluster).
 package main
 
@@ -27,9 +28,12 @@ const resync = 10 * time.Minute
 func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the cluster (admin)")
 	address := flag.String("address", "", "node address to publish as the load balancer ingress")
+	authorizerAddress := flag.String("authorizer-address", "", "host:port where the apiserver's authorization webhook is served (TLS)")
+	authorizerCert := flag.String("authorizer-cert", "", "serving certificate of the authorization webhook")
+	authorizerKey := flag.String("authorizer-key", "", "its key")
 	flag.Parse()
-	if *kubeconfig == "" || *address == "" {
-		log.Fatal("--kubeconfig and --address are required")
+	if *kubeconfig == "" || *address == "" || *authorizerAddress == "" || *authorizerCert == "" || *authorizerKey == "" {
+		log.Fatal("--kubeconfig, --address, --authorizer-address, --authorizer-cert and --authorizer-key are required")
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	if err != nil {
@@ -39,6 +43,12 @@ func main() {
 	dyn := dynamic.NewForConfigOrDie(cfg)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// Served before the informers sync: until it answers, the apiserver denies what it would ask it.
+	go func() {
+		if err := serveSecretsAuthorizer(ctx, *authorizerAddress, *authorizerCert, *authorizerKey); err != nil {
+			log.Fatalf("secrets-authorizer: %v", err)
+		}
+	}()
 
 	factory := informers.NewSharedInformerFactory(client, resync)
 	dynFactory := dynamicinformer.NewDynamicSharedInformerFactory(dyn, resync)

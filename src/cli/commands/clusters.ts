@@ -2,16 +2,17 @@ import { writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import type { Command } from "commander";
 import YAML from "yaml";
-import { SIZE_PRESETS } from "../../core/cluster-spec.js";
+import type { Phase } from "../../core/cluster-record.js";
+import { DEFAULT_TTL_MINUTES, SIZE_PRESETS } from "../../core/cluster-spec.js";
 import { parseLabelPairs } from "../../core/labels.js";
 import { TempkubeError } from "../../util/errors.js";
 import { progress, seconds } from "../../util/log.js";
-import { ApiClient } from "../api-client.js";
+import { ApiClient } from "../../client/api-client.js";
 import { mergeKubeconfig, removeFromKubeconfig, userKubeconfigPath } from "../kubeconfig-file.js";
 import { table } from "./versions.js";
 
 type ClusterView = {
-  id: string; name: string | null; phase: string; kubernetesVersion: string; size: string; expiresAt: string; lastError: string | null;
+  id: string; name: string | null; phase: Phase; kubernetesVersion: string; size: string; expiresAt: string; lastError: string | null;
   endpoint?: string | null; phaseTimingsMs?: Record<string, number>;
 };
 
@@ -68,9 +69,9 @@ const failedError = (c: ClusterView) => new TempkubeError("runtime", `cluster ${
 export function registerClusterCommands(program: Command): void {
   program.command("create")
     .description("Create a cluster through the server; waits until it is ready (live progress) and writes its kubeconfig")
-    .option("--ttl <duration>", "time to live (30m, 2h)", "60m")
+    .option("--ttl <duration>", "time to live (30m, 2h)", `${DEFAULT_TTL_MINUTES}m`)
     .option("--keep", "stop instead of terminate at expiry")
-    .option("--privileged", "allow privileged pods")
+    .option("--privileged", "allow privileged pods (root on the host on the local runtime; needs a token made with --privileged)")
     .option("--size <preset>", `size preset: ${Object.keys(SIZE_PRESETS).join(", ")}`)
     .option("--version <minor>", "Kubernetes version")
     .option("--workers <n>", "worker nodes", "0")

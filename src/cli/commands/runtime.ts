@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { DEFAULT_SIZE, SIZE_PRESETS, newClusterId, type SizePreset } from "../../core/cluster-spec.js";
 import { DEFAULT_KUBERNETES_MINOR } from "../../setup/catalogue.js";
 import { LocalRuntime } from "../../runtime/local/local-runtime.js";
+import { DEFAULT_CLUSTER_EGRESS, parseClusterEgress } from "../../runtime/local/host-firewall.js";
 import { TempkubeError } from "../../util/errors.js";
 import { progress } from "../../util/log.js";
 import { stepPrinter } from "../progress.js";
@@ -15,6 +16,7 @@ export interface CreateOptions {
   workers: string;
   privileged?: boolean;
   kubeconfig?: string;
+  clusterEgress: string;
 }
 
 /** Creates a cluster with the local runtime, printing steps; shared by `runtime create` and `up`. */
@@ -45,7 +47,8 @@ function createOptions(cmd: Command): Command {
     .option("--size <preset>", `size preset: ${Object.keys(SIZE_PRESETS).join(", ")}`, DEFAULT_SIZE)
     .option("--workers <n>", "worker nodes besides the control plane", "0")
     .option("--privileged", "allow privileged pods (Pod Security 'privileged' instead of 'baseline')")
-    .option("--kubeconfig <file>", "where to write the tenant kubeconfig (default ./kubeconfig-<id>)");
+    .option("--kubeconfig <file>", "where to write the tenant kubeconfig (default ./kubeconfig-<id>)")
+    .option("--cluster-egress <mode>", "what the cluster may reach outside the host: internet (NAT through the host's default route; never other clusters, the host's own services or link-local addresses) or none", DEFAULT_CLUSTER_EGRESS);
 }
 
 export function registerRuntime(program: Command): void {
@@ -57,7 +60,7 @@ export function registerRuntime(program: Command): void {
   createOptions(group.command("create").description("Create a cluster and wait until it is ready"))
     .addHelpText("after", "\nExample:\n  $ sudo bin/tempkube runtime create --version 1.34 --kubeconfig ./kc && kubectl --kubeconfig ./kc get nodes")
     .action(async (opts: CreateOptions) => {
-      const { id } = await createLocalCluster(runtime, opts);
+      const { id } = await createLocalCluster(new LocalRuntime({ clusterEgress: parseClusterEgress("--cluster-egress", opts.clusterEgress) }), opts);
       process.stdout.write(`${id}\n`);
     });
 
@@ -110,7 +113,7 @@ export function registerUp(program: Command): void {
     .description("Create a cluster, keep it while this command runs, destroy it on Ctrl-C")
     .addHelpText("after", "\nExample:\n  $ sudo bin/tempkube up --workers 1")
     .action(async (opts: CreateOptions) => {
-      const runtime = new LocalRuntime();
+      const runtime = new LocalRuntime({ clusterEgress: parseClusterEgress("--cluster-egress", opts.clusterEgress) });
       // Ctrl-C may come while the cluster is still being made: remember it, never leave a half-made cluster.
       const interrupted = new Promise<void>((resolve) => {
         process.once("SIGINT", resolve);

@@ -1,8 +1,9 @@
 import type { Command } from "commander";
 import { SIZE_PRESETS } from "../../core/cluster-spec.js";
+import { DEFAULT_TENANT_LIMITS } from "../../core/quota.js";
 import { TempkubeError } from "../../util/errors.js";
 import { progress } from "../../util/log.js";
-import { ApiClient } from "../api-client.js";
+import { ApiClient } from "../../client/api-client.js";
 import { parseTtl, print } from "./clusters.js";
 import { table } from "./versions.js";
 
@@ -20,10 +21,10 @@ export function registerTokenCommands(program: Command): void {
   const group = program.command("token").description("API tokens and their limits (create, list and revoke need an admin token)");
 
   group.command("create <name>").description("Create a token; prints its secret once")
-    .option("--max-clusters <n>", "clusters running at once (default 3; 'none' for no limit)")
-    .option("--max-ttl <duration>", "longest time to live (default 24h; 'none' for no limit)")
+    .option("--max-clusters <n>", `clusters running at once (default ${DEFAULT_TENANT_LIMITS.maxClusters}; 'none' for no limit)`)
+    .option("--max-ttl <duration>", `longest time to live (default ${DEFAULT_TENANT_LIMITS.maxTtlMinutes! / 60}h; 'none' for no limit)`)
     .option("--sizes <list>", `allowed size presets, comma-separated (${Object.keys(SIZE_PRESETS).join(",")}; default all)`)
-    .option("--privileged", "may create privileged clusters")
+    .option("--privileged", "may create privileged clusters (their pods may be root on the host: for trusted users only)")
     .option("--admin", "an admin token: no limits, manages tokens, sees every cluster")
     .option("-o, --output <format>", "json or yaml")
     .addHelpText("after", `

@@ -3,38 +3,14 @@ import { it } from "node:test";
 import YAML from "yaml";
 import { SIZE_PRESETS } from "../../core/cluster-spec.js";
 import { findRelease } from "../../setup/catalogue.js";
-import {
-  TENANT_CUSTOM_RESOURCES_LABEL, TENANT_GROUP, coreDnsService, coreDnsWorkload, localPath, memoryQuantity, nodeCapacityPolicy, tenantPolicies, tenantRbac,
-} from "./addon-manifests.js";
+import { coreDnsConfigMap, coreDnsService, coreDnsWorkload, corefile, localPath, memoryQuantity, nodeCapacityPolicy } from "./addon-manifests.js";
 
 const kinds = (text: string) => YAML.parseAllDocuments(text).map((d) => (d.toJSON() as { kind: string }).kind);
 
 it("parses as YAML documents of the expected kinds", () => {
-  assert.deepEqual(kinds(tenantRbac()), ["ClusterRole", "ClusterRoleBinding", "ClusterRole", "ClusterRoleBinding"]);
   assert.deepEqual(kinds(coreDnsWorkload()), ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment"]);
   assert.deepEqual(kinds(coreDnsService()), ["Service"]);
   assert.ok(kinds(localPath("/v")).includes("StorageClass"));
-});
-
-it("binds tenants to the custom resources role, which aggregates the per-CRD roles and has none of its own", () => {
-  type Doc = { kind: string; metadata: { name: string }; rules?: unknown[]; subjects?: { name: string }[]; roleRef?: { name: string };
-    aggregationRule?: { clusterRoleSelectors: { matchLabels: Record<string, string> }[] } };
-  const docs = YAML.parseAllDocuments(tenantRbac()).map((d) => d.toJSON() as Doc);
-  const role = docs.find((d) => d.kind === "ClusterRole" && d.metadata.name === "tempkube:tenant-custom-resources")!;
-  assert.deepEqual(role.aggregationRule?.clusterRoleSelectors, [{ matchLabels: { [TENANT_CUSTOM_RESOURCES_LABEL]: "true" } }]);
-  assert.equal(role.rules, undefined, "the aggregation controller owns the rules");
-  const binding = docs.find((d) => d.kind === "ClusterRoleBinding" && d.roleRef?.name === "tempkube:tenant-custom-resources")!;
-  assert.deepEqual(binding.subjects?.map((s) => s.name), [TENANT_GROUP]);
-});
-
-it("guards namespace Pod Security labels only when privileged pods are not allowed", () => {
-  const names = (privileged: boolean) => YAML.parseAllDocuments(tenantPolicies(privileged))
-    .map((d) => d.toJSON() as { kind: string; metadata: { name: string } })
-    .filter((d) => d.kind === "ValidatingAdmissionPolicy").map((d) => d.metadata.name);
-  assert.ok(names(false).includes("tempkube-tenant-pod-security-labels"));
-  assert.ok(!names(true).includes("tempkube-tenant-pod-security-labels"));
-  assert.ok(names(true).includes("tempkube-tenant-cluster-rbac"));
-  assert.ok(names(true).includes("tempkube-host-ports"));
 });
 
 it("writes the node capacity policy in each release's API version, with the preset's figures", () => {
@@ -50,4 +26,13 @@ it("writes the node capacity policy in each release's API version, with the pres
       assert.ok(expression.includes(`path: "/status/${field}/memory", value: "32Gi"`), expression);
     }
   }
+});
+
+it("forwards outside names only for clusters with egress, and the template holds the one without", () => {
+  assert.match(corefile("internet"), /forward \. \/etc\/resolv\.conf/);
+  assert.doesNotMatch(corefile("none"), /forward/);
+  const configMap = YAML.parseAllDocuments(coreDnsWorkload()).map((d) => d.toJSON() as { kind: string; data?: { Corefile: string } })
+    .find((d) => d.kind === "ConfigMap")!;
+  assert.equal(configMap.data?.Corefile, corefile("none"));
+  assert.equal((coreDnsConfigMap("internet").object as { data: { Corefile: string } }).data.Corefile, corefile("internet"));
 });

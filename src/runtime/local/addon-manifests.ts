@@ -4,168 +4,10 @@ import { DNS_SERVICE_IP } from "./network.js";
 
 /**
  * What every cluster carries besides the control plane, applied with the admin
- * credential right after the apiserver is ready. Plain YAML documents, kept here in one
- * place so that `kubectl get -A` in a cluster shows nothing that is not written below.
+ * credential right after the apiserver is ready. Plain YAML documents, kept here (and the
+ * tenant guards in tenant-guards.ts) so that `kubectl get -A` in a cluster shows nothing
+ * that is not written there.
  */
-export const TENANT_GROUP = "tenants";
-/** Label of the per-CRD ClusterRoles that tools/cluster-controllers writes (crd_rights.go). */
-export const TENANT_CUSTOM_RESOURCES_LABEL = "tempkube.dev/aggregate-to-tenant-custom-resources";
-
-/**
- * What the tenant credential may do. Not cluster-admin: admission policies are exempt from
- * admission upstream, so only authorization can keep tenants from deleting the guards
- * below, and RBAC can only add. The tenant gets every verb on the API groups of workloads
- * (a ValidatingAdmissionPolicy still guards cluster-wide RBAC, kube-system and namespace
- * labels), read-only access to the configuration groups, and none of: the kubelet's API
- * (nodes/proxy: exec into any pod), impersonation, escalate, or binding roles it does not
- * hold (except the stock admin/edit/view roles, within its namespaces). The custom
- * resources of CRDs come through tempkube:tenant-custom-resources, which aggregates one
- * ClusterRole per CRD written by tools/cluster-controllers (crd_rights.go), never for a
- * group that the apiserver itself or an aggregated API serves.
- */
-const WORKLOAD_GROUPS = ["apps", "autoscaling", "batch", "policy", "networking.k8s.io", "storage.k8s.io", "apiextensions.k8s.io",
-  "discovery.k8s.io", "coordination.k8s.io", "events.k8s.io", "scheduling.k8s.io", "node.k8s.io", "resource.k8s.io", "rbac.authorization.k8s.io",
-  "snapshot.storage.k8s.io", "gateway.networking.k8s.io"];
-const READ_ONLY_GROUPS = ["admissionregistration.k8s.io", "apiregistration.k8s.io", "certificates.k8s.io", "flowcontrol.apiserver.k8s.io"];
-const CORE_RESOURCES = ["pods", "pods/log", "pods/exec", "pods/attach", "pods/portforward", "pods/eviction", "pods/ephemeralcontainers", "services",
-  "services/proxy", "endpoints", "configmaps", "secrets", "persistentvolumeclaims", "persistentvolumes", "serviceaccounts", "serviceaccounts/token",
-  "events", "limitranges", "resourcequotas", "replicationcontrollers", "replicationcontrollers/scale", "podtemplates", "namespaces", "nodes"];
-const ALL_VERBS = "[get, list, watch, create, update, patch, delete, deletecollection]";
-const list = (items: string[]) => `[${items.map((i) => JSON.stringify(i)).join(", ")}]`;
-
-export function tenantRbac(): string {
-  return `apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: tempkube:tenant
-rules:
-- { apiGroups: [""], resources: ${list(CORE_RESOURCES)}, verbs: ${ALL_VERBS} }
-- { apiGroups: [""], resources: [nodes/status, componentstatuses, pods/status, services/status], verbs: [get, list, watch] }
-- { apiGroups: ${list(WORKLOAD_GROUPS)}, resources: ["*"], verbs: ${ALL_VERBS} }
-- { apiGroups: ${list(READ_ONLY_GROUPS)}, resources: ["*"], verbs: [get, list, watch] }
-- { apiGroups: [authentication.k8s.io, authorization.k8s.io], resources: ["*"], verbs: [create] }
-- { apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [bind], resourceNames: [admin, edit, view] }
-- { nonResourceURLs: ["*"], verbs: [get] }
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: tempkube:tenants
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "tempkube:tenant" }
-subjects:
-- { apiGroup: rbac.authorization.k8s.io, kind: Group, name: ${TENANT_GROUP} }
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: tempkube:tenant-custom-resources
-aggregationRule:
-  clusterRoleSelectors:
-  - matchLabels: { ${TENANT_CUSTOM_RESOURCES_LABEL}: "true" }
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: tempkube:tenant-custom-resources
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "tempkube:tenant-custom-resources" }
-subjects:
-- { apiGroup: rbac.authorization.k8s.io, kind: Group, name: ${TENANT_GROUP} }
-`;
-}
-
-function policy(name: string, rules: string, matchCondition: string | undefined, validations: string): string {
-  return `apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata:
-  name: ${name}
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules:
-${rules}${matchCondition ? `
-  matchConditions:
-  - name: tenant
-    expression: "${matchCondition}"` : ""}
-  validations:
-${validations}
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata:
-  name: ${name}
-spec:
-  policyName: ${name}
-  validationActions: [Deny]
-`;
-}
-
-const IS_TENANT = `request.userInfo.groups.exists(g, g == '${TENANT_GROUP}')`;
-
-/**
- * API groups that Kubernetes serves itself (in any release tempkube offers, enabled or not).
- * A CRD in one of them can share a built-in resource's storage path (e.g.
- * `apiservices.apiregistration.k8s.io`): deleting it then deletes the built-in objects
- * (seen: the APIService `v1.apiregistration.k8s.io` went). Groups below them, such as
- * `gateway.networking.k8s.io`, are not built in and stay open to tenants.
- */
-export const BUILT_IN_API_GROUPS = [
-  "admissionregistration.k8s.io", "apiextensions.k8s.io", "apiregistration.k8s.io", "apps", "authentication.k8s.io",
-  "authorization.k8s.io", "autoscaling", "batch", "certificates.k8s.io", "coordination.k8s.io", "discovery.k8s.io", "events.k8s.io",
-  "extensions", "flowcontrol.apiserver.k8s.io", "internal.apiserver.k8s.io", "networking.k8s.io", "node.k8s.io", "policy",
-  "rbac.authorization.k8s.io", "resource.k8s.io", "scheduling.k8s.io", "storage.k8s.io", "storagemigration.k8s.io",
-];
-
-/**
- * Guards for the tenant credential: no cluster-wide RBAC, no admission configuration, no
- * CRD in a built-in API group, no writes in kube-system (exempt from Pod Security), no
- * privileged namespaces unless the cluster allows privileged pods; for everyone outside
- * kube-system, no host ports below 1024 other than 80 and 443.
- */
-export function tenantPolicies(privilegedAllowed: boolean): string {
-  const docs = [
-    policy("tempkube-tenant-cluster-rbac", `    - apiGroups: [rbac.authorization.k8s.io]
-      apiVersions: ["*"]
-      operations: [CREATE, UPDATE, DELETE]
-      resources: [clusterroles, clusterrolebindings]
-    - apiGroups: [admissionregistration.k8s.io]
-      apiVersions: ["*"]
-      operations: [CREATE, UPDATE, DELETE]
-      resources: ["*"]`, IS_TENANT, `  - expression: "false"
-    message: "tenants cannot change cluster-wide RBAC or admission configuration; use a Role and RoleBinding in your namespace"
-    reason: Forbidden`),
-    policy("tempkube-tenant-built-in-groups", `    - apiGroups: [apiextensions.k8s.io]
-      apiVersions: ["*"]
-      operations: [CREATE, UPDATE]
-      resources: [customresourcedefinitions]`, IS_TENANT, `  - expression: "!(object.spec.group in ${list(BUILT_IN_API_GROUPS).replace(/"/g, "'")})"
-    messageExpression: "'the API group ' + object.spec.group + ' is built into Kubernetes; a CRD of tenants needs a group of its own'"
-    reason: Forbidden`),
-    // Subresources too ("*/*"): a token for a kube-system ServiceAccount, exec into its pods (CONNECT).
-    policy("tempkube-tenant-kube-system", `    - apiGroups: ["*"]
-      apiVersions: ["*"]
-      operations: [CREATE, UPDATE, DELETE, CONNECT]
-      resources: ["*/*"]
-      scope: Namespaced`, `${IS_TENANT} && request.namespace == 'kube-system'`, `  - expression: "false"
-    message: "kube-system belongs to tempkube; tenants may read it but not change it"
-    reason: Forbidden`),
-    policy("tempkube-host-ports", `    - apiGroups: [""]
-      apiVersions: [v1]
-      operations: [CREATE, UPDATE]
-      resources: [pods]`, "request.namespace != 'kube-system'", `  - expression: >-
-      object.spec.containers.all(c, !has(c.ports) || c.ports.all(p, !has(p.hostPort) || p.hostPort == 0 || p.hostPort >= 1024 || p.hostPort == 80 || p.hostPort == 443))
-    message: "host ports below 1024 are not allowed, except 80 and 443"
-    reason: Forbidden`),
-  ];
-  if (!privilegedAllowed) {
-    docs.push(policy("tempkube-tenant-pod-security-labels", `    - apiGroups: [""]
-      apiVersions: [v1]
-      operations: [CREATE, UPDATE]
-      resources: [namespaces]`, IS_TENANT, `  - expression: >-
-      !has(object.metadata.labels) || !object.metadata.labels.exists(k, k.startsWith('pod-security.kubernetes.io/') && object.metadata.labels[k] == 'privileged')
-    message: "this cluster does not allow privileged pods; a namespace cannot be labelled pod-security privileged"
-    reason: Forbidden`));
-  }
-  return docs.join("---\n");
-}
 
 /**
  * MutatingAdmissionPolicy's API version: beta in 1.34, alpha in 1.33; off by default in
@@ -231,6 +73,42 @@ export function nodeCapacityPolicy(limits: SizeLimits, release: KubernetesReleas
 }
 
 /**
+ * CoreDNS's configuration. With egress `internet`, names outside the cluster are forwarded
+ * to the node's resolv.conf (upstream-dns.ts: the host's nameservers). Without, there is no
+ * `forward` at all, so such a lookup is refused at once (forwarding to a refusing upstream
+ * costs 2-4 s a lookup: forward retries for up to 5 s, plugin/forward/forward.go ServeDNS).
+ * The datastore template holds the `none` one; a cluster's own is written at its first
+ * boot, before CoreDNS can be scheduled (coreDnsConfigMap).
+ */
+export function corefile(egress: "internet" | "none"): string {
+  return `.:53 {
+    errors
+    health {
+        lameduck 2s
+    }
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 30
+    }
+${egress === "internet" ? `    forward . /etc/resolv.conf {
+        max_concurrent 1000
+    }
+` : ""}    cache 30
+    loadbalance
+}
+`;
+}
+
+/** The coredns ConfigMap of a cluster with this egress, for the apiserver. */
+export function coreDnsConfigMap(egress: "internet" | "none"): { path: string; object: object } {
+  return {
+    path: "/api/v1/namespaces/kube-system/configmaps/coredns",
+    object: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "coredns", namespace: "kube-system" }, data: { Corefile: corefile(egress) } },
+  };
+}
+
+/**
  * CoreDNS's account, rights, configuration and Deployment: the same in every cluster, so they
  * are written into the datastore template (datastore-template.ts), with the ReplicaSet and the
  * not yet scheduled Pod that kube-controller-manager made from them there.
@@ -258,19 +136,7 @@ kind: ConfigMap
 metadata: { name: coredns, namespace: kube-system }
 data:
   Corefile: |
-    .:53 {
-        errors
-        health {
-            lameduck 2s
-        }
-        kubernetes cluster.local in-addr.arpa ip6.arpa {
-            pods insecure
-            fallthrough in-addr.arpa ip6.arpa
-            ttl 30
-        }
-        cache 30
-        loadbalance
-    }
+${corefile("none").trimEnd().replace(/^/gm, "    ")}
 ---
 apiVersion: apps/v1
 kind: Deployment

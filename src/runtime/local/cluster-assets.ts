@@ -1,12 +1,15 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { containerdRegistryHosts } from "./host-registry.js";
 import { admissionConfig, cniConfig, containerdConfig, kubeletConfig, kubeProxyConfig } from "./component-configs.js";
 import { renderKubeconfig } from "./kubeconfig.js";
+import { nodeResolvConf } from "./upstream-dns.js";
 import type { ClusterLayout } from "./layout.js";
 import { KUBERNETES_SERVICE_IP, type ClusterNetwork } from "./network.js";
 import { CertificateAuthority, serviceAccountKeyPair, type CertificateRequest } from "./pki.js";
-import { TENANT_GROUP } from "./addon-manifests.js";
+import { authorizationConfig, SECRETS_AUTHORIZER_ADDRESS, TENANT_GROUP } from "./tenant-guards.js";
+import YAML from "yaml";
 
 /** The domain under which clusters are reachable by name (`<id>.<domain>`, a SAN of the apiserver). */
 export const CLUSTER_DOMAIN = process.env.TEMPKUBE_DOMAIN ?? "tempkube.local";
@@ -85,6 +88,7 @@ export async function writeClusterAssets(layout: ClusterLayout, clusterId: strin
   }
 
   await put(layout.config("admission.yaml"), admissionConfig(privileged), 0o644);
+  await writeAuthorizationAssets(layout, ca);
 
   for (const [k, node] of net.nodes.entries()) {
     const nl = layout.node(node.name);
@@ -102,7 +106,7 @@ export async function writeClusterAssets(layout: ClusterLayout, clusterId: strin
       server, caPem: ca.certPem, certPem: kubelet.certPem, keyPem: kubelet.keyPem,
     }));
     await put(nl.containerdConfig, containerdConfig(nl), 0o644);
-    await put(join(nl.registryHostsDir, "_default", "hosts.toml"), containerdRegistryHosts(), 0o644);
+    await put(join(nl.registryHostsDir, "_default", "hosts.toml"), containerdRegistryHosts(net.egress ?? "none"), 0o644);
     await put(`${nl.cniConfDir}/10-tempkube.conflist`, cniConfig(node, `${nl.root}/cni-ipam`), 0o644);
     await put(nl.kubeletConfig, kubeletConfig({
       node: nl, net: node, cgroupRoot: kubeletCgroupRoot(clusterId, k),
@@ -110,10 +114,35 @@ export async function writeClusterAssets(layout: ClusterLayout, clusterId: strin
       certFile: `${nl.root}/kubelet.crt`, keyFile: `${nl.root}/kubelet.key`,
     }), 0o644);
     await put(nl.kubeProxyConfig, kubeProxyConfig(net, node, layout.kubeconfig("kube-proxy")), 0o644);
-    // Pods use cluster DNS; this only feeds dnsPolicy: Default pods, and must not point at a loopback resolver.
-    await put(nl.resolvConf, `nameserver ${net.gateway}\n`, 0o644);
+    // Pods use cluster DNS; this feeds dnsPolicy: Default pods, CoreDNS among them (its upstream).
+    await put(nl.resolvConf, await nodeResolvConf(net.egress ?? "none", net.gateway), 0o644);
     await mkdir(nl.podLogDir, { recursive: true });
   }
   await mkdir(layout.volumesDir, { recursive: true });
   await mkdir(layout.kineDir, { recursive: true });
+}
+
+/** The apiserver's AuthorizationConfiguration, the webhook's serving certificate, and the kubeconfig that leads to it. */
+async function writeAuthorizationAssets(layout: ClusterLayout, ca: CertificateAuthority): Promise<void> {
+  const serving = await ca.issue({ commonName: "tempkube-secrets-authorizer", usage: "server", ipAddresses: ["127.0.0.1"] });
+  await put(layout.pki("secrets-authorizer.crt"), serving.certPem, 0o644);
+  await put(layout.pki("secrets-authorizer.key"), serving.keyPem);
+  // Nothing authenticates the apiserver to the webhook: it only ever denies, so a caller gains nothing.
+  await put(layout.config("secrets-authorizer.kubeconfig"), YAML.stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: "secrets-authorizer", cluster: {
+      server: `https://${SECRETS_AUTHORIZER_ADDRESS}/authorize`, "certificate-authority-data": Buffer.from(ca.certPem).toString("base64") } }],
+    users: [{ name: "kube-apiserver", user: {} }],
+    contexts: [{ name: "secrets-authorizer", context: { cluster: "secrets-authorizer", user: "kube-apiserver" } }],
+    "current-context": "secrets-authorizer",
+  }));
+  await put(layout.config("authorization.yaml"), authorizationConfig(layout.config("secrets-authorizer.kubeconfig")), 0o644);
+}
+
+/** A cluster made before the authorization webhook existed gets its files at its next start. */
+export async function ensureAuthorizationAssets(layout: ClusterLayout): Promise<void> {
+  if (existsSync(layout.config("authorization.yaml")) && existsSync(layout.pki("secrets-authorizer.key"))) return;
+  const ca = await CertificateAuthority.load(await readFile(layout.pki("ca.crt"), "utf8"), await readFile(layout.pki("ca.key"), "utf8"));
+  await writeAuthorizationAssets(layout, ca);
 }

@@ -1,6 +1,7 @@
 import type { KubernetesRelease } from "../../setup/catalogue.js";
 import { addonBinary, kubernetesBinary, localToolBinary } from "../../setup/installer.js";
 import { mutatingPolicyApiVersion } from "./addon-manifests.js";
+import { SECRETS_AUTHORIZER_ADDRESS } from "./tenant-guards.js";
 import type { ClusterLayout } from "./layout.js";
 import { SERVICE_CIDR, type ClusterNetwork, type NodeNetwork } from "./network.js";
 import type { ComponentCommand } from "./supervisor.js";
@@ -33,10 +34,17 @@ export function controllerCommands(input: ClusterCommandsInput): ComponentComman
     ...controlPlaneCommands(input).filter((c) => c.name !== "kine" && c.name !== "kube-apiserver"),
     {
       // tools/cluster-controllers: LoadBalancer Services get the control-plane node's address,
-      // where kube-proxy answers; tenants get rights on the custom resources of their CRDs.
+      // where kube-proxy answers; tenants get rights on the custom resources of their CRDs;
+      // and the apiserver's authorization webhook for kube-system's Secrets.
       name: "tempkube-controllers",
       command: localToolBinary("cluster-controllers"),
-      args: [`--kubeconfig=${input.layout.kubeconfig("admin")}`, `--address=${input.net.nodes[0].ip}`],
+      args: [
+        `--kubeconfig=${input.layout.kubeconfig("admin")}`,
+        `--address=${input.net.nodes[0].ip}`,
+        `--authorizer-address=${SECRETS_AUTHORIZER_ADDRESS}`,
+        `--authorizer-cert=${input.layout.pki("secrets-authorizer.crt")}`,
+        `--authorizer-key=${input.layout.pki("secrets-authorizer.key")}`,
+      ],
       netnsPath: input.net.nodes[0].netnsPath,
       cgroup: systemCgroup(input.clusterId),
     },
@@ -95,7 +103,8 @@ function controlPlaneCommands({ clusterId, release, layout, net }: ClusterComman
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         `--service-account-key-file=${pki("sa.pub")}`,
         `--service-account-signing-key-file=${pki("sa.key")}`,
-        "--authorization-mode=Node,RBAC",
+        // Node, tempkube's Secrets webhook, RBAC (tenant-guards.ts, authorizationConfig).
+        `--authorization-config=${layout.config("authorization.yaml")}`,
         "--enable-admission-plugins=NodeRestriction",
         ...apiServerFeatureArgs(release),
         `--admission-control-config-file=${layout.config("admission.yaml")}`,

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { unlessRoot } from "../../testing/root.js";
 import SQLite from "better-sqlite3";
 import { defaultRelease, findRelease } from "../../setup/catalogue.js";
 import { BareApiServer } from "./bare-apiserver.js";
@@ -12,7 +13,7 @@ import { ensureDatastoreTemplate, READYZ_BEFORE_BOOTSTRAP_HOOKS, seedDatastore }
 import { waitFor } from "./wait.js";
 
 /** With a real kube-apiserver, kine and kube-controller-manager: the template holds the bootstrap policy and CoreDNS, nothing cluster-specific. */
-describe("datastore template", () => {
+describe("datastore template", { skip: unlessRoot("real clusters") }, () => {
   let base: string;
   let template: string;
 

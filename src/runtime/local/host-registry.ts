@@ -1,11 +1,14 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { run, succeeds } from "../../util/exec.js";
 import { TempkubeError } from "../../util/errors.js";
 import { withFileLock } from "../../util/lock.js";
+import { logger } from "../../util/log.js";
 import { freePort } from "../../util/net.js";
+import { HOST_STATE_DIR } from "../../util/paths.js";
 import { ensureCgroup } from "./cgroups.js";
 import { archiveImages, type ArchiveImage } from "./image-references.js";
 import { Supervisor } from "./supervisor.js";
@@ -22,6 +25,12 @@ import { waitFor } from "./wait.js";
  * and is not exposed on the host's other interfaces. That registry is read-only: pods can
  * pull but never push. Pushes go through a second, short-lived registry on the same storage
  * that listens on the host's 127.0.0.1 only, for the length of one load.
+ *
+ * One registry per host, shared by every tempkube instance whatever its data dir: its
+ * address:port is the host's, and so is what it means to load an image "for every cluster".
+ * Its storage and process state live with the host-wide state (HOST_STATE_DIR), not in any
+ * data dir, so that a second instance neither fails to bind nor pushes into storage that
+ * no registry serves.
  */
 export const REGISTRY_ADDRESS = "172.30.0.1";
 export const REGISTRY_PORT = 5000;
@@ -42,18 +51,32 @@ http:
 `;
 }
 
-/** hosts.toml for a node's containerd: every registry name resolves to the host registry. */
-export function containerdRegistryHosts(): string {
+/**
+ * hosts.toml (`_default`, so for every registry name) for a node's containerd: an image a
+ * node lacks comes from the host registry first. With egress `internet` the registry the
+ * image names comes next: containerd 1.6 appends the file's `server` as the last host, and
+ * when `server` is omitted it takes the image's own registry (https; registry-1.docker.io
+ * for docker.io) (remotes/docker/config/hosts.go, ConfigureHosts). The resolver moves to the
+ * next host when one answers 404, so images in the host registry still win. With `none`,
+ * the host registry is the only one, and a missing image fails at once.
+ */
+export function containerdRegistryHosts(egress: "internet" | "none" = "none"): string {
+  const mirror = `[host."${REGISTRY_URL}"]
+  capabilities = ["pull", "resolve"]
+`;
+  if (egress === "internet") {
+    return `# Images come from the host registry (host-registry.ts) first, then from the registry they name.
+${mirror}`;
+  }
   return `# Every image a node lacks is pulled from the host registry (host-registry.ts); there is no other.
 server = "${REGISTRY_URL}"
 
-[host."${REGISTRY_URL}"]
-  capabilities = ["pull", "resolve"]
-`;
+${mirror}`;
 }
 
 export class HostRegistry {
-  constructor(private readonly base: string) {}
+  /** legacyBase: a data dir whose own registry (from before it was host-wide) moves into the shared one. */
+  constructor(private readonly legacyBase?: string, private readonly base = HOST_STATE_DIR) {}
 
   private get dir(): string {
     return join(this.base, "registry");
@@ -73,6 +96,36 @@ export class HostRegistry {
     if (!stdout.includes(` ${REGISTRY_ADDRESS}/32 `)) await succeeds("ip", ["addr", "add", `${REGISTRY_ADDRESS}/32`, "dev", "lo"]);
     const sup = this.supervisor();
     if (await sup.isRunning("registry")) return;
+    await mkdir(this.dir, { recursive: true });
+    // Two instances booting clusters at once must not both start one (the second cannot bind).
+    await withFileLock(join(this.dir, "start.lock"), "the image registry's start", async () => {
+      if (await sup.isRunning("registry")) return;
+      await this.adoptLegacy();
+      await this.start(sup);
+    });
+  }
+
+  /**
+   * A data dir's own registry, from before the registry was shared: stopped (it holds the
+   * address), and its images moved into the shared storage if that has none yet.
+   */
+  private async adoptLegacy(): Promise<void> {
+    if (!this.legacyBase) return;
+    const legacy = join(this.legacyBase, "registry");
+    if (!existsSync(legacy) || legacy === this.dir) return;
+    await new Supervisor(join(legacy, "run"), join(legacy, "logs")).stopAll(2000);
+    if (existsSync(join(legacy, "storage")) && !existsSync(this.storage)) {
+      try {
+        await rename(join(legacy, "storage"), this.storage);
+      } catch (err) {
+        logger.warn({ err, legacy }, "could not move the images of a data dir's own registry into the shared one; load them again");
+        return;
+      }
+    }
+    await rm(legacy, { recursive: true, force: true });
+  }
+
+  private async start(sup: Supervisor): Promise<void> {
     await mkdir(join(this.dir, "run"), { recursive: true });
     await mkdir(join(this.dir, "logs"), { recursive: true });
     await mkdir(this.storage, { recursive: true });

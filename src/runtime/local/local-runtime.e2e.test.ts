@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { unlessRoot } from "../../testing/root.js";
 import { cpus, totalmem } from "node:os";
 import { newClusterId, SIZE_PRESETS, type SizePreset } from "../../core/cluster-spec.js";
 import { Kubectl } from "../../testing/kubectl.js";
@@ -138,7 +139,7 @@ spec:
     resources: { requests: { cpu: "${Math.min(HOST_CPUS + 1, 7)}", memory: ${Math.min(HOST_GIB + 1, 31)}Gi } }
 `;
 
-describe("local runtime, end to end", { timeout: 20 * 60_000 }, () => {
+describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeout: 20 * 60_000 }, () => {
   const first = `e2e${newClusterId().slice(0, 6)}`;
   const second = `e2e${newClusterId().slice(0, 6)}`;
   const states = new Map<string, LocalClusterState>();

@@ -3,6 +3,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/p
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { validateSpec, SIZE_PRESETS, type ClusterSpec, type SizeLimits } from "../../core/cluster-spec.js";
+import { refuseUnlessRoomFor } from "../../host/host-budgets.js";
 import { unmountAll, mountsUnder } from "../../host/mounts.js";
 import { IMAGES, findRelease, type ImageKey, type KubernetesRelease } from "../../setup/catalogue.js";
 import { imageArchive, kubernetesBinary } from "../../setup/installer.js";
@@ -11,22 +12,25 @@ import { TempkubeError } from "../../util/errors.js";
 import { logger } from "../../util/log.js";
 import { dataDir } from "../../util/paths.js";
 import type { ClusterCredentials, ClusterRuntimeStatus, RuntimeDriver, StepTimings } from "../driver.js";
-import { coreDnsService, localPath, memoryQuantity, nodeCapacityPolicy, rootCaConfigMap, tenantPolicies, tenantRbac } from "./addon-manifests.js";
+import { coreDnsConfigMap, coreDnsService, localPath, memoryQuantity, nodeCapacityPolicy, rootCaConfigMap } from "./addon-manifests.js";
+import { tenantPolicies, tenantRbac } from "./tenant-guards.js";
 import { applyManifests } from "./apply-manifests.js";
 import { STARTING_TAINT } from "./component-configs.js";
 import { clusterCgroup, ensureCgroup, killAll, leftoverCgroups, memoryUsage, removeCgroup, setCpuLimit, setMemoryLimit, pidsIn } from "./cgroups.js";
-import { kubeletCgroupRoot, nodeName, writeClusterAssets } from "./cluster-assets.js";
+import { ensureAuthorizationAssets, kubeletCgroupRoot, nodeName, writeClusterAssets } from "./cluster-assets.js";
 import { apiServerCommands, containerdCommand, controllerCommands, kubeletCommand, kubeProxyCommand, systemCgroup, type ClusterCommandsInput } from "./component-commands.js";
 import { fromCache, KubeApi } from "./kube-api.js";
 import { ensureDatastoreTemplate, READYZ_BEFORE_BOOTSTRAP_HOOKS, seedDatastore } from "./datastore-template.js";
 import { HostRegistry } from "./host-registry.js";
+import { AddressRanges } from "./address-ranges.js";
+import { DEFAULT_CLUSTER_EGRESS, type ClusterEgress } from "./host-firewall.js";
 import { archiveImages } from "./image-references.js";
 import { ensureImageTemplate, seedContainerdRoot } from "./image-template.js";
 import { ClusterLayout, type NodeLayout } from "./layout.js";
 import { StepTimer } from "./step-timer.js";
-import { DNS_SERVICE_IP, KUBERNETES_SERVICE_IP, leftoverNetwork, MAX_CLUSTER_INDEX, planNetwork, setupNetwork, teardownNetwork, type ClusterNetwork, type NodeNetwork } from "./network.js";
+import { DNS_SERVICE_IP, KUBERNETES_SERVICE_IP, leftoverNetwork, planNetwork, setupNetwork, teardownNetwork, type ClusterNetwork, type NodeNetwork } from "./network.js";
 import { currentServiceEndpoints, serviceRulesMatch } from "./service-endpoints.js";
-import { Supervisor } from "./supervisor.js";
+import { CrashLoopError, failOnCrashLoop, Supervisor } from "./supervisor.js";
 import { waitFor } from "./wait.js";
 
 /** What the runtime keeps about a cluster on disk (state.json); enough to adopt it after a restart. */
@@ -88,9 +92,15 @@ export class LocalRuntime implements RuntimeDriver {
   private readonly base: string;
   private readonly readyTimeoutMs: number;
 
-  constructor(options: { dataDir?: string; readyTimeoutMs?: number } = {}) {
+  private readonly ranges: AddressRanges;
+  private readonly clusterEgress: ClusterEgress;
+
+  /** clusterEgress: what clusters made by this runtime may reach outside the host (recorded in each cluster's state). */
+  constructor(options: { dataDir?: string; readyTimeoutMs?: number; clusterEgress?: ClusterEgress } = {}) {
     this.base = options.dataDir ?? dataDir();
     this.readyTimeoutMs = options.readyTimeoutMs ?? READY_TIMEOUT_MS;
+    this.clusterEgress = options.clusterEgress ?? DEFAULT_CLUSTER_EGRESS;
+    this.ranges = new AddressRanges();
   }
 
   private layout(id: string): ClusterLayout {
@@ -131,12 +141,13 @@ export class LocalRuntime implements RuntimeDriver {
     const release = this.release(spec.kubernetesVersion);
     const layout = this.layout(spec.id);
     if (existsSync(layout.root)) throw new TempkubeError("conflict", `cluster ${spec.id} already exists`);
+    await refuseUnlessRoomFor(spec.workers + 1);
     const steps = new StepTimer("reserve address range", onStep);
     await mkdir(layout.root, { recursive: true });
     try {
       const index = await this.reserveIndex(spec.id);
       const names = Array.from({ length: spec.workers + 1 }, (_, k) => nodeName(spec.id, k));
-      const network = planNetwork(spec.id, index, names);
+      const network = planNetwork(spec.id, index, names, this.clusterEgress);
       const state: LocalClusterState = {
         id: spec.id, spec, kubernetesVersion: release.version, network, phase: "provisioning", createdAt: new Date().toISOString(),
       };
@@ -151,7 +162,7 @@ export class LocalRuntime implements RuntimeDriver {
       await this.seedNodes(state, layout);
       steps.mark("datastore");
       await seedDatastore(await ensureDatastoreTemplate(this.base, release), layout.kineDir);
-      await this.bringUp(state, layout, release, true, steps);
+      await failOnCrashLoop(this.supervisor(layout), () => this.bringUp(state, layout, release, true, steps));
       const timings = steps.finish();
       state.phase = "running";
       await this.writeState(state);
@@ -175,34 +186,28 @@ export class LocalRuntime implements RuntimeDriver {
     return release;
   }
 
-  /** Cluster index = the /24 it owns; reserved atomically with mkdir so parallel provisions never collide. */
+  /**
+   * Cluster index = the /24 it owns, reserved host-wide (every tempkube instance on the host,
+   * whatever its data dir, reserves in one place). What a stale reservation's owner left (its
+   * data dir is gone) is swept before the index is reused: its links, and its namespaces and
+   * rules unless another live cluster has the same id.
+   */
   private async reserveIndex(id: string): Promise<number> {
-    const dir = join(this.base, "indexes");
-    await mkdir(dir, { recursive: true });
-    for (let i = 1; i <= MAX_CLUSTER_INDEX; i++) {
-      try {
-        await mkdir(join(dir, String(i)));
-        await writeFile(join(dir, String(i), "cluster"), id);
-        return i;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      }
-    }
-    throw new TempkubeError("host", `this host holds ${MAX_CLUSTER_INDEX} clusters already; no address range is free`);
+    await this.ranges.adoptLegacy(this.base);
+    return this.ranges.reserve({ dataDir: this.base, clusterId: id }, async (stale) => {
+      logger.info({ index: stale.index, owner: stale }, "reclaiming the address range of a cluster whose data dir is gone");
+      await teardownNetwork(stale.clusterId, stale.index, stale.idInUse);
+    });
   }
 
+  /** The index this cluster holds host-wide, if any: only then are that index's links its own. */
   private async reservedIndex(id: string): Promise<number | undefined> {
-    const dir = join(this.base, "indexes");
-    for (const c of await readdir(dir).catch(() => [] as string[])) {
-      if ((await readFile(join(dir, c, "cluster"), "utf8").catch(() => "")) === id) return Number(c);
-    }
-    return undefined;
+    await this.ranges.adoptLegacy(this.base);
+    return this.ranges.lookup({ dataDir: this.base, clusterId: id });
   }
 
   private async releaseIndex(id: string, index: number | undefined): Promise<void> {
-    if (index === undefined) return;
-    const dir = join(this.base, "indexes", String(index));
-    if ((await readFile(join(dir, "cluster"), "utf8").catch(() => "")) === id) await rm(dir, { recursive: true, force: true });
+    await this.ranges.release({ dataDir: this.base, clusterId: id }, index);
   }
 
 
@@ -273,7 +278,11 @@ export class LocalRuntime implements RuntimeDriver {
     // writes its Node, so that the first status already advertises the size preset.
     mark("node capacity policy");
     await this.applyCapacityPolicy(api, state, release);
-    const addons = firstBoot ? Promise.all([this.publishRootCa(api, layout, left), this.applyAddons(state, layout, release)]) : Promise.resolve();
+    // The tenant guards on every boot, so that a cluster made before a guard existed (or
+    // before one was tightened) is held by today's at its next start.
+    const addons = Promise.all(firstBoot
+      ? [this.publishRootCa(api, layout, left), this.applyAddons(state, layout, release)]
+      : [this.applyTenantGuards(state, layout, release)]);
     addons.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
     // kube-proxy needs its Node object, and when it is missing polls for it once a second
     // (pkg/proxy/node.go), so on first boot it starts once its node is registered; the
@@ -292,6 +301,11 @@ export class LocalRuntime implements RuntimeDriver {
       // it once all of /readyz passes, i.e. after the bootstrap hooks.
       await waitFor("kube-proxy's rules for the kubernetes Service", async () =>
         (await Promise.all(nodes.map((n) => this.serviceRouted(n, KUBERNETES_SERVICE_IP)))).every(Boolean), left(), 50);
+      // CoreDNS cannot be scheduled before the starting taint goes: it starts with the
+      // Corefile of this cluster's egress, not the template's.
+      const dnsConfig = coreDnsConfigMap(state.network.egress ?? "none");
+      const written = await api.apply(dnsConfig.path, dnsConfig.object);
+      if (written.status !== 200 && written.status !== 201) throw new TempkubeError("runtime", `could not write CoreDNS's Corefile: HTTP ${written.status}`);
       await this.liftStartingTaint(api, nodes, left);
     } else {
       for (const node of nodes) await sup.start(kubeProxyCommand(input, node));
@@ -349,6 +363,10 @@ export class LocalRuntime implements RuntimeDriver {
   private async applyAddons(state: LocalClusterState, layout: ClusterLayout, release: KubernetesRelease): Promise<void> {
     const docs = [tenantRbac(), tenantPolicies(state.spec.privileged), coreDnsService(), localPath(layout.volumesDir)].join("---\n");
     await applyManifests(release, layout.kubeconfig("admin"), docs);
+  }
+
+  private async applyTenantGuards(state: LocalClusterState, layout: ClusterLayout, release: KubernetesRelease): Promise<void> {
+    await applyManifests(release, layout.kubeconfig("admin"), [tenantRbac(), tenantPolicies(state.spec.privileged)].join("---\n"));
   }
 
   /**
@@ -549,11 +567,13 @@ export class LocalRuntime implements RuntimeDriver {
     const state = await this.readState(clusterId);
     const layout = this.layout(clusterId);
     const release = this.release(state.kubernetesVersion);
+    if (state.phase !== "running") await refuseUnlessRoomFor(state.network.nodes.length);
     const steps = new StepTimer("network", onStep);
     try {
       await setupNetwork(clusterId, state.network);
       await this.setupCgroups(state.spec);
-      await this.bringUp(state, layout, release, false, steps);
+      await ensureAuthorizationAssets(layout);
+      await failOnCrashLoop(this.supervisor(layout), () => this.bringUp(state, layout, release, false, steps));
     } catch (err) {
       state.phase = "failed";
       await this.writeState(state);
@@ -574,22 +594,31 @@ export class LocalRuntime implements RuntimeDriver {
     await this.writeState(state);
   }
 
-  private async stopProcesses(layout: ClusterLayout): Promise<void> {
+  /** `idInUse`: a live cluster of another data dir has this id, so the cgroup named by it is that one's. */
+  private async stopProcesses(layout: ClusterLayout, idInUse = false): Promise<void> {
     // Everything on disk is crash-safe (SQLite, containerd's bolt stores), so a short
     // grace period suffices; the apiserver alone would otherwise linger on open watches.
     await this.supervisor(layout).stopAll(STOP_GRACE_MS);
-    await killAll(clusterCgroup(layout.clusterId));
+    if (!idInUse) await killAll(clusterCgroup(layout.clusterId));
     await unmountAll(layout.root);
-    await removeCgroup(clusterCgroup(layout.clusterId), true);
+    if (!idInUse) await removeCgroup(clusterCgroup(layout.clusterId), true);
   }
 
   async destroy(clusterId: string): Promise<void> {
     const layout = this.layout(clusterId);
     const state = await this.readState(clusterId).catch(() => undefined);
-    await this.stopProcesses(layout);
-    const index = state?.network.index ?? (await this.reservedIndex(clusterId));
-    await teardownNetwork(clusterId, index);
-    await removeCgroup(clusterCgroup(clusterId));
+    // What is named by the id alone (cgroup, namespaces, rules) is left alone when a live
+    // cluster of another data dir has the id (provision refuses such an id, then destroys
+    // what it made, which must not be the other's); links go by index, and only if this
+    // cluster holds that index.
+    const idInUse = await this.ranges.idHeldElsewhere({ dataDir: this.base, clusterId });
+    await this.stopProcesses(layout, idInUse);
+    const index = await this.reservedIndex(clusterId);
+    if (state && index !== undefined && state.network.index !== index) {
+      logger.warn({ clusterId, stateIndex: state.network.index, reserved: index }, "the cluster's state and its reservation disagree; the reservation wins");
+    }
+    await teardownNetwork(clusterId, index, idInUse);
+    if (!idInUse) await removeCgroup(clusterCgroup(clusterId));
     // A boot still under way in another process may be writing into it (ENOTEMPTY): retried.
     await rm(layout.root, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     await this.releaseIndex(clusterId, index);
@@ -658,7 +687,10 @@ export class LocalRuntime implements RuntimeDriver {
     const sup = this.supervisor(layout);
     const pattern = STEP_COMPONENTS[step];
     const lines: string[] = [];
-    if (pattern) {
+    if (err instanceof CrashLoopError) {
+      // The component that failed is known: its own last words, whatever step it broke.
+      lines.push(`--- ${err.component} (last lines):`, ...err.lastLines);
+    } else if (pattern) {
       for (const name of (await sup.names().catch(() => [] as string[])).filter((n) => pattern.test(n))) {
         const tail = await sup.lastLines(name, 8);
         lines.push(tail.length ? `--- ${name} (last lines):` : `--- ${name} (no output yet)`, ...tail);

@@ -1,18 +1,43 @@
 import { run, succeeds } from "../../util/exec.js";
+import { installClusterFirewall, leftoverFirewall, removeClusterFirewall, type ClusterEgress } from "./host-firewall.js";
 
 /**
  * Each cluster gets a host bridge `tkb<index>` on 172.30.<index>.0/24 (gateway .1); each of
  * its nodes a network namespace joined to that bridge by a veth pair (node k at .<2+k>).
  * Pods of node k use 10.<128+index>.<k>.0/24 behind a CNI bridge inside the node's
- * namespace, so node and pod ranges are unique on the host. Forwarded traffic that enters
- * or leaves a cluster's bridge towards anything but that same bridge is dropped, which
- * keeps clusters from reaching each other.
+ * namespace, so node and pod ranges are unique on the host. The host's firewall
+ * (host-firewall.ts) keeps clusters from reaching each other and the host's own services,
+ * and lets them out to the world only with egress `internet`. Indexes are reserved host-wide
+ * (address-ranges.ts): the names and addresses above belong to the host, not to a data dir.
  */
 export const SERVICE_CIDR = "10.96.0.0/16";
 export const KUBERNETES_SERVICE_IP = "10.96.0.1";
 export const DNS_SERVICE_IP = "10.96.0.10";
 export const MAX_CLUSTER_INDEX = 120;
-const ISOLATION_CHAIN = "TEMPKUBE-ISOLATION";
+/**
+ * The CIDRs that cover exactly `<first>.<lo>.0.0` to `<first>.<hi>.255.255`: the largest
+ * aligned blocks, so that nothing outside the range is covered.
+ */
+export function secondOctetRangeCidrs(first: number, lo: number, hi: number): string[] {
+  const cidrs: string[] = [];
+  for (let v = lo; v <= hi;) {
+    let size = 1;
+    while (v % (size * 2) === 0 && v + size * 2 - 1 <= hi) size *= 2;
+    cidrs.push(`${first}.${v}.0.0/${16 - Math.log2(size)}`);
+    v += size;
+  }
+  return cidrs;
+}
+
+/**
+ * Every address tempkube's plan gives out on this host: nodes and the registry (172.30/16),
+ * all clusters' pods (10.129-10.248) and Services. The host routes none of the pod or
+ * Service ranges, so without a rule a packet for another cluster's pod would leave by the
+ * default route and reach whatever answers to that address outside. Exactly the pod ranges,
+ * not 10.128/9: the host's own resolver may live beside them (10.255.255.53 here), and
+ * egress `internet` must reach it.
+ */
+export const ADDRESS_PLAN = ["172.30.0.0/16", ...secondOctetRangeCidrs(10, 129, 128 + MAX_CLUSTER_INDEX), SERVICE_CIDR];
 
 export interface NodeNetwork {
   name: string;
@@ -29,10 +54,12 @@ export interface ClusterNetwork {
   gateway: string;
   prefixLength: number;
   clusterCidr: string;
+  /** What may leave the cluster for the outside; absent in clusters made before egress existed, which had none. */
+  egress?: ClusterEgress;
   nodes: NodeNetwork[];
 }
 
-export function planNetwork(clusterId: string, index: number, nodeNames: string[]): ClusterNetwork {
+export function planNetwork(clusterId: string, index: number, nodeNames: string[], egress: ClusterEgress = "none"): ClusterNetwork {
   if (!Number.isInteger(index) || index < 1 || index > MAX_CLUSTER_INDEX) throw new Error(`cluster index ${index} out of range`);
   return {
     index,
@@ -40,6 +67,7 @@ export function planNetwork(clusterId: string, index: number, nodeNames: string[
     gateway: `172.30.${index}.1`,
     prefixLength: 24,
     clusterCidr: `10.${128 + index}.0.0/16`,
+    egress,
     nodes: nodeNames.map((name, k) => ({
       name,
       netns: `tk-${clusterId}-${name}`,
@@ -61,6 +89,12 @@ async function linkExists(name: string, netns?: string): Promise<boolean> {
 
 /** Creates (or completes) the cluster's network. Safe to run again after a partial run. */
 export async function setupNetwork(clusterId: string, net: ClusterNetwork): Promise<void> {
+  // The firewall first: its rules name interfaces, which need not exist yet, and the links
+  // are never up without them.
+  await installClusterFirewall(clusterId, {
+    bridge: net.bridge, nodeCidr: `172.30.${net.index}.0/${net.prefixLength}`, clusterCidr: net.clusterCidr, egress: net.egress ?? "none",
+    internalRanges: ADDRESS_PLAN,
+  });
   if (!(await linkExists(net.bridge))) {
     await ip(["link", "add", net.bridge, "type", "bridge"]);
   }
@@ -85,7 +119,6 @@ export async function setupNetwork(clusterId: string, net: ClusterNetwork): Prom
     }
     await nodeSysctls(node);
   }
-  await addIsolationRules(clusterId, net);
 }
 
 /** Forwarding for pods, and bridged pod traffic through iptables so Services work (per namespace). */
@@ -100,49 +133,28 @@ async function nodeSysctls(node: NodeNetwork): Promise<void> {
   }
 }
 
-function isolationRules(clusterId: string, net: ClusterNetwork): string[][] {
-  const tag = ["-m", "comment", "--comment", `tempkube:${clusterId}`];
-  return [
-    ["-i", net.bridge, "-o", net.bridge, ...tag, "-j", "ACCEPT"],
-    ["-i", net.bridge, ...tag, "-j", "DROP"],
-    ["-o", net.bridge, ...tag, "-j", "DROP"],
-  ];
-}
-
-async function addIsolationRules(clusterId: string, net: ClusterNetwork): Promise<void> {
-  await succeeds("iptables", ["-w", "-N", ISOLATION_CHAIN]);
-  if (!(await succeeds("iptables", ["-w", "-C", "FORWARD", "-j", ISOLATION_CHAIN]))) {
-    await run("iptables", ["-w", "-I", "FORWARD", "1", "-j", ISOLATION_CHAIN]);
-  }
-  for (const rule of isolationRules(clusterId, net)) {
-    if (!(await succeeds("iptables", ["-w", "-C", ISOLATION_CHAIN, ...rule]))) {
-      await run("iptables", ["-w", "-A", ISOLATION_CHAIN, ...rule]);
-    }
-  }
-}
-
 /**
  * Removes everything setupNetwork made, found by the names it gives, so that it needs no
  * plan (a cluster's state may never have been written, or another process removed it
- * mid-boot): node namespaces `tk-<id>-*` (their veths go with them), the bridge and veths
- * of its address range, and the isolation rules tagged with its id. Tolerates pieces that
- * are already gone.
+ * mid-boot): node namespaces `tk-<id>-*` (their veths go with them) and the firewall rules
+ * tagged with its id unless `idInUse` (a live cluster of another data dir has that id, so
+ * those are its), and the bridge and veths of `index`, which the caller passes only when the
+ * cluster holds that index's reservation (links of an index are the holder's). Tolerates
+ * pieces that are already gone.
  */
-export async function teardownNetwork(clusterId: string, index: number | undefined): Promise<void> {
-  const { stdout: netns } = await run("ip", ["netns", "list"]);
-  for (const name of netns.split("\n").map((l) => l.split(" ")[0])) {
-    if (name.startsWith(`tk-${clusterId}-`)) await succeeds("ip", ["netns", "del", name]);
+export async function teardownNetwork(clusterId: string, index: number | undefined, idInUse = false): Promise<void> {
+  if (!idInUse) {
+    const { stdout: netns } = await run("ip", ["netns", "list"]);
+    for (const name of netns.split("\n").map((l) => l.split(" ")[0])) {
+      if (name.startsWith(`tk-${clusterId}-`)) await succeeds("ip", ["netns", "del", name]);
+    }
+    await removeClusterFirewall(clusterId);
   }
   if (index !== undefined) {
     const { stdout: links } = await run("ip", ["-o", "link", "show"]);
     for (const m of links.matchAll(/^\d+: ([^:@]+)[:@]/gm)) {
       if (m[1] === `tkb${index}` || m[1].startsWith(`tkv${index}n`)) await succeeds("ip", ["link", "del", m[1]]);
     }
-  }
-  const { stdout: rules } = await run("iptables", ["-w", "-S", ISOLATION_CHAIN]).catch(() => ({ stdout: "" }));
-  for (const line of rules.split("\n")) {
-    const args = (line.match(/"[^"]*"|\S+/g) ?? []).map((a) => a.replace(/^"|"$/g, ""));
-    if (args[0] === "-A" && args.includes(`tempkube:${clusterId}`)) await succeeds("iptables", ["-w", "-D", ...args.slice(1)]);
   }
 }
 
@@ -155,7 +167,6 @@ export async function leftoverNetwork(clusterId: string, net?: ClusterNetwork): 
     if (await linkExists(node.hostVeth)) left.push(`veth ${node.hostVeth}`);
   }
   if (net && (await linkExists(net.bridge))) left.push(`bridge ${net.bridge}`);
-  const { stdout: rules } = await run("iptables-save", []);
-  if (rules.includes(`tempkube:${clusterId}`)) left.push("iptables rules");
+  left.push(...(await leftoverFirewall(clusterId)));
   return left;
 }

@@ -2,6 +2,8 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { readFile, rename, writeFile, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { TempkubeError } from "../../util/errors.js";
+import { abortableBy, throwIfAborted } from "./wait.js";
 
 /**
  * Cluster components run under a tiny bash supervisor each, detached from the tempkube
@@ -16,7 +18,7 @@ for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
   [ -f "$h$cgroup/cgroup.procs" ] && echo $$ > "$h$cgroup/cgroup.procs" 2>/dev/null
 done
 echo $$ > "$pidfile"
-stopping=0 child= delay=1
+stopping=0 child= delay=1 exits=0
 trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT
 while [ "$stopping" = 0 ]; do
   started=$(date +%s)
@@ -27,10 +29,11 @@ while [ "$stopping" = 0 ]; do
   while kill -0 "$child" 2>/dev/null; do wait "$child"; code=$?; done
   [ "$stopping" = 1 ] && break
   [ $(( $(date +%s) - started )) -gt 30 ] && delay=1
+  exits=$((exits + 1)); echo "$exits $code" > "$pidfile.exits"
   echo "tempkube-supervise: $name exited with code $code; restarting in \${delay}s" >>"$log"
   sleep "$delay"; [ "$delay" -lt 16 ] && delay=$((delay * 2))
 done
-rm -f "$pidfile" "$pidfile.child"
+rm -f "$pidfile" "$pidfile.child" "$pidfile.exits"
 `;
 
 export interface ComponentCommand {
@@ -57,6 +60,9 @@ export class Supervisor {
 
   async start(c: ComponentCommand): Promise<void> {
     if (await this.isRunning(c.name)) return;
+    // Exits counted by a supervisor of an earlier boot are not this one's.
+    await rm(this.exitsFile(c.name), { force: true });
+    throwIfAborted();
     const script = await this.installScript();
     const out = openSync(this.logFile(c.name), "a");
     const child = spawn("/bin/bash", [script, c.name, this.logFile(c.name), this.pidFile(c.name), c.cgroup, c.netnsPath ?? "-", "--", c.command, ...c.args], {
@@ -80,6 +86,16 @@ export class Supervisor {
       await rename(`${script}.${process.pid}`, script);
     }
     return script;
+  }
+
+  private exitsFile(name: string): string {
+    return `${this.pidFile(name)}.exits`;
+  }
+
+  /** How often the running supervisor has seen its component exit, and the last exit code. */
+  async exits(name: string): Promise<{ count: number; lastCode?: number }> {
+    const [count, code] = (await readFile(this.exitsFile(name), "utf8").catch(() => "")).trim().split(" ").map(Number);
+    return Number.isInteger(count) ? { count, lastCode: Number.isInteger(code) ? code : undefined } : { count: 0 };
   }
 
   async pid(name: string, which: "supervisor" | "child" = "supervisor"): Promise<number | undefined> {
@@ -112,7 +128,10 @@ export class Supervisor {
       if (!alive.some(Boolean)) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    for (const name of names) await rm(this.pidFile(name), { force: true });
+    for (const name of names) {
+      await rm(this.pidFile(name), { force: true });
+      await rm(this.exitsFile(name), { force: true });
+    }
   }
 
   async names(): Promise<string[]> {
@@ -123,5 +142,59 @@ export class Supervisor {
   async lastLines(name: string, n = 15): Promise<string[]> {
     const text = await readFile(this.logFile(name), "utf8").catch(() => "");
     return text.split("\n").filter(Boolean).slice(-n);
+  }
+}
+
+/**
+ * Exits of one component during a boot that mean it will not come up by itself. The
+ * supervisor restarts it after 1, 2, then 4 s, so the third exit comes ~3 s after the
+ * first; a component that merely started too early exits once, not three times.
+ */
+export const CRASH_LOOP_EXITS = 3;
+const CRASH_WATCH_INTERVAL_MS = 200;
+
+/** A component kept exiting during a boot; the message ends with its last log lines. */
+export class CrashLoopError extends TempkubeError {
+  constructor(readonly component: string, readonly exits: number, readonly lastCode: number | undefined, readonly lastLines: string[]) {
+    super("runtime", `${component} exited ${exits} times during the boot${lastCode === undefined ? "" : ` (last exit code ${lastCode})`}; `
+      + "it will not come up by itself");
+    this.name = "CrashLoopError";
+  }
+}
+
+/**
+ * Runs a boot, ending it as soon as a component it started crash-loops: every waitFor in it
+ * throws the CrashLoopError at its next poll, so the boot fails in seconds naming the
+ * component, instead of waiting out its whole ready timeout (the supervisor would restart
+ * the component forever).
+ */
+export async function failOnCrashLoop<T>(sup: Supervisor, boot: () => Promise<T>): Promise<T> {
+  const aborter = new AbortController();
+  // Exits a running supervisor counted before this boot are not this boot's.
+  const before = new Map<string, number>();
+  for (const name of await sup.names()) if (await sup.isRunning(name)) before.set(name, (await sup.exits(name)).count);
+  let watching = true;
+  const watch = (async () => {
+    while (watching) {
+      for (const name of await sup.names()) {
+        const { count, lastCode } = await sup.exits(name);
+        const exits = count - (before.get(name) ?? 0);
+        if (exits >= CRASH_LOOP_EXITS && (await sup.isRunning(name))) {
+          const lines = (await sup.lastLines(name, 40)).filter((l) => !l.startsWith("tempkube-supervise:")).slice(-12);
+          aborter.abort(new CrashLoopError(name, exits, lastCode, lines));
+          return;
+        }
+      }
+      await new Promise((r) => setTimeout(r, CRASH_WATCH_INTERVAL_MS));
+    }
+  })().catch(() => undefined); // a run directory removed underneath (destroy) only ends the watch
+  try {
+    const result = await abortableBy(aborter.signal, boot);
+    // A wait that tolerates failure (pods settling after a start) may have swallowed it.
+    aborter.signal.throwIfAborted();
+    return result;
+  } finally {
+    watching = false;
+    await watch;
   }
 }

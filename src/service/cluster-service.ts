@@ -1,10 +1,10 @@
-import { DEFAULT_SIZE, newClusterId, validateSpec, type ClusterSpec, type SizePreset } from "../core/cluster-spec.js";
+import { DEFAULT_SIZE, DEFAULT_TTL_MINUTES, newClusterId, validateSpec, type ClusterSpec, type SizePreset } from "../core/cluster-spec.js";
 import { conflictFor, type ClusterRecord } from "../core/cluster-record.js";
 import type { Clock } from "../core/clock.js";
 import { capacityRefusal, policyRefusal, type TokenIdentity } from "../core/quota.js";
 import { claimPooled, poolServes } from "../core/warm-pool.js";
 import type { LifetimeController } from "../controller/lifetime-controller.js";
-import { transitionMessages, type NotifierOptions } from "../controller/notifier.js";
+import { notificationsFor, type NotificationPolicy } from "../core/notifications.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import { DEFAULT_KUBERNETES_MINOR, findRelease } from "../setup/catalogue.js";
 import type { Admission, Store } from "../store/store.js";
@@ -25,7 +25,7 @@ export interface CreateClusterRequest {
 export interface ServiceLimits {
   /** Users' clusters running (or on their way) at once on this host. */
   hostCapacity: number;
-  notifications: NotifierOptions;
+  notifications: NotificationPolicy;
 }
 
 const sameRelease = (a: string, b: string) => findRelease(a)?.version === findRelease(b)?.version;
@@ -33,7 +33,10 @@ const sameRelease = (a: string, b: string) => findRelease(a)?.version === findRe
 /** How long a request that asked to wait (create, start, stop, delete) is held at most. */
 export const WAIT_TIMEOUT_MS = 10 * 60_000;
 
-/** The operations of the API, shared by every surface (REST today; SMEK-style and CLI ride on it). */
+/**
+ * The application layer: the operations on clusters, shared by every surface (REST, the
+ * SMEK-style routes, and through them the CLI and the bench), with no HTTP in sight.
+ */
 export class ClusterService {
   constructor(private readonly store: Store, private readonly controller: LifetimeController,
     private readonly driver: RuntimeDriver, private readonly clock: Clock,
@@ -53,7 +56,7 @@ export class ClusterService {
     };
     const problems = validateSpec(spec);
     if (problems.length) throw new TempkubeError("invalid-input", problems.join("; "));
-    const ttlMinutes = req.ttlMinutes ?? 60;
+    const ttlMinutes = req.ttlMinutes ?? DEFAULT_TTL_MINUTES;
     const refused = policyRefusal(who, spec, ttlMinutes);
     if (refused) throw new TempkubeError(refused.type, refused.message);
     const now = this.clock.now();
@@ -61,8 +64,9 @@ export class ClusterService {
       owner: String(who.id), name: req.name ?? null, keep: req.keep ?? false, notificationEmail: req.notificationEmail ?? null,
       ttlMinutes, labels: req.labels ?? {},
     };
-    const claimed = await this.store.claimPooled((r) => poolServes(r.spec, spec, sameRelease), (r) => claimPooled(r, mine, now), this.admission(who),
-      (next) => transitionMessages("provisioning", next, now, this.limits.notifications));
+    const claimed = await this.store.clusters.claimPooled((r) => poolServes(r.spec, spec, sameRelease), (r) => claimPooled(r, mine, now), this.admission(who),
+      // To its new owner a claimed pool cluster has just become ready.
+      (next) => notificationsFor("ready", next, now, this.limits.notifications));
     if (claimed) {
       this.controller.trigger();
       return claimed;
@@ -71,7 +75,7 @@ export class ClusterService {
       id: spec.id, spec, desired: "running", phase: "pending", expiresAt: now + ttlMinutes * 60_000, createdAt: now, updatedAt: now,
       lastError: null, timings: {}, generation: 0, pooled: false, ...mine,
     };
-    await this.store.insertCluster(record, this.admission(who));
+    await this.store.clusters.insert(record, this.admission(who));
     this.controller.trigger();
     return record;
   }
@@ -83,14 +87,14 @@ export class ClusterService {
 
   /** Unknown and other tenants' clusters look the same: 404. */
   async get(who: TokenIdentity, id: string): Promise<ClusterRecord> {
-    const r = await this.store.getCluster(id);
+    const r = await this.store.clusters.get(id);
     if (!r || r.pooled || (!who.admin && r.owner !== String(who.id))) throw new TempkubeError("not-found", `cluster ${id} not found`);
     return r;
   }
 
   /** The caller's clusters (all for an admin), optionally only those carrying every one of `labels`. */
   async list(who: TokenIdentity, labels: Record<string, string> = {}): Promise<ClusterRecord[]> {
-    const all = await this.store.listClusters(who.admin ? undefined : String(who.id));
+    const all = await this.store.clusters.list(who.admin ? undefined : String(who.id));
     return all.filter((r) => Object.entries(labels).every(([k, v]) => r.labels[k] === v));
   }
 
@@ -151,7 +155,7 @@ export class ClusterService {
     const conflict = conflictFor(op, r);
     if (conflict) throw new TempkubeError("conflict", conflict);
     const generation = changes.desired && changes.desired !== r.desired ? r.generation + 1 : r.generation;
-    const updated = await this.store.updateCluster(id, { ...changes, generation }, this.clock.now(), undefined, admit);
+    const updated = await this.store.clusters.update(id, { ...changes, generation }, { now: this.clock.now(), admit });
     this.controller.trigger();
     return updated;
   }

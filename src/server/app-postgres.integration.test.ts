@@ -53,11 +53,11 @@ describe("REST API on PostgreSQL (fake driver)", () => {
     // Another replica's view: the same database.
     const replica = await Store.openPostgres(url);
     try {
-      const [record] = await replica.allClusters();
+      const [record] = await replica.clusters.all();
       assert.equal(record.id, created.json.id);
       assert.equal(record.phase, "running");
       assert.equal(typeof record.expiresAt, "number");
-      assert.deepEqual((await replica.identify(ci))?.limits.maxClusters, 1);
+      assert.deepEqual((await replica.tokens.identify(ci))?.limits.maxClusters, 1);
     } finally {
       await replica.close();
     }

@@ -99,7 +99,7 @@ describe("CLI over the REST API (fake driver)", () => {
 
   it("hands out the warm pool's cluster at once", async () => {
     // The pool refills after the previous test's claim; wait for it.
-    for (let i = 0; i < 100 && !(await server.store.allClusters()).some((r) => r.pooled && r.phase === "running"); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && !(await server.store.clusters.all()).some((r) => r.pooled && r.phase === "running"); i++) await new Promise((r) => setTimeout(r, 50));
     const created = await tempkube(["create", "--kubeconfig", join(dir, "kc")], env);
     assert.equal(created.code, 0, created.stderr);
     assert.match(created.stderr, /from the warm pool/);

@@ -34,7 +34,7 @@ describe("cluster service admission and warm pool (fake clock, fake driver)", ()
     await assert.rejects(s.service.create(limited, { size: "1-small", privileged: true }), refusedAs("forbidden", /may not create privileged clusters/));
     await assert.rejects(s.service.create(limited, { size: "1-mid" }), refusedAs("forbidden", /may not create size "1-mid".*allowed: 1-small/));
     await assert.rejects(s.service.create(limited, { size: "1-small", ttlMinutes: 31 }), refusedAs("forbidden", /at most 30 minutes \(ttlMinutes 31\)/));
-    assert.equal((await s.store.allClusters()).length, 0, "nothing made");
+    assert.equal((await s.store.clusters.all()).length, 0, "nothing made");
     const first = await s.service.create(limited, { size: "1-small", ttlMinutes: 30 });
     await assert.rejects(s.service.create(limited, { size: "1-small", ttlMinutes: 30 }), refusedAs("forbidden", /quota: token "ci-small" may run 1 cluster\(s\) at once and runs 1/));
     await assert.rejects(s.service.extend(limited, first.id, 60), refusedAs("forbidden", /at most 30 minutes/));
@@ -44,7 +44,7 @@ describe("cluster service admission and warm pool (fake clock, fake driver)", ()
     await s.controller.idle();
     const second = await s.service.create(limited, { size: "1-small", ttlMinutes: 5 });
     await assert.rejects(s.service.start(limited, first.id), refusedAs("forbidden", /quota/));
-    assert.equal((await s.store.getCluster(first.id))?.desired, "stopped", "a refused start changes nothing");
+    assert.equal((await s.store.clusters.get(first.id))?.desired, "stopped", "a refused start changes nothing");
     await s.service.delete(limited, second.id);
     await s.controller.idle();
     await s.service.start(limited, first.id);
@@ -57,7 +57,7 @@ describe("cluster service admission and warm pool (fake clock, fake driver)", ()
     await s.service.create(unlimitedTenant, {});
     await s.service.create(other, {});
     await assert.rejects(s.service.create(unlimitedTenant, {}), refusedAs("capacity", /host capacity reached: 2 of 2 clusters/));
-    assert.equal((await s.store.allClusters()).length, 2);
+    assert.equal((await s.store.clusters.all()).length, 2);
     await s.controller.idle();
     assert.equal(s.driver.clusters.size, 2);
     await s.close();
@@ -73,7 +73,7 @@ describe("cluster service admission and warm pool (fake clock, fake driver)", ()
   it("keeps a warm pool, hands a pooled cluster to a create of its shape at once, and boots a replacement", async () => {
     const s = await setup("pool", 10, 1);
     await s.controller.idle();
-    const [pooled] = await s.store.allClusters();
+    const [pooled] = await s.store.clusters.all();
     assert.equal(pooled.pooled, true);
     assert.equal(pooled.phase, "running");
     assert.deepEqual(await s.service.list(unlimitedTenant), [], "the pool is nobody's");
@@ -85,7 +85,7 @@ describe("cluster service admission and warm pool (fake clock, fake driver)", ()
     assert.equal(mine.expiresAt, s.clock.now() + 20 * 60_000, "the lifetime starts at the claim");
     assert.equal(await s.service.kubeconfig(unlimitedTenant, mine.id), fakeKubeconfig(mine.id));
     await s.controller.idle();
-    const all = await s.store.allClusters();
+    const all = await s.store.clusters.all();
     assert.equal(all.filter((r) => r.pooled && r.phase === "running").length, 1, "a replacement was booted");
     assert.deepEqual((await s.service.list(unlimitedTenant, { team: "a" })).map((r) => r.id), [mine.id]);
     assert.deepEqual(await s.service.list(unlimitedTenant, { team: "b" }), []);
@@ -96,8 +96,8 @@ describe("cluster service admission and warm pool (fake clock, fake driver)", ()
     // Pooled clusters never expire; the claimed one does.
     s.clock.advance(20 * 60_000);
     await s.controller.idle();
-    assert.equal((await s.store.getCluster(mine.id))?.phase, "terminated");
-    assert.equal((await s.store.allClusters()).filter((r) => r.pooled && r.phase === "running").length, 1);
+    assert.equal((await s.store.clusters.get(mine.id))?.phase, "terminated");
+    assert.equal((await s.store.clusters.all()).filter((r) => r.pooled && r.phase === "running").length, 1);
     await s.close();
   });
 
@@ -105,13 +105,13 @@ describe("cluster service admission and warm pool (fake clock, fake driver)", ()
     const s = await setup("shrink", 10, 2);
     await s.controller.idle();
     await s.controller.idle();
-    assert.equal((await s.store.allClusters()).filter((r) => r.phase === "running").length, 2);
+    assert.equal((await s.store.clusters.all()).filter((r) => r.phase === "running").length, 2);
     await s.controller.stop();
     const smaller = new LifetimeController(s.store, s.driver, s.clock, { options: {} }, { size: 0, shape: pooledShape(DEFAULT_KUBERNETES_MINOR) });
     smaller.start();
     await smaller.idle();
     await smaller.idle();
-    assert.deepEqual((await s.store.allClusters()).map((r) => r.phase), ["terminated", "terminated"]);
+    assert.deepEqual((await s.store.clusters.all()).map((r) => r.phase), ["terminated", "terminated"]);
     assert.equal(s.driver.clusters.size, 0);
     await smaller.stop();
     await s.store.close();

@@ -4,7 +4,10 @@ import { join } from "node:path";
 import { TempkubeError, type ErrorType } from "../util/errors.js";
 import { dataDir } from "../util/paths.js";
 
-/** The CLI's view of the REST API: TEMPKUBE_URL, TEMPKUBE_TOKEN, else the local admin token file. */
+/**
+ * The REST API's client, shared by the CLI, the bench (and the coming SDK). From the
+ * environment: TEMPKUBE_URL, TEMPKUBE_TOKEN, else the local admin token file.
+ */
 export class ApiClient {
   private constructor(readonly baseUrl: string, private readonly token: string) {}
 

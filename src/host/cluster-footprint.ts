@@ -1,0 +1,104 @@
+import { readdir, readFile } from "node:fs/promises";
+import { inotifyUseOf } from "./inotify.js";
+
+/** What a cluster takes of each host-wide resource that caps how many clusters a host holds. */
+export interface Footprint {
+  /** Fall of MemAvailable while it runs. */
+  memoryBytes: number;
+  /** CPU it keeps busy when idle. */
+  cpuCores: number;
+  /** Against fs.inotify.max_user_instances (root's, shared by every cluster). */
+  inotifyInstances: number;
+  /** Against fs.inotify.max_user_watches. */
+  inotifyWatches: number;
+  /** Threads; each takes a PID (kernel.pid_max) and counts against kernel.threads-max. */
+  tasks: number;
+  /** Open files, against fs.file-max. */
+  openFiles: number;
+  /** Entries in the host namespace's conntrack table (bridged traffic is tracked there too). */
+  conntrackEntries: number;
+  /** Entries in the kernel's one IPv4 neighbour table, shared by every network namespace. */
+  neighbours: number;
+  /** Bridges and /24s of 172.30.0.0/16 (one per cluster). */
+  addressRanges: number;
+}
+
+/**
+ * One idle cluster of one node, size 1-small, Kubernetes 1.34, measured on a 2-core,
+ * 24 GiB, cgroup v1 machine (2026-12-01: five clusters made one after another, each
+ * measured 15 s after ready, then a minute of idling; footprint.e2e.test.ts measures the
+ * countable figures again and fails when a cluster takes more than this says):
+ * - inotify instances and watches, from /proc/<pid>/fd and fdinfo of the cluster's
+ *   processes (inotify.ts): 19 instances (kube-controller-manager 6, kubelet 6,
+ *   kube-apiserver 4, kube-scheduler, containerd, kube-proxy 1 each), 125-130 watches (the
+ *   kubelet's ~105 vary with the host's other cgroups);
+ * - tasks: 112-117 threads (host-wide: +115-122); open files: 391 fds (file-nr: +406-457);
+ * - neighbours: +7 entries each; conntrack: the host namespace's count did not grow (9-13);
+ * - memory: MemAvailable fell 340 MiB per cluster over the five (140-451 each);
+ * - CPU: the cluster cgroups' cpuacct.usage over a minute, five idling: 0.051-0.059 core
+ *   each (0.068 for one alone).
+ * Rounded up, so capacity errs on the safe side. Measure again (footprint.e2e.test.ts
+ * prints the figures) when the runtime changes what a cluster runs.
+ */
+export const IDLE_CLUSTER: Footprint = {
+  memoryBytes: 360 * 2 ** 20,
+  cpuCores: 0.07,
+  inotifyInstances: 20,
+  inotifyWatches: 150,
+  tasks: 130,
+  openFiles: 500,
+  conntrackEntries: 5,
+  neighbours: 8,
+  addressRanges: 1,
+};
+
+/**
+ * inotify watches a cluster takes on top for each cluster already running. cAdvisor in
+ * every kubelet watches every cgroup directory on the host, in every hierarchy
+ * (cadvisor container/raw/watcher.go: watchDirectory recurses from each hierarchy's root),
+ * its own cluster's and all the others': ~71 directories per idle cluster on cgroup v1, so
+ * a new cluster's kubelet watches the others' 71 each and their kubelets watch its 71.
+ * Measured: host-wide watches 125, 392, 801, 1352, 2045 for 1-5 clusters, i.e.
+ * 125·n + 71·n·(n-1); 120 idle clusters take ~1.03 M watches, and every pod adds its
+ * cgroups to every kubelet's watches.
+ */
+export const WATCHES_PER_RUNNING_CLUSTER = 150;
+
+/**
+ * What each worker node adds: its containerd, kubelet and kube-proxy (measured on a
+ * two-node cluster: +8 inotify instances, +153 watches, +28 threads, +68 fds, +7
+ * neighbours, ~+40 conntrack entries in the host namespace for the traffic between nodes,
+ * which crosses the host's bridge). Memory and CPU are those processes' share at idle.
+ */
+export const EXTRA_NODE: Footprint = {
+  memoryBytes: 120 * 2 ** 20,
+  cpuCores: 0.03,
+  inotifyInstances: 8,
+  inotifyWatches: 160,
+  tasks: 40,
+  openFiles: 100,
+  conntrackEntries: 50,
+  neighbours: 8,
+  addressRanges: 0,
+};
+
+/** A cluster of `nodes` nodes. */
+export function clusterFootprint(nodes: number): Footprint {
+  const extra = Math.max(0, nodes - 1);
+  const out = { ...IDLE_CLUSTER };
+  for (const k of Object.keys(out) as (keyof Footprint)[]) out[k] += extra * EXTRA_NODE[k];
+  return out;
+}
+
+/** The countable part of a footprint, of the given processes (e.g. a cluster's cgroup). */
+export async function processFootprint(pids: number[]): Promise<Pick<Footprint, "inotifyInstances" | "inotifyWatches" | "tasks" | "openFiles">> {
+  const inotify = await inotifyUseOf(pids);
+  let tasks = 0;
+  let openFiles = 0;
+  for (const pid of pids) {
+    const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+    tasks += Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    openFiles += (await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])).length;
+  }
+  return { inotifyInstances: inotify.instances, inotifyWatches: inotify.watches, tasks, openFiles };
+}

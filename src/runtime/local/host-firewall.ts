@@ -1,0 +1,191 @@
+import { TempkubeError } from "../../util/errors.js";
+import { run, succeeds } from "../../util/exec.js";
+import { REGISTRY_ADDRESS, REGISTRY_PORT } from "./host-registry.js";
+
+/**
+ * The host's firewall rules for clusters. Each cluster's traffic enters the host through its
+ * bridge tkb<n>; three chains, each jumped to first from its hook, hold every cluster's rules,
+ * tagged `tempkube:<id>` so that destroy removes exactly that cluster's:
+ *
+ * - TEMPKUBE-ISOLATION (FORWARD): a bridge's traffic stays on it, except, with egress
+ *   `internet`, towards the outside: never another cluster's bridge, never an address of
+ *   tempkube's plan (another cluster's pods, which the host does not route), never link-local.
+ * - TEMPKUBE-HOST-GUARD (INPUT, IPv4 and IPv6): a cluster's namespaces reach the host itself
+ *   (the gateway 172.30.<n>.1 is the host, and so is every other address of it) only for
+ *   replies to connections the host opened and for the services in SERVICES_FOR_CLUSTERS.
+ *   Everything else is refused at once, every port alike (a TCP reset, an ICMP port
+ *   unreachable), which tells nothing about what listens there. This also holds for the
+ *   apiserver, which runs in the control-plane node's namespace: a tenant can make it
+ *   connect anywhere (conversion webhooks, services/proxy).
+ * - TEMPKUBE-EGRESS (nat POSTROUTING): with egress `internet`, the cluster's node and pod
+ *   ranges are masqueraded behind the host's address on the way out.
+ */
+export type ClusterEgress = "internet" | "none";
+export const CLUSTER_EGRESS_CHOICES: readonly ClusterEgress[] = ["internet", "none"];
+/**
+ * `internet` unless TEMPKUBE_CLUSTER_EGRESS says otherwise: the test suite sets `none`, so
+ * that its clusters send nothing off the host (the egress test makes an outside of its own).
+ */
+export const DEFAULT_CLUSTER_EGRESS: ClusterEgress = process.env.TEMPKUBE_CLUSTER_EGRESS
+  ? parseClusterEgress("TEMPKUBE_CLUSTER_EGRESS", process.env.TEMPKUBE_CLUSTER_EGRESS) : "internet";
+
+export function parseClusterEgress(flag: string, text: string): ClusterEgress {
+  if ((CLUSTER_EGRESS_CHOICES as readonly string[]).includes(text)) return text as ClusterEgress;
+  throw new TempkubeError("invalid-input", `${flag} must be one of ${CLUSTER_EGRESS_CHOICES.join(", ")}, not "${text}"`);
+}
+
+/** A service on the host that clusters are meant to use; all else on the host is refused to them. */
+export interface HostService {
+  what: string;
+  address: string;
+  protocol: "tcp" | "udp";
+  port: number;
+}
+
+/** The host gives clusters no DNS (CoreDNS answers inside each cluster); the gateway, once it exists, adds its port here. */
+export const SERVICES_FOR_CLUSTERS: readonly HostService[] = [
+  { what: "the image registry, read-only (host-registry.ts)", address: REGISTRY_ADDRESS, protocol: "tcp", port: REGISTRY_PORT },
+];
+
+/** Link-local, which holds cloud metadata services (169.254.169.254): never reached from a cluster. */
+const LINK_LOCAL = "169.254.0.0/16";
+/** Every cluster's bridge (iptables' interface wildcard). */
+const ANY_CLUSTER_BRIDGE = "tkb+";
+
+interface Chain {
+  command: "iptables" | "ip6tables";
+  table: "filter" | "nat";
+  name: string;
+  hook: string;
+}
+
+const ISOLATION: Chain = { command: "iptables", table: "filter", name: "TEMPKUBE-ISOLATION", hook: "FORWARD" };
+const HOST_GUARD: Chain = { command: "iptables", table: "filter", name: "TEMPKUBE-HOST-GUARD", hook: "INPUT" };
+const HOST_GUARD_V6: Chain = { command: "ip6tables", table: "filter", name: "TEMPKUBE-HOST-GUARD", hook: "INPUT" };
+const EGRESS_NAT: Chain = { command: "iptables", table: "nat", name: "TEMPKUBE-EGRESS", hook: "POSTROUTING" };
+const CHAINS = [ISOLATION, HOST_GUARD, HOST_GUARD_V6, EGRESS_NAT];
+
+/** What the rules need to know of a cluster's network. */
+export interface FirewallTarget {
+  bridge: string;
+  /** The bridge's range: the nodes' addresses. */
+  nodeCidr: string;
+  /** All pod ranges of the cluster. */
+  clusterCidr: string;
+  /** tempkube's whole address plan on the host: never egress, whichever cluster (or none) has the address. */
+  internalRanges: readonly string[];
+  egress: ClusterEgress;
+}
+
+export function clusterTag(clusterId: string): string {
+  return `tempkube:${clusterId}`;
+}
+
+/** Each chain's rules for one cluster, in order (without the tag). */
+export function firewallRules(t: FirewallTarget): Map<Chain, string[][]> {
+  const br = t.bridge;
+  const internet = t.egress === "internet";
+  const hostGuard = [
+    ["-i", br, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+    ...SERVICES_FOR_CLUSTERS.map((s) => ["-i", br, "-d", `${s.address}/32`, "-p", s.protocol, "-m", s.protocol, "--dport", String(s.port), "-j", "ACCEPT"]),
+    ["-i", br, "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"],
+    ["-i", br, "-j", "REJECT", "--reject-with", "icmp-port-unreachable"],
+  ];
+  // No cluster has IPv6 addresses but the links' own fe80:: ones, which reach the host all the
+  // same. Neighbour discovery (ARP's part in IPv6, which iptables never sees for IPv4) passes,
+  // so that the refusal reaches the sender at once instead of its connect timing out.
+  const hostGuardV6 = [
+    ["-i", br, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+    ["-i", br, "-p", "ipv6-icmp", "-m", "icmp6", "--icmpv6-type", "135", "-j", "ACCEPT"],
+    ["-i", br, "-p", "ipv6-icmp", "-m", "icmp6", "--icmpv6-type", "136", "-j", "ACCEPT"],
+    ["-i", br, "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"],
+    ["-i", br, "-j", "REJECT", "--reject-with", "icmp6-port-unreachable"],
+  ];
+  const isolation = [
+    ["-i", br, "-o", br, "-j", "ACCEPT"],
+    ...(internet ? [
+      ["-o", br, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+      ["-i", br, "-o", ANY_CLUSTER_BRIDGE, "-j", "DROP"],
+      ...t.internalRanges.map((cidr) => ["-i", br, "-d", cidr, "-j", "DROP"]),
+      ["-i", br, "-d", LINK_LOCAL, "-j", "REJECT", "--reject-with", "icmp-admin-prohibited"],
+      ["-i", br, "-j", "ACCEPT"],
+    ] : []),
+    ["-i", br, "-j", "DROP"],
+    ["-o", br, "-j", "DROP"],
+  ];
+  const nat = internet ? [
+    ["-s", t.nodeCidr, "!", "-o", ANY_CLUSTER_BRIDGE, "-j", "MASQUERADE"],
+    ["-s", t.clusterCidr, "!", "-o", ANY_CLUSTER_BRIDGE, "-j", "MASQUERADE"],
+  ] : [];
+  return new Map([[ISOLATION, isolation], [HOST_GUARD, hostGuard], [HOST_GUARD_V6, hostGuardV6], [EGRESS_NAT, nat]]);
+}
+
+function splitRule(line: string): string[] {
+  return (line.match(/"[^"]*"|\S+/g) ?? []).map((a) => a.replace(/^"|"$/g, ""));
+}
+
+/** The chain's rules (as `-A ...` lines of `-S`) that carry the tag. */
+async function taggedRules(chain: Chain, tag: string): Promise<string[]> {
+  const { stdout } = await run(chain.command, ["-w", "-t", chain.table, "-S", chain.name]).catch(() => ({ stdout: "" }));
+  return stdout.split("\n").filter((line) => line.startsWith(`-A ${chain.name} `) && splitRule(line).includes(tag));
+}
+
+/** The chain exists and its hook jumps to it first. Idempotent. */
+async function ensureChain(chain: Chain): Promise<void> {
+  const cmd = [chain.command, "-w", "-t", chain.table] as const;
+  await succeeds(cmd[0], [...cmd.slice(1), "-N", chain.name]);
+  if (!(await succeeds(cmd[0], [...cmd.slice(1), "-C", chain.hook, "-j", chain.name]))) {
+    await run(cmd[0], [...cmd.slice(1), "-I", chain.hook, "1", "-j", chain.name]);
+  }
+}
+
+/**
+ * Puts the cluster's rules in place. When they are there already (a start), nothing changes;
+ * otherwise its old rules are replaced in one iptables-restore transaction, so that the rules
+ * are never half there and never in the wrong order (an ACCEPT after its DROP).
+ */
+async function syncRules(chain: Chain, tag: string, rules: string[][]): Promise<void> {
+  await ensureChain(chain);
+  const current = await taggedRules(chain, tag);
+  const desired = rules.map((r) => [...r, "-m", "comment", "--comment", tag]);
+  let inPlace = current.length === desired.length;
+  for (const rule of desired) {
+    if (!inPlace) break;
+    inPlace = await succeeds(chain.command, ["-w", "-t", chain.table, "-C", chain.name, ...rule]);
+  }
+  if (inPlace) return;
+  const script = [`*${chain.table}`, ...current.map((l) => l.replace(/^-A /, "-D ")),
+    ...desired.map((r) => ["-A", chain.name, ...r].join(" ")), "COMMIT", ""].join("\n");
+  await run(`${chain.command}-restore`, ["-w", "--noflush"], { input: script });
+}
+
+export async function installClusterFirewall(clusterId: string, target: FirewallTarget): Promise<void> {
+  if (target.egress === "internet") {
+    // Forwarding is what lets the host pass a cluster's packets outside at all. Turned on, never
+    // off: other software on the host may rely on it by then. Clusters' FORWARD rules above
+    // decide what of theirs is forwarded.
+    await run("sysctl", ["-qw", "net.ipv4.ip_forward=1"]);
+  }
+  for (const [chain, rules] of firewallRules(target)) await syncRules(chain, clusterTag(clusterId), rules);
+}
+
+/** Removes every rule tagged with the cluster's id, in every chain; the chains and jumps stay (shared). */
+export async function removeClusterFirewall(clusterId: string): Promise<void> {
+  const tag = clusterTag(clusterId);
+  for (const chain of CHAINS) {
+    for (const line of await taggedRules(chain, tag)) {
+      await succeeds(chain.command, ["-w", "-t", chain.table, "-D", ...splitRule(line).slice(1)]);
+    }
+  }
+}
+
+/** Which of the host's rule sets still hold a rule of the cluster (IPv4, IPv6). */
+export async function leftoverFirewall(clusterId: string): Promise<string[]> {
+  const quoted = `"${clusterTag(clusterId)}"`;
+  const left: string[] = [];
+  for (const command of ["iptables-save", "ip6tables-save"]) {
+    const { stdout } = await run(command, []).catch(() => ({ stdout: "" }));
+    if (stdout.includes(quoted)) left.push(`${command === "iptables-save" ? "iptables" : "ip6tables"} rules`);
+  }
+  return left;
+}

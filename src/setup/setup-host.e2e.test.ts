@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { describe, it } from "node:test";
+import { unlessRoot } from "../testing/root.js";
+import { BareApiServer } from "../runtime/local/bare-apiserver.js";
+import { run } from "../util/exec.js";
+import { ADDONS, IMAGES, KUBERNETES_RELEASES, type ImageKey } from "./catalogue.js";
+import { LOCAL_TOOLS, addonBinary, artifacts, imageArchive, kubernetesBinary } from "./installer.js";
+
+const execFileP = promisify(execFile);
+const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "cli", "main.js");
+
+describe("setup on this host", { skip: unlessRoot("containerd runs the built images") }, () => {
+  it("is idempotent: a second run finds everything cached and builds nothing", async () => {
+    const { stderr } = await execFileP(process.execPath, [CLI, "setup"], { env: process.env });
+    assert.doesNotMatch(stderr, /building/);
+    assert.match(stderr, /everything present/);
+    // The 1 after the tools: busybox, built from source for its image.
+    assert.equal((stderr.match(/cached/g) ?? []).length, 1 + ADDONS.length + LOCAL_TOOLS.length + 1 + Object.keys(IMAGES).length);
+  });
+
+  it("lists both Kubernetes minors, installed side by side, 1.34 the default", async () => {
+    const { stdout } = await execFileP(process.execPath, [CLI, "versions", "-o", "json"]);
+    const versions = JSON.parse(stdout) as { minor: string; installed: boolean; default: boolean }[];
+    assert.deepEqual(versions.map((v) => [v.minor, v.installed, v.default]), [["1.34", true, true], ["1.33", true, false]]);
+  });
+
+  for (const release of KUBERNETES_RELEASES) {
+    it(`builds Kubernetes ${release.version} whose every component reports that version`, async () => {
+      for (const component of ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"] as const) {
+        const { stdout } = await run(kubernetesBinary(release, component), ["--version"]);
+        assert.equal(stdout.trim(), `Kubernetes ${release.version}`, component);
+      }
+      const { stdout } = await run(kubernetesBinary(release, "kubectl"), ["version", "--client", "-o", "json"]);
+      assert.equal((JSON.parse(stdout) as { clientVersion: { gitVersion: string } }).clientVersion.gitVersion, release.version);
+    });
+  }
+
+  it("builds the add-ons at their pinned versions", async () => {
+    const expect: Record<string, [string[], RegExp]> = {
+      kine: [["--version"], /kine version v0\.16\.4/],
+      coredns: [["-version"], /CoreDNS-1\.14\.7/],
+      "local-path-provisioner": [["--version"], /version v0\.0\.30/],
+    };
+    for (const addon of ADDONS) {
+      const [args, pattern] = expect[addon.name];
+      const { stdout } = await run(addonBinary(addon.name), args);
+      assert.match(stdout, pattern, addon.name);
+    }
+  });
+
+  it("tempkube kubectl runs the default version's kubectl", async () => {
+    const { stdout } = await execFileP(process.execPath, [CLI, "kubectl", "version", "--client", "-o", "json"]);
+    assert.equal((JSON.parse(stdout) as { clientVersion: { gitVersion: string } }).clientVersion.gitVersion, KUBERNETES_RELEASES[0].version);
+  });
+
+  for (const release of KUBERNETES_RELEASES) {
+    it(`kine + kube-apiserver ${release.version} answer /readyz, /version and kubectl get ns`, async () => {
+      await using bare = await BareApiServer.start(release);
+      const version = await bare.api.get<{ gitVersion: string }>("/version");
+      assert.equal(version.body?.gitVersion, release.version);
+      const { stdout } = await run(kubernetesBinary(release, "kubectl"), ["--kubeconfig", bare.kubeconfigPath, "get", "ns", "-o", "name"]);
+      assert.match(stdout, /namespace\/default/);
+      assert.match(stdout, /namespace\/kube-system/);
+    });
+  }
+
+  it("every image archive imports into a containerd and its entrypoint runs", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "tempkube-images-"));
+    await mkdir(join(dir, "root"));
+    const socket = join(dir, "containerd.sock");
+    await writeFile(join(dir, "config.toml"), `version = 2\nroot = "${dir}/root"\nstate = "${dir}/state"\n[grpc]\n  address = "${socket}"\n[ttrpc]\n  address = "${socket}.ttrpc"\n`);
+    const { spawn } = await import("node:child_process");
+    const containerd = spawn("containerd", ["--config", join(dir, "config.toml")], { stdio: "ignore" });
+    try {
+      const ctr = (args: string[]) => run("ctr", ["--address", socket, "--namespace", "test", ...args], { timeoutMs: 60_000 });
+      for (let i = 0; i < 100 && !(await ctr(["version"]).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
+      const runs: Record<ImageKey, [string[], RegExp]> = {
+        pause: [["/pause", "-v"], /pause\.c/],
+        coredns: [["/coredns", "-version"], /CoreDNS-1\.14\.7/],
+        localPath: [["local-path-provisioner", "--version"], /v0\.0\.30/],
+        // Every applet in /bin, as in the official image (Debian's build put sysctl in /sbin).
+        busybox: [["sh", "-c", "echo hello from $(basename $(readlink /bin/sh)) $(command -v sysctl)"], /hello from busybox \/bin\/sysctl/],
+      };
+      for (const key of Object.keys(IMAGES) as ImageKey[]) {
+        await ctr(["images", "import", imageArchive(key)]);
+        const { stdout: list } = await ctr(["images", "ls", "-q"]);
+        assert.ok(list.split("\n").includes(IMAGES[key]), `${IMAGES[key]} is listed after import`);
+        const [cmd, pattern] = runs[key];
+        const { stdout, stderr } = await ctr(["run", "--rm", IMAGES[key], `t-${key.toLowerCase()}`, ...cmd]);
+        assert.match(stdout + stderr, pattern, `${IMAGES[key]} runs`);
+      }
+      assert.ok((await artifacts.image("busybox").verify()).ok);
+    } finally {
+      containerd.kill("SIGKILL");
+      await run("sh", ["-c", `grep -o '${dir}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`]).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
