@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { ChildProcessError } from "./errors.js";
 
@@ -20,6 +20,17 @@ export interface RunResult {
 }
 
 const TAIL_LINES = 20;
+
+/**
+ * Spawns a helper that must not outlive this process (a template's containerd, a bare
+ * apiserver, the short-lived push registry): `setpriv --pdeathsig KILL` execs the command
+ * in its place (same pid) with the kernel's parent-death signal set, so a tempkube process
+ * killed outright (a test's server killed mid-build) takes it along instead of orphaning it.
+ * Never for a cluster's components, which outlive the server on purpose (supervisor.ts).
+ */
+export function spawnTiedToParent(command: string, args: string[], options: SpawnOptions): ChildProcess {
+  return spawn("setpriv", ["--pdeathsig", "KILL", "--", command, ...args], options);
+}
 
 /** Runs a command to completion. Failure throws a ChildProcessError carrying its last lines. */
 export function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {

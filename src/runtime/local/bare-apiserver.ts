@@ -1,6 +1,6 @@
-import { killAndWait } from "../../util/exec.js";
+import { killAndWait, spawnTiedToParent } from "../../util/exec.js";
 import { freePort } from "../../util/net.js";
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -49,7 +49,7 @@ export class BareApiServer implements AsyncDisposable {
       clusterName: "bare", contextName: "bare", userName: "admin", server, caPem: ca.certPem, certPem: admin.certPem, keyPem: admin.keyPem,
     }), { mode: 0o600 });
     const socket = join(dir, "kine.sock");
-    const launch = (cmd: string, args: string[]) => spawn(cmd, args, { stdio: "ignore" }).on("error", () => undefined);
+    const launch = (cmd: string, args: string[]) => spawnTiedToParent(cmd, args, { stdio: "ignore" }).on("error", () => undefined);
     const processes = [
       launch(addonBinary("kine"), ["--endpoint", `sqlite://${options.datastoreFile ?? `${dir}/state.db`}?_journal=WAL&cache=shared`, "--listen-address", `unix://${socket}`, "--metrics-bind-address", "0"]),
       launch(kubernetesBinary(release, "kube-apiserver"), [

@@ -1,5 +1,4 @@
 import SQLite from "better-sqlite3";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, openSync, closeSync } from "node:fs";
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
@@ -7,7 +6,7 @@ import { join } from "node:path";
 import type { KubernetesRelease } from "../../setup/catalogue.js";
 import { kubernetesBinary } from "../../setup/installer.js";
 import { TempkubeError } from "../../util/errors.js";
-import { killAndWait } from "../../util/exec.js";
+import { killAndWait, spawnTiedToParent } from "../../util/exec.js";
 import { withFileLock } from "../../util/lock.js";
 import { coreDnsWorkload } from "./addon-manifests.js";
 import { applyManifests } from "./apply-manifests.js";
@@ -104,7 +103,7 @@ async function templateKey(release: KubernetesRelease): Promise<string> {
  */
 async function runControllersOnce(release: KubernetesRelease, bare: BareApiServer, logFile: string): Promise<void> {
   const log = openSync(logFile, "w");
-  const kcm = spawn(kubernetesBinary(release, "kube-controller-manager"), [
+  const kcm = spawnTiedToParent(kubernetesBinary(release, "kube-controller-manager"), [
     `--kubeconfig=${bare.kubeconfigPath}`, "--secure-port=0", "--leader-elect=false", "--use-service-account-credentials=true",
     "--kube-api-qps=200", "--kube-api-burst=400", `--service-account-private-key-file=${bare.dir}/sa.key`,
     `--root-ca-file=${bare.dir}/ca.crt`, "--profiling=false",

@@ -1,21 +1,26 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { createServer, type Server } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { unlessRoot } from "../../testing/root.js";
 import { newClusterId } from "../../core/cluster-spec.js";
 import { Kubectl } from "../../testing/kubectl.js";
-import { run, succeeds } from "../../util/exec.js";
+import { imageArchive } from "../../setup/installer.js";
+import { run, spawnTiedToParent, succeeds } from "../../util/exec.js";
 import { REGISTRY_ADDRESS, REGISTRY_PORT } from "./host-registry.js";
+import { ClusterLayout } from "./layout.js";
 import { LocalRuntime, type LocalClusterState } from "./local-runtime.js";
+import { CertificateAuthority } from "./pki.js";
 
 /**
  * End to end, with real clusters of two tempkube instances (two data dirs) on this host at
  * once: neither reaches the host's own services (only the registry), nor the other; the one
  * with egress `internet` reaches "the internet" (a network namespace this test makes,
- * joined to the host by a veth, on TEST-NET-3) and the one with `none` does not; neither
- * reaches link-local addresses; destroying one leaves the other whole.
+ * joined to the host by a veth, on TEST-NET-3) and pulls from a registry there, and the one
+ * with `none` does not; neither reaches link-local addresses; destroying one leaves the
+ * other whole.
  */
 const OUTSIDE_NETNS = "tkt-outside";
 const OUTSIDE_VETH = "tktout0";
@@ -23,6 +28,8 @@ const OUTSIDE_HOST_IP = "203.0.113.1";
 const OUTSIDE_IP = "203.0.113.10";
 const METADATA_IP = "169.254.169.254";
 const OUTSIDE_PORT = 8080;
+/** A registry "on the internet" (docker-registry over TLS, in the outside namespace). */
+const OUTSIDE_REGISTRY = `${OUTSIDE_IP}:8443`;
 
 const PROBE = `
 apiVersion: v1
@@ -72,6 +79,7 @@ describe("host isolation, two instances, egress", { skip: unlessRoot("real clust
   let hostListener: Server;
   let hostPort: number;
   let outside: ChildProcess | undefined;
+  let outsideRegistry: ChildProcess | undefined;
 
   before(async () => {
     // Short paths: the kubelet's unix sockets live deep under the data dir, within 108 bytes.
@@ -122,6 +130,7 @@ describe("host isolation, two instances, egress", { skip: unlessRoot("real clust
     await internetRuntime?.destroy(open).catch(() => undefined);
     await noneRuntime?.destroy(closed).catch(() => undefined);
     outside?.kill("SIGTERM");
+    outsideRegistry?.kill("SIGTERM");
     await succeeds("ip", ["netns", "del", OUTSIDE_NETNS]);
     await succeeds("ip", ["link", "del", OUTSIDE_VETH]);
     await succeeds("ip", ["route", "del", `${METADATA_IP}/32`, "dev", OUTSIDE_VETH]);
@@ -208,6 +217,52 @@ describe("host isolation, two instances, egress", { skip: unlessRoot("real clust
     const closed_ = await pullFailure(kubectl.get(closed)!);
     assert.match(closed_, /Failed to pull/);
     assert.doesNotMatch(closed_, new RegExp(`https://${OUTSIDE_IP}`), "with egress none only the host registry is asked");
+  });
+
+  it("pulls an image the host registry lacks from a registry outside, with egress internet", async () => {
+    // The outside registry serves TLS with a certificate of the test's own CA, which the
+    // node's containerd is told to trust for that registry alone (hosts.toml, as a user does
+    // for a private registry): the host registry first, as in _default, then the real one.
+    const dir = await mkdtemp("/tmp/tk-outside-registry-");
+    dirs.push(dir);
+    const ca = await CertificateAuthority.create("tempkube-test-outside-ca");
+    const serving = await ca.issue({ commonName: OUTSIDE_IP, usage: "server", ipAddresses: [OUTSIDE_IP] });
+    await mkdir(join(dir, "certs"));
+    await writeFile(join(dir, "certs", "ca.crt"), ca.certPem);
+    await writeFile(join(dir, "tls.crt"), serving.certPem);
+    await writeFile(join(dir, "tls.key"), serving.keyPem);
+    await writeFile(join(dir, "registry.yaml"), `version: 0.1
+log: { level: warn }
+storage: { filesystem: { rootdirectory: ${dir}/storage } }
+http:
+  addr: ${OUTSIDE_REGISTRY}
+  tls: { certificate: ${dir}/tls.crt, key: ${dir}/tls.key }
+`);
+    outsideRegistry = spawnTiedToParent("nsenter", [`--net=/run/netns/${OUTSIDE_NETNS}`, "/usr/bin/docker-registry", "serve", `${dir}/registry.yaml`],
+      { stdio: "ignore" });
+    const image = `${OUTSIDE_REGISTRY}/outside/busybox:1`;
+    let pushed = false;
+    for (let i = 0; i < 50 && !pushed; i++) {
+      pushed = await succeeds("skopeo", ["copy", "--dest-cert-dir", join(dir, "certs"), `docker-archive:${imageArchive("busybox")}`, `docker://${image}`]);
+      if (!pushed) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(pushed, "the image is in the outside registry");
+    const state = states.get(open)!;
+    for (const node of state.network.nodes) {
+      const hosts = join(new ClusterLayout(open, join(dirs[0], "clusters")).node(node.name).registryHostsDir, OUTSIDE_REGISTRY);
+      await mkdir(hosts, { recursive: true });
+      await writeFile(join(hosts, "hosts.toml"), `server = "https://${OUTSIDE_REGISTRY}"
+ca = "${join(dir, "certs", "ca.crt")}"
+
+[host."http://${REGISTRY_ADDRESS}:${REGISTRY_PORT}"]
+  capabilities = ["pull", "resolve"]
+`);
+    }
+    const k = kubectl.get(open)!;
+    await k.run(["run", "pulled", `--image=${image}`, "--restart=Never", "--command", "--", "sleep", "3600"]);
+    await k.run(["wait", "--for=condition=Ready", "pod/pulled", "--timeout=120s"]);
+    assert.equal((await k.run(["exec", "pulled", "--", "echo", "from-outside"])).trim(), "from-outside");
+    await k.run(["delete", "pod", "pulled", "--wait=false"]);
   });
 
   it("never lets a cluster reach link-local (metadata) addresses, which the host itself reaches", async () => {

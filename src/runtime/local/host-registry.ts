@@ -1,9 +1,8 @@
-import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { existsSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { run, succeeds } from "../../util/exec.js";
+import { run, spawnTiedToParent, succeeds } from "../../util/exec.js";
 import { TempkubeError } from "../../util/errors.js";
 import { withFileLock } from "../../util/lock.js";
 import { logger } from "../../util/log.js";
@@ -154,7 +153,7 @@ export class HostRegistry {
       const config = join(this.dir, "writer.yaml");
       await writeFile(config, registryConfig(this.storage, `127.0.0.1:${port}`, false));
       const log = openSync(join(this.dir, "writer.log"), "a");
-      const writer = spawn("/usr/bin/docker-registry", ["serve", config], { stdio: ["ignore", log, log] });
+      const writer = spawnTiedToParent("/usr/bin/docker-registry", ["serve", config], { stdio: ["ignore", log, log] });
       closeSync(log);
       const exited = new Promise<void>((resolve) => writer.once("exit", () => resolve()));
       try {

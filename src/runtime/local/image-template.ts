@@ -1,10 +1,9 @@
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rm, stat, writeFile, copyFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { unmountAll } from "../../host/mounts.js";
-import { run } from "../../util/exec.js";
+import { run, spawnTiedToParent } from "../../util/exec.js";
 import { withFileLock } from "../../util/lock.js";
 import { waitFor } from "./wait.js";
 
@@ -40,7 +39,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [ttrpc]
   address = "${socket}.ttrpc"
 `);
-    const containerd = spawn("/usr/bin/containerd", ["--config", config], { stdio: "ignore" });
+    const containerd = spawnTiedToParent("/usr/bin/containerd", ["--config", config], { stdio: "ignore" });
     try {
       await waitFor("the template containerd", async () => existsSync(socket), 30_000, 20);
       for (const archive of archives) {
