@@ -1,7 +1,5 @@
 import { request } from "node:https";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import YAML from "yaml";
 import { ApiClient } from "../client/api-client.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
@@ -41,9 +39,10 @@ function getWith(kubeconfig: string, path: string): Promise<number> {
  * create request, the kubeconfig download and the first API request made with it.
  */
 export async function benchWarmPool(runs: number, log: (line: string) => void): Promise<WarmPoolReport> {
-  const runtime = new LocalRuntime();
-  const existing = await runtime.list();
-  const dir = await mkdtemp(join(tmpdir(), "tempkube-bench-pool-"));
+  // A data dir of the bench's own (the server's runtime lives in it), with a short path: the
+  // kubelet's unix sockets sit deep under it and must fit in 107 bytes.
+  const dir = await mkdtemp("/tmp/tkb-");
+  const runtime = new LocalRuntime({ dataDir: dir });
   const server = await startServer({ host: "127.0.0.1", port: 0, dataDir: dir, warmPool: 1 });
   const token = (await readFile(server.adminTokenFile, "utf8")).trim();
   const api = ApiClient.at(server.url, token);
@@ -71,7 +70,7 @@ export async function benchWarmPool(runs: number, log: (line: string) => void): 
   } finally {
     // Closing waits for operations under way; then the pool's last cluster (and anything else the bench made) goes.
     await server.close();
-    for (const id of await runtime.list()) if (!existing.includes(id)) await runtime.destroy(id);
+    for (const id of await runtime.list()) await runtime.destroy(id);
     await rm(dir, { recursive: true, force: true });
   }
   return report;
