@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { newClusterId } from "../core/cluster-spec.js";
+import { HostInspection } from "../runtime/local/host-inspection.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { IMAGES } from "../setup/catalogue.js";
 import { writeImageArchive } from "../setup/image-archive.js";
@@ -13,6 +14,7 @@ import { unlessRoot } from "../testing/root.js";
 
 describe("tempkube CLI", { timeout: 15 * 60_000, skip: unlessRoot("the CLI's runtime commands boot real clusters") }, () => {
   const runtime = new LocalRuntime();
+  const host = new HostInspection();
   const id = `e2e${newClusterId().slice(0, 6)}`;
   let dir: string;
 
@@ -99,6 +101,6 @@ describe("tempkube CLI", { timeout: 15 * 60_000, skip: unlessRoot("the CLI's run
     assert.match((await tempkube(["runtime", "list"])).stdout, new RegExp(`${id}\\s+running`));
     const state = await runtime.readState(id);
     assert.equal((await tempkube(["runtime", "destroy", id])).code, 0);
-    assert.deepEqual(await runtime.leftovers(id, state.network), []);
+    assert.deepEqual(await host.leftovers(id, state.network), []);
   });
 });

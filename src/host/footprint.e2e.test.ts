@@ -4,7 +4,9 @@ import { after, before, describe, it } from "node:test";
 import { unlessRoot } from "../testing/root.js";
 import { newClusterId } from "../core/cluster-spec.js";
 import { clusterCgroup, isCgroupV2, pidsIn } from "../runtime/local/cgroups.js";
-import { LocalRuntime, type LocalClusterState } from "../runtime/local/local-runtime.js";
+import type { LocalClusterState } from "../runtime/local/cluster-state.js";
+import { HostInspection } from "../runtime/local/host-inspection.js";
+import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { IDLE_CLUSTER, processFootprint, WATCHES_PER_RUNNING_CLUSTER } from "./cluster-footprint.js";
 import { readHostBudgets, runningClusters } from "./host-budgets.js";
 
@@ -15,6 +17,7 @@ import { readHostBudgets, runningClusters } from "./host-budgets.js";
  * not asserted); update IDLE_CLUSTER from this output when the runtime changes.
  */
 const runtime = new LocalRuntime();
+const host = new HostInspection();
 const IDLE_MS = 30_000;
 
 /** CPU time of the cluster's cgroup, in seconds. */
@@ -41,7 +44,7 @@ describe("one idle cluster's footprint", { skip: unlessRoot("real clusters"), ti
 
   after(async () => {
     await runtime.destroy(id).catch(() => undefined);
-    if (state) assert.deepEqual(await runtime.leftovers(id, state.network), []);
+    if (state) assert.deepEqual(await host.leftovers(id, state.network), []);
   });
 
   it("takes no more inotify instances and watches, threads and open files than capacity counts on", async (t) => {

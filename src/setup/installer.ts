@@ -1,10 +1,7 @@
-import { createHash } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
 import { run } from "../util/exec.js";
 import { goEnv } from "./go-source-build.js";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { progress, seconds } from "../util/log.js";
 import { withFileLock } from "../util/lock.js";
 import { cacheDir, logsDir } from "../util/paths.js";
@@ -15,33 +12,19 @@ import {
   ADDONS, BUSYBOX, IMAGES, KUBERNETES_COMPONENTS, KUBERNETES_RELEASES, defaultRelease, imageContentVersion,
   type AddonRelease, type ImageKey, type KubernetesComponent, type KubernetesRelease,
 } from "./catalogue.js";
+import { addonBinary, artifactRoots, busyboxBinary, LOCAL_TOOLS, localToolDir, localToolVersion, type LocalTool } from "./artifact-paths.js";
 import { writeImageArchive } from "./image-archive.js";
 import { IMAGE_RECIPES } from "./image-recipes.js";
 
-/** Cache layout, versioned so several releases live side by side. */
+/** The cache's artifacts, as directories that verify and produce themselves (their paths: artifact-paths.ts). */
 export const artifacts = {
-  kubernetes: (r: KubernetesRelease) => new ArtifactDir(join(cacheDir(), "kubernetes", r.version)),
-  addon: (a: AddonRelease) => new ArtifactDir(join(cacheDir(), "addons", `${a.name}-${a.version}`)),
-  image: (key: ImageKey) => new ArtifactDir(join(cacheDir(), "images", IMAGES[key].replace(/[/:]/g, "_"))),
-  busybox: () => new ArtifactDir(join(cacheDir(), "busybox", `busybox-${BUSYBOX.version}-${BUSYBOX.variant}`)),
+  kubernetes: (r: KubernetesRelease) => new ArtifactDir(artifactRoots.kubernetes(r)),
+  addon: (a: AddonRelease) => new ArtifactDir(artifactRoots.addon(a)),
+  image: (key: ImageKey) => new ArtifactDir(artifactRoots.image(key)),
+  busybox: () => new ArtifactDir(artifactRoots.busybox()),
 };
 
-export function kubernetesBinary(release: KubernetesRelease, component: KubernetesComponent): string {
-  return artifacts.kubernetes(release).path(component);
-}
-
-export function addonBinary(name: AddonRelease["name"]): string {
-  const addon = ADDONS.find((a) => a.name === name)!;
-  return artifacts.addon(addon).path(name);
-}
-
-export function busyboxBinary(): string {
-  return artifacts.busybox().path("busybox");
-}
-
-export function imageArchive(key: ImageKey): string {
-  return artifacts.image(key).path("image.tar");
-}
+export { addonBinary, busyboxBinary, imageArchive, kubernetesBinary, LOCAL_TOOLS, localToolBinary, localToolDir, type LocalTool } from "./artifact-paths.js";
 
 /** Ensures one artifact exists and is intact; builds it (with progress and a log file) otherwise. */
 async function ensure(label: string, dir: ArtifactDir, meta: { name: string; version: string; source: string },
@@ -99,39 +82,8 @@ export async function ensureImages(): Promise<void> {
   }
 }
 
-const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-
-/** Go programs of this repository that clusters run (tools/<name>), versioned by a hash of their source. */
-export const LOCAL_TOOLS = ["cluster-controllers"] as const;
-export type LocalTool = (typeof LOCAL_TOOLS)[number];
-
-export function localToolDir(tool: LocalTool): string {
-  return join(REPO_ROOT, "tools", tool);
-}
-
-const toolVersions = new Map<LocalTool, string>();
-
-/**
- * Hash of the tool's source (go.mod, go.sum and every .go file, by name and content), read
- * once per process (every cluster start asks for the binary).
- */
-function localToolVersion(tool: LocalTool): string {
-  const known = toolVersions.get(tool);
-  if (known) return known;
-  const hash = createHash("sha256");
-  const files = readdirSync(localToolDir(tool)).filter((f) => f === "go.mod" || f === "go.sum" || f.endsWith(".go")).sort();
-  for (const file of files) hash.update(`${file}\0`).update(readFileSync(join(localToolDir(tool), file))).update("\0");
-  const version = hash.digest("hex").slice(0, 12);
-  toolVersions.set(tool, version);
-  return version;
-}
-
 function localToolArtifact(tool: LocalTool): ArtifactDir {
-  return new ArtifactDir(join(cacheDir(), "tools", `${tool}-${localToolVersion(tool)}`));
-}
-
-export function localToolBinary(tool: LocalTool): string {
-  return localToolArtifact(tool).path(tool);
+  return new ArtifactDir(artifactRoots.localTool(tool));
 }
 
 export async function ensureLocalTools(): Promise<void> {

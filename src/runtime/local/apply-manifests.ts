@@ -1,5 +1,5 @@
 import type { KubernetesRelease } from "../../setup/catalogue.js";
-import { kubernetesBinary } from "../../setup/installer.js";
+import { kubernetesBinary } from "../../setup/artifact-paths.js";
 import { run } from "../../util/exec.js";
 
 /** `kubectl apply --server-side` of YAML documents, as the admin of kubeconfig. */

@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { KubernetesRelease } from "../../setup/catalogue.js";
-import { addonBinary, kubernetesBinary } from "../../setup/installer.js";
+import { addonBinary, kubernetesBinary } from "../../setup/artifact-paths.js";
 import { renderKubeconfig } from "./kubeconfig.js";
 import { KubeApi } from "./kube-api.js";
 import { CertificateAuthority, serviceAccountKeyPair } from "./pki.js";

@@ -3,7 +3,9 @@ import { after, before, describe, it } from "node:test";
 import { unlessRoot } from "../../testing/root.js";
 import { newClusterId } from "../../core/cluster-spec.js";
 import { Kubectl } from "../../testing/kubectl.js";
-import { LocalRuntime, type LocalClusterState } from "./local-runtime.js";
+import type { LocalClusterState } from "./cluster-state.js";
+import { HostInspection } from "./host-inspection.js";
+import { LocalRuntime } from "./local-runtime.js";
 
 /**
  * The busybox:1.35 image behaves like the official one for what users script with it
@@ -12,6 +14,7 @@ import { LocalRuntime, type LocalClusterState } from "./local-runtime.js";
  * in /sbin). Run as the tenant, in one real cluster.
  */
 const runtime = new LocalRuntime();
+const host = new HostInspection();
 
 const MANIFESTS = `
 apiVersion: v1
@@ -163,6 +166,6 @@ describe("busybox:1.35 in a pod", { skip: unlessRoot("real clusters"), timeout: 
 
   it("leaves nothing on the host once destroyed", async () => {
     await runtime.destroy(id);
-    assert.deepEqual(await runtime.leftovers(id, state.network), []);
+    assert.deepEqual(await host.leftovers(id, state.network), []);
   });
 });

@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
 import { readdir, readFile, rmdir, writeFile, mkdir } from "node:fs/promises";
+import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
+import { SIZE_PRESETS, type ClusterSpec } from "../../core/cluster-spec.js";
 
 /**
  * The cluster's cgroup, `/tempkube/<id>`, in every hierarchy (cgroup v1 mounts one per
@@ -26,6 +28,26 @@ export async function hierarchies(): Promise<string[]> {
 
 export function clusterCgroup(clusterId: string): string {
   return `/tempkube/${clusterId}`;
+}
+
+/** Where the cluster's own processes (control plane, containerd, kubelets, kube-proxies) run. */
+export function systemCgroup(clusterId: string): string {
+  return `${clusterCgroup(clusterId)}/system`;
+}
+
+/** The kubelet's cgroupRoot for node k: pods of each node under their own subtree of the cluster's cgroup. */
+export function kubeletCgroupRoot(clusterId: string, k: number): string {
+  return `${clusterCgroup(clusterId)}/${k === 0 ? "cp" : `w${k}`}`;
+}
+
+/** The cluster's cgroups, with the size preset's limits. Safe to run again (every start does). */
+export async function setupClusterCgroups(spec: ClusterSpec): Promise<void> {
+  await ensureCgroup(systemCgroup(spec.id));
+  for (let k = 0; k <= spec.workers; k++) await ensureCgroup(kubeletCgroupRoot(spec.id, k));
+  const limits = SIZE_PRESETS[spec.size];
+  // Enforced where the host can: a preset larger than the host is capped by the host anyway.
+  await setMemoryLimit(clusterCgroup(spec.id), Math.min(limits.memoryBytes, totalmem()));
+  await setCpuLimit(clusterCgroup(spec.id), limits.cpus, cpus().length);
 }
 
 /** Creates the cgroup path in each hierarchy (cpuset needs cpus/mems before tasks join). */

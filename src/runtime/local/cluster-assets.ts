@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { kubeletCgroupRoot } from "./cgroups.js";
 import { containerdRegistryHosts } from "./host-registry.js";
 import { admissionConfig, cniConfig, containerdConfig, kubeletConfig, kubeProxyConfig } from "./component-configs.js";
 import { renderKubeconfig } from "./kubeconfig.js";
@@ -17,11 +18,6 @@ export const CLUSTER_DOMAIN = process.env.TEMPKUBE_DOMAIN ?? "tempkube.local";
 async function put(path: string, content: string, mode = 0o600): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, content, { mode });
-}
-
-/** The kubelet's cgroupRoot for node k: pods of each node under their own subtree of the cluster's cgroup. */
-export function kubeletCgroupRoot(clusterId: string, k: number): string {
-  return `/tempkube/${clusterId}/${k === 0 ? "cp" : `w${k}`}`;
 }
 
 export function nodeName(clusterId: string, index: number): string {
@@ -99,19 +95,19 @@ export async function writeClusterAssets(layout: ClusterLayout, clusterId: strin
       dnsNames: [node.name],
       ipAddresses: [node.ip],
     });
-    await put(`${nl.root}/kubelet.crt`, kubelet.certPem, 0o644);
-    await put(`${nl.root}/kubelet.key`, kubelet.keyPem);
-    await put(`${nl.root}/kubelet.kubeconfig`, renderKubeconfig({
+    await put(nl.kubeletCert, kubelet.certPem, 0o644);
+    await put(nl.kubeletKey, kubelet.keyPem);
+    await put(nl.kubeletKubeconfig, renderKubeconfig({
       clusterName: `tempkube-${clusterId}`, contextName: "kubelet", userName: `system:node:${node.name}`,
       server, caPem: ca.certPem, certPem: kubelet.certPem, keyPem: kubelet.keyPem,
     }));
     await put(nl.containerdConfig, containerdConfig(nl), 0o644);
     await put(join(nl.registryHostsDir, "_default", "hosts.toml"), containerdRegistryHosts(net.egress ?? "none"), 0o644);
-    await put(`${nl.cniConfDir}/10-tempkube.conflist`, cniConfig(node, `${nl.root}/cni-ipam`), 0o644);
+    await put(nl.cniConfList, cniConfig(node, nl.cniIpamDir), 0o644);
     await put(nl.kubeletConfig, kubeletConfig({
       node: nl, net: node, cgroupRoot: kubeletCgroupRoot(clusterId, k),
-      kubeconfig: `${nl.root}/kubelet.kubeconfig`, caFile: layout.pki("ca.crt"),
-      certFile: `${nl.root}/kubelet.crt`, keyFile: `${nl.root}/kubelet.key`,
+      kubeconfig: nl.kubeletKubeconfig, caFile: layout.pki("ca.crt"),
+      certFile: nl.kubeletCert, keyFile: nl.kubeletKey,
     }), 0o644);
     await put(nl.kubeProxyConfig, kubeProxyConfig(net, node, layout.kubeconfig("kube-proxy")), 0o644);
     // Pods use cluster DNS; this feeds dnsPolicy: Default pods, CoreDNS among them (its upstream).

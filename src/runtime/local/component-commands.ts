@@ -1,6 +1,8 @@
 import type { KubernetesRelease } from "../../setup/catalogue.js";
-import { addonBinary, kubernetesBinary, localToolBinary } from "../../setup/installer.js";
+import { addonBinary, kubernetesBinary, localToolBinary } from "../../setup/artifact-paths.js";
 import { mutatingPolicyApiVersion } from "./addon-manifests.js";
+import { systemCgroup } from "./cgroups.js";
+import { CONTROL_PLANE, NODE_COMPONENTS, nodeComponentName } from "./components.js";
 import { SECRETS_AUTHORIZER_ADDRESS } from "./tenant-guards.js";
 import type { ClusterLayout } from "./layout.js";
 import { SERVICE_CIDR, type ClusterNetwork, type NodeNetwork } from "./network.js";
@@ -14,13 +16,9 @@ export interface ClusterCommandsInput {
   net: ClusterNetwork;
 }
 
-export function systemCgroup(clusterId: string): string {
-  return `/tempkube/${clusterId}/system`;
-}
-
 /** kine and kube-apiserver: started first, everything else needs them. */
 export function apiServerCommands(input: ClusterCommandsInput): ComponentCommand[] {
-  return controlPlaneCommands(input).filter((c) => c.name === "kine" || c.name === "kube-apiserver");
+  return controlPlaneCommands(input).filter((c) => c.name === CONTROL_PLANE.kine || c.name === CONTROL_PLANE.apiServer);
 }
 
 /**
@@ -31,12 +29,12 @@ export function apiServerCommands(input: ClusterCommandsInput): ComponentCommand
  */
 export function controllerCommands(input: ClusterCommandsInput): ComponentCommand[] {
   return [
-    ...controlPlaneCommands(input).filter((c) => c.name !== "kine" && c.name !== "kube-apiserver"),
+    ...controlPlaneCommands(input).filter((c) => c.name !== CONTROL_PLANE.kine && c.name !== CONTROL_PLANE.apiServer),
     {
       // tools/cluster-controllers: LoadBalancer Services get the control-plane node's address,
       // where kube-proxy answers; tenants get rights on the custom resources of their CRDs;
       // and the apiserver's authorization webhook for kube-system's Secrets.
-      name: "tempkube-controllers",
+      name: CONTROL_PLANE.clusterControllers,
       command: localToolBinary("cluster-controllers"),
       args: [
         `--kubeconfig=${input.layout.kubeconfig("admin")}`,
@@ -70,7 +68,7 @@ function controlPlaneCommands({ clusterId, release, layout, net }: ClusterComman
   const pki = (f: string) => layout.pki(f);
   return [
     {
-      name: "kine",
+      name: CONTROL_PLANE.kine,
       command: addonBinary("kine"),
       args: [
         "--endpoint", `sqlite://${layout.kineDir}/state.db?_journal=WAL&cache=shared&_busy_timeout=30000&_txlock=immediate`,
@@ -80,7 +78,7 @@ function controlPlaneCommands({ clusterId, release, layout, net }: ClusterComman
       cgroup,
     },
     {
-      name: "kube-apiserver",
+      name: CONTROL_PLANE.apiServer,
       command: kubernetesBinary(release, "kube-apiserver"),
       netnsPath: cp.netnsPath,
       cgroup,
@@ -114,7 +112,7 @@ function controlPlaneCommands({ clusterId, release, layout, net }: ClusterComman
       ],
     },
     {
-      name: "kube-controller-manager",
+      name: CONTROL_PLANE.controllerManager,
       command: kubernetesBinary(release, "kube-controller-manager"),
       netnsPath: cp.netnsPath,
       cgroup,
@@ -141,7 +139,7 @@ function controlPlaneCommands({ clusterId, release, layout, net }: ClusterComman
       ],
     },
     {
-      name: "kube-scheduler",
+      name: CONTROL_PLANE.scheduler,
       command: kubernetesBinary(release, "kube-scheduler"),
       netnsPath: cp.netnsPath,
       cgroup,
@@ -161,7 +159,7 @@ function controlPlaneCommands({ clusterId, release, layout, net }: ClusterComman
 export function containerdCommand(input: ClusterCommandsInput, node: NodeNetwork): ComponentCommand {
   const nl = input.layout.node(node.name);
   return {
-    name: `containerd-${node.name}`,
+    name: nodeComponentName(NODE_COMPONENTS.containerd, node.name),
     command: "/usr/bin/containerd",
     args: ["--config", nl.containerdConfig],
     netnsPath: node.netnsPath,
@@ -172,13 +170,13 @@ export function containerdCommand(input: ClusterCommandsInput, node: NodeNetwork
 export function kubeletCommand(input: ClusterCommandsInput, node: NodeNetwork): ComponentCommand {
   const nl = input.layout.node(node.name);
   return {
-      name: `kubelet-${node.name}`,
+      name: nodeComponentName(NODE_COMPONENTS.kubelet, node.name),
       command: kubernetesBinary(input.release, "kubelet"),
       netnsPath: node.netnsPath,
       cgroup: systemCgroup(input.clusterId),
       args: [
         `--config=${nl.kubeletConfig}`,
-        `--kubeconfig=${nl.root}/kubelet.kubeconfig`,
+        `--kubeconfig=${nl.kubeletKubeconfig}`,
         `--root-dir=${nl.kubeletRoot}`,
         `--hostname-override=${node.name}`,
         `--node-ip=${node.ip}`,
@@ -191,7 +189,7 @@ export function kubeletCommand(input: ClusterCommandsInput, node: NodeNetwork): 
 export function kubeProxyCommand(input: ClusterCommandsInput, node: NodeNetwork): ComponentCommand {
   const nl = input.layout.node(node.name);
   return {
-      name: `kube-proxy-${node.name}`,
+      name: nodeComponentName(NODE_COMPONENTS.kubeProxy, node.name),
       command: kubernetesBinary(input.release, "kube-proxy"),
       netnsPath: node.netnsPath,
       cgroup: systemCgroup(input.clusterId),

@@ -4,7 +4,7 @@ import { existsSync, openSync, closeSync } from "node:fs";
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { KubernetesRelease } from "../../setup/catalogue.js";
-import { kubernetesBinary } from "../../setup/installer.js";
+import { kubernetesBinary } from "../../setup/artifact-paths.js";
 import { TempkubeError } from "../../util/errors.js";
 import { killAndWait, spawnTiedToParent } from "../../util/exec.js";
 import { withFileLock } from "../../util/lock.js";

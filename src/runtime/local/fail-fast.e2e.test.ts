@@ -6,7 +6,9 @@ import { unlessRoot } from "../../testing/root.js";
 import { newClusterId, type ClusterSpec } from "../../core/cluster-spec.js";
 import { TempkubeError } from "../../util/errors.js";
 import { dataDir } from "../../util/paths.js";
-import { LocalRuntime, type LocalClusterState } from "./local-runtime.js";
+import type { LocalClusterState } from "./cluster-state.js";
+import { HostInspection } from "./host-inspection.js";
+import { LocalRuntime } from "./local-runtime.js";
 
 /**
  * A create that cannot succeed fails with the reason at once (issue 15: the 8th cluster on
@@ -15,6 +17,7 @@ import { LocalRuntime, type LocalClusterState } from "./local-runtime.js";
  * is in use; it is put back in a `finally`.
  */
 const runtime = new LocalRuntime();
+const host = new HostInspection();
 const MAX_INSTANCES = "/proc/sys/fs/inotify/max_user_instances";
 
 /** Root's inotify instances in use, counted synchronously (see src/host/inotify.ts for why from fds). */
@@ -65,7 +68,7 @@ describe("a create that cannot succeed fails fast", { skip: unlessRoot("real clu
       writeFileSync(MAX_INSTANCES, original);
     }
     assert.equal(existsSync(join(dataDir(), "clusters", id)), false, "no cluster directory was made");
-    assert.deepEqual(await runtime.leftovers(id), []);
+    assert.deepEqual(await host.leftovers(id), []);
   });
 
   it("fails the boot within seconds when a component crash-loops, naming it with its last lines, and leaves nothing", async (t) => {
@@ -98,7 +101,7 @@ describe("a create that cannot succeed fails fast", { skip: unlessRoot("real clu
       writeFileSync(MAX_INSTANCES, original);
     }
     // Cleaned up as any failed provision: no process, namespace, link, rule, mount, cgroup or directory.
-    assert.deepEqual(await runtime.leftovers(id, (await state)?.network), []);
+    assert.deepEqual(await host.leftovers(id, (await state)?.network), []);
     assert.equal(existsSync(join(dataDir(), "clusters", id)), false);
   });
 });

@@ -10,8 +10,10 @@ import { Kubectl } from "../../testing/kubectl.js";
 import { imageArchive } from "../../setup/installer.js";
 import { run, spawnTiedToParent, succeeds } from "../../util/exec.js";
 import { REGISTRY_ADDRESS, REGISTRY_PORT } from "./host-registry.js";
+import type { LocalClusterState } from "./cluster-state.js";
+import { HostInspection } from "./host-inspection.js";
 import { ClusterLayout } from "./layout.js";
-import { LocalRuntime, type LocalClusterState } from "./local-runtime.js";
+import { LocalRuntime } from "./local-runtime.js";
 import { CertificateAuthority } from "./pki.js";
 
 /**
@@ -287,13 +289,13 @@ ca = "${join(dir, "certs", "ca.crt")}"
     const rulesBefore = await taggedRules(closed);
     assert.ok(rulesBefore.length > 0);
     await internetRuntime.destroy(open);
-    assert.deepEqual(await internetRuntime.leftovers(open, states.get(open)!.network), []);
+    assert.deepEqual(await new HostInspection(dirs[0]).leftovers(open, states.get(open)!.network), []);
     assert.deepEqual(await taggedRules(closed), rulesBefore, "the other cluster's rules");
     for (const link of [other.bridge, ...other.nodes.map((n) => n.hostVeth)]) assert.ok(await succeeds("ip", ["link", "show", link]), `link ${link}`);
     await kubectl.get(closed)!.run(["exec", "probe", "--", "true"]);
     const dns = await kubectl.get(closed)!.run(["exec", "probe", "--", "nslookup", "kubernetes.default.svc.cluster.local"]);
     assert.match(dns, /10\.96\.0\.1/);
     await noneRuntime.destroy(closed);
-    assert.deepEqual(await noneRuntime.leftovers(closed, other), []);
+    assert.deepEqual(await new HostInspection(dirs[1]).leftovers(closed, other), []);
   });
 });

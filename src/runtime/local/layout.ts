@@ -1,10 +1,15 @@
 import { join } from "node:path";
 import { dataDir } from "../../util/paths.js";
 
+/** Where the clusters of a data dir live, one directory each. */
+export function clustersDir(base = dataDir()): string {
+  return join(base, "clusters");
+}
+
 /** Where each piece of a cluster lives on disk. Everything of a cluster is under `root`. */
 export class ClusterLayout {
   readonly root: string;
-  constructor(readonly clusterId: string, base = join(dataDir(), "clusters")) {
+  constructor(readonly clusterId: string, base = clustersDir()) {
     this.root = join(base, clusterId);
   }
   get stateFile() { return join(this.root, "state.json"); }
@@ -28,10 +33,16 @@ export class NodeLayout {
   get containerdState() { return join(this.root, "containerd", "state"); }
   get containerdSocket() { return join(this.root, "containerd.sock"); }
   get cniConfDir() { return join(this.root, "cni"); }
+  get cniConfList() { return join(this.root, "cni", "10-tempkube.conflist"); }
+  /** host-local IPAM's allocations: which pod addresses are in use on the node. */
+  get cniIpamDir() { return join(this.root, "cni-ipam"); }
   /** containerd's registry hosts directory (hosts.toml per registry name, `_default` for all). */
   get registryHostsDir() { return join(this.root, "registry-hosts"); }
   get kubeletRoot() { return join(this.root, "kubelet"); }
   get kubeletConfig() { return join(this.root, "kubelet.yaml"); }
+  get kubeletKubeconfig() { return join(this.root, "kubelet.kubeconfig"); }
+  get kubeletCert() { return join(this.root, "kubelet.crt"); }
+  get kubeletKey() { return join(this.root, "kubelet.key"); }
   get kubeProxyConfig() { return join(this.root, "kube-proxy.yaml"); }
   get podLogDir() { return join(this.root, "pod-logs"); }
   get resolvConf() { return join(this.root, "resolv.conf"); }

@@ -5,7 +5,9 @@ import { cpus, totalmem } from "node:os";
 import { newClusterId, SIZE_PRESETS, type SizePreset } from "../../core/cluster-spec.js";
 import { Kubectl } from "../../testing/kubectl.js";
 import type { ClusterCredentials } from "../driver.js";
-import { LocalRuntime, type LocalClusterState } from "./local-runtime.js";
+import type { LocalClusterState } from "./cluster-state.js";
+import { HostInspection } from "./host-inspection.js";
+import { LocalRuntime } from "./local-runtime.js";
 
 /**
  * End to end, with real processes: a tenant uses a cluster as a CI job would, the cluster
@@ -13,6 +15,7 @@ import { LocalRuntime, type LocalClusterState } from "./local-runtime.js";
  * destroy leaves nothing on the host.
  */
 const runtime = new LocalRuntime();
+const host = new HostInspection();
 const WEB = `
 apiVersion: apps/v1
 kind: Deployment
@@ -202,13 +205,13 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
   });
 
   it("restarts a component that crashes", async () => {
-    const before = await runtime.componentPid(first, "kube-scheduler");
+    const before = await host.componentPid(first, "kube-scheduler");
     assert.ok(before, "kube-scheduler runs");
     process.kill(before, "SIGKILL");
     let after: number | undefined;
     for (let i = 0; i < 100 && (!after || after === before); i++) {
       await new Promise((r) => setTimeout(r, 100));
-      after = await runtime.componentPid(first, "kube-scheduler");
+      after = await host.componentPid(first, "kube-scheduler");
     }
     assert.ok(after && after !== before, "a new kube-scheduler process runs");
     assert.ok((await runtime.status(first)).components.every((c) => c.running));
@@ -279,7 +282,7 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
     const stopped = await runtime.status(first);
     assert.equal(stopped.phase, "stopped");
     assert.deepEqual(stopped.components.filter((c) => c.running), []);
-    const mem = await runtime.memory(first);
+    const mem = await host.memory(first);
     assert.equal(mem.totalRssBytes, 0, "a stopped cluster has no processes");
     await runtime.start(first);
     await kubectl.run(["rollout", "status", "deployment/web", "--timeout=120s"]);
@@ -331,7 +334,7 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
       (err: Error) => /step "[a-z ]+" failed: timed out/.test(err.message) && /--- [a-z0-9-]+ \((last lines\):\n.|no output yet\))/.test(err.message),
     );
     assert.deepEqual(await runtime.list().then((ids) => ids.filter((x) => x === id)), []);
-    assert.deepEqual(await runtime.leftovers(id), []);
+    assert.deepEqual(await host.leftovers(id), []);
   });
 
   it("a boot whose cluster is destroyed underneath it gives up within its one deadline, and leaves nothing", async () => {
@@ -349,13 +352,13 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
     // Within the one deadline of the whole boot (each step used to get all of it anew).
     assert.ok(Date.now() - started < readyTimeoutMs + 15_000, `gave up after ${Date.now() - started} ms: ${message}`);
     assert.match(message, /failed/);
-    assert.deepEqual(await runtime.leftovers(id), []);
+    assert.deepEqual(await host.leftovers(id), []);
   });
 
   it("destroy leaves no process, mount, namespace, veth, cgroup, iptables rule or file", async () => {
     for (const id of [first, second]) {
       await runtime.destroy(id);
-      assert.deepEqual(await runtime.leftovers(id, states.get(id)!.network), []);
+      assert.deepEqual(await host.leftovers(id, states.get(id)!.network), []);
     }
   });
 });

@@ -32,3 +32,9 @@ it("keeps exactly the clusters' pod ranges off the way out, and not the addresse
   assert.deepEqual([...covered].sort((a, b) => a - b), Array.from({ length: MAX_CLUSTER_INDEX }, (_, i) => 129 + i));
   assert.ok(ADDRESS_PLAN.includes("10.129.0.0/16") && !ADDRESS_PLAN.some((c) => c.startsWith("10.128.") || c.startsWith("10.255.")));
 });
+
+it("names node namespaces by cluster and node, at the path ip netns mounts them", () => {
+  const net = planNetwork("abc", 3, ["abc-control-plane"]);
+  assert.equal(net.nodes[0].netns, "tk-abc-abc-control-plane");
+  assert.equal(net.nodes[0].netnsPath, "/run/netns/tk-abc-abc-control-plane");
+});

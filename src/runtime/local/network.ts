@@ -39,6 +39,26 @@ export function secondOctetRangeCidrs(first: number, lo: number, hi: number): st
  */
 export const ADDRESS_PLAN = ["172.30.0.0/16", ...secondOctetRangeCidrs(10, 129, 128 + MAX_CLUSTER_INDEX), SERVICE_CIDR];
 
+/** Node namespaces are named by cluster id and node, so that the id alone finds them all (teardown, leftovers). */
+function clusterNetnsPrefix(clusterId: string): string {
+  return `tk-${clusterId}-`;
+}
+
+export function nodeNetnsName(clusterId: string, node: string): string {
+  return `${clusterNetnsPrefix(clusterId)}${node}`;
+}
+
+/** Where `ip netns add` mounts a named namespace, for nsenter --net and the supervisor. */
+export function netnsPath(name: string): string {
+  return `/run/netns/${name}`;
+}
+
+/** The network namespaces on the host named as the cluster's, whatever its plan says. */
+export async function clusterNetnsNames(clusterId: string): Promise<string[]> {
+  const { stdout } = await run("ip", ["netns", "list"]);
+  return stdout.split("\n").map((l) => l.split(" ")[0]).filter((name) => name.startsWith(clusterNetnsPrefix(clusterId)));
+}
+
 export interface NodeNetwork {
   name: string;
   netns: string;
@@ -70,8 +90,8 @@ export function planNetwork(clusterId: string, index: number, nodeNames: string[
     egress,
     nodes: nodeNames.map((name, k) => ({
       name,
-      netns: `tk-${clusterId}-${name}`,
-      netnsPath: `/run/netns/tk-${clusterId}-${name}`,
+      netns: nodeNetnsName(clusterId, name),
+      netnsPath: netnsPath(nodeNetnsName(clusterId, name)),
       ip: `172.30.${index}.${2 + k}`,
       podCidr: `10.${128 + index}.${k}.0/24`,
       hostVeth: `tkv${index}n${k}`,
@@ -144,10 +164,7 @@ async function nodeSysctls(node: NodeNetwork): Promise<void> {
  */
 export async function teardownNetwork(clusterId: string, index: number | undefined, idInUse = false): Promise<void> {
   if (!idInUse) {
-    const { stdout: netns } = await run("ip", ["netns", "list"]);
-    for (const name of netns.split("\n").map((l) => l.split(" ")[0])) {
-      if (name.startsWith(`tk-${clusterId}-`)) await succeeds("ip", ["netns", "del", name]);
-    }
+    for (const name of await clusterNetnsNames(clusterId)) await succeeds("ip", ["netns", "del", name]);
     await removeClusterFirewall(clusterId);
   }
   if (index !== undefined) {

@@ -1,4 +1,5 @@
 import type { StepTimings } from "../driver.js";
+import type { Step } from "./steps.js";
 
 /** Times the consecutive steps of an operation; the current step names what failed. */
 export class StepTimer {
@@ -6,9 +7,9 @@ export class StepTimer {
   private readonly started = Date.now();
   private stepStarted = Date.now();
 
-  constructor(public step: string, private readonly onStep?: (step: string) => void) {}
+  constructor(public step: Step, private readonly onStep?: (step: string) => void) {}
 
-  mark(next: string): void {
+  mark(next: Step): void {
     this.timings[this.step] = Date.now() - this.stepStarted;
     this.step = next;
     this.stepStarted = Date.now();
