@@ -125,7 +125,7 @@ export function kubeletConfig(k: KubeletConfigInput): string {
     staticPodPath: "",
     shutdownGracePeriod: "0s",
     registerNode: true,
-    // Lifted by tempkube once kube-proxy has written its rules (see LocalRuntime.bringUp).
+    // Lifted by tempkube once kube-proxy has written its rules (see firstBoot in boot-steps.ts).
     registerWithTaints: [{ key: STARTING_TAINT, effect: "NoSchedule" }],
     rotateCertificates: false,
     serverTLSBootstrap: false,
