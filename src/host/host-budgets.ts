@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { cpus } from "node:os";
+import { join } from "node:path";
+import { CLUSTERS_CGROUP, systemCgroup } from "../runtime/local/cgroups.js";
 import { MAX_CLUSTER_INDEX } from "../runtime/local/network.js";
 import { TempkubeError } from "../util/errors.js";
 import { estimateCapacity, roomRefusals, type CapacityEstimate, type ResourceBudget } from "./capacity.js";
@@ -43,11 +45,11 @@ async function tasksOnHost(): Promise<number> {
 
 /** Clusters up now: `/tempkube/<id>/system` holds their components, in any data dir. */
 export async function runningClusters(): Promise<number> {
-  const root = ["/sys/fs/cgroup/pids/tempkube", "/sys/fs/cgroup/memory/tempkube", "/sys/fs/cgroup/tempkube"].find((d) => existsSync(d));
-  if (!root) return 0;
+  const hierarchy = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory", "/sys/fs/cgroup"].find((h) => existsSync(join(h, CLUSTERS_CGROUP)));
+  if (!hierarchy) return 0;
   let n = 0;
-  for (const id of await readdir(root).catch(() => [] as string[])) {
-    const procs = await readFile(`${root}/${id}/system/cgroup.procs`, "utf8").catch(() => "");
+  for (const id of await readdir(join(hierarchy, CLUSTERS_CGROUP)).catch(() => [] as string[])) {
+    const procs = await readFile(join(hierarchy, systemCgroup(id), "cgroup.procs"), "utf8").catch(() => "");
     if (procs.trim()) n++;
   }
   return n;

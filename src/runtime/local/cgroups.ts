@@ -26,8 +26,11 @@ export async function hierarchies(): Promise<string[]> {
     .filter((p) => existsSync(join(p, "cgroup.procs")));
 }
 
+/** The parent of every cluster's cgroup, whatever its data dir. */
+export const CLUSTERS_CGROUP = "/tempkube";
+
 export function clusterCgroup(clusterId: string): string {
-  return `/tempkube/${clusterId}`;
+  return `${CLUSTERS_CGROUP}/${clusterId}`;
 }
 
 /** Where the cluster's own processes (control plane, containerd, kubelets, kube-proxies) run. */
