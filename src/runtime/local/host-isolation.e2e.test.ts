@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { unlessRoot } from "../../testing/root.js";
 import { newClusterId } from "../../core/cluster-spec.js";
 import { Kubectl } from "../../testing/kubectl.js";
-import { imageArchive } from "../../setup/installer.js";
+import { imageArchive } from "../../setup/artifact-paths.js";
 import { run, spawnTiedToParent, succeeds } from "../../util/exec.js";
 import { REGISTRY_ADDRESS, REGISTRY_PORT } from "./host-registry.js";
 import type { LocalClusterState } from "./cluster-state.js";

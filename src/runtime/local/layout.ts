@@ -48,3 +48,13 @@ export class NodeLayout {
   get resolvConf() { return join(this.root, "resolv.conf"); }
   get importedImagesFile() { return join(this.root, "imported-images.json"); }
 }
+
+/**
+ * A unix socket's path must fit in sun_path: 107 bytes and a NUL. The deepest one under a
+ * cluster is the kubelet's pod-resources socket, `<kubelet root>/pod-resources/<10 digits>`
+ * (a temporary name it renames); longer, the kubelet exits with "bind: invalid argument".
+ */
+export const MAX_SOCKET_PATH = 107;
+export function deepestSocketPath(layout: ClusterLayout, nodeNames: string[]): string {
+  return nodeNames.map((n) => join(layout.node(n).kubeletRoot, "pod-resources", "0123456789")).sort((a, b) => b.length - a.length)[0];
+}

@@ -19,7 +19,7 @@ import { describeFailure } from "./failure-diagnosis.js";
 import { DEFAULT_CLUSTER_EGRESS, type ClusterEgress } from "./host-firewall.js";
 import { HostRegistry } from "./host-registry.js";
 import { archiveImages } from "./image-references.js";
-import { ClusterLayout, clustersDir } from "./layout.js";
+import { ClusterLayout, clustersDir, deepestSocketPath, MAX_SOCKET_PATH } from "./layout.js";
 import { planNetwork, setupNetwork, teardownNetwork } from "./network.js";
 import { ctrImport, seedNodes } from "./node-images.js";
 import { StepTimer } from "./step-timer.js";
@@ -76,6 +76,11 @@ export class LocalRuntime implements RuntimeDriver {
     const release = this.release(spec.kubernetesVersion);
     const layout = this.layout(spec.id);
     if (existsSync(layout.root)) throw new TempkubeError("conflict", `cluster ${spec.id} already exists`);
+    const socket = deepestSocketPath(layout, Array.from({ length: spec.workers + 1 }, (_, k) => nodeName(spec.id, k)));
+    if (socket.length > MAX_SOCKET_PATH) {
+      throw new TempkubeError("invalid-input", `the data dir ${this.base} is too deep for cluster id ${spec.id}: the kubelet's socket ` +
+        `${socket} would be ${socket.length} bytes, over the ${MAX_SOCKET_PATH} a unix socket path allows; use a shorter id or data dir`);
+    }
     await refuseUnlessRoomFor(spec.workers + 1);
     const steps = new StepTimer("reserve address range", onStep);
     await mkdir(layout.root, { recursive: true });
