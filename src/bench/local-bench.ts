@@ -59,8 +59,15 @@ export async function benchLocal(options: BenchOptions): Promise<BenchReport> {
   const runtime = new LocalRuntime();
   const release = defaultRelease();
   const report: BenchReport = {
-    runs: options.runs, baselineReadyMs: [], createReadyMs: [], startReadyMs: [], stopMs: [],
-    createSteps: {}, startSteps: {}, idleMemory: { rssMiB: 0, privateMiB: 0, byProcess: {} }, baselineMemory: { rssMiB: 0, privateMiB: 0, byProcess: {} },
+    runs: options.runs,
+    baselineReadyMs: [],
+    createReadyMs: [],
+    startReadyMs: [],
+    stopMs: [],
+    createSteps: {},
+    startSteps: {},
+    idleMemory: { rssMiB: 0, privateMiB: 0, byProcess: {} },
+    baselineMemory: { rssMiB: 0, privateMiB: 0, byProcess: {} },
   };
   const createSteps: Record<string, number>[] = [];
   const startSteps: Record<string, number>[] = [];
@@ -74,7 +81,13 @@ export async function benchLocal(options: BenchOptions): Promise<BenchReport> {
     const id = `bench${newClusterId().slice(0, 5)}`;
     try {
       t = Date.now();
-      const made = await runtime.provision({ id, kubernetesVersion: release.minor, privileged: false, size: DEFAULT_SIZE, workers: 0 });
+      const made = await runtime.provision({
+        id,
+        kubernetesVersion: release.minor,
+        privileged: false,
+        size: DEFAULT_SIZE,
+        workers: 0,
+      });
       report.createReadyMs.push(Date.now() - t);
       createSteps.push(made.timings);
       if (i === 0) {
@@ -92,7 +105,9 @@ export async function benchLocal(options: BenchOptions): Promise<BenchReport> {
     } finally {
       await runtime.destroy(id);
     }
-    options.log(`  run ${i + 1}/${options.runs}: baseline ${report.baselineReadyMs[i]} ms, create→ready ${report.createReadyMs[i]} ms, stop ${report.stopMs[i]} ms, start→ready ${report.startReadyMs[i]} ms`);
+    options.log(
+      `  run ${i + 1}/${options.runs}: baseline ${report.baselineReadyMs[i]} ms, create→ready ${report.createReadyMs[i]} ms, stop ${report.stopMs[i]} ms, start→ready ${report.startReadyMs[i]} ms`,
+    );
   }
   report.createSteps = medianSteps(createSteps);
   report.startSteps = medianSteps(startSteps);
@@ -109,9 +124,16 @@ export function formatReport(r: BenchReport): string {
     `  stop                                             p50 ${s(median(r.stopMs))}`,
     `  start → ready (after stop, state intact)         p50 ${s(median(r.startReadyMs))}  (${(median(r.startReadyMs) / base).toFixed(1)}× baseline; target ≤ 3 s)`,
     `  idle cluster memory: RSS ${r.idleMemory.rssMiB.toFixed(0)} MiB, private ${r.idleMemory.privateMiB.toFixed(0)} MiB (target ≤ 350 MiB); baseline RSS ${r.baselineMemory.rssMiB.toFixed(0)} MiB, private ${r.baselineMemory.privateMiB.toFixed(0)} MiB`,
-    `    by process (RSS MiB): ${Object.entries(r.idleMemory.byProcess).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ")}`,
-    `  where create time goes (p50 ms): ${Object.entries(r.createSteps).map(([k, v]) => `${k} ${v}`).join(", ")}`,
-    `  where start time goes (p50 ms): ${Object.entries(r.startSteps).map(([k, v]) => `${k} ${v}`).join(", ")}`,
+    `    by process (RSS MiB): ${Object.entries(r.idleMemory.byProcess)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+      .join(", ")}`,
+    `  where create time goes (p50 ms): ${Object.entries(r.createSteps)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}`,
+    `  where start time goes (p50 ms): ${Object.entries(r.startSteps)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}`,
   ];
   return `${lines.join("\n")}\n`;
 }

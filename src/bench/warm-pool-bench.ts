@@ -24,10 +24,19 @@ function getWith(kubeconfig: string, path: string): Promise<number> {
   const b64 = (s: string) => Buffer.from(s, "base64");
   const url = new URL(path, k.clusters[0].cluster.server);
   return new Promise((resolve, reject) => {
-    const req = request(url, {
-      ca: b64(k.clusters[0].cluster["certificate-authority-data"]),
-      cert: b64(k.users[0].user["client-certificate-data"]), key: b64(k.users[0].user["client-key-data"]), agent: false,
-    }, (res) => { res.resume(); res.on("end", () => resolve(res.statusCode ?? 0)); });
+    const req = request(
+      url,
+      {
+        ca: b64(k.clusters[0].cluster["certificate-authority-data"]),
+        cert: b64(k.users[0].user["client-certificate-data"]),
+        key: b64(k.users[0].user["client-key-data"]),
+        agent: false,
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on("error", reject);
     req.end();
   });
@@ -59,12 +68,15 @@ export async function benchWarmPool(runs: number, log: (line: string) => void): 
       const kubeconfig = await api.request<string>("GET", `/v1/clusters/${created.id}/kubeconfig`);
       const status = await getWith(kubeconfig, "/api/v1/namespaces/default/serviceaccounts/default");
       const usable = Date.now() - t;
-      if (created.phase !== "running" || status !== 200) throw new Error(`cluster ${created.id} was not usable at once (phase ${created.phase}, HTTP ${status})`);
+      if (created.phase !== "running" || status !== 200)
+        throw new Error(`cluster ${created.id} was not usable at once (phase ${created.phase}, HTTP ${status})`);
       const t2 = Date.now();
       await getWith(kubeconfig, "/api/v1/namespaces/default/serviceaccounts/default");
       report.requestMs.push(Date.now() - t2);
       report.createUsableMs.push(usable);
-      log(`  warm pool run ${i + 1}/${runs}: create → kubeconfig usable ${usable} ms (one API request alone ${report.requestMs[i]} ms)`);
+      log(
+        `  warm pool run ${i + 1}/${runs}: create → kubeconfig usable ${usable} ms (one API request alone ${report.requestMs[i]} ms)`,
+      );
       await api.request("DELETE", `/v1/clusters/${created.id}?wait=true`);
     }
   } finally {
@@ -78,6 +90,8 @@ export async function benchWarmPool(runs: number, log: (line: string) => void): 
 
 export function formatWarmPool(r: WarmPoolReport, baselineMs: number): string {
   const s = (ms: number) => `${ms.toFixed(0)} ms`;
-  return `  warm-pool create → kubeconfig usable            p50 ${s(median(r.createUsableMs))}  p90 ${s(percentile(r.createUsableMs, 90))}  (${(median(r.createUsableMs) / baselineMs).toFixed(2)}× baseline; target ≤ 300 ms)\n`
-    + `    of which one API request with the kubeconfig    p50 ${s(median(r.requestMs))}\n`;
+  return (
+    `  warm-pool create → kubeconfig usable            p50 ${s(median(r.createUsableMs))}  p90 ${s(percentile(r.createUsableMs, 90))}  (${(median(r.createUsableMs) / baselineMs).toFixed(2)}× baseline; target ≤ 300 ms)\n` +
+    `    of which one API request with the kubeconfig    p50 ${s(median(r.requestMs))}\n`
+  );
 }

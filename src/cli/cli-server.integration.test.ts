@@ -18,7 +18,12 @@ describe("CLI over the REST API (fake driver)", () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "tempkube-cli-api-"));
     server = await startServer({ host: "127.0.0.1", port: 0, dataDir: dir, driver, warmPool: 1 });
-    env = { TEMPKUBE_URL: server.url, TEMPKUBE_TOKEN: (await readFile(server.adminTokenFile, "utf8")).trim(), KUBECONFIG: join(dir, "kube", "config"), TEMPKUBE_LOG_LEVEL: "warn" };
+    env = {
+      TEMPKUBE_URL: server.url,
+      TEMPKUBE_TOKEN: (await readFile(server.adminTokenFile, "utf8")).trim(),
+      KUBECONFIG: join(dir, "kube", "config"),
+      TEMPKUBE_LOG_LEVEL: "warn",
+    };
   });
   after(async () => {
     await server.close();
@@ -26,9 +31,36 @@ describe("CLI over the REST API (fake driver)", () => {
   });
 
   it("has help with examples on every command", async () => {
-    const commands = ["create", "list", "get", "kubeconfig", "stop", "start", "extend", "delete", "load-image", "token create", "token list",
-      "token revoke", "token whoami", "server", "doctor", "versions", "versions install", "setup", "up", "bench", "runtime create", "runtime list",
-      "runtime status", "runtime stop", "runtime start", "runtime destroy", "runtime kubeconfig", "runtime load-image"].map((c) => c.split(" "));
+    const commands = [
+      "create",
+      "list",
+      "get",
+      "kubeconfig",
+      "stop",
+      "start",
+      "extend",
+      "delete",
+      "load-image",
+      "token create",
+      "token list",
+      "token revoke",
+      "token whoami",
+      "server",
+      "doctor",
+      "versions",
+      "versions install",
+      "setup",
+      "up",
+      "bench",
+      "runtime create",
+      "runtime list",
+      "runtime status",
+      "runtime stop",
+      "runtime start",
+      "runtime destroy",
+      "runtime kubeconfig",
+      "runtime load-image",
+    ].map((c) => c.split(" "));
     for (const cmd of commands) {
       const res = await tempkube([...cmd, "--help"], env);
       assert.equal(res.code, 0, cmd.join(" "));
@@ -37,7 +69,10 @@ describe("CLI over the REST API (fake driver)", () => {
   });
 
   it("manages tokens; a limited token's refusals exit 7 with the reason", async () => {
-    const made = await tempkube(["token", "create", "ci", "--max-clusters", "1", "--sizes", "1-small", "--max-ttl", "30m"], env);
+    const made = await tempkube(
+      ["token", "create", "ci", "--max-clusters", "1", "--sizes", "1-small", "--max-ttl", "30m"],
+      env,
+    );
     assert.equal(made.code, 0, made.stderr);
     const ci = made.stdout.trim();
     assert.match(ci, /^tk_/);
@@ -62,8 +97,14 @@ describe("CLI over the REST API (fake driver)", () => {
 
   it("creates with live progress, merges into the user's kubeconfig, and takes it out again on delete", async () => {
     // The user's own kubeconfig has another cluster: it stays.
-    const mine = { apiVersion: "v1", kind: "Config", clusters: [{ name: "work", cluster: { server: "https://work" } }], users: [{ name: "me", user: {} }],
-      contexts: [{ name: "work", context: { cluster: "work", user: "me" } }], "current-context": "work" };
+    const mine = {
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "work", cluster: { server: "https://work" } }],
+      users: [{ name: "me", user: {} }],
+      contexts: [{ name: "work", context: { cluster: "work", user: "me" } }],
+      "current-context": "work",
+    };
     await mkdir(join(dir, "kube"), { recursive: true });
     await writeFile(env.KUBECONFIG!, YAML.stringify(mine));
 
@@ -74,7 +115,10 @@ describe("CLI over the REST API (fake driver)", () => {
     assert.match(created.stderr, new RegExp(`cluster ${id} ready in .*context tempkube-${id}, now current`));
     let config = YAML.parse(await readFile(env.KUBECONFIG!, "utf8"));
     assert.equal(config["current-context"], `tempkube-${id}`);
-    assert.deepEqual(config.contexts.map((c: { name: string }) => c.name), ["work", `tempkube-${id}`]);
+    assert.deepEqual(
+      config.contexts.map((c: { name: string }) => c.name),
+      ["work", `tempkube-${id}`],
+    );
 
     assert.match((await tempkube(["list", "--label", "pr=42"], env)).stdout, new RegExp(id));
     assert.doesNotMatch((await tempkube(["list", "--label", "pr=43"], env)).stdout, new RegExp(id));
@@ -93,13 +137,17 @@ describe("CLI over the REST API (fake driver)", () => {
     assert.equal(deleted.code, 0, deleted.stderr);
     assert.match(deleted.stderr, /removed cluster .* from/);
     config = YAML.parse(await readFile(env.KUBECONFIG!, "utf8"));
-    assert.deepEqual(config.contexts.map((c: { name: string }) => c.name), ["work"]);
+    assert.deepEqual(
+      config.contexts.map((c: { name: string }) => c.name),
+      ["work"],
+    );
     assert.equal((await tempkube(["get", "nosuch1"], env)).code, 3);
   });
 
   it("hands out the warm pool's cluster at once", async () => {
     // The pool refills after the previous test's claim; wait for it.
-    for (let i = 0; i < 100 && !(await server.store.clusters.all()).some((r) => r.pooled && r.phase === "running"); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && !(await server.store.clusters.all()).some((r) => r.pooled && r.phase === "running"); i++)
+      await new Promise((r) => setTimeout(r, 50));
     const created = await tempkube(["create", "--kubeconfig", join(dir, "kc")], env);
     assert.equal(created.code, 0, created.stderr);
     assert.match(created.stderr, /from the warm pool/);

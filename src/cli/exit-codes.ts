@@ -15,13 +15,21 @@ export const EXIT = {
 
 export function exitCodeFor(type: ErrorType | undefined): number {
   switch (type) {
-    case "invalid-input": return EXIT.usage;
-    case "not-found": return EXIT.notFound;
-    case "conflict": return EXIT.conflict;
-    case "host": return EXIT.hostProblem;
-    case "timeout": return EXIT.timeout;
-    case "forbidden": return EXIT.forbidden;
-    case "capacity": return EXIT.capacity;
-    default: return EXIT.failure;
+    case "invalid-input":
+      return EXIT.usage;
+    case "not-found":
+      return EXIT.notFound;
+    case "conflict":
+      return EXIT.conflict;
+    case "host":
+      return EXIT.hostProblem;
+    case "timeout":
+      return EXIT.timeout;
+    case "forbidden":
+      return EXIT.forbidden;
+    case "capacity":
+      return EXIT.capacity;
+    default:
+      return EXIT.failure;
   }
 }

@@ -30,10 +30,16 @@ async function load(path: string): Promise<Kubeconfig> {
   if (!existsSync(path)) return { apiVersion: "v1", kind: "Config", clusters: [], contexts: [], users: [] };
   const text = await readFile(path, "utf8");
   let parsed: unknown;
-  try { parsed = YAML.parse(text) ?? {}; } catch (err) {
-    throw new TempkubeError("invalid-input", `${path} is not a readable kubeconfig (${(err as Error).message}); not changed`);
+  try {
+    parsed = YAML.parse(text) ?? {};
+  } catch (err) {
+    throw new TempkubeError(
+      "invalid-input",
+      `${path} is not a readable kubeconfig (${(err as Error).message}); not changed`,
+    );
   }
-  if (typeof parsed !== "object" || Array.isArray(parsed)) throw new TempkubeError("invalid-input", `${path} is not a kubeconfig; not changed`);
+  if (typeof parsed !== "object" || Array.isArray(parsed))
+    throw new TempkubeError("invalid-input", `${path} is not a kubeconfig; not changed`);
   return parsed as Kubeconfig;
 }
 
@@ -67,7 +73,8 @@ export async function mergeKubeconfig(path: string, kubeconfigYaml: string): Pro
 export async function removeFromKubeconfig(path: string, clusterId: string): Promise<number> {
   if (!existsSync(path)) return 0;
   const config = await load(path);
-  const ours = (name: string | undefined) => name === `tempkube-${clusterId}` || !!name?.startsWith(`tempkube-${clusterId}-`);
+  const ours = (name: string | undefined) =>
+    name === `tempkube-${clusterId}` || !!name?.startsWith(`tempkube-${clusterId}-`);
   let removed = 0;
   for (const key of ["clusters", "users", "contexts"] as const) {
     const before = config[key] ?? [];

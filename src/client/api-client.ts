@@ -9,7 +9,10 @@ import { dataDir } from "../util/paths.js";
  * environment: TEMPKUBE_URL, TEMPKUBE_TOKEN, else the local admin token file.
  */
 export class ApiClient {
-  private constructor(readonly baseUrl: string, private readonly token: string) {}
+  private constructor(
+    readonly baseUrl: string,
+    private readonly token: string,
+  ) {}
 
   static async fromEnvironment(): Promise<ApiClient> {
     const url = process.env.TEMPKUBE_URL ?? "http://127.0.0.1:7780";
@@ -17,7 +20,8 @@ export class ApiClient {
     if (!token) {
       const file = join(dataDir(), "admin-token");
       token = (await readFile(file, "utf8").catch(() => "")).trim();
-      if (!token) throw new TempkubeError("invalid-input", `no token: set TEMPKUBE_TOKEN, or run as a user who can read ${file}`);
+      if (!token)
+        throw new TempkubeError("invalid-input", `no token: set TEMPKUBE_TOKEN, or run as a user who can read ${file}`);
     }
     return ApiClient.at(url, token);
   }
@@ -27,7 +31,11 @@ export class ApiClient {
   }
 
   async request<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
-    return this.send<T>(method, path, body === undefined ? undefined : { type: "application/json", data: JSON.stringify(body) });
+    return this.send<T>(
+      method,
+      path,
+      body === undefined ? undefined : { type: "application/json", data: JSON.stringify(body) },
+    );
   }
 
   /** Sends a file as the raw body, streamed from disk (image archives can be large). */
@@ -47,12 +55,19 @@ export class ApiClient {
         body: body?.data,
       });
     } catch (err) {
-      throw new TempkubeError("host", `cannot reach the tempkube server at ${this.baseUrl} (${(err as Error).message}); start it with: sudo bin/tempkube server`);
+      throw new TempkubeError(
+        "host",
+        `cannot reach the tempkube server at ${this.baseUrl} (${(err as Error).message}); start it with: sudo bin/tempkube server`,
+      );
     }
     const text = await res.text();
     if (!res.ok) {
       let message = text;
-      try { message = (JSON.parse(text) as { message: string }).message; } catch { /* plain text */ }
+      try {
+        message = (JSON.parse(text) as { message: string }).message;
+      } catch {
+        /* plain text */
+      }
       throw new TempkubeError(errorTypeFor(res.status), message);
     }
     return (res.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text) as T;

@@ -17,8 +17,12 @@ async function settle(controller: LifetimeController, store: Store, id: string) 
 
 describe("lifetime controller (fake clock, fake driver)", () => {
   let dir: string;
-  before(async () => { dir = await mkdtemp(join(tmpdir(), "tempkube-ctl-")); });
-  after(async () => { await rm(dir, { recursive: true, force: true }); });
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tempkube-ctl-"));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
   async function setup(name: string) {
     const store = await Store.openSqlite(join(dir, `${name}.db`));
@@ -54,7 +58,11 @@ describe("lifetime controller (fake clock, fake driver)", () => {
     await service.extend(owner, r.id, 30);
     clock.advance(10 * 60_000);
     await controller.idle();
-    assert.equal((await store.clusters.get(r.id))?.phase, "running", "extended cluster still runs after its old expiry");
+    assert.equal(
+      (await store.clusters.get(r.id))?.phase,
+      "running",
+      "extended cluster still runs after its old expiry",
+    );
     assert.deepEqual(driver.calls, [`provision ${r.id}`, `stop ${r.id}`, `start ${r.id}`]);
     await controller.stop();
   });
@@ -82,7 +90,10 @@ describe("lifetime controller (fake clock, fake driver)", () => {
     const r = await service.create(owner, {});
     await settle(controller, store, r.id);
     await assert.rejects(service.start(owner, r.id), (e: Error & { type?: string }) => e.type === "conflict");
-    await assert.rejects(service.get({ ...owner, id: 2, name: "other" }, r.id), (e: Error & { type?: string }) => e.type === "not-found");
+    await assert.rejects(
+      service.get({ ...owner, id: 2, name: "other" }, r.id),
+      (e: Error & { type?: string }) => e.type === "not-found",
+    );
     await assert.rejects(service.create(owner, { size: "huge" }), /size "huge" is not one of/);
     await controller.stop();
   });

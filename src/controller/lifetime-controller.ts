@@ -1,5 +1,12 @@
 import { EventEmitter } from "node:events";
-import { expiryDue, expiryOutcome, isSettled, nextWakeUp, warningAt, type ClusterRecord } from "../core/cluster-record.js";
+import {
+  expiryDue,
+  expiryOutcome,
+  isSettled,
+  nextWakeUp,
+  warningAt,
+  type ClusterRecord,
+} from "../core/cluster-record.js";
 import type { Clock } from "../core/clock.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import type { Store } from "../store/store.js";
@@ -19,17 +26,24 @@ import type { Notifier } from "./notifier.js";
 export class LifetimeController extends EventEmitter {
   private readonly busy = new Set<string>();
   private timer: unknown;
-  private readonly passes = new CoalescingTask(() => this.reconcile(), (err) => logger.error({ err }, "reconcile pass failed"));
+  private readonly passes = new CoalescingTask(
+    () => this.reconcile(),
+    (err) => logger.error({ err }, "reconcile pass failed"),
+  );
 
   private readonly warningMs: number;
   /** Pool boots wait after failures (a broken setup must not loop on provisioning). */
   private poolFailures = 0;
   private poolRetryAt = 0;
 
-  constructor(private readonly store: Store, private readonly driver: RuntimeDriver, private readonly clock: Clock,
+  constructor(
+    private readonly store: Store,
+    private readonly driver: RuntimeDriver,
+    private readonly clock: Clock,
     private readonly notifications: { notifier?: Notifier; options: NotificationPolicy } = { options: {} },
     /** Clusters of this shape kept booted for creates to claim. */
-    private readonly pool: { size: number; shape?: Omit<ClusterSpec, "id"> } = { size: 0 }) {
+    private readonly pool: { size: number; shape?: Omit<ClusterSpec, "id"> } = { size: 0 },
+  ) {
     super();
     this.warningMs = notifications.options.warningMs ?? DEFAULT_WARNING_MS;
   }
@@ -65,7 +79,11 @@ export class LifetimeController extends EventEmitter {
       // was emitted between the read above and the listener below.
       await new Promise<void>((resolve) => {
         const event = `changed:${id}`;
-        const done = () => { this.clock.clearTimer(t); this.off(event, done); resolve(); };
+        const done = () => {
+          this.clock.clearTimer(t);
+          this.off(event, done);
+          resolve();
+        };
         const t = this.clock.setTimer(done, 500);
         this.on(event, done);
       });
@@ -80,11 +98,19 @@ export class LifetimeController extends EventEmitter {
       const warnAt = warningAt(record, this.warningMs);
       if (warnAt !== undefined && now >= warnAt && now < record.expiresAt) {
         // Queued once per expiry (dedupe key); later passes change nothing.
-        await this.store.clusters.update(record.id, {}, { now, notify: onExpiryWarning(now, this.notifications.options) });
+        await this.store.clusters.update(
+          record.id,
+          {},
+          { now, notify: onExpiryWarning(now, this.notifications.options) },
+        );
         this.notifications.notifier?.trigger();
       }
       if (expiryDue(record, now)) {
-        record = await this.store.clusters.update(record.id, { desired: expiryOutcome(record), generation: record.generation + 1 }, { now });
+        record = await this.store.clusters.update(
+          record.id,
+          { desired: expiryOutcome(record), generation: record.generation + 1 },
+          { now },
+        );
         logger.info({ clusterId: record.id, desired: record.desired }, "cluster expired");
         this.emit("expired", record);
       }
@@ -98,7 +124,8 @@ export class LifetimeController extends EventEmitter {
   private async keepPoolLevel(live: ClusterRecord[], now: number): Promise<void> {
     if (!this.pool.shape) return;
     const plan = poolPlan(live, this.pool.size);
-    for (const r of plan.retire) await this.store.clusters.update(r.id, { desired: "terminated", generation: r.generation + 1 }, { now });
+    for (const r of plan.retire)
+      await this.store.clusters.update(r.id, { desired: "terminated", generation: r.generation + 1 }, { now });
     // Booting competes for the same cores as a user's create or start: the pool waits its turn.
     const userWaiting = live.some((r) => !r.pooled && ["pending", "provisioning", "starting"].includes(r.phase));
     if (userWaiting || now < this.poolRetryAt) return;
@@ -124,7 +151,10 @@ export class LifetimeController extends EventEmitter {
       try {
         await this.setPhase(r.id, step.during);
         await step.run();
-        const done = await this.setPhase(r.id, step.after, { lastError: null, ...(step.timings ? { timings: step.timings() } : {}) });
+        const done = await this.setPhase(r.id, step.after, {
+          lastError: null,
+          ...(step.timings ? { timings: step.timings() } : {}),
+        });
         if (step.during === "provisioning" && r.pooled) this.poolFailures = 0;
         if (step.during === "provisioning" && !r.pooled) this.emit("ready", done);
       } catch (err) {
@@ -142,7 +172,14 @@ export class LifetimeController extends EventEmitter {
     })();
   }
 
-  private nextStep(r: ClusterRecord): { during: ClusterRecord["phase"]; after: ClusterRecord["phase"]; run: () => Promise<unknown>; timings?: () => Record<string, number> } | undefined {
+  private nextStep(r: ClusterRecord):
+    | {
+        during: ClusterRecord["phase"];
+        after: ClusterRecord["phase"];
+        run: () => Promise<unknown>;
+        timings?: () => Record<string, number>;
+      }
+    | undefined {
     if (r.phase === "failed" && r.desired !== "terminated") return undefined;
     let timings: Record<string, number> | undefined;
     switch (r.desired) {
@@ -150,7 +187,9 @@ export class LifetimeController extends EventEmitter {
         if (r.phase === "running") return undefined;
         if (r.phase === "pending" || r.phase === "provisioning") {
           return {
-            during: "provisioning", after: "running", timings: () => timings ?? {},
+            during: "provisioning",
+            after: "running",
+            timings: () => timings ?? {},
             run: async () => {
               // A provision cut short (server killed) left pieces behind: clear them first.
               if (r.phase === "provisioning") await this.driver.destroy(r.id).catch(() => undefined);
@@ -168,9 +207,17 @@ export class LifetimeController extends EventEmitter {
     }
   }
 
-  private async setPhase(id: string, phase: ClusterRecord["phase"], extra: Partial<ClusterRecord> = {}): Promise<ClusterRecord> {
+  private async setPhase(
+    id: string,
+    phase: ClusterRecord["phase"],
+    extra: Partial<ClusterRecord> = {},
+  ): Promise<ClusterRecord> {
     const now = this.clock.now();
-    const r = await this.store.clusters.update(id, { phase, ...extra }, { now, notify: onPhaseChange(now, this.notifications.options) });
+    const r = await this.store.clusters.update(
+      id,
+      { phase, ...extra },
+      { now, notify: onPhaseChange(now, this.notifications.options) },
+    );
     this.notifications.notifier?.trigger();
     this.emit(`changed:${id}`, r);
     this.emit("phase", r);

@@ -15,8 +15,14 @@ const owner = unlimitedTenant;
 describe("notifications through the outbox (fake clock, fake driver, real SMTP)", () => {
   let dir: string;
   let smtp: Awaited<ReturnType<typeof smtpSink>>;
-  before(async () => { dir = await mkdtemp(join(tmpdir(), "tempkube-notify-")); smtp = await smtpSink(); });
-  after(async () => { await smtp.close(); await rm(dir, { recursive: true, force: true }); });
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tempkube-notify-"));
+    smtp = await smtpSink();
+  });
+  after(async () => {
+    await smtp.close();
+    await rm(dir, { recursive: true, force: true });
+  });
 
   function start(store: Store, clock: FakeClock, options: NotifierOptions) {
     const notifier = new Notifier(store, clock, options);
@@ -49,7 +55,11 @@ describe("notifications through the outbox (fake clock, fake driver, real SMTP)"
     clock.advance(4 * 60_000);
     await quiet(c);
     const expiresAt = new Date(r.expiresAt).toISOString();
-    assert.deepEqual(subjects(), [`cluster ${r.id} is ready`, `cluster ${r.id} expires at ${expiresAt}`, `cluster ${r.id} terminated`]);
+    assert.deepEqual(subjects(), [
+      `cluster ${r.id} is ready`,
+      `cluster ${r.id} expires at ${expiresAt}`,
+      `cluster ${r.id} terminated`,
+    ]);
     assert.ok(smtp.mails.every((m) => m.body.includes(r.id)));
     await c.controller.stop();
     await c.notifier.stop();
@@ -73,7 +83,10 @@ describe("notifications through the outbox (fake clock, fake driver, real SMTP)"
     await quiet(up);
     clock.advance(10 * 60_000);
     await quiet(up);
-    assert.deepEqual(smtp.mails.filter((m) => m.to === "retry@example.com").map((m) => m.subject), [`cluster ${r.id} is ready`]);
+    assert.deepEqual(
+      smtp.mails.filter((m) => m.to === "retry@example.com").map((m) => m.subject),
+      [`cluster ${r.id} is ready`],
+    );
     assert.ok((await store.outbox.list(r.id))[0].sentAt);
     await up.controller.stop();
     await up.notifier.stop();

@@ -22,12 +22,19 @@ const MAX_BACKOFF_MS = 10 * 60_000;
 export class Notifier {
   private readonly mailer?: Transporter;
   private timer: unknown;
-  private readonly runs = new CoalescingTask(() => this.deliver(), (err) => logger.error({ err }, "outbox delivery failed"));
+  private readonly runs = new CoalescingTask(
+    () => this.deliver(),
+    (err) => logger.error({ err }, "outbox delivery failed"),
+  );
   private stopped = false;
   /** Called after each delivery attempt (metrics). */
   onAttempt: (ok: boolean) => void = () => undefined;
 
-  constructor(private readonly store: Store, private readonly clock: Clock, private readonly options: NotifierOptions) {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly options: NotifierOptions,
+  ) {
     if (options.smtpUrl) this.mailer = nodemailer.createTransport(options.smtpUrl);
   }
 
@@ -55,7 +62,8 @@ export class Notifier {
     }
     if (this.timer) this.clock.clearTimer(this.timer);
     const next = await this.store.outbox.nextDue();
-    if (next !== undefined && !this.stopped) this.timer = this.clock.setTimer(() => this.trigger(), next - this.clock.now());
+    if (next !== undefined && !this.stopped)
+      this.timer = this.clock.setTimer(() => this.trigger(), next - this.clock.now());
   }
 
   private async deliverOne(m: OutboxMessage): Promise<void> {
@@ -68,7 +76,10 @@ export class Notifier {
       const attempts = m.attempts + 1;
       const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** attempts);
       const message = redactSecrets((err as Error).message ?? String(err));
-      logger.warn({ clusterId: m.clusterId, event: m.event, channel: m.channel, attempts, err: message }, "notification not delivered; will retry");
+      logger.warn(
+        { clusterId: m.clusterId, event: m.event, channel: m.channel, attempts, err: message },
+        "notification not delivered; will retry",
+      );
       await this.store.outbox.markFailed(m.id, message, attempts, this.clock.now() + backoff);
       this.onAttempt(false);
     }

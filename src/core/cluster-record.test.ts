@@ -1,31 +1,74 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { conflictFor, expiryDue, expiryOutcome, isSettled, nextExpiry, nextWakeUp, PHASES, warningAt, type ClusterRecord } from "./cluster-record.js";
+import {
+  conflictFor,
+  expiryDue,
+  expiryOutcome,
+  isSettled,
+  nextExpiry,
+  nextWakeUp,
+  PHASES,
+  warningAt,
+  type ClusterRecord,
+} from "./cluster-record.js";
 
 const NOW = Date.UTC(2026, 0, 1);
 const MINUTE = 60_000;
 
 function record(changes: Partial<ClusterRecord> = {}): ClusterRecord {
   return {
-    id: "abc123", owner: "1", name: null, spec: { id: "abc123", kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 },
-    keep: false, notificationEmail: null, desired: "running", phase: "running", ttlMinutes: 30, expiresAt: NOW + 30 * MINUTE,
-    createdAt: NOW, updatedAt: NOW, lastError: null, timings: {}, generation: 0, labels: {}, pooled: false, ...changes,
+    id: "abc123",
+    owner: "1",
+    name: null,
+    spec: { id: "abc123", kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 },
+    keep: false,
+    notificationEmail: null,
+    desired: "running",
+    phase: "running",
+    ttlMinutes: 30,
+    expiresAt: NOW + 30 * MINUTE,
+    createdAt: NOW,
+    updatedAt: NOW,
+    lastError: null,
+    timings: {},
+    generation: 0,
+    labels: {},
+    pooled: false,
+    ...changes,
   };
 }
 
 describe("conflictFor", () => {
   it("refuses every operation on a terminated cluster, or one on its way there", () => {
     for (const op of ["stop", "start", "extend", "delete"] as const) {
-      assert.equal(conflictFor(op, record({ phase: "terminated", desired: "terminated" })), "cluster abc123 is terminated");
-      assert.equal(conflictFor(op, record({ phase: "running", desired: "terminated" })), "cluster abc123 is terminated");
+      assert.equal(
+        conflictFor(op, record({ phase: "terminated", desired: "terminated" })),
+        "cluster abc123 is terminated",
+      );
+      assert.equal(
+        conflictFor(op, record({ phase: "running", desired: "terminated" })),
+        "cluster abc123 is terminated",
+      );
     }
   });
 
   it("refuses a stop of what is stopped or stopping, and a start of what is running or starting, naming which", () => {
-    assert.equal(conflictFor("stop", record({ desired: "stopped", phase: "stopped" })), "cluster abc123 is already stopped");
-    assert.equal(conflictFor("stop", record({ desired: "stopped", phase: "stopping" })), "cluster abc123 is already stopping");
-    assert.equal(conflictFor("start", record({ desired: "running", phase: "running" })), "cluster abc123 is already running");
-    assert.equal(conflictFor("start", record({ desired: "running", phase: "starting" })), "cluster abc123 is already starting");
+    assert.equal(
+      conflictFor("stop", record({ desired: "stopped", phase: "stopped" })),
+      "cluster abc123 is already stopped",
+    );
+    assert.equal(
+      conflictFor("stop", record({ desired: "stopped", phase: "stopping" })),
+      "cluster abc123 is already stopping",
+    );
+    assert.equal(
+      conflictFor("start", record({ desired: "running", phase: "running" })),
+      "cluster abc123 is already running",
+    );
+    assert.equal(
+      conflictFor("start", record({ desired: "running", phase: "starting" })),
+      "cluster abc123 is already starting",
+    );
   });
 
   it("allows the opposite operation, and extend or delete of a live cluster", () => {
@@ -49,7 +92,11 @@ describe("expiry", () => {
     assert.equal(expiryDue({ ...r, desired: "terminated" }, r.expiresAt), false, "already terminating");
     const kept = record({ keep: true });
     assert.equal(expiryDue(kept, kept.expiresAt), true);
-    assert.equal(expiryDue({ ...kept, desired: "stopped" }, kept.expiresAt), false, "an expired kept cluster stays stopped");
+    assert.equal(
+      expiryDue({ ...kept, desired: "stopped" }, kept.expiresAt),
+      false,
+      "an expired kept cluster stays stopped",
+    );
   });
 
   it("never applies to a warm-pool cluster, which has no lifetime until claimed", () => {
@@ -80,7 +127,11 @@ describe("expiry warning", () => {
   it("sets the next wake-up to a warning when it comes before every expiry, and ignores warnings already past", () => {
     const r = record({ expiresAt: NOW + 30 * MINUTE });
     assert.equal(nextWakeUp([r], NOW, 5 * MINUTE), NOW + 25 * MINUTE);
-    assert.equal(nextWakeUp([r], NOW + 26 * MINUTE, 5 * MINUTE), NOW + 30 * MINUTE, "the warning is past: the expiry is next");
+    assert.equal(
+      nextWakeUp([r], NOW + 26 * MINUTE, 5 * MINUTE),
+      NOW + 30 * MINUTE,
+      "the warning is past: the expiry is next",
+    );
     assert.equal(nextWakeUp([], NOW, 5 * MINUTE), undefined);
   });
 });

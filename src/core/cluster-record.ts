@@ -7,7 +7,17 @@ import type { ClusterSpec } from "./cluster-spec.js";
 export const DESIRED_STATES = ["running", "stopped", "terminated"] as const;
 export type DesiredState = (typeof DESIRED_STATES)[number];
 /** Every phase a cluster can be observed in; the API schema's enum is this list. */
-export const PHASES = ["pending", "provisioning", "running", "stopping", "stopped", "starting", "terminating", "terminated", "failed"] as const;
+export const PHASES = [
+  "pending",
+  "provisioning",
+  "running",
+  "stopping",
+  "stopped",
+  "starting",
+  "terminating",
+  "terminated",
+  "failed",
+] as const;
 export type Phase = (typeof PHASES)[number];
 
 export interface ClusterRecord {
@@ -42,9 +52,13 @@ export function conflictFor(op: Operation, r: ClusterRecord): string | undefined
   if (r.desired === "terminated" || r.phase === "terminated") return `cluster ${r.id} is terminated`;
   switch (op) {
     case "stop":
-      return r.desired === "stopped" ? `cluster ${r.id} is already ${r.phase === "stopped" ? "stopped" : "stopping"}` : undefined;
+      return r.desired === "stopped"
+        ? `cluster ${r.id} is already ${r.phase === "stopped" ? "stopped" : "stopping"}`
+        : undefined;
     case "start":
-      return r.desired === "running" ? `cluster ${r.id} is already ${r.phase === "running" ? "running" : "starting"}` : undefined;
+      return r.desired === "running"
+        ? `cluster ${r.id} is already ${r.phase === "running" ? "running" : "starting"}`
+        : undefined;
     default:
       return undefined;
   }
@@ -96,8 +110,10 @@ export function nextWakeUp(records: ClusterRecord[], now: number, warningMs: num
 }
 
 export function isSettled(r: ClusterRecord): boolean {
-  return (r.desired === "running" && r.phase === "running")
-    || (r.desired === "stopped" && r.phase === "stopped")
-    || (r.desired === "terminated" && r.phase === "terminated")
-    || r.phase === "failed";
+  return (
+    (r.desired === "running" && r.phase === "running") ||
+    (r.desired === "stopped" && r.phase === "stopped") ||
+    (r.desired === "terminated" && r.phase === "terminated") ||
+    r.phase === "failed"
+  );
 }

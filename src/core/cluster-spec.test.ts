@@ -18,6 +18,6 @@ it("names the field and the rule of each problem", () => {
 
 it("generates ids that are valid DNS labels", () => {
   let seed = 0;
-  const rnd = () => ((seed = (seed * 9301 + 49297) % 233280) / 233280);
+  const rnd = () => (seed = (seed * 9301 + 49297) % 233280) / 233280;
   for (let i = 0; i < 100; i++) assert.ok(isValidClusterId(newClusterId(rnd)));
 });

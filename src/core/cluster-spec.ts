@@ -46,9 +46,12 @@ export function isValidClusterId(id: string): boolean {
 /** Returns the problems with a spec, each naming the field; empty when valid. */
 export function validateSpec(spec: ClusterSpec): string[] {
   const problems: string[] = [];
-  if (!isValidClusterId(spec.id)) problems.push(`id "${spec.id}" must be 3-16 lowercase letters or digits, starting with a letter`);
-  if (!(spec.size in SIZE_PRESETS)) problems.push(`size "${spec.size}" is not one of ${Object.keys(SIZE_PRESETS).join(", ")}`);
-  if (!Number.isInteger(spec.workers) || spec.workers < 0 || spec.workers > MAX_WORKERS) problems.push(`workers must be an integer from 0 to ${MAX_WORKERS}`);
+  if (!isValidClusterId(spec.id))
+    problems.push(`id "${spec.id}" must be 3-16 lowercase letters or digits, starting with a letter`);
+  if (!(spec.size in SIZE_PRESETS))
+    problems.push(`size "${spec.size}" is not one of ${Object.keys(SIZE_PRESETS).join(", ")}`);
+  if (!Number.isInteger(spec.workers) || spec.workers < 0 || spec.workers > MAX_WORKERS)
+    problems.push(`workers must be an integer from 0 to ${MAX_WORKERS}`);
   return problems;
 }
 

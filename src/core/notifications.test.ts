@@ -1,36 +1,68 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ClusterRecord, Phase } from "./cluster-record.js";
-import { eventForTransition, notificationFor, notificationsFor, onExpiryWarning, onPhaseChange } from "./notifications.js";
+import {
+  eventForTransition,
+  notificationFor,
+  notificationsFor,
+  onExpiryWarning,
+  onPhaseChange,
+} from "./notifications.js";
 
 const NOW = Date.UTC(2026, 0, 1);
 const HOOK = "https://hooks.example/tempkube";
 
 function record(changes: Partial<ClusterRecord> = {}): ClusterRecord {
   return {
-    id: "abc123", owner: "1", name: "mine", spec: { id: "abc123", kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 },
-    keep: false, notificationEmail: "me@example.com", desired: "running", phase: "running", ttlMinutes: 30, expiresAt: NOW + 30 * 60_000,
-    createdAt: NOW, updatedAt: NOW, lastError: null, timings: {}, generation: 3, labels: {}, pooled: false, ...changes,
+    id: "abc123",
+    owner: "1",
+    name: "mine",
+    spec: { id: "abc123", kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 },
+    keep: false,
+    notificationEmail: "me@example.com",
+    desired: "running",
+    phase: "running",
+    ttlMinutes: 30,
+    expiresAt: NOW + 30 * 60_000,
+    createdAt: NOW,
+    updatedAt: NOW,
+    lastError: null,
+    timings: {},
+    generation: 3,
+    labels: {},
+    pooled: false,
+    ...changes,
   };
 }
 
 describe("which phase change is an event", () => {
   it("is ready after provisioning, started after anything else, and stopped, terminated, failed as such", () => {
     const cases: [Phase, Phase, string | undefined][] = [
-      ["provisioning", "running", "ready"], ["starting", "running", "started"], ["stopped", "running", "started"],
-      ["stopping", "stopped", "stopped"], ["terminating", "terminated", "terminated"], ["provisioning", "failed", "failed"],
-      ["pending", "provisioning", undefined], ["running", "stopping", undefined], ["running", "running", undefined],
+      ["provisioning", "running", "ready"],
+      ["starting", "running", "started"],
+      ["stopped", "running", "started"],
+      ["stopping", "stopped", "stopped"],
+      ["terminating", "terminated", "terminated"],
+      ["provisioning", "failed", "failed"],
+      ["pending", "provisioning", undefined],
+      ["running", "stopping", undefined],
+      ["running", "running", undefined],
     ];
-    for (const [before, after, event] of cases) assert.equal(eventForTransition(before, after), event, `${before} → ${after}`);
+    for (const [before, after, event] of cases)
+      assert.equal(eventForTransition(before, after), event, `${before} → ${after}`);
   });
 });
 
 describe("who is told", () => {
   it("mails the owner's address and calls the webhook, each with its own dedupe key", () => {
     const out = notificationsFor("ready", record(), NOW, { webhookUrl: HOOK });
-    assert.deepEqual(out.map((m) => [m.channel, m.recipient, m.dedupeKey]), [
-      ["email", "me@example.com", "abc123:ready:g3:email"], ["webhook", HOOK, "abc123:ready:g3:webhook"],
-    ]);
+    assert.deepEqual(
+      out.map((m) => [m.channel, m.recipient, m.dedupeKey]),
+      [
+        ["email", "me@example.com", "abc123:ready:g3:email"],
+        ["webhook", HOOK, "abc123:ready:g3:webhook"],
+      ],
+    );
     assert.equal(out[0].payload, out[1].payload, "one message, two channels");
   });
 
@@ -41,7 +73,10 @@ describe("who is told", () => {
 
   it("queues a phase change's event only when the change is one", () => {
     const notify = onPhaseChange(NOW, {});
-    assert.deepEqual(notify(record({ phase: "running" }), record({ phase: "provisioning" })).map((m) => m.event), ["ready"]);
+    assert.deepEqual(
+      notify(record({ phase: "running" }), record({ phase: "provisioning" })).map((m) => m.event),
+      ["ready"],
+    );
     assert.deepEqual(notify(record({ phase: "provisioning" }), record({ phase: "pending" })), []);
   });
 
@@ -58,12 +93,24 @@ describe("the words", () => {
   it("say when the cluster expires and what happens then", () => {
     const ready = notificationFor("ready", record({ keep: true }), NOW);
     assert.equal(ready.subject, "cluster abc123 is ready");
-    assert.match(ready.text, /Kubernetes 1\.34 cluster abc123 is ready at 2026-01-01T00:00:00\.000Z\. It expires at 2026-01-01T00:30:00\.000Z and will then be stopped\./);
+    assert.match(
+      ready.text,
+      /Kubernetes 1\.34 cluster abc123 is ready at 2026-01-01T00:00:00\.000Z\. It expires at 2026-01-01T00:30:00\.000Z and will then be stopped\./,
+    );
     assert.match(notificationFor("expiry-warning", record(), NOW).text, /will then be terminated\. Extend it/);
-    assert.match(notificationFor("failed", record({ lastError: "kubelet exited" }), NOW).text, /failed at .*: kubelet exited$/);
+    assert.match(
+      notificationFor("failed", record({ lastError: "kubelet exited" }), NOW).text,
+      /failed at .*: kubelet exited$/,
+    );
     assert.deepEqual(ready.payload, {
-      event: "ready", clusterId: "abc123", name: "mine", phase: "running", expiresAt: "2026-01-01T00:30:00.000Z", at: "2026-01-01T00:00:00.000Z",
-      subject: ready.subject, text: ready.text,
+      event: "ready",
+      clusterId: "abc123",
+      name: "mine",
+      phase: "running",
+      expiresAt: "2026-01-01T00:30:00.000Z",
+      at: "2026-01-01T00:00:00.000Z",
+      subject: ready.subject,
+      text: ready.text,
     });
   });
 });

@@ -47,44 +47,90 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export function eventForTransition(before: Phase, after: Phase): NotificationEvent | undefined {
   if (after === before) return undefined;
   switch (after) {
-    case "running": return before === "provisioning" ? "ready" : "started";
-    case "stopped": return "stopped";
-    case "terminated": return "terminated";
-    case "failed": return "failed";
-    default: return undefined;
+    case "running":
+      return before === "provisioning" ? "ready" : "started";
+    case "stopped":
+      return "stopped";
+    case "terminated":
+      return "terminated";
+    case "failed":
+      return "failed";
+    default:
+      return undefined;
   }
 }
 
 export function notificationFor(event: NotificationEvent, r: ClusterRecord, now: number): Notification {
   const when = `at ${iso(now)}`;
   const lines: Record<NotificationEvent, [string, string]> = {
-    ready: [`cluster ${r.id} is ready`, `Your Kubernetes ${r.spec.kubernetesVersion} cluster ${r.id} is ready ${when}. It expires at ${iso(r.expiresAt)} and will then be ${r.keep ? "stopped" : "terminated"}.`],
+    ready: [
+      `cluster ${r.id} is ready`,
+      `Your Kubernetes ${r.spec.kubernetesVersion} cluster ${r.id} is ready ${when}. It expires at ${iso(r.expiresAt)} and will then be ${r.keep ? "stopped" : "terminated"}.`,
+    ],
     started: [`cluster ${r.id} started`, `Cluster ${r.id} started ${when}. It expires at ${iso(r.expiresAt)}.`],
-    stopped: [`cluster ${r.id} stopped`, `Cluster ${r.id} stopped ${when}. Its state is kept; start it again to use it.`],
+    stopped: [
+      `cluster ${r.id} stopped`,
+      `Cluster ${r.id} stopped ${when}. Its state is kept; start it again to use it.`,
+    ],
     terminated: [`cluster ${r.id} terminated`, `Cluster ${r.id} was terminated ${when}; everything of it is gone.`],
     failed: [`cluster ${r.id} failed`, `Cluster ${r.id} failed ${when}: ${r.lastError ?? "unknown error"}`],
-    "expiry-warning": [`cluster ${r.id} expires at ${iso(r.expiresAt)}`, `Cluster ${r.id} expires at ${iso(r.expiresAt)} and will then be ${r.keep ? "stopped" : "terminated"}. Extend it to keep using it.`],
+    "expiry-warning": [
+      `cluster ${r.id} expires at ${iso(r.expiresAt)}`,
+      `Cluster ${r.id} expires at ${iso(r.expiresAt)} and will then be ${r.keep ? "stopped" : "terminated"}. Extend it to keep using it.`,
+    ],
   };
   const [subject, text] = lines[event];
   // A warning belongs to one expiry; other events to one change of what the owner wants.
-  const dedupeKey = event === "expiry-warning" ? `${r.id}:${event}:${r.expiresAt}` : `${r.id}:${event}:g${r.generation}`;
+  const dedupeKey =
+    event === "expiry-warning" ? `${r.id}:${event}:${r.expiresAt}` : `${r.id}:${event}:g${r.generation}`;
   return {
-    event, dedupeKey, subject, text,
-    payload: { event, clusterId: r.id, name: r.name, phase: r.phase, expiresAt: iso(r.expiresAt), at: iso(now), subject, text },
+    event,
+    dedupeKey,
+    subject,
+    text,
+    payload: {
+      event,
+      clusterId: r.id,
+      name: r.name,
+      phase: r.phase,
+      expiresAt: iso(r.expiresAt),
+      at: iso(now),
+      subject,
+      text,
+    },
   };
 }
 
 /** The messages one event produces: an email to the owner when they gave an address, a webhook call when one is set. */
-export function notificationsFor(event: NotificationEvent, r: ClusterRecord, now: number, policy: NotificationPolicy): OutgoingNotification[] {
+export function notificationsFor(
+  event: NotificationEvent,
+  r: ClusterRecord,
+  now: number,
+  policy: NotificationPolicy,
+): OutgoingNotification[] {
   // A warm-pool cluster has no owner to tell yet; its life for the user starts when claimed.
   if (r.pooled) return [];
   const n = notificationFor(event, r, now);
   const out: OutgoingNotification[] = [];
   if (r.notificationEmail) {
-    out.push({ dedupeKey: `${n.dedupeKey}:email`, clusterId: r.id, event, channel: "email", recipient: r.notificationEmail, payload: n.payload });
+    out.push({
+      dedupeKey: `${n.dedupeKey}:email`,
+      clusterId: r.id,
+      event,
+      channel: "email",
+      recipient: r.notificationEmail,
+      payload: n.payload,
+    });
   }
   if (policy.webhookUrl) {
-    out.push({ dedupeKey: `${n.dedupeKey}:webhook`, clusterId: r.id, event, channel: "webhook", recipient: policy.webhookUrl, payload: n.payload });
+    out.push({
+      dedupeKey: `${n.dedupeKey}:webhook`,
+      clusterId: r.id,
+      event,
+      channel: "webhook",
+      recipient: policy.webhookUrl,
+      payload: n.payload,
+    });
   }
   return out;
 }

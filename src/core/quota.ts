@@ -13,7 +13,12 @@ export interface TokenLimits {
 export const NO_LIMITS: TokenLimits = { maxClusters: null, maxTtlMinutes: null, sizes: null, privileged: true };
 
 /** A tenant token created without explicit limits: three clusters at once, any size, a day at most, not privileged. */
-export const DEFAULT_TENANT_LIMITS: TokenLimits = { maxClusters: 3, maxTtlMinutes: 24 * 60, sizes: null, privileged: false };
+export const DEFAULT_TENANT_LIMITS: TokenLimits = {
+  maxClusters: 3,
+  maxTtlMinutes: 24 * 60,
+  sizes: null,
+  privileged: false,
+};
 
 /** Who is calling: a token's identity and its limits. */
 export interface TokenIdentity {
@@ -37,14 +42,25 @@ export interface Refusal {
 }
 
 /** Why this token may not have a cluster of this shape and lifetime (403), or undefined. */
-export function policyRefusal(who: TokenIdentity, spec: Pick<ClusterSpec, "privileged" | "size">, ttlMinutes: number): Refusal | undefined {
+export function policyRefusal(
+  who: TokenIdentity,
+  spec: Pick<ClusterSpec, "privileged" | "size">,
+  ttlMinutes: number,
+): Refusal | undefined {
   const l = who.limits;
-  if (spec.privileged && !l.privileged) return { type: "forbidden", message: `token "${who.name}" may not create privileged clusters (privileged)` };
+  if (spec.privileged && !l.privileged)
+    return { type: "forbidden", message: `token "${who.name}" may not create privileged clusters (privileged)` };
   if (l.sizes && !l.sizes.includes(spec.size)) {
-    return { type: "forbidden", message: `token "${who.name}" may not create size "${spec.size}" (size); allowed: ${l.sizes.join(", ")}` };
+    return {
+      type: "forbidden",
+      message: `token "${who.name}" may not create size "${spec.size}" (size); allowed: ${l.sizes.join(", ")}`,
+    };
   }
   if (l.maxTtlMinutes !== null && ttlMinutes > l.maxTtlMinutes) {
-    return { type: "forbidden", message: `token "${who.name}" may keep clusters for at most ${l.maxTtlMinutes} minutes (ttlMinutes ${ttlMinutes})` };
+    return {
+      type: "forbidden",
+      message: `token "${who.name}" may keep clusters for at most ${l.maxTtlMinutes} minutes (ttlMinutes ${ttlMinutes})`,
+    };
   }
   return undefined;
 }
@@ -56,10 +72,16 @@ export function policyRefusal(who: TokenIdentity, spec: Pick<ClusterSpec, "privi
 export function capacityRefusal(who: TokenIdentity, counts: RunningCounts, hostCapacity: number): Refusal | undefined {
   const max = who.limits.maxClusters;
   if (max !== null && counts.owner >= max) {
-    return { type: "forbidden", message: `quota: token "${who.name}" may run ${max} cluster(s) at once and runs ${counts.owner}; stop or delete one first` };
+    return {
+      type: "forbidden",
+      message: `quota: token "${who.name}" may run ${max} cluster(s) at once and runs ${counts.owner}; stop or delete one first`,
+    };
   }
   if (counts.total >= hostCapacity) {
-    return { type: "capacity", message: `host capacity reached: ${counts.total} of ${hostCapacity} clusters are running; try again when one stops` };
+    return {
+      type: "capacity",
+      message: `host capacity reached: ${counts.total} of ${hostCapacity} clusters are running; try again when one stops`,
+    };
   }
   return undefined;
 }

@@ -5,7 +5,10 @@ import { claimPooled, newPooledRecord, poolPlan, poolServes, pooledShape } from 
 
 const NOW = Date.UTC(2026, 0, 1);
 const shape = pooledShape("1.34");
-const member = (id: string, changes: Partial<ClusterRecord> = {}): ClusterRecord => ({ ...newPooledRecord(shape, NOW, id), ...changes });
+const member = (id: string, changes: Partial<ClusterRecord> = {}): ClusterRecord => ({
+  ...newPooledRecord(shape, NOW, id),
+  ...changes,
+});
 
 describe("warm pool", () => {
   it("pools the default shape: default size, not privileged, no workers", () => {
@@ -46,13 +49,22 @@ describe("warm pool", () => {
 
   it("hands a claimed member to its user with their lifetime counted from the claim", () => {
     const later = NOW + 10 * 60_000;
-    const claim = { owner: "7", name: "mine", keep: true, notificationEmail: "u@example.com", ttlMinutes: 30, labels: { pr: "42" } };
+    const claim = {
+      owner: "7",
+      name: "mine",
+      keep: true,
+      notificationEmail: "u@example.com",
+      ttlMinutes: 30,
+      labels: { pr: "42" },
+    };
     const r = claimPooled(member("pool1", { phase: "running" }), claim, later);
     assert.equal(r.pooled, false);
     assert.equal(r.phase, "running");
     assert.equal(r.createdAt, later);
     assert.equal(r.expiresAt, later + 30 * 60_000);
-    assert.deepEqual({ owner: r.owner, name: r.name, keep: r.keep, notificationEmail: r.notificationEmail, labels: r.labels },
-      { owner: "7", name: "mine", keep: true, notificationEmail: "u@example.com", labels: { pr: "42" } });
+    assert.deepEqual(
+      { owner: r.owner, name: r.name, keep: r.keep, notificationEmail: r.notificationEmail, labels: r.labels },
+      { owner: "7", name: "mine", keep: true, notificationEmail: "u@example.com", labels: { pr: "42" } },
+    );
   });
 });

@@ -12,16 +12,39 @@ export function pooledShape(defaultVersion: string): Omit<ClusterSpec, "id"> {
 }
 
 /** Whether a pooled cluster can serve a request for this shape. `sameVersion` resolves "1.34" vs "v1.34.4". */
-export function poolServes(pooled: ClusterSpec, wanted: Omit<ClusterSpec, "id">, sameVersion: (a: string, b: string) => boolean): boolean {
-  return sameVersion(pooled.kubernetesVersion, wanted.kubernetesVersion) && pooled.privileged === wanted.privileged
-    && pooled.size === wanted.size && pooled.workers === wanted.workers;
+export function poolServes(
+  pooled: ClusterSpec,
+  wanted: Omit<ClusterSpec, "id">,
+  sameVersion: (a: string, b: string) => boolean,
+): boolean {
+  return (
+    sameVersion(pooled.kubernetesVersion, wanted.kubernetesVersion) &&
+    pooled.privileged === wanted.privileged &&
+    pooled.size === wanted.size &&
+    pooled.workers === wanted.workers
+  );
 }
 
 /** A new pool member: no owner, no lifetime until claimed. */
 export function newPooledRecord(shape: Omit<ClusterSpec, "id">, now: number, id = newClusterId()): ClusterRecord {
   return {
-    id, owner: "", name: null, spec: { id, ...shape }, keep: false, notificationEmail: null, desired: "running", phase: "pending",
-    ttlMinutes: 0, expiresAt: now, createdAt: now, updatedAt: now, lastError: null, timings: {}, generation: 0, labels: {}, pooled: true,
+    id,
+    owner: "",
+    name: null,
+    spec: { id, ...shape },
+    keep: false,
+    notificationEmail: null,
+    desired: "running",
+    phase: "pending",
+    ttlMinutes: 0,
+    expiresAt: now,
+    createdAt: now,
+    updatedAt: now,
+    lastError: null,
+    timings: {},
+    generation: 0,
+    labels: {},
+    pooled: true,
   };
 }
 
@@ -35,8 +58,17 @@ export function poolPlan(live: ClusterRecord[], size: number): { boot: number; r
 }
 
 /** The user's view of a claimed pool member: theirs from now, with their lifetime. */
-export function claimPooled(r: ClusterRecord, claim: Pick<ClusterRecord, "owner" | "name" | "keep" | "notificationEmail" | "ttlMinutes" | "labels">, now: number): ClusterRecord {
+export function claimPooled(
+  r: ClusterRecord,
+  claim: Pick<ClusterRecord, "owner" | "name" | "keep" | "notificationEmail" | "ttlMinutes" | "labels">,
+  now: number,
+): ClusterRecord {
   return {
-    ...r, ...claim, pooled: false, createdAt: now, updatedAt: now, expiresAt: now + claim.ttlMinutes * 60_000,
+    ...r,
+    ...claim,
+    pooled: false,
+    createdAt: now,
+    updatedAt: now,
+    expiresAt: now + claim.ttlMinutes * 60_000,
   };
 }

@@ -57,7 +57,13 @@ const MAX_COUNTED = 100_000;
  * Clusters that still fit in a budget beside what it holds now (and its reserve), when
  * `running` clusters are up and the next one takes need + growth × (clusters up by then).
  */
-function clustersThatFit(b: ResourceBudget, need: number, growth: number, running: number, withReserve: boolean): number {
+function clustersThatFit(
+  b: ResourceBudget,
+  need: number,
+  growth: number,
+  running: number,
+  withReserve: boolean,
+): number {
   let free = b.total - b.inUse - (withReserve ? b.reserve : 0);
   if (need <= 0 && growth <= 0) return Number.POSITIVE_INFINITY;
   let n = 0;
@@ -75,7 +81,8 @@ function clustersThatFit(b: ResourceBudget, need: number, growth: number, runnin
 export function estimateCapacity(budgets: ResourceBudget[], running: number): CapacityEstimate {
   if (budgets.length === 0) throw new Error("estimateCapacity: no budgets");
   const each = budgets.map((budget) => ({
-    budget, clusters: running + clustersThatFit(budget, budget.perCluster, budget.perRunningCluster ?? 0, running, true),
+    budget,
+    clusters: running + clustersThatFit(budget, budget.perCluster, budget.perRunningCluster ?? 0, running, true),
   }));
   const least = (list: ResourceCapacity[]) => list.reduce((a, b) => (b.clusters < a.clusters ? b : a));
   const limits = each.filter((c) => c.budget.kind === "limit");
@@ -95,8 +102,10 @@ export function roomRefusals<B extends ResourceBudget>(budgets: B[], need: (b: B
     const wanted = need(b);
     if (clustersThatFit(b, wanted, 0, 0, false) >= 1) continue;
     const free = Math.max(0, b.total - b.inUse);
-    refusals.push(`${b.name}: ${fmt(free, b.unit)} free of ${fmt(b.total, b.unit)}, a cluster needs ~${fmt(wanted, b.unit)}`
-      + (b.fix ? `; raise it: ${b.fix}` : ""));
+    refusals.push(
+      `${b.name}: ${fmt(free, b.unit)} free of ${fmt(b.total, b.unit)}, a cluster needs ~${fmt(wanted, b.unit)}` +
+        (b.fix ? `; raise it: ${b.fix}` : ""),
+    );
   }
   return refusals;
 }
@@ -111,6 +120,8 @@ export function fmt(n: number, unit: string): string {
 /** One line: "18 clusters, bound by CPU at idle (0.08 core per cluster; 1.5 cores for idle clusters)". */
 export function describeBound(c: ResourceCapacity): string {
   const b = c.budget;
-  return `${c.clusters} cluster${c.clusters === 1 ? "" : "s"}, bound by ${b.name} (${fmt(b.total, b.unit)}; `
-    + `${fmt(b.inUse, b.unit)} in use; ~${fmt(b.perCluster, b.unit)} per idle cluster)`;
+  return (
+    `${c.clusters} cluster${c.clusters === 1 ? "" : "s"}, bound by ${b.name} (${fmt(b.total, b.unit)}; ` +
+    `${fmt(b.inUse, b.unit)} in use; ~${fmt(b.perCluster, b.unit)} per idle cluster)`
+  );
 }

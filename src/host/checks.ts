@@ -24,11 +24,17 @@ const MIN_FREE_GIB = 10;
 
 export async function debianPackages(): Promise<string[]> {
   const text = await readFile(join(REPO_ROOT, "scripts", "debian-packages.txt"), "utf8");
-  return text.split("\n").map((l) => l.replace(/#.*/, "").trim().split(/\s+/)[0]).filter(Boolean);
+  return text
+    .split("\n")
+    .map((l) => l.replace(/#.*/, "").trim().split(/\s+/)[0])
+    .filter(Boolean);
 }
 
 async function exists(path: string): Promise<boolean> {
-  return access(path, constants.F_OK).then(() => true, () => false);
+  return access(path, constants.F_OK).then(
+    () => true,
+    () => false,
+  );
 }
 
 export async function runHostChecks(): Promise<HostCheck[]> {
@@ -36,24 +42,53 @@ export async function runHostChecks(): Promise<HostCheck[]> {
   const add = (c: HostCheck) => checks.push(c);
 
   const root = process.getuid?.() === 0;
-  add({ name: "root", ok: root, blocking: true, detail: root ? "running as root" : "network namespaces, cgroups and mounts need root",
-    fix: "sudo bin/tempkube ..." });
+  add({
+    name: "root",
+    ok: root,
+    blocking: true,
+    detail: root ? "running as root" : "network namespaces, cgroups and mounts need root",
+    fix: "sudo bin/tempkube ...",
+  });
 
   const cgroupV1 = await exists("/sys/fs/cgroup/memory/memory.limit_in_bytes");
   const cgroupV2 = await exists("/sys/fs/cgroup/cgroup.controllers");
-  add({ name: "cgroups", ok: cgroupV1 || cgroupV2, blocking: true,
+  add({
+    name: "cgroups",
+    ok: cgroupV1 || cgroupV2,
+    blocking: true,
     detail: cgroupV1 ? "cgroup v1 (Kubernetes <= 1.34 only)" : cgroupV2 ? "cgroup v2" : "no cgroup hierarchy mounted",
-    fix: "mount -t cgroup2 none /sys/fs/cgroup" });
+    fix: "mount -t cgroup2 none /sys/fs/cgroup",
+  });
 
   const filesystems = await readFile("/proc/filesystems", "utf8").catch(() => "");
   const overlay = filesystems.includes("overlay") || (await succeeds("modprobe", ["overlay"]));
-  add({ name: "kernel: overlayfs", ok: overlay, blocking: true, detail: overlay ? "available" : "containerd's overlayfs snapshotter needs it", fix: "modprobe overlay" });
+  add({
+    name: "kernel: overlayfs",
+    ok: overlay,
+    blocking: true,
+    detail: overlay ? "available" : "containerd's overlayfs snapshotter needs it",
+    fix: "modprobe overlay",
+  });
 
-  const brNetfilter = await exists("/proc/sys/net/bridge/bridge-nf-call-iptables") || (await succeeds("modprobe", ["br_netfilter"]));
-  add({ name: "kernel: br_netfilter", ok: brNetfilter, blocking: true, detail: brNetfilter ? "available" : "Services between pods on one bridge need it", fix: "modprobe br_netfilter" });
+  const brNetfilter =
+    (await exists("/proc/sys/net/bridge/bridge-nf-call-iptables")) || (await succeeds("modprobe", ["br_netfilter"]));
+  add({
+    name: "kernel: br_netfilter",
+    ok: brNetfilter,
+    blocking: true,
+    detail: brNetfilter ? "available" : "Services between pods on one bridge need it",
+    fix: "modprobe br_netfilter",
+  });
 
-  const conntrack = await exists("/proc/sys/net/netfilter/nf_conntrack_max") || (await succeeds("modprobe", ["nf_conntrack"]));
-  add({ name: "kernel: conntrack", ok: conntrack, blocking: true, detail: conntrack ? "available" : "kube-proxy needs nf_conntrack", fix: "modprobe nf_conntrack" });
+  const conntrack =
+    (await exists("/proc/sys/net/netfilter/nf_conntrack_max")) || (await succeeds("modprobe", ["nf_conntrack"]));
+  add({
+    name: "kernel: conntrack",
+    ok: conntrack,
+    blocking: true,
+    detail: conntrack ? "available" : "kube-proxy needs nf_conntrack",
+    fix: "modprobe nf_conntrack",
+  });
 
   const netnsName = `tempkube-doctor-${process.pid}`;
   const netns = root && (await succeeds("ip", ["netns", "add", netnsName]));
@@ -62,36 +97,79 @@ export async function runHostChecks(): Promise<HostCheck[]> {
     veth = await succeeds("ip", ["-n", netnsName, "link", "add", "tkdoc0", "type", "veth", "peer", "name", "tkdoc1"]);
     await succeeds("ip", ["netns", "del", netnsName]);
   }
-  add({ name: "kernel: network namespaces and veth", ok: netns && veth, blocking: true,
-    detail: netns && veth ? "available" : "cannot create a network namespace with a veth pair", fix: "modprobe veth" });
+  add({
+    name: "kernel: network namespaces and veth",
+    ok: netns && veth,
+    blocking: true,
+    detail: netns && veth ? "available" : "cannot create a network namespace with a veth pair",
+    fix: "modprobe veth",
+  });
 
   const packages = await debianPackages();
   const missing: string[] = [];
   for (const pkg of packages) {
-    const { stdout } = await run("dpkg-query", ["-W", "-f=${Status}", pkg], { okCodes: [0, 1] }).catch(() => ({ stdout: "" }));
+    const { stdout } = await run("dpkg-query", ["-W", "-f=${Status}", pkg], { okCodes: [0, 1] }).catch(() => ({
+      stdout: "",
+    }));
     if (!stdout.includes("install ok installed")) missing.push(pkg);
   }
-  add({ name: "Debian packages", ok: missing.length === 0, blocking: true,
+  add({
+    name: "Debian packages",
+    ok: missing.length === 0,
+    blocking: true,
     detail: missing.length ? `missing: ${missing.join(", ")}` : `${packages.length} present`,
-    fix: `apt-get install -y ${missing.join(" ")}` });
+    fix: `apt-get install -y ${missing.join(" ")}`,
+  });
 
-  const go = await run("go", ["version"], { env: { ...process.env, PATH: `/usr/local/go/bin:${process.env.PATH}` } }).catch(() => undefined);
-  add({ name: "Go toolchain", ok: !!go, blocking: false, detail: go ? go.stdout.trim() : "needed to build upstream components from source", fix: SETUP });
+  const go = await run("go", ["version"], {
+    env: { ...process.env, PATH: `/usr/local/go/bin:${process.env.PATH}` },
+  }).catch(() => undefined);
+  add({
+    name: "Go toolchain",
+    ok: !!go,
+    blocking: false,
+    detail: go ? go.stdout.trim() : "needed to build upstream components from source",
+    fix: SETUP,
+  });
 
   const release = defaultRelease();
   const k8s = await artifacts.kubernetes(release).verify();
-  add({ name: `Kubernetes ${release.version}`, ok: k8s.ok, blocking: true, detail: k8s.ok ? "built" : k8s.reason, fix: SETUP });
+  add({
+    name: `Kubernetes ${release.version}`,
+    ok: k8s.ok,
+    blocking: true,
+    detail: k8s.ok ? "built" : k8s.reason,
+    fix: SETUP,
+  });
   for (const addon of ADDONS) {
     const v = await artifacts.addon(addon).verify();
-    add({ name: `${addon.name} ${addon.version}`, ok: v.ok, blocking: true, detail: v.ok ? "built" : v.reason, fix: SETUP });
+    add({
+      name: `${addon.name} ${addon.version}`,
+      ok: v.ok,
+      blocking: true,
+      detail: v.ok ? "built" : v.reason,
+      fix: SETUP,
+    });
   }
   for (const tool of LOCAL_TOOLS) {
     const ok = existsSync(localToolBinary(tool));
-    add({ name: `tools/${tool}`, ok, blocking: true, detail: ok ? "built" : "not built (or its source changed)", fix: SETUP });
+    add({
+      name: `tools/${tool}`,
+      ok,
+      blocking: true,
+      detail: ok ? "built" : "not built (or its source changed)",
+      fix: SETUP,
+    });
   }
   const oomOk = canLowerOomScore();
-  add({ name: "CAP_SYS_RESOURCE", ok: oomOk, blocking: false,
-    detail: oomOk ? "present" : "missing: pods keep the default OOM score (containerd restrict_oom_score_adj); clusters work" });
+  add({
+    name: "CAP_SYS_RESOURCE",
+    ok: oomOk,
+    blocking: false,
+    detail: oomOk
+      ? "present"
+      : "missing: pods keep the default OOM score (containerd restrict_oom_score_adj); clusters work",
+  });
   for (const key of Object.keys(IMAGES) as ImageKey[]) {
     const v = await artifacts.image(key).verify(imageContentVersion(key));
     add({ name: `image ${IMAGES[key]}`, ok: v.ok, blocking: true, detail: v.ok ? "built" : v.reason, fix: SETUP });
@@ -101,8 +179,13 @@ export async function runHostChecks(): Promise<HostCheck[]> {
     const existing = await nearestExisting(dir);
     const fs = await statfs(existing);
     const freeGiB = (fs.bavail * fs.bsize) / 2 ** 30;
-    add({ name: `free disk at ${dir}`, ok: freeGiB >= MIN_FREE_GIB, blocking: freeGiB < 2,
-      detail: `${freeGiB.toFixed(1)} GiB free (want >= ${MIN_FREE_GIB})`, fix: `free space on the filesystem of ${existing}` });
+    add({
+      name: `free disk at ${dir}`,
+      ok: freeGiB >= MIN_FREE_GIB,
+      blocking: freeGiB < 2,
+      detail: `${freeGiB.toFixed(1)} GiB free (want >= ${MIN_FREE_GIB})`,
+      fix: `free space on the filesystem of ${existing}`,
+    });
   }
   // The limits that cap how many clusters the host holds, and that many (issue 15).
   checks.push(...(await hostLimitChecks()));

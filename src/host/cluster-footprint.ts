@@ -91,7 +91,9 @@ export function clusterFootprint(nodes: number): Footprint {
 }
 
 /** The countable part of a footprint, of the given processes (e.g. a cluster's cgroup). */
-export async function processFootprint(pids: number[]): Promise<Pick<Footprint, "inotifyInstances" | "inotifyWatches" | "tasks" | "openFiles">> {
+export async function processFootprint(
+  pids: number[],
+): Promise<Pick<Footprint, "inotifyInstances" | "inotifyWatches" | "tasks" | "openFiles">> {
   const inotify = await inotifyUseOf(pids);
   let tasks = 0;
   let openFiles = 0;

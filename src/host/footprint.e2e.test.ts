@@ -56,7 +56,7 @@ describe("one idle cluster's footprint", { skip: unlessRoot("real clusters"), ti
     const cpuBefore = await cpuSeconds(id);
     const sampled = Date.now();
     await new Promise((r) => setTimeout(r, IDLE_MS));
-    const idleCores = (await cpuSeconds(id) - cpuBefore) / ((Date.now() - sampled) / 1000);
+    const idleCores = ((await cpuSeconds(id)) - cpuBefore) / ((Date.now() - sampled) / 1000);
     const hostAfter = await hostFigures();
     // Its kubelet watches the cgroups of any other cluster up on the host too.
     const others = (await runningClusters()) - 1;
@@ -67,22 +67,42 @@ describe("one idle cluster's footprint", { skip: unlessRoot("real clusters"), ti
       const comm = (await readFile(`/proc/${pid}/comm`, "utf8").catch(() => "?")).trim();
       const fp = await processFootprint([pid]);
       const seen = byProcess[comm] as typeof fp | undefined;
-      byProcess[comm] = seen ? Object.fromEntries(Object.entries(fp).map(([k, v]) => [k, v + seen[k as keyof typeof fp]])) : fp;
+      byProcess[comm] = seen
+        ? Object.fromEntries(Object.entries(fp).map(([k, v]) => [k, v + seen[k as keyof typeof fp]]))
+        : fp;
     }
     const delta = (name: string) => (hostAfter[name] ?? 0) - (hostBefore[name] ?? 0);
-    t.diagnostic(JSON.stringify({
-      total, idleCores: Number(idleCores.toFixed(3)), otherClustersRunning: others,
-      hostDelta: {
-        memoryMiB: Math.round(delta("memory") / 2 ** 20), conntrack: delta("net.netfilter.nf_conntrack_max"),
-        neighbours: delta("net.ipv4.neigh.default.gc_thresh3"), tasks: delta("kernel.pid_max"), files: delta("fs.file-max"),
-        inotifyInstances: delta("fs.inotify.max_user_instances"), inotifyWatches: delta("fs.inotify.max_user_watches"),
-      },
-      byProcess,
-    }, null, 1));
+    t.diagnostic(
+      JSON.stringify(
+        {
+          total,
+          idleCores: Number(idleCores.toFixed(3)),
+          otherClustersRunning: others,
+          hostDelta: {
+            memoryMiB: Math.round(delta("memory") / 2 ** 20),
+            conntrack: delta("net.netfilter.nf_conntrack_max"),
+            neighbours: delta("net.ipv4.neigh.default.gc_thresh3"),
+            tasks: delta("kernel.pid_max"),
+            files: delta("fs.file-max"),
+            inotifyInstances: delta("fs.inotify.max_user_instances"),
+            inotifyWatches: delta("fs.inotify.max_user_watches"),
+          },
+          byProcess,
+        },
+        null,
+        1,
+      ),
+    );
     assert.ok(total.inotifyInstances > 0, "the count sees the cluster's instances at all");
-    assert.ok(total.inotifyInstances <= IDLE_CLUSTER.inotifyInstances, `inotify instances ${total.inotifyInstances} > ${IDLE_CLUSTER.inotifyInstances}`);
+    assert.ok(
+      total.inotifyInstances <= IDLE_CLUSTER.inotifyInstances,
+      `inotify instances ${total.inotifyInstances} > ${IDLE_CLUSTER.inotifyInstances}`,
+    );
     const watches = IDLE_CLUSTER.inotifyWatches + others * WATCHES_PER_RUNNING_CLUSTER;
-    assert.ok(total.inotifyWatches <= watches, `inotify watches ${total.inotifyWatches} > ${watches} (${others} other clusters up)`);
+    assert.ok(
+      total.inotifyWatches <= watches,
+      `inotify watches ${total.inotifyWatches} > ${watches} (${others} other clusters up)`,
+    );
     assert.ok(total.tasks <= IDLE_CLUSTER.tasks, `threads ${total.tasks} > ${IDLE_CLUSTER.tasks}`);
     assert.ok(total.openFiles <= IDLE_CLUSTER.openFiles, `open files ${total.openFiles} > ${IDLE_CLUSTER.openFiles}`);
   });

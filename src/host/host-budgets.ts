@@ -45,7 +45,9 @@ async function tasksOnHost(): Promise<number> {
 
 /** Clusters up now: `/tempkube/<id>/system` holds their components, in any data dir. */
 export async function runningClusters(): Promise<number> {
-  const hierarchy = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory", "/sys/fs/cgroup"].find((h) => existsSync(join(h, CLUSTERS_CGROUP)));
+  const hierarchy = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory", "/sys/fs/cgroup"].find((h) =>
+    existsSync(join(h, CLUSTERS_CGROUP)),
+  );
   if (!hierarchy) return 0;
   let n = 0;
   for (const id of await readdir(join(hierarchy, CLUSTERS_CGROUP)).catch(() => [] as string[])) {
@@ -69,33 +71,92 @@ export async function readHostBudgets(): Promise<HostBudgets> {
   // The fix names the value setup sets; for a limit already past it, or one setup leaves
   // alone (threads-max follows the memory), twice the current one.
   const wanted = new Map((await wantedSysctls().catch(() => [])).map((s) => [s.key, s.value]));
-  const fix = (key: string, current: number) => sysctlFix(key, (wanted.get(key) ?? 0) > current ? wanted.get(key)! : 2 * current);
+  const fix = (key: string, current: number) =>
+    sysctlFix(key, (wanted.get(key) ?? 0) > current ? wanted.get(key)! : 2 * current);
   const [running, mem, inotify, tasks, bridges, neighbours] = await Promise.all([
-    runningClusters(), meminfo(), hostInotifyUse(), tasksOnHost(), bridgesInUse(), neighbourEntries(),
+    runningClusters(),
+    meminfo(),
+    hostInotifyUse(),
+    tasksOnHost(),
+    bridgesInUse(),
+    neighbourEntries(),
   ]);
   const budgets: HostBudgets["budgets"] = [];
   const limit = (key: string, value: number | undefined, inUse: number | undefined, figure: BudgetFigure) => {
     if (value === undefined || inUse === undefined) return;
-    budgets.push({ name: key, kind: "limit", total: value, inUse, reserve: 0, perCluster: IDLE_CLUSTER[figure], unit: "", fix: fix(key, value), figure });
+    budgets.push({
+      name: key,
+      kind: "limit",
+      total: value,
+      inUse,
+      reserve: 0,
+      perCluster: IDLE_CLUSTER[figure],
+      unit: "",
+      fix: fix(key, value),
+      figure,
+    });
   };
   const cores = cpus().length;
-  budgets.push({ name: "memory", kind: "estimate", total: mem.total, inUse: mem.total - mem.available, reserve: HOST_MEMORY_RESERVE,
-    perCluster: IDLE_CLUSTER.memoryBytes, unit: "bytes", figure: "memoryBytes" });
-  budgets.push({ name: "CPU at idle", kind: "estimate", total: cores * IDLE_CPU_SHARE, inUse: running * IDLE_CLUSTER.cpuCores, reserve: 0,
-    perCluster: IDLE_CLUSTER.cpuCores, unit: "cores", figure: "cpuCores" });
-  limit("fs.inotify.max_user_instances", await readSysctl("fs.inotify.max_user_instances"), inotify.instances, "inotifyInstances");
-  limit("fs.inotify.max_user_watches", await readSysctl("fs.inotify.max_user_watches"), inotify.watches, "inotifyWatches");
+  budgets.push({
+    name: "memory",
+    kind: "estimate",
+    total: mem.total,
+    inUse: mem.total - mem.available,
+    reserve: HOST_MEMORY_RESERVE,
+    perCluster: IDLE_CLUSTER.memoryBytes,
+    unit: "bytes",
+    figure: "memoryBytes",
+  });
+  budgets.push({
+    name: "CPU at idle",
+    kind: "estimate",
+    total: cores * IDLE_CPU_SHARE,
+    inUse: running * IDLE_CLUSTER.cpuCores,
+    reserve: 0,
+    perCluster: IDLE_CLUSTER.cpuCores,
+    unit: "cores",
+    figure: "cpuCores",
+  });
+  limit(
+    "fs.inotify.max_user_instances",
+    await readSysctl("fs.inotify.max_user_instances"),
+    inotify.instances,
+    "inotifyInstances",
+  );
+  limit(
+    "fs.inotify.max_user_watches",
+    await readSysctl("fs.inotify.max_user_watches"),
+    inotify.watches,
+    "inotifyWatches",
+  );
   const watches = budgets.find((b) => b.name === "fs.inotify.max_user_watches");
   if (watches) watches.perRunningCluster = WATCHES_PER_RUNNING_CLUSTER;
   limit("kernel.pid_max", await readSysctl("kernel.pid_max"), tasks, "tasks");
   limit("kernel.threads-max", await readSysctl("kernel.threads-max"), tasks, "tasks");
   const fileNr = await readSysctl("fs.file-nr");
   limit("fs.file-max", await readSysctl("fs.file-max"), fileNr, "openFiles");
-  limit("net.netfilter.nf_conntrack_max", await readSysctl("net.netfilter.nf_conntrack_max"),
-    await readSysctl("net.netfilter.nf_conntrack_count"), "conntrackEntries");
-  limit("net.ipv4.neigh.default.gc_thresh3", await readSysctl("net.ipv4.neigh.default.gc_thresh3"), neighbours, "neighbours");
-  budgets.push({ name: "address ranges", kind: "limit", total: MAX_CLUSTER_INDEX, inUse: bridges, reserve: 0, perCluster: 1, unit: "",
-    figure: "addressRanges" });
+  limit(
+    "net.netfilter.nf_conntrack_max",
+    await readSysctl("net.netfilter.nf_conntrack_max"),
+    await readSysctl("net.netfilter.nf_conntrack_count"),
+    "conntrackEntries",
+  );
+  limit(
+    "net.ipv4.neigh.default.gc_thresh3",
+    await readSysctl("net.ipv4.neigh.default.gc_thresh3"),
+    neighbours,
+    "neighbours",
+  );
+  budgets.push({
+    name: "address ranges",
+    kind: "limit",
+    total: MAX_CLUSTER_INDEX,
+    inUse: bridges,
+    reserve: 0,
+    perCluster: 1,
+    unit: "",
+    figure: "addressRanges",
+  });
   return { budgets, running };
 }
 
@@ -111,7 +172,10 @@ export async function refuseUnlessRoomFor(nodes: number): Promise<void> {
   // Each of its kubelets watches the running clusters' cgroups too (WATCHES_PER_RUNNING_CLUSTER).
   const refusals = roomRefusals(budgets, (b) => need[b.figure] + (b.perRunningCluster ?? 0) * nodes * running);
   if (refusals.length) {
-    throw new TempkubeError("host", `this host has no room for another cluster of ${nodes} node${nodes === 1 ? "" : "s"}: ${refusals.join("; ")}`);
+    throw new TempkubeError(
+      "host",
+      `this host has no room for another cluster of ${nodes} node${nodes === 1 ? "" : "s"}: ${refusals.join("; ")}`,
+    );
   }
 }
 

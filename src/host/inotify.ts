@@ -44,8 +44,9 @@ export async function inotifyUseOf(pids: number[]): Promise<InotifyUse> {
  * server), from find about one.
  */
 export async function hostInotifyUse(): Promise<InotifyUse> {
-  const script = `find /proc/[0-9]*/fd -lname ${INOTIFY_LINK} -user root 2>/dev/null | sed 's|/fd/|/fdinfo/|' `
-    + "| xargs -r grep -c '^inotify wd:' /dev/null 2>/dev/null || true";
+  const script =
+    `find /proc/[0-9]*/fd -lname ${INOTIFY_LINK} -user root 2>/dev/null | sed 's|/fd/|/fdinfo/|' ` +
+    "| xargs -r grep -c '^inotify wd:' /dev/null 2>/dev/null || true";
   const { stdout } = await run("/bin/sh", ["-c", script]);
   const use = { instances: 0, watches: 0 };
   for (const line of stdout.split("\n")) {

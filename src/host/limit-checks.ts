@@ -13,25 +13,37 @@ export async function hostLimitChecks(): Promise<HostCheck[]> {
   for (const s of await wantedSysctls()) {
     const current = await readSysctl(s.key);
     if (current === undefined) {
-      checks.push({ name: `sysctl ${s.key}`, ok: false, blocking: false, detail: `not in this kernel (module not loaded?); ${s.why}`, fix: "scripts/setup" });
+      checks.push({
+        name: `sysctl ${s.key}`,
+        ok: false,
+        blocking: false,
+        detail: `not in this kernel (module not loaded?); ${s.why}`,
+        fix: "scripts/setup",
+      });
       continue;
     }
     checks.push({
-      name: `sysctl ${s.key}`, ok: current >= s.value, blocking: false,
-      detail: current >= s.value ? `${current}` : `${current}, want >= ${s.value}: ${s.why}`, fix: sysctlFix(s.key, s.value),
+      name: `sysctl ${s.key}`,
+      ok: current >= s.value,
+      blocking: false,
+      detail: current >= s.value ? `${current}` : `${current}, want >= ${s.value}: ${s.why}`,
+      fix: sysctlFix(s.key, s.value),
     });
   }
   const { budgets, running } = await readHostBudgets();
   const est = estimateCapacity(budgets, running);
   const limits = est.limitsBound;
   // The kernel limits should never be what stops clusters first: memory or CPU should.
-  const limitsFirst = limits !== undefined && limits.clusters < Math.min(...est.each.filter((c) => c.budget.kind === "estimate").map((c) => c.clusters));
+  const limitsFirst =
+    limits !== undefined &&
+    limits.clusters < Math.min(...est.each.filter((c) => c.budget.kind === "estimate").map((c) => c.clusters));
   checks.push({
     name: "capacity",
     ok: est.capacity >= 1 && !limitsFirst,
     blocking: false,
-    detail: `this host holds ${describeBound(est.boundBy)}, ${running} running now`
-      + (limits && limits !== est.boundBy ? `; the kernel limits alone allow ${describeBound(limits)}` : ""),
+    detail:
+      `this host holds ${describeBound(est.boundBy)}, ${running} running now` +
+      (limits && limits !== est.boundBy ? `; the kernel limits alone allow ${describeBound(limits)}` : ""),
     fix: limitsFirst ? limits?.budget.fix : undefined,
   });
   return checks;

@@ -4,7 +4,10 @@ import { succeeds } from "../util/exec.js";
 /** Mount points at or below `prefix`, deepest first (the order they must be unmounted in). */
 export async function mountsUnder(prefix: string): Promise<string[]> {
   const info = await readFile("/proc/self/mountinfo", "utf8");
-  const points = info.split("\n").filter(Boolean).map((line) => unescapeMountPath(line.split(" ")[4]));
+  const points = info
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => unescapeMountPath(line.split(" ")[4]));
   const base = prefix.endsWith("/") ? prefix : `${prefix}/`;
   return [...new Set(points.filter((p) => p === prefix || p.startsWith(base)))].sort((a, b) => b.length - a.length);
 }

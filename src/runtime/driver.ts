@@ -28,7 +28,10 @@ export type StepTimings = Record<string, number>;
 
 /** The one small interface every runtime driver implements (local today; host-cluster and cloud later). */
 export interface RuntimeDriver {
-  provision(spec: ClusterSpec, onStep?: (step: string) => void): Promise<{ credentials: ClusterCredentials; timings: StepTimings }>;
+  provision(
+    spec: ClusterSpec,
+    onStep?: (step: string) => void,
+  ): Promise<{ credentials: ClusterCredentials; timings: StepTimings }>;
   start(clusterId: string, onStep?: (step: string) => void): Promise<{ timings: StepTimings }>;
   stop(clusterId: string): Promise<void>;
   destroy(clusterId: string): Promise<void>;

@@ -27,7 +27,14 @@ describe("REST API on PostgreSQL (fake driver)", () => {
     dir = await mkdtemp(join(tmpdir(), "tempkube-app-pg-"));
     postgres = await TestPostgres.start();
     url = await postgres.createDatabase("tempkube");
-    server = await startServer({ host: "127.0.0.1", port: 0, dataDir: dir, database: url, driver: new FakeDriver(), hostCapacity: 2 });
+    server = await startServer({
+      host: "127.0.0.1",
+      port: 0,
+      dataDir: dir,
+      database: url,
+      driver: new FakeDriver(),
+      hostCapacity: 2,
+    });
     admin = (await readFile(server.adminTokenFile, "utf8")).trim();
   });
   after(async () => {
@@ -41,14 +48,29 @@ describe("REST API on PostgreSQL (fake driver)", () => {
     const made = await call(admin, "POST", "/v1/tokens", { name: "ci", maxClusters: 1 });
     assert.equal(made.status, 201);
     const ci = made.json.token as string;
-    assert.deepEqual((await call(admin, "GET", "/v1/tokens")).json.items.map((t: { name: string }) => t.name), ["admin", "ci"]);
+    assert.deepEqual(
+      (await call(admin, "GET", "/v1/tokens")).json.items.map((t: { name: string }) => t.name),
+      ["admin", "ci"],
+    );
 
-    const created = await call(ci, "POST", "/v1/clusters", { size: "1-small", ttlMinutes: 10, labels: { team: "a" }, wait: true });
+    const created = await call(ci, "POST", "/v1/clusters", {
+      size: "1-small",
+      ttlMinutes: 10,
+      labels: { team: "a" },
+      wait: true,
+    });
     assert.equal(created.status, 201);
     assert.equal(created.json.phase, "running");
-    assert.equal((await call(ci, "POST", "/v1/clusters", { size: "1-small", ttlMinutes: 10 })).status, 403, "the quota holds");
+    assert.equal(
+      (await call(ci, "POST", "/v1/clusters", { size: "1-small", ttlMinutes: 10 })).status,
+      403,
+      "the quota holds",
+    );
     const listed = await call(ci, "GET", "/v1/clusters");
-    assert.deepEqual(listed.json.items.map((c: { id: string; labels: object }) => [c.id, c.labels]), [[created.json.id, { team: "a" }]]);
+    assert.deepEqual(
+      listed.json.items.map((c: { id: string; labels: object }) => [c.id, c.labels]),
+      [[created.json.id, { team: "a" }]],
+    );
 
     // Another replica's view: the same database.
     const replica = await Store.openPostgres(url);
@@ -66,7 +88,12 @@ describe("REST API on PostgreSQL (fake driver)", () => {
   it("refuses to start on an unreachable database, naming it without its password", async () => {
     assert.ok(postgres);
     const unreachable = url.replace("postgres@", "tempkube:s3cret@").replace(`:${postgres.port}/`, ":1/");
-    await assert.rejects(startServer({ host: "127.0.0.1", port: 0, dataDir: dir, database: unreachable, driver: new FakeDriver() }),
-      (e: Error) => /^cannot connect to PostgreSQL at postgres:\/\/tempkube:\[redacted\]@127\.0\.0\.1:1\/tempkube: /.test(e.message) && !e.message.includes("s3cret"));
+    await assert.rejects(
+      startServer({ host: "127.0.0.1", port: 0, dataDir: dir, database: unreachable, driver: new FakeDriver() }),
+      (e: Error) =>
+        /^cannot connect to PostgreSQL at postgres:\/\/tempkube:\[redacted\]@127\.0\.0\.1:1\/tempkube: /.test(
+          e.message,
+        ) && !e.message.includes("s3cret"),
+    );
   });
 });

@@ -13,7 +13,8 @@ describe("REST API: tokens, limits, capacity, OpenAPI (fake driver)", () => {
   let dir: string;
   let admin: string;
 
-  const call = (token: string | undefined, method: string, path: string, body?: unknown) => restCall(server.url, token, method, path, body);
+  const call = (token: string | undefined, method: string, path: string, body?: unknown) =>
+    restCall(server.url, token, method, path, body);
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "tempkube-app-"));
@@ -28,8 +29,9 @@ describe("REST API: tokens, limits, capacity, OpenAPI (fake driver)", () => {
   it("refuses to start a second server on the same address, before it touches any cluster", async () => {
     const driver = new FakeDriver();
     const port = Number(new URL(server.url).port);
-    await assert.rejects(startServer({ host: "127.0.0.1", port, dataDir: dir, driver, warmPool: 2 }),
-      (e: Error) => /127\.0\.0\.1:\d+ is already in use \(another tempkube server\?\)/.test(e.message));
+    await assert.rejects(startServer({ host: "127.0.0.1", port, dataDir: dir, driver, warmPool: 2 }), (e: Error) =>
+      /127\.0\.0\.1:\d+ is already in use \(another tempkube server\?\)/.test(e.message),
+    );
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(driver.calls, [], "the refused server provisioned or destroyed nothing");
   });
@@ -43,14 +45,25 @@ describe("REST API: tokens, limits, capacity, OpenAPI (fake driver)", () => {
     assert.deepEqual(schema.properties.size.enum, ["1-small", "1-mid", "1-large"]);
     assert.equal(schema.properties.ttlMinutes.minimum, 1);
     assert.ok(create.responses["403"] && create.responses["429"]);
-    for (const path of ["/v1/clusters/{id}", "/v1/clusters/{id}/kubeconfig", "/v1/clusters/{id}/extend", "/v1/tokens", "/v1/tokens/{id}"]) {
+    for (const path of [
+      "/v1/clusters/{id}",
+      "/v1/clusters/{id}/kubeconfig",
+      "/v1/clusters/{id}/extend",
+      "/v1/tokens",
+      "/v1/tokens/{id}",
+    ]) {
       assert.ok(doc.json.paths[path], `${path} is documented`);
     }
     assert.equal(doc.json.paths["/openapi.json"], undefined);
   });
 
   it("lets admins create, list and revoke tokens; others get 403; secrets are shown once", async () => {
-    const made = await call(admin, "POST", "/v1/tokens", { name: "ci", maxClusters: 1, maxTtlMinutes: 30, sizes: ["1-small"] });
+    const made = await call(admin, "POST", "/v1/tokens", {
+      name: "ci",
+      maxClusters: 1,
+      maxTtlMinutes: 30,
+      sizes: ["1-small"],
+    });
     assert.equal(made.status, 201);
     assert.match(made.json.token, /^tk_/);
     assert.deepEqual(made.json.limits, { maxClusters: 1, maxTtlMinutes: 30, sizes: ["1-small"], privileged: false });
@@ -59,23 +72,37 @@ describe("REST API: tokens, limits, capacity, OpenAPI (fake driver)", () => {
     assert.match((await call(ci, "POST", "/v1/tokens", { name: "x" })).json.message, /not an admin token/);
     assert.equal((await call(ci, "GET", "/v1/tokens/self")).json.name, "ci");
     const list = await call(admin, "GET", "/v1/tokens");
-    assert.deepEqual(list.json.items.map((t: { name: string }) => t.name), ["admin", "ci"]);
+    assert.deepEqual(
+      list.json.items.map((t: { name: string }) => t.name),
+      ["admin", "ci"],
+    );
     assert.ok(!list.text.includes(ci), "no secrets in the list");
-    assert.match((await call(admin, "POST", "/v1/tokens", { name: "bad", sizes: ["huge"] })).json.message, /body\/sizes\/0 must be equal to one of the allowed values/);
+    assert.match(
+      (await call(admin, "POST", "/v1/tokens", { name: "bad", sizes: ["huge"] })).json.message,
+      /body\/sizes\/0 must be equal to one of the allowed values/,
+    );
 
     // The limits hold over HTTP: 403 naming the limit; nothing made.
     const privileged = await call(ci, "POST", "/v1/clusters", { size: "1-small", ttlMinutes: 10, privileged: true });
     assert.equal(privileged.status, 403);
     assert.match(privileged.json.message, /privileged/);
     assert.equal((await call(ci, "POST", "/v1/clusters", { size: "1-mid", ttlMinutes: 10 })).status, 403);
-    const ok = await call(ci, "POST", "/v1/clusters", { size: "1-small", ttlMinutes: 10, labels: { team: "a" }, wait: true });
+    const ok = await call(ci, "POST", "/v1/clusters", {
+      size: "1-small",
+      ttlMinutes: 10,
+      labels: { team: "a" },
+      wait: true,
+    });
     assert.equal(ok.status, 201);
     assert.equal(ok.json.phase, "running");
     const quota = await call(ci, "POST", "/v1/clusters", { size: "1-small", ttlMinutes: 10 });
     assert.equal(quota.status, 403);
     assert.match(quota.json.message, /quota/);
     assert.equal((await call(ci, "GET", "/v1/clusters")).json.items.length, 1);
-    assert.deepEqual((await call(ci, "GET", "/v1/clusters?label=team=a")).json.items.map((c: { id: string }) => c.id), [ok.json.id]);
+    assert.deepEqual(
+      (await call(ci, "GET", "/v1/clusters?label=team=a")).json.items.map((c: { id: string }) => c.id),
+      [ok.json.id],
+    );
     assert.equal((await call(ci, "GET", "/v1/clusters?label=team")).status, 400);
     const got = await call(ci, "GET", `/v1/clusters/${ok.json.id}`);
     assert.equal(got.json.endpoint, "https://fake");
@@ -95,7 +122,9 @@ describe("REST API: tokens, limits, capacity, OpenAPI (fake driver)", () => {
 
   it("answers 429 with the reason at host capacity, and makes nothing", async () => {
     const before = (await call(admin, "GET", "/v1/clusters")).json.items.length as number;
-    const running = (await call(admin, "GET", "/v1/clusters")).json.items.filter((c: { desired: string }) => c.desired === "running").length as number;
+    const running = (await call(admin, "GET", "/v1/clusters")).json.items.filter(
+      (c: { desired: string }) => c.desired === "running",
+    ).length as number;
     for (let i = running; i < 3; i++) assert.equal((await call(admin, "POST", "/v1/clusters", {})).status, 201);
     const full = await call(admin, "POST", "/v1/clusters", {});
     assert.equal(full.status, 429);

@@ -12,7 +12,16 @@ import { registerSmekRoutes } from "./smek-routes.js";
 import { registerTokenRoutes } from "./token-routes.js";
 
 const STATUS: Record<ErrorType, number> = {
-  "invalid-input": 400, "not-found": 404, conflict: 409, forbidden: 403, capacity: 429, setup: 503, host: 503, "child-process": 500, runtime: 500, timeout: 504,
+  "invalid-input": 400,
+  "not-found": 404,
+  conflict: 409,
+  forbidden: 403,
+  capacity: 429,
+  setup: 503,
+  host: 503,
+  "child-process": 500,
+  runtime: 500,
+  timeout: 504,
 };
 
 /** What the routes call: the application services, and the metrics they are measured by. */
@@ -29,12 +38,19 @@ export async function buildApp({ clusters, tokens, metrics, uploadsDir }: AppPar
   const app = Fastify({
     logger: false,
     // Messages name the field and the rule: "body/ttlMinutes must be >= 1", "body/colour is not a known field".
-    schemaErrorFormatter: (errors, dataVar) => new Error(errors.map((e) => {
-      const field = `${dataVar}${e.instancePath}`;
-      const extra = (e.params as { additionalProperty?: string }).additionalProperty;
-      return extra ? `${field}/${extra} is not a known field` : `${field} ${e.message ?? "is invalid"}`;
-    }).join("; ")),
-    ajv: { customOptions: { allErrors: false, removeAdditional: false, formats: { email: /^[^\s@]+@[^\s@]+\.[^\s@]+$/ } } },
+    schemaErrorFormatter: (errors, dataVar) =>
+      new Error(
+        errors
+          .map((e) => {
+            const field = `${dataVar}${e.instancePath}`;
+            const extra = (e.params as { additionalProperty?: string }).additionalProperty;
+            return extra ? `${field}/${extra} is not a known field` : `${field} ${e.message ?? "is invalid"}`;
+          })
+          .join("; "),
+      ),
+    ajv: {
+      customOptions: { allErrors: false, removeAdditional: false, formats: { email: /^[^\s@]+@[^\s@]+\.[^\s@]+$/ } },
+    },
   });
 
   app.setErrorHandler((err, _req, reply) => {
@@ -49,10 +65,17 @@ export async function buildApp({ clusters, tokens, metrics, uploadsDir }: AppPar
 
   // Bodies pasted from API docs carry comments; `curl -d` sends them as form data.
   app.removeContentTypeParser("application/json");
-  app.addContentTypeParser(["application/json", "application/x-www-form-urlencoded", "text/plain"], { parseAs: "string" },
+  app.addContentTypeParser(
+    ["application/json", "application/x-www-form-urlencoded", "text/plain"],
+    { parseAs: "string" },
     (_req, text, done) => {
-      try { done(null, parseJsonWithComments(String(text))); } catch (err) { done(err as Error, undefined); }
-    });
+      try {
+        done(null, parseJsonWithComments(String(text)));
+      } catch (err) {
+        done(err as Error, undefined);
+      }
+    },
+  );
 
   // The OpenAPI document is generated from the route schemas below, the ones that validate requests.
   // Awaited so its onRoute hook sees every route registered after it.
@@ -66,7 +89,9 @@ export async function buildApp({ clusters, tokens, metrics, uploadsDir }: AppPar
   });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   app.get("/healthz", async () => ({ ok: true }));
-  app.get("/metrics", async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.get("/metrics", async (_req, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
 
   requireBearerToken(app, tokens);
   registerClusterRoutes(app, clusters);

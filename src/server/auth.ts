@@ -18,7 +18,10 @@ export function requireBearerToken(app: FastifyInstance, tokens: TokenService): 
     const header = req.headers.authorization ?? "";
     const token = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
     const identity = token ? await tokens.identify(token) : undefined;
-    if (!identity) throw Object.assign(new Error("a valid bearer token is required (Authorization: Bearer <token>)"), { statusCode: 401 });
+    if (!identity)
+      throw Object.assign(new Error("a valid bearer token is required (Authorization: Bearer <token>)"), {
+        statusCode: 401,
+      });
     req.identity = identity;
   });
 }

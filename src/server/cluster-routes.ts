@@ -5,22 +5,44 @@ import type { ClusterService, CreateClusterRequest } from "../service/cluster-se
 import { TempkubeError } from "../util/errors.js";
 import { caller } from "./auth.js";
 import { routeSchema } from "./route-schema.js";
-import { clusterIdParamsSchema, clusterSchema, createClusterBodySchema, extendBodySchema, listQuerySchema, waitQuerySchema } from "./schemas.js";
+import {
+  clusterIdParamsSchema,
+  clusterSchema,
+  createClusterBodySchema,
+  extendBodySchema,
+  listQuerySchema,
+  waitQuerySchema,
+} from "./schemas.js";
 
 /** The JSON a client sees of a cluster. */
 export function clusterView(r: ClusterRecord, endpoint: string | null = null) {
   return {
-    id: r.id, name: r.name, phase: r.phase, desired: r.desired, kubernetesVersion: r.spec.kubernetesVersion,
-    size: r.spec.size, workers: r.spec.workers, privileged: r.spec.privileged, keep: r.keep,
-    notificationEmail: r.notificationEmail, ttlMinutes: r.ttlMinutes, expiresAt: new Date(r.expiresAt).toISOString(),
-    createdAt: new Date(r.createdAt).toISOString(), endpoint, labels: r.labels, lastError: r.lastError, phaseTimingsMs: r.timings,
+    id: r.id,
+    name: r.name,
+    phase: r.phase,
+    desired: r.desired,
+    kubernetesVersion: r.spec.kubernetesVersion,
+    size: r.spec.size,
+    workers: r.spec.workers,
+    privileged: r.spec.privileged,
+    keep: r.keep,
+    notificationEmail: r.notificationEmail,
+    ttlMinutes: r.ttlMinutes,
+    expiresAt: new Date(r.expiresAt).toISOString(),
+    createdAt: new Date(r.createdAt).toISOString(),
+    endpoint,
+    labels: r.labels,
+    lastError: r.lastError,
+    phaseTimingsMs: r.timings,
   };
 }
 
 /** "team=a,env=ci" → { team: "a", env: "ci" } */
 function parseLabelSelector(text: string | undefined): Record<string, string> {
-  return parseLabelPairs((text ?? "").split(",").filter(Boolean),
-    () => new TempkubeError("invalid-input", `querystring/label must be key=value[,key=value], not "${text}"`));
+  return parseLabelPairs(
+    (text ?? "").split(",").filter(Boolean),
+    () => new TempkubeError("invalid-input", `querystring/label must be key=value[,key=value], not "${text}"`),
+  );
 }
 
 type IdParams = { Params: { id: string } };
@@ -29,40 +51,93 @@ type Wait = { Querystring: { wait?: boolean } };
 /** /v1/clusters: create, list, show, kubeconfig, stop, start, extend, delete (each may wait until settled). */
 export function registerClusterRoutes(app: FastifyInstance, clusters: ClusterService): void {
   async function settleIf(wait: boolean | undefined, r: ClusterRecord): Promise<ClusterRecord> {
-    return wait ? (await clusters.waitSettled(r.id)) ?? r : r;
+    return wait ? ((await clusters.waitSettled(r.id)) ?? r) : r;
   }
 
-  app.post<{ Body: CreateClusterRequest & { wait?: boolean } }>("/v1/clusters",
-    routeSchema("Create a cluster (from the warm pool when one of its shape is ready)", { body: createClusterBodySchema }, clusterSchema, 201), async (req, reply) => {
+  app.post<{ Body: CreateClusterRequest & { wait?: boolean } }>(
+    "/v1/clusters",
+    routeSchema(
+      "Create a cluster (from the warm pool when one of its shape is ready)",
+      { body: createClusterBodySchema },
+      clusterSchema,
+      201,
+    ),
+    async (req, reply) => {
       const { wait, ...spec } = req.body ?? {};
       let record = await clusters.create(caller(req), spec);
       if (wait) record = (await clusters.waitSettled(record.id)) ?? record;
       return reply.status(201).send(clusterView(record));
-    });
+    },
+  );
 
-  app.get<{ Querystring: { label?: string } }>("/v1/clusters", routeSchema("List your clusters", { querystring: listQuerySchema },
-    { type: "object", properties: { items: { type: "array", items: clusterSchema } } }), async (req) =>
-    ({ items: (await clusters.list(caller(req), parseLabelSelector(req.query.label))).map((r) => clusterView(r)) }));
+  app.get<{ Querystring: { label?: string } }>(
+    "/v1/clusters",
+    routeSchema(
+      "List your clusters",
+      { querystring: listQuerySchema },
+      { type: "object", properties: { items: { type: "array", items: clusterSchema } } },
+    ),
+    async (req) => ({
+      items: (await clusters.list(caller(req), parseLabelSelector(req.query.label))).map((r) => clusterView(r)),
+    }),
+  );
 
-  app.get<IdParams>("/v1/clusters/:id", routeSchema("Show a cluster", { params: clusterIdParamsSchema }, clusterSchema), async (req) => {
-    const r = await clusters.get(caller(req), req.params.id);
-    return clusterView(r, await clusters.endpoint(r));
-  });
+  app.get<IdParams>(
+    "/v1/clusters/:id",
+    routeSchema("Show a cluster", { params: clusterIdParamsSchema }, clusterSchema),
+    async (req) => {
+      const r = await clusters.get(caller(req), req.params.id);
+      return clusterView(r, await clusters.endpoint(r));
+    },
+  );
 
-  app.get<IdParams>("/v1/clusters/:id/kubeconfig", routeSchema("The cluster's kubeconfig (YAML), for the tenant credential", { params: clusterIdParamsSchema },
-    { type: "string", description: "kubeconfig YAML" }), async (req, reply) =>
-    reply.type("application/yaml").send(await clusters.kubeconfig(caller(req), req.params.id)));
+  app.get<IdParams>(
+    "/v1/clusters/:id/kubeconfig",
+    routeSchema(
+      "The cluster's kubeconfig (YAML), for the tenant credential",
+      { params: clusterIdParamsSchema },
+      { type: "string", description: "kubeconfig YAML" },
+    ),
+    async (req, reply) => reply.type("application/yaml").send(await clusters.kubeconfig(caller(req), req.params.id)),
+  );
 
-  app.post<IdParams & Wait>("/v1/clusters/:id/stop", routeSchema("Stop a cluster; its state is kept", { params: clusterIdParamsSchema, querystring: waitQuerySchema },
-    clusterSchema), async (req) => clusterView(await settleIf(req.query.wait, await clusters.stop(caller(req), req.params.id))));
+  app.post<IdParams & Wait>(
+    "/v1/clusters/:id/stop",
+    routeSchema(
+      "Stop a cluster; its state is kept",
+      { params: clusterIdParamsSchema, querystring: waitQuerySchema },
+      clusterSchema,
+    ),
+    async (req) => clusterView(await settleIf(req.query.wait, await clusters.stop(caller(req), req.params.id))),
+  );
 
-  app.post<IdParams & Wait>("/v1/clusters/:id/start", routeSchema("Start a stopped cluster", { params: clusterIdParamsSchema, querystring: waitQuerySchema },
-    clusterSchema), async (req) => clusterView(await settleIf(req.query.wait, await clusters.start(caller(req), req.params.id))));
+  app.post<IdParams & Wait>(
+    "/v1/clusters/:id/start",
+    routeSchema(
+      "Start a stopped cluster",
+      { params: clusterIdParamsSchema, querystring: waitQuerySchema },
+      clusterSchema,
+    ),
+    async (req) => clusterView(await settleIf(req.query.wait, await clusters.start(caller(req), req.params.id))),
+  );
 
-  app.post<IdParams & { Body: { ttlMinutes: number } }>("/v1/clusters/:id/extend", routeSchema("Give a cluster a new expiry, counted from now",
-    { params: clusterIdParamsSchema, body: extendBodySchema }, clusterSchema), async (req) =>
-    clusterView(await clusters.extend(caller(req), req.params.id, req.body.ttlMinutes)));
+  app.post<IdParams & { Body: { ttlMinutes: number } }>(
+    "/v1/clusters/:id/extend",
+    routeSchema(
+      "Give a cluster a new expiry, counted from now",
+      { params: clusterIdParamsSchema, body: extendBodySchema },
+      clusterSchema,
+    ),
+    async (req) => clusterView(await clusters.extend(caller(req), req.params.id, req.body.ttlMinutes)),
+  );
 
-  app.delete<IdParams & Wait>("/v1/clusters/:id", routeSchema("Terminate a cluster now", { params: clusterIdParamsSchema, querystring: waitQuerySchema },
-    clusterSchema), async (req) => clusterView(await settleIf(req.query.wait, await clusters.delete(caller(req), req.params.id))));
+  app.delete<IdParams & Wait>(
+    "/v1/clusters/:id",
+    routeSchema(
+      "Terminate a cluster now",
+      { params: clusterIdParamsSchema, querystring: waitQuerySchema },
+      clusterSchema,
+    ),
+    async (req) => clusterView(await settleIf(req.query.wait, await clusters.delete(caller(req), req.params.id))),
+  );
 }

@@ -2,12 +2,32 @@ import { errorSchema } from "./schemas.js";
 
 /** What each error status means to a caller, in the OpenAPI document of every route. */
 const ERROR_MEANING: Record<number, string> = {
-  400: "invalid input; the message names the field and the rule", 401: "no valid bearer token", 403: "not allowed for this token (policy or quota)",
-  404: "no such cluster (or not yours)", 409: "not possible in the cluster's current state", 429: "host capacity reached; retry later",
+  400: "invalid input; the message names the field and the rule",
+  401: "no valid bearer token",
+  403: "not allowed for this token (policy or quota)",
+  404: "no such cluster (or not yours)",
+  409: "not possible in the cluster's current state",
+  429: "host capacity reached; retry later",
 };
 
 /** The schema of a route: request parts validated, answers documented (errors by status). */
-export function routeSchema(summary: string, parts: Record<string, unknown>, ok: Record<string, unknown> | undefined, okStatus = 200, tags = ["clusters"]) {
-  const errors = Object.fromEntries([400, 401, 403, 404, 409, 429].map((code) => [code, { ...errorSchema, description: ERROR_MEANING[code] }]));
-  return { schema: { summary, tags, security: [{ bearer: [] }], ...parts, response: { ...(ok ? { [okStatus]: ok } : {}), ...errors } } };
+export function routeSchema(
+  summary: string,
+  parts: Record<string, unknown>,
+  ok: Record<string, unknown> | undefined,
+  okStatus = 200,
+  tags = ["clusters"],
+) {
+  const errors = Object.fromEntries(
+    [400, 401, 403, 404, 409, 429].map((code) => [code, { ...errorSchema, description: ERROR_MEANING[code] }]),
+  );
+  return {
+    schema: {
+      summary,
+      tags,
+      security: [{ bearer: [] }],
+      ...parts,
+      response: { ...(ok ? { [okStatus]: ok } : {}), ...errors },
+    },
+  };
 }

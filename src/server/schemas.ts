@@ -1,5 +1,12 @@
 import { DESIRED_STATES, PHASES } from "../core/cluster-record.js";
-import { CLUSTER_ID_PATTERN, DEFAULT_SIZE, DEFAULT_TTL_MINUTES, MAX_TTL_MINUTES, MAX_WORKERS, SIZE_PRESETS } from "../core/cluster-spec.js";
+import {
+  CLUSTER_ID_PATTERN,
+  DEFAULT_SIZE,
+  DEFAULT_TTL_MINUTES,
+  MAX_TTL_MINUTES,
+  MAX_WORKERS,
+  SIZE_PRESETS,
+} from "../core/cluster-spec.js";
 import { KUBERNETES_RELEASES } from "../setup/catalogue.js";
 
 /**
@@ -10,7 +17,9 @@ import { KUBERNETES_RELEASES } from "../setup/catalogue.js";
 
 const sizes = Object.keys(SIZE_PRESETS);
 const labels = {
-  type: "object", maxProperties: 20, description: "key/value labels for finding clusters again",
+  type: "object",
+  maxProperties: 20,
+  description: "key/value labels for finding clusters again",
   propertyNames: { pattern: "^[a-zA-Z0-9][a-zA-Z0-9._/-]{0,62}$" },
   additionalProperties: { type: "string", maxLength: 63 },
 } as const;
@@ -19,13 +28,34 @@ export const createClusterBodySchema = {
   type: "object",
   additionalProperties: false,
   properties: {
-    kubernetesVersion: { type: "string", minLength: 1, description: `Kubernetes minor or full version: ${KUBERNETES_RELEASES.map((r) => r.minor).join(", ")}` },
-    ttlMinutes: { type: "integer", minimum: 1, maximum: MAX_TTL_MINUTES, default: DEFAULT_TTL_MINUTES, description: "minutes until expiry" },
+    kubernetesVersion: {
+      type: "string",
+      minLength: 1,
+      description: `Kubernetes minor or full version: ${KUBERNETES_RELEASES.map((r) => r.minor).join(", ")}`,
+    },
+    ttlMinutes: {
+      type: "integer",
+      minimum: 1,
+      maximum: MAX_TTL_MINUTES,
+      default: DEFAULT_TTL_MINUTES,
+      description: "minutes until expiry",
+    },
     keep: { type: "boolean", default: false, description: "at expiry stop (state kept) instead of terminate" },
     notificationEmail: { type: "string", format: "email" },
-    privileged: { type: "boolean", default: false, description: "Pod Security privileged instead of baseline (the token must allow it); on the local runtime a privileged pod is root on the host: for trusted users only" },
+    privileged: {
+      type: "boolean",
+      default: false,
+      description:
+        "Pod Security privileged instead of baseline (the token must allow it); on the local runtime a privileged pod is root on the host: for trusted users only",
+    },
     size: { type: "string", enum: sizes, default: DEFAULT_SIZE },
-    workers: { type: "integer", minimum: 0, maximum: MAX_WORKERS, default: 0, description: "worker nodes besides the control-plane node" },
+    workers: {
+      type: "integer",
+      minimum: 0,
+      maximum: MAX_WORKERS,
+      default: 0,
+      description: "worker nodes besides the control-plane node",
+    },
     name: { type: "string", maxLength: 63 },
     labels,
     wait: { type: "boolean", default: false, description: "answer only once the cluster is ready (or failed)" },
@@ -36,31 +66,45 @@ export const extendBodySchema = {
   type: "object",
   additionalProperties: false,
   required: ["ttlMinutes"],
-  properties: { ttlMinutes: { type: "integer", minimum: 1, maximum: MAX_TTL_MINUTES, description: "new expiry, counted from now" } },
+  properties: {
+    ttlMinutes: { type: "integer", minimum: 1, maximum: MAX_TTL_MINUTES, description: "new expiry, counted from now" },
+  },
 } as const;
 
 export const clusterIdParamsSchema = {
-  type: "object", required: ["id"], properties: { id: { type: "string", pattern: CLUSTER_ID_PATTERN } },
+  type: "object",
+  required: ["id"],
+  properties: { id: { type: "string", pattern: CLUSTER_ID_PATTERN } },
 } as const;
 
 export const waitQuerySchema = {
-  type: "object", additionalProperties: false, properties: { wait: { type: "boolean", description: "answer once the operation is done" } },
+  type: "object",
+  additionalProperties: false,
+  properties: { wait: { type: "boolean", description: "answer once the operation is done" } },
 } as const;
 
 export const listQuerySchema = {
-  type: "object", additionalProperties: false,
+  type: "object",
+  additionalProperties: false,
   properties: { label: { type: "string", description: "only clusters with these labels: key=value[,key=value]" } },
 } as const;
 
 export const clusterSchema = {
   type: "object",
   properties: {
-    id: { type: "string" }, name: { type: ["string", "null"] },
+    id: { type: "string" },
+    name: { type: ["string", "null"] },
     phase: { type: "string", enum: PHASES },
     desired: { type: "string", enum: DESIRED_STATES },
-    kubernetesVersion: { type: "string" }, size: { type: "string" }, workers: { type: "integer" }, privileged: { type: "boolean" },
-    keep: { type: "boolean" }, notificationEmail: { type: ["string", "null"] }, ttlMinutes: { type: "integer" },
-    expiresAt: { type: "string", format: "date-time" }, createdAt: { type: "string", format: "date-time" },
+    kubernetesVersion: { type: "string" },
+    size: { type: "string" },
+    workers: { type: "integer" },
+    privileged: { type: "boolean" },
+    keep: { type: "boolean" },
+    notificationEmail: { type: ["string", "null"] },
+    ttlMinutes: { type: "integer" },
+    expiresAt: { type: "string", format: "date-time" },
+    createdAt: { type: "string", format: "date-time" },
     endpoint: { type: ["string", "null"], description: "the apiserver URL (reachable from this host)" },
     labels: { type: "object", additionalProperties: { type: "string" } },
     lastError: { type: ["string", "null"] },
@@ -69,14 +113,18 @@ export const clusterSchema = {
 } as const;
 
 export const errorSchema = {
-  type: "object", properties: { error: { type: "string" }, message: { type: "string" } },
+  type: "object",
+  properties: { error: { type: "string" }, message: { type: "string" } },
 } as const;
 
 const tokenLimitProperties = {
   maxClusters: { type: ["integer", "null"], minimum: 0, description: "clusters running at once (null: no limit)" },
   maxTtlMinutes: { type: ["integer", "null"], minimum: 1, maximum: MAX_TTL_MINUTES },
   sizes: { type: ["array", "null"], items: { type: "string", enum: sizes }, uniqueItems: true },
-  privileged: { type: "boolean", description: "may create privileged clusters, whose pods may be root on the host: give it to trusted users only" },
+  privileged: {
+    type: "boolean",
+    description: "may create privileged clusters, whose pods may be root on the host: give it to trusted users only",
+  },
 } as const;
 
 export const createTokenBodySchema = {
@@ -93,27 +141,45 @@ export const createTokenBodySchema = {
 export const tokenSchema = {
   type: "object",
   properties: {
-    id: { type: "integer" }, name: { type: "string" }, admin: { type: "boolean" },
+    id: { type: "integer" },
+    name: { type: "string" },
+    admin: { type: "boolean" },
     limits: { type: "object", properties: tokenLimitProperties },
-    createdAt: { type: "string", format: "date-time" }, revokedAt: { type: ["string", "null"], format: "date-time" },
+    createdAt: { type: "string", format: "date-time" },
+    revokedAt: { type: ["string", "null"], format: "date-time" },
     token: { type: "string", description: "the secret; shown once, at creation" },
   },
 } as const;
 
-export const tokenIdParamsSchema = { type: "object", required: ["id"], properties: { id: { type: "integer", minimum: 1 } } } as const;
+export const tokenIdParamsSchema = {
+  type: "object",
+  required: ["id"],
+  properties: { id: { type: "integer", minimum: 1 } },
+} as const;
 
 export const imageUploadQuerySchema = {
-  type: "object", additionalProperties: false,
+  type: "object",
+  additionalProperties: false,
   properties: {
     cluster: { type: "string", pattern: CLUSTER_ID_PATTERN, description: "load into this cluster only" },
-    name: { type: "string", pattern: "^[A-Za-z0-9._-]{1,100}$", description: "the archive's file name, echoed in the answer" },
+    name: {
+      type: "string",
+      pattern: "^[A-Za-z0-9._-]{1,100}$",
+      description: "the archive's file name, echoed in the answer",
+    },
   },
 } as const;
 
 export const imageLoadedSchema = {
   type: "object",
   properties: {
-    loaded: { type: "string" }, into: { type: "string" }, bytes: { type: "integer" },
-    images: { type: "array", items: { type: "string" }, description: "the image references the archive named, as pods use them" },
+    loaded: { type: "string" },
+    into: { type: "string" },
+    bytes: { type: "integer" },
+    images: {
+      type: "array",
+      items: { type: "string" },
+      description: "the image references the archive named, as pods use them",
+    },
   },
 } as const;

@@ -38,7 +38,6 @@ export interface ServerOptions {
   clusterEgress?: ClusterEgress;
 }
 
-
 export interface RunningServer {
   url: string;
   app: FastifyInstance;
@@ -70,16 +69,29 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const driver = options.driver ?? new LocalRuntime({ dataDir: dir, clusterEgress: options.clusterEgress });
   const notificationOptions = options.notifications ?? {};
   const notifier = new Notifier(store, clock, notificationOptions);
-  const controller = new LifetimeController(store, driver, clock, { notifier, options: notificationOptions },
-    { size: options.warmPool ?? 0, shape: pooledShape(DEFAULT_KUBERNETES_MINOR) });
+  const controller = new LifetimeController(
+    store,
+    driver,
+    clock,
+    { notifier, options: notificationOptions },
+    { size: options.warmPool ?? 0, shape: pooledShape(DEFAULT_KUBERNETES_MINOR) },
+  );
   const estimate = options.hostCapacity === undefined ? await estimateHostCapacity() : undefined;
   const hostCapacity = options.hostCapacity ?? estimate!.capacity;
   const metrics = new ServiceMetrics(store);
   controller.on("ready", (r: ClusterRecord) => metrics.createSeconds.observe((clock.now() - r.createdAt) / 1000));
   controller.on("expired", (r: ClusterRecord) => metrics.expiries.inc({ outcome: r.desired }));
   notifier.onAttempt = (ok) => metrics.deliveries.inc({ result: ok ? "delivered" : "failed" });
-  const clusters = new ClusterService(store, controller, driver, clock, { hostCapacity, notifications: notificationOptions });
-  const app = await buildApp({ clusters, tokens: new TokenService(store, clock), metrics, uploadsDir: join(dir, "uploads") });
+  const clusters = new ClusterService(store, controller, driver, clock, {
+    hostCapacity,
+    notifications: notificationOptions,
+  });
+  const app = await buildApp({
+    clusters,
+    tokens: new TokenService(store, clock),
+    metrics,
+    uploadsDir: join(dir, "uploads"),
+  });
   // The address first: a second server started by mistake must fail before its controller
   // acts on the store (it would retire the first one's warm pool, for a start).
   let address: string;
@@ -89,7 +101,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await app.close();
     await store.close();
     if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") {
-      throw new TempkubeError("invalid-input", `${options.host}:${options.port} is already in use (another tempkube server?); choose another with --listen`);
+      throw new TempkubeError(
+        "invalid-input",
+        `${options.host}:${options.port} is already in use (another tempkube server?); choose another with --listen`,
+      );
     }
     throw err;
   }

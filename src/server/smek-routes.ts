@@ -15,12 +15,20 @@ type Body = Record<string, unknown>;
 
 function body(req: FastifyRequest): Body {
   const raw = req.body;
-  const parsed = typeof raw === "string" || Buffer.isBuffer(raw) ? parseJsonWithComments(String(raw)) : raw ?? {};
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new TempkubeError("invalid-input", "request body must be a JSON object");
+  const parsed = typeof raw === "string" || Buffer.isBuffer(raw) ? parseJsonWithComments(String(raw)) : (raw ?? {});
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw new TempkubeError("invalid-input", "request body must be a JSON object");
   return parsed as Body;
 }
 
-const KNOWN_CREATE = ["k8s-version", "minutes-to-live", "keep-cluster", "notification-email", "enable-privileged", "cluster-size"];
+const KNOWN_CREATE = [
+  "k8s-version",
+  "minutes-to-live",
+  "keep-cluster",
+  "notification-email",
+  "enable-privileged",
+  "cluster-size",
+];
 
 function field<T>(b: Body, name: string, type: "string" | "number" | "boolean", fallback?: T): T {
   const v = b[name];
@@ -53,10 +61,15 @@ export function registerSmekRoutes(app: FastifyInstance, clusters: ClusterServic
   app.post("/create", async (req, reply) => {
     const b = body(req);
     const unknown = Object.keys(b).filter((k) => !KNOWN_CREATE.includes(k));
-    if (unknown.length) throw new TempkubeError("invalid-input", `unknown field(s): ${unknown.join(", ")}; known: ${KNOWN_CREATE.join(", ")}`);
+    if (unknown.length)
+      throw new TempkubeError(
+        "invalid-input",
+        `unknown field(s): ${unknown.join(", ")}; known: ${KNOWN_CREATE.join(", ")}`,
+      );
     const email = field<string>(b, "notification-email", "string");
     const minutes = field<number>(b, "minutes-to-live", "number", DEFAULT_TTL_MINUTES);
-    if (!Number.isInteger(minutes) || minutes < 1) throw new TempkubeError("invalid-input", "minutes-to-live must be a positive integer");
+    if (!Number.isInteger(minutes) || minutes < 1)
+      throw new TempkubeError("invalid-input", "minutes-to-live must be a positive integer");
     let record: ClusterRecord = await clusters.create(caller(req), {
       kubernetesVersion: b["k8s-version"] === undefined ? undefined : field<string>(b, "k8s-version", "string"),
       ttlMinutes: minutes,
@@ -67,9 +80,14 @@ export function registerSmekRoutes(app: FastifyInstance, clusters: ClusterServic
     });
     record = (await clusters.waitSettled(record.id)) ?? record;
     if (record.phase !== "running") {
-      throw new TempkubeError("runtime", `cluster ${record.id} did not become ready (${record.phase}): ${record.lastError ?? "timed out"}`);
+      throw new TempkubeError(
+        "runtime",
+        `cluster ${record.id} did not become ready (${record.phase}): ${record.lastError ?? "timed out"}`,
+      );
     }
-    return reply.type("text/x-shellscript").send(kubeconfigScript(record.id, await clusters.kubeconfig(caller(req), record.id)));
+    return reply
+      .type("text/x-shellscript")
+      .send(kubeconfigScript(record.id, await clusters.kubeconfig(caller(req), record.id)));
   });
 
   app.post("/stop", async (req) => {
@@ -87,14 +105,16 @@ export function registerSmekRoutes(app: FastifyInstance, clusters: ClusterServic
     return { "cluster-id": id, "cluster-status": r.phase === "running" ? "running" : r.phase };
   });
 
-  app.get("/list", async (req) => (await clusters.list(caller(req)))
-    .filter((r) => r.phase !== "terminated")
-    .map((r) => ({
-      "cluster-id": r.id,
-      "cluster-status": r.desired === "stopped" || r.phase === "stopped" ? "stopped" : "running",
-      "k8s-version": r.spec.kubernetesVersion,
-      "cluster-size": r.spec.size,
-      "keep-cluster": r.keep,
-      "expires-at": new Date(r.expiresAt).toISOString(),
-    })));
+  app.get("/list", async (req) =>
+    (await clusters.list(caller(req)))
+      .filter((r) => r.phase !== "terminated")
+      .map((r) => ({
+        "cluster-id": r.id,
+        "cluster-status": r.desired === "stopped" || r.phase === "stopped" ? "stopped" : "running",
+        "k8s-version": r.spec.kubernetesVersion,
+        "cluster-size": r.spec.size,
+        "keep-cluster": r.keep,
+        "expires-at": new Date(r.expiresAt).toISOString(),
+      })),
+  );
 }

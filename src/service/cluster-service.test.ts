@@ -11,32 +11,70 @@ import { Store } from "../store/store.js";
 import { FakeClock, FakeDriver, fakeKubeconfig, unlimitedTenant } from "../testing/fakes.js";
 import { ClusterService } from "./cluster-service.js";
 
-const refusedAs = (type: string, text: RegExp) => (e: Error & { type?: string }) => e.type === type && text.test(e.message);
+const refusedAs = (type: string, text: RegExp) => (e: Error & { type?: string }) =>
+  e.type === type && text.test(e.message);
 
 describe("cluster service admission and warm pool (fake clock, fake driver)", () => {
   let dir: string;
-  before(async () => { dir = await mkdtemp(join(tmpdir(), "tempkube-svc-")); });
-  after(async () => { await rm(dir, { recursive: true, force: true }); });
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tempkube-svc-"));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
   async function setup(name: string, hostCapacity = 100, poolSize = 0) {
     const store = await Store.openSqlite(join(dir, `${name}.db`));
     const clock = new FakeClock();
     const driver = new FakeDriver();
-    const controller = new LifetimeController(store, driver, clock, { options: {} }, { size: poolSize, shape: pooledShape(DEFAULT_KUBERNETES_MINOR) });
+    const controller = new LifetimeController(
+      store,
+      driver,
+      clock,
+      { options: {} },
+      { size: poolSize, shape: pooledShape(DEFAULT_KUBERNETES_MINOR) },
+    );
     controller.start();
     const service = new ClusterService(store, controller, driver, clock, { hostCapacity, notifications: {} });
-    return { store, clock, driver, controller, service, async close() { await controller.stop(); await store.close(); } };
+    return {
+      store,
+      clock,
+      driver,
+      controller,
+      service,
+      async close() {
+        await controller.stop();
+        await store.close();
+      },
+    };
   }
 
   it("refuses what the token does not allow with 403-type errors naming the limit, and makes nothing", async () => {
     const s = await setup("policy");
-    const limited: TokenIdentity = { id: 7, name: "ci-small", admin: false, limits: { maxClusters: 1, maxTtlMinutes: 30, sizes: ["1-small"], privileged: false } };
-    await assert.rejects(s.service.create(limited, { size: "1-small", privileged: true }), refusedAs("forbidden", /may not create privileged clusters/));
-    await assert.rejects(s.service.create(limited, { size: "1-mid" }), refusedAs("forbidden", /may not create size "1-mid".*allowed: 1-small/));
-    await assert.rejects(s.service.create(limited, { size: "1-small", ttlMinutes: 31 }), refusedAs("forbidden", /at most 30 minutes \(ttlMinutes 31\)/));
+    const limited: TokenIdentity = {
+      id: 7,
+      name: "ci-small",
+      admin: false,
+      limits: { maxClusters: 1, maxTtlMinutes: 30, sizes: ["1-small"], privileged: false },
+    };
+    await assert.rejects(
+      s.service.create(limited, { size: "1-small", privileged: true }),
+      refusedAs("forbidden", /may not create privileged clusters/),
+    );
+    await assert.rejects(
+      s.service.create(limited, { size: "1-mid" }),
+      refusedAs("forbidden", /may not create size "1-mid".*allowed: 1-small/),
+    );
+    await assert.rejects(
+      s.service.create(limited, { size: "1-small", ttlMinutes: 31 }),
+      refusedAs("forbidden", /at most 30 minutes \(ttlMinutes 31\)/),
+    );
     assert.equal((await s.store.clusters.all()).length, 0, "nothing made");
     const first = await s.service.create(limited, { size: "1-small", ttlMinutes: 30 });
-    await assert.rejects(s.service.create(limited, { size: "1-small", ttlMinutes: 30 }), refusedAs("forbidden", /quota: token "ci-small" may run 1 cluster\(s\) at once and runs 1/));
+    await assert.rejects(
+      s.service.create(limited, { size: "1-small", ttlMinutes: 30 }),
+      refusedAs("forbidden", /quota: token "ci-small" may run 1 cluster\(s\) at once and runs 1/),
+    );
     await assert.rejects(s.service.extend(limited, first.id, 60), refusedAs("forbidden", /at most 30 minutes/));
     // A stopped cluster frees its place; starting it again takes the place back.
     await s.controller.idle();
@@ -56,7 +94,10 @@ describe("cluster service admission and warm pool (fake clock, fake driver)", ()
     const other: TokenIdentity = { ...unlimitedTenant, id: 2, name: "other" };
     await s.service.create(unlimitedTenant, {});
     await s.service.create(other, {});
-    await assert.rejects(s.service.create(unlimitedTenant, {}), refusedAs("capacity", /host capacity reached: 2 of 2 clusters/));
+    await assert.rejects(
+      s.service.create(unlimitedTenant, {}),
+      refusedAs("capacity", /host capacity reached: 2 of 2 clusters/),
+    );
     assert.equal((await s.store.clusters.all()).length, 2);
     await s.controller.idle();
     assert.equal(s.driver.clusters.size, 2);
@@ -65,7 +106,10 @@ describe("cluster service admission and warm pool (fake clock, fake driver)", ()
 
   it("concurrent creates cannot both take the last place", async () => {
     const s = await setup("race", 1);
-    const results = await Promise.allSettled([s.service.create(unlimitedTenant, {}), s.service.create(unlimitedTenant, {})]);
+    const results = await Promise.allSettled([
+      s.service.create(unlimitedTenant, {}),
+      s.service.create(unlimitedTenant, {}),
+    ]);
     assert.deepEqual(results.map((r) => r.status).sort(), ["fulfilled", "rejected"]);
     await s.close();
   });
@@ -87,7 +131,10 @@ describe("cluster service admission and warm pool (fake clock, fake driver)", ()
     await s.controller.idle();
     const all = await s.store.clusters.all();
     assert.equal(all.filter((r) => r.pooled && r.phase === "running").length, 1, "a replacement was booted");
-    assert.deepEqual((await s.service.list(unlimitedTenant, { team: "a" })).map((r) => r.id), [mine.id]);
+    assert.deepEqual(
+      (await s.service.list(unlimitedTenant, { team: "a" })).map((r) => r.id),
+      [mine.id],
+    );
     assert.deepEqual(await s.service.list(unlimitedTenant, { team: "b" }), []);
 
     // Another shape is not served from the pool.
@@ -107,11 +154,20 @@ describe("cluster service admission and warm pool (fake clock, fake driver)", ()
     await s.controller.idle();
     assert.equal((await s.store.clusters.all()).filter((r) => r.phase === "running").length, 2);
     await s.controller.stop();
-    const smaller = new LifetimeController(s.store, s.driver, s.clock, { options: {} }, { size: 0, shape: pooledShape(DEFAULT_KUBERNETES_MINOR) });
+    const smaller = new LifetimeController(
+      s.store,
+      s.driver,
+      s.clock,
+      { options: {} },
+      { size: 0, shape: pooledShape(DEFAULT_KUBERNETES_MINOR) },
+    );
     smaller.start();
     await smaller.idle();
     await smaller.idle();
-    assert.deepEqual((await s.store.clusters.all()).map((r) => r.phase), ["terminated", "terminated"]);
+    assert.deepEqual(
+      (await s.store.clusters.all()).map((r) => r.phase),
+      ["terminated", "terminated"],
+    );
     assert.equal(s.driver.clusters.size, 0);
     await smaller.stop();
     await s.store.close();

@@ -1,4 +1,11 @@
-import { DEFAULT_SIZE, DEFAULT_TTL_MINUTES, newClusterId, validateSpec, type ClusterSpec, type SizePreset } from "../core/cluster-spec.js";
+import {
+  DEFAULT_SIZE,
+  DEFAULT_TTL_MINUTES,
+  newClusterId,
+  validateSpec,
+  type ClusterSpec,
+  type SizePreset,
+} from "../core/cluster-spec.js";
 import { conflictFor, type ClusterRecord } from "../core/cluster-record.js";
 import type { Clock } from "../core/clock.js";
 import { capacityRefusal, policyRefusal, type TokenIdentity } from "../core/quota.js";
@@ -38,9 +45,13 @@ export const WAIT_TIMEOUT_MS = 10 * 60_000;
  * SMEK-style routes, and through them the CLI and the bench), with no HTTP in sight.
  */
 export class ClusterService {
-  constructor(private readonly store: Store, private readonly controller: LifetimeController,
-    private readonly driver: RuntimeDriver, private readonly clock: Clock,
-    private readonly limits: ServiceLimits = { hostCapacity: Number.POSITIVE_INFINITY, notifications: {} }) {}
+  constructor(
+    private readonly store: Store,
+    private readonly controller: LifetimeController,
+    private readonly driver: RuntimeDriver,
+    private readonly clock: Clock,
+    private readonly limits: ServiceLimits = { hostCapacity: Number.POSITIVE_INFINITY, notifications: {} },
+  ) {}
 
   /**
    * Admits (token policy, quota, host capacity: nothing is made when refused), then claims
@@ -49,10 +60,14 @@ export class ClusterService {
    */
   async create(who: TokenIdentity, req: CreateClusterRequest): Promise<ClusterRecord> {
     const version = req.kubernetesVersion ?? DEFAULT_KUBERNETES_MINOR;
-    if (!findRelease(version)) throw new TempkubeError("invalid-input", `kubernetesVersion "${version}" is not offered`);
+    if (!findRelease(version))
+      throw new TempkubeError("invalid-input", `kubernetesVersion "${version}" is not offered`);
     const spec: ClusterSpec = {
-      id: newClusterId(), kubernetesVersion: version, privileged: req.privileged ?? false,
-      size: (req.size ?? DEFAULT_SIZE) as SizePreset, workers: req.workers ?? 0,
+      id: newClusterId(),
+      kubernetesVersion: version,
+      privileged: req.privileged ?? false,
+      size: (req.size ?? DEFAULT_SIZE) as SizePreset,
+      workers: req.workers ?? 0,
     };
     const problems = validateSpec(spec);
     if (problems.length) throw new TempkubeError("invalid-input", problems.join("; "));
@@ -61,19 +76,37 @@ export class ClusterService {
     if (refused) throw new TempkubeError(refused.type, refused.message);
     const now = this.clock.now();
     const mine = {
-      owner: String(who.id), name: req.name ?? null, keep: req.keep ?? false, notificationEmail: req.notificationEmail ?? null,
-      ttlMinutes, labels: req.labels ?? {},
+      owner: String(who.id),
+      name: req.name ?? null,
+      keep: req.keep ?? false,
+      notificationEmail: req.notificationEmail ?? null,
+      ttlMinutes,
+      labels: req.labels ?? {},
     };
-    const claimed = await this.store.clusters.claimPooled((r) => poolServes(r.spec, spec, sameRelease), (r) => claimPooled(r, mine, now), this.admission(who),
+    const claimed = await this.store.clusters.claimPooled(
+      (r) => poolServes(r.spec, spec, sameRelease),
+      (r) => claimPooled(r, mine, now),
+      this.admission(who),
       // To its new owner a claimed pool cluster has just become ready.
-      (next) => notificationsFor("ready", next, now, this.limits.notifications));
+      (next) => notificationsFor("ready", next, now, this.limits.notifications),
+    );
     if (claimed) {
       this.controller.trigger();
       return claimed;
     }
     const record: ClusterRecord = {
-      id: spec.id, spec, desired: "running", phase: "pending", expiresAt: now + ttlMinutes * 60_000, createdAt: now, updatedAt: now,
-      lastError: null, timings: {}, generation: 0, pooled: false, ...mine,
+      id: spec.id,
+      spec,
+      desired: "running",
+      phase: "pending",
+      expiresAt: now + ttlMinutes * 60_000,
+      createdAt: now,
+      updatedAt: now,
+      lastError: null,
+      timings: {},
+      generation: 0,
+      pooled: false,
+      ...mine,
     };
     await this.store.clusters.insert(record, this.admission(who));
     this.controller.trigger();
@@ -88,7 +121,8 @@ export class ClusterService {
   /** Unknown and other tenants' clusters look the same: 404. */
   async get(who: TokenIdentity, id: string): Promise<ClusterRecord> {
     const r = await this.store.clusters.get(id);
-    if (!r || r.pooled || (!who.admin && r.owner !== String(who.id))) throw new TempkubeError("not-found", `cluster ${id} not found`);
+    if (!r || r.pooled || (!who.admin && r.owner !== String(who.id)))
+      throw new TempkubeError("not-found", `cluster ${id} not found`);
     return r;
   }
 
@@ -100,7 +134,8 @@ export class ClusterService {
 
   /** The apiserver's URL, once the cluster has credentials. */
   async endpoint(r: ClusterRecord): Promise<string | null> {
-    if (r.phase === "pending" || r.phase === "provisioning" || r.phase === "terminated" || r.phase === "failed") return null;
+    if (r.phase === "pending" || r.phase === "provisioning" || r.phase === "terminated" || r.phase === "failed")
+      return null;
     return (await this.driver.credentials(r.id).catch(() => undefined))?.server ?? null;
   }
 
@@ -119,9 +154,13 @@ export class ClusterService {
   async loadImage(who: TokenIdentity, archivePath: string, clusterId?: string): Promise<{ images: string[] }> {
     if (clusterId) {
       const r = await this.get(who, clusterId);
-      if (r.phase !== "running") throw new TempkubeError("conflict", `cluster ${clusterId} is ${r.phase}; images load into running clusters`);
+      if (r.phase !== "running")
+        throw new TempkubeError("conflict", `cluster ${clusterId} is ${r.phase}; images load into running clusters`);
     } else if (!who.admin) {
-      throw new TempkubeError("forbidden", `token "${who.name}" may load images into its own clusters only (cluster=<id>); the host registry is for admins`);
+      throw new TempkubeError(
+        "forbidden",
+        `token "${who.name}" may load images into its own clusters only (cluster=<id>); the host registry is for admins`,
+      );
     }
     return this.driver.loadImage(archivePath, clusterId);
   }
@@ -135,8 +174,13 @@ export class ClusterService {
     const now = this.clock.now();
     // An expired kept cluster comes back with a fresh lifetime of its TTL.
     const expiresAt = r.expiresAt <= now ? now + r.ttlMinutes * 60_000 : r.expiresAt;
-    return this.change(who, id, "start", { desired: "running", expiresAt, ...(r.phase === "failed" ? { phase: "stopped" as const } : {}) },
-      this.admission(who));
+    return this.change(
+      who,
+      id,
+      "start",
+      { desired: "running", expiresAt, ...(r.phase === "failed" ? { phase: "stopped" as const } : {}) },
+      this.admission(who),
+    );
   }
 
   async extend(who: TokenIdentity, id: string, ttlMinutes: number): Promise<ClusterRecord> {
@@ -150,7 +194,13 @@ export class ClusterService {
     return this.change(who, id, "delete", { desired: "terminated" });
   }
 
-  private async change(who: TokenIdentity, id: string, op: Parameters<typeof conflictFor>[0], changes: Partial<ClusterRecord>, admit?: Admission): Promise<ClusterRecord> {
+  private async change(
+    who: TokenIdentity,
+    id: string,
+    op: Parameters<typeof conflictFor>[0],
+    changes: Partial<ClusterRecord>,
+    admit?: Admission,
+  ): Promise<ClusterRecord> {
     const r = await this.get(who, id);
     const conflict = conflictFor(op, r);
     if (conflict) throw new TempkubeError("conflict", conflict);

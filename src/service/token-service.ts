@@ -7,7 +7,10 @@ export type CreateTokenRequest = { name: string; admin?: boolean } & Partial<Tok
 
 /** The operations on API tokens: admins create, list and revoke them; any token may read its own. */
 export class TokenService {
-  constructor(private readonly store: Store, private readonly clock: Clock) {}
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+  ) {}
 
   /** The identity behind a bearer secret; none for an unknown or revoked one. */
   identify(secret: string): Promise<TokenIdentity | undefined> {
@@ -40,5 +43,6 @@ export class TokenService {
 }
 
 function requireAdmin(who: TokenIdentity): void {
-  if (!who.admin) throw new TempkubeError("forbidden", `token "${who.name}" is not an admin token; only admins manage tokens`);
+  if (!who.admin)
+    throw new TempkubeError("forbidden", `token "${who.name}" is not an admin token; only admins manage tokens`);
 }

@@ -43,14 +43,19 @@ export class ArtifactDir {
     for (const [file, expected] of Object.entries(manifest.files)) {
       const st = await stat(this.path(file)).catch(() => undefined);
       if (!st) return { ok: false, reason: `${file} is missing` };
-      if (st.size !== expected.size) return { ok: false, reason: `${file} has size ${st.size}, expected ${expected.size}` };
-      if ((await sha256File(this.path(file))) !== expected.sha256) return { ok: false, reason: `${file} is corrupt (checksum differs)` };
+      if (st.size !== expected.size)
+        return { ok: false, reason: `${file} has size ${st.size}, expected ${expected.size}` };
+      if ((await sha256File(this.path(file))) !== expected.sha256)
+        return { ok: false, reason: `${file} is corrupt (checksum differs)` };
     }
     return { ok: true, manifest };
   }
 
   /** Builds into a scratch directory, records checksums, then moves the result into place. */
-  async produce(meta: { name: string; version: string; source: string }, build: (dir: string) => Promise<void>): Promise<ArtifactManifest> {
+  async produce(
+    meta: { name: string; version: string; source: string },
+    build: (dir: string) => Promise<void>,
+  ): Promise<ArtifactManifest> {
     const scratch = `${this.root}.partial`;
     await rm(scratch, { recursive: true, force: true });
     await mkdir(scratch, { recursive: true });

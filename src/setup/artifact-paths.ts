@@ -3,7 +3,15 @@ import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cacheDir } from "../util/paths.js";
-import { ADDONS, BUSYBOX, IMAGES, type AddonRelease, type ImageKey, type KubernetesComponent, type KubernetesRelease } from "./catalogue.js";
+import {
+  ADDONS,
+  BUSYBOX,
+  IMAGES,
+  type AddonRelease,
+  type ImageKey,
+  type KubernetesComponent,
+  type KubernetesRelease,
+} from "./catalogue.js";
 
 /**
  * Where each built artifact lives in the cache, versioned so several releases live side by
@@ -54,8 +62,14 @@ export function localToolVersion(tool: LocalTool): string {
   const known = toolVersions.get(tool);
   if (known) return known;
   const hash = createHash("sha256");
-  const files = readdirSync(localToolDir(tool)).filter((f) => f === "go.mod" || f === "go.sum" || f.endsWith(".go")).sort();
-  for (const file of files) hash.update(`${file}\0`).update(readFileSync(join(localToolDir(tool), file))).update("\0");
+  const files = readdirSync(localToolDir(tool))
+    .filter((f) => f === "go.mod" || f === "go.sum" || f.endsWith(".go"))
+    .sort();
+  for (const file of files)
+    hash
+      .update(`${file}\0`)
+      .update(readFileSync(join(localToolDir(tool), file)))
+      .update("\0");
   const version = hash.digest("hex").slice(0, 12);
   toolVersions.set(tool, version);
   return version;

@@ -8,6 +8,11 @@ import type { AddonRelease, KubernetesComponent, KubernetesRelease } from "./cat
  */
 export interface BinarySource {
   readonly name: "source" | "release";
-  kubernetes(release: KubernetesRelease, components: readonly KubernetesComponent[], outDir: string, logFile: string): Promise<void>;
+  kubernetes(
+    release: KubernetesRelease,
+    components: readonly KubernetesComponent[],
+    outDir: string,
+    logFile: string,
+  ): Promise<void>;
   addon(addon: AddonRelease, outDir: string, logFile: string): Promise<void>;
 }

@@ -21,8 +21,16 @@ CONFIG_NC=y
 describe("busybox configuration (docker-library/busybox's glibc builder)", () => {
   it("sets AR, UTF-8 input off and unsets FEATURE_SYNC_FANCY, leaving the rest of defconfig", () => {
     const config = applyBusyboxConfig(DEFCONFIG);
-    for (const line of ["CONFIG_AR=y", "CONFIG_FEATURE_AR_CREATE=y", "CONFIG_FEATURE_AR_LONG_FILENAMES=y",
-      "CONFIG_LAST_SUPPORTED_WCHAR=0", "# CONFIG_FEATURE_SYNC_FANCY is not set", "CONFIG_NC=y", "CONFIG_SYNC=y", "# CONFIG_STATIC is not set"]) {
+    for (const line of [
+      "CONFIG_AR=y",
+      "CONFIG_FEATURE_AR_CREATE=y",
+      "CONFIG_FEATURE_AR_LONG_FILENAMES=y",
+      "CONFIG_LAST_SUPPORTED_WCHAR=0",
+      "# CONFIG_FEATURE_SYNC_FANCY is not set",
+      "CONFIG_NC=y",
+      "CONFIG_SYNC=y",
+      "# CONFIG_STATIC is not set",
+    ]) {
       assert.ok(config.split("\n").includes(line), line);
     }
     assert.doesNotMatch(config, /CONFIG_LAST_SUPPORTED_WCHAR=767|CONFIG_FEATURE_SYNC_FANCY=y|# CONFIG_AR is not set/);
@@ -38,8 +46,10 @@ describe("busybox configuration (docker-library/busybox's glibc builder)", () =>
   it("names every setting oldconfig lost or kept", () => {
     assert.deepEqual(busyboxConfigProblems(DEFCONFIG), [
       "CONFIG_FEATURE_SYNC_FANCY is set, wanted unset",
-      "CONFIG_AR=y is missing", "CONFIG_FEATURE_AR_CREATE=y is missing",
-      "CONFIG_FEATURE_AR_LONG_FILENAMES=y is missing", "CONFIG_LAST_SUPPORTED_WCHAR=0 is missing",
+      "CONFIG_AR=y is missing",
+      "CONFIG_FEATURE_AR_CREATE=y is missing",
+      "CONFIG_FEATURE_AR_LONG_FILENAMES=y is missing",
+      "CONFIG_LAST_SUPPORTED_WCHAR=0 is missing",
     ]);
   });
 });
@@ -60,7 +70,8 @@ describe("busybox source through apt", () => {
       "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian/ bookworm-updates main",
       "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security/ bookworm-security main",
     ]);
-    assert.deepEqual(debSrcLines("http://mirror.example/debian/dists/bookworm/\tbookworm\tmain\tDebian\n"),
-      ["deb-src http://mirror.example/debian/ bookworm main"]);
+    assert.deepEqual(debSrcLines("http://mirror.example/debian/dists/bookworm/\tbookworm\tmain\tDebian\n"), [
+      "deb-src http://mirror.example/debian/ bookworm main",
+    ]);
   });
 });

@@ -30,7 +30,10 @@ export function applyBusyboxConfig(config: string): string {
     const name = setting.slice(0, setting.indexOf("="));
     let found = false;
     lines = lines.map((l) => {
-      if (l.startsWith(`${name}=`) || l === `# ${name} is not set`) { found = true; return setting; }
+      if (l.startsWith(`${name}=`) || l === `# ${name} is not set`) {
+        found = true;
+        return setting;
+      }
       return l;
     });
     if (!found) lines.splice(lines.length - (lines[lines.length - 1] === "" ? 1 : 0), 0, setting);
@@ -74,34 +77,56 @@ const DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg";
  * checksum. apt checks the tarball against the signed .dsc; the pin proves it is upstream's.
  */
 async function fetchSource(workDir: string, logFile: string): Promise<string> {
-  const { stdout } = await run("apt-get", ["indextargets", "--format", "$(BASE_URI)\t$(RELEASE)\t$(COMPONENT)\t$(ORIGIN)", "Identifier: Packages"], { logFile });
+  const { stdout } = await run(
+    "apt-get",
+    ["indextargets", "--format", "$(BASE_URI)\t$(RELEASE)\t$(COMPONENT)\t$(ORIGIN)", "Identifier: Packages"],
+    { logFile },
+  );
   const sources = debSrcLines(stdout, existsSync(DEBIAN_KEYRING) ? DEBIAN_KEYRING : undefined);
   if (sources.length === 0) {
-    throw new TempkubeError("setup", `busybox source: apt has no Debian archive with a main component configured (apt-get indextargets); log: ${logFile}`);
+    throw new TempkubeError(
+      "setup",
+      `busybox source: apt has no Debian archive with a main component configured (apt-get indextargets); log: ${logFile}`,
+    );
   }
   const apt = join(workDir, "apt");
-  for (const d of ["lists/partial", "cache/archives/partial", "sources.list.d"]) await mkdir(join(apt, d), { recursive: true });
+  for (const d of ["lists/partial", "cache/archives/partial", "sources.list.d"])
+    await mkdir(join(apt, d), { recursive: true });
   await writeFile(join(apt, "sources.list"), `${sources.join("\n")}\n`);
   const options = [
-    "-o", `Dir::Etc::sourcelist=${join(apt, "sources.list")}`,
-    "-o", `Dir::Etc::sourceparts=${join(apt, "sources.list.d")}`,
-    "-o", `Dir::State::Lists=${join(apt, "lists")}`,
-    "-o", `Dir::Cache=${join(apt, "cache")}`,
+    "-o",
+    `Dir::Etc::sourcelist=${join(apt, "sources.list")}`,
+    "-o",
+    `Dir::Etc::sourceparts=${join(apt, "sources.list.d")}`,
+    "-o",
+    `Dir::State::Lists=${join(apt, "lists")}`,
+    "-o",
+    `Dir::Cache=${join(apt, "cache")}`,
     // Downloads land in a directory root owns; the _apt sandbox user could not write there.
-    "-o", "APT::Sandbox::User=root",
+    "-o",
+    "APT::Sandbox::User=root",
   ];
   await run("apt-get", [...options, "update"], { logFile });
   const downloads = join(workDir, "download");
   await mkdir(downloads, { recursive: true });
-  await run("apt-get", [...options, "source", "--download-only", BUSYBOX.debianSourcePackage], { cwd: downloads, logFile });
+  await run("apt-get", [...options, "source", "--download-only", BUSYBOX.debianSourcePackage], {
+    cwd: downloads,
+    logFile,
+  });
   const tarball = join(downloads, `${BUSYBOX.debianSourcePackage}_${BUSYBOX.version}.orig.tar.bz2`);
   if (!existsSync(tarball)) {
-    throw new TempkubeError("setup", `busybox source: Debian's ${BUSYBOX.debianSourcePackage} source package is not ${BUSYBOX.version} `
-      + `(got ${(await readdir(downloads)).join(", ")}); log: ${logFile}`);
+    throw new TempkubeError(
+      "setup",
+      `busybox source: Debian's ${BUSYBOX.debianSourcePackage} source package is not ${BUSYBOX.version} ` +
+        `(got ${(await readdir(downloads)).join(", ")}); log: ${logFile}`,
+    );
   }
   const sha256 = await sha256File(tarball);
   if (sha256 !== BUSYBOX.sourceSha256) {
-    throw new TempkubeError("setup", `busybox source: ${tarball} has SHA-256 ${sha256}, expected ${BUSYBOX.sourceSha256} (busybox.net's busybox-${BUSYBOX.version}.tar.bz2); log: ${logFile}`);
+    throw new TempkubeError(
+      "setup",
+      `busybox source: ${tarball} has SHA-256 ${sha256}, expected ${BUSYBOX.sourceSha256} (busybox.net's busybox-${BUSYBOX.version}.tar.bz2); log: ${logFile}`,
+    );
   }
   return tarball;
 }
@@ -127,7 +152,8 @@ export async function buildBusybox(outDir: string, logFile: string): Promise<voi
     await writeFile(configFile, applyBusyboxConfig(await readFile(configFile, "utf8")));
     await run("make", ["oldconfig"], { cwd: src, env, logFile });
     const problems = busyboxConfigProblems(await readFile(configFile, "utf8"));
-    if (problems.length > 0) throw new TempkubeError("setup", `busybox .config after make oldconfig: ${problems.join("; ")}; log: ${logFile}`);
+    if (problems.length > 0)
+      throw new TempkubeError("setup", `busybox .config after make oldconfig: ${problems.join("; ")}; log: ${logFile}`);
     await run("make", ["-j", String(availableParallelism()), "busybox"], { cwd: src, env, logFile });
     await run(join(src, "busybox"), ["--help"], { logFile });
     await copyFile(join(src, "busybox"), join(outDir, "busybox"));

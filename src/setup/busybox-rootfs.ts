@@ -52,7 +52,9 @@ users:x:100:
 nobody:x:65534:
 `;
 /** buildroot's shadow with root locked (`root:*`, CVE-2019-5021), as the official image has it. */
-const SHADOW = ["root", "daemon", "bin", "sys", "sync", "mail", "www-data", "operator", "nobody"].map((u) => `${u}:*:::::::\n`).join("");
+const SHADOW = ["root", "daemon", "bin", "sys", "sync", "mail", "www-data", "operator", "nobody"]
+  .map((u) => `${u}:*:::::::\n`)
+  .join("");
 /** Debian's default /etc/nsswitch.conf (libc-bin), which the official builder copies. */
 const NSSWITCH = `# /etc/nsswitch.conf
 #
@@ -78,9 +80,22 @@ netgroup:       nis
 
 /** Directories of the official rootfs (buildroot's device_table.txt plus the users' homes), with owners. */
 const DIRS: LayerEntry[] = [
-  "bin", "dev", "etc", "etc/network", "etc/network/if-down.d", "etc/network/if-post-down.d",
-  "etc/network/if-pre-up.d", "etc/network/if-up.d", "lib", "usr", "usr/bin", "var", "var/spool", "var/www",
-].map((path): LayerEntry => ({ type: "dir", path }))
+  "bin",
+  "dev",
+  "etc",
+  "etc/network",
+  "etc/network/if-down.d",
+  "etc/network/if-post-down.d",
+  "etc/network/if-pre-up.d",
+  "etc/network/if-up.d",
+  "lib",
+  "usr",
+  "usr/bin",
+  "var",
+  "var/spool",
+  "var/www",
+]
+  .map((path): LayerEntry => ({ type: "dir", path }))
   .concat([
     { type: "dir", path: "root", mode: 0o700 },
     { type: "dir", path: "tmp", mode: 0o1777 },
@@ -90,7 +105,13 @@ const DIRS: LayerEntry[] = [
   ]);
 
 /** libc6's own NSS modules (the host may have others, e.g. libnss_systemd, that the official image lacks). */
-const NSS_MODULES = ["libnss_compat.so.2", "libnss_dns.so.2", "libnss_files.so.2", "libnss_hesiod.so.2", "libpthread.so.0"];
+const NSS_MODULES = [
+  "libnss_compat.so.2",
+  "libnss_dns.so.2",
+  "libnss_files.so.2",
+  "libnss_hesiod.so.2",
+  "libpthread.so.0",
+];
 const GETCONF = "/usr/bin/getconf";
 const UTC_ZONE = "/usr/share/zoneinfo/UTC";
 
@@ -104,17 +125,24 @@ async function hostFile(path: string, why: string): Promise<Buffer> {
 export async function busyboxRootfs(busybox: string, logFile: string): Promise<LayerEntry[]> {
   const { stdout: multiarch } = await run("gcc", ["-print-multiarch"], { logFile });
   const libDir = join("/lib", multiarch.trim());
-  const libraries = await sharedLibraryClosure(
-    [busybox, GETCONF, ...NSS_MODULES.map((m) => join(libDir, m))], logFile);
+  const libraries = await sharedLibraryClosure([busybox, GETCONF, ...NSS_MODULES.map((m) => join(libDir, m))], logFile);
   const libEntries: LayerEntry[] = [];
   for (const lib of libraries.filter((f) => f !== busybox && f !== GETCONF)) {
     const mode = (await stat(lib)).mode & 0o777;
-    libEntries.push({ type: "file", path: `lib/${basename(lib)}`, content: await hostFile(lib, "the image's glibc; Debian package libc6"), mode });
+    libEntries.push({
+      type: "file",
+      path: `lib/${basename(lib)}`,
+      content: await hostFile(lib, "the image's glibc; Debian package libc6"),
+      mode,
+    });
   }
   // `busybox --install /bin` in the official builder: every applet, in /bin, whatever
   // busybox --list-full would say (Debian's image put sysctl and others in /sbin only).
   const { stdout } = await run(busybox, ["--list"], { logFile });
-  const applets = stdout.split("\n").map((l) => l.trim()).filter((a) => a && a !== "busybox");
+  const applets = stdout
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((a) => a && a !== "busybox");
   return [
     ...DIRS,
     { type: "symlink", path: "lib64", target: "lib" },

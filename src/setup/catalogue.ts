@@ -35,11 +35,34 @@ export type KubernetesComponent = (typeof KUBERNETES_COMPONENTS)[number];
 
 /** k8s.io staging modules that k8s.io/kubernetes replaces with local paths upstream. */
 export const KUBERNETES_STAGING_MODULES = [
-  "api", "apiextensions-apiserver", "apimachinery", "apiserver", "cli-runtime", "client-go",
-  "cloud-provider", "cluster-bootstrap", "code-generator", "component-base", "component-helpers",
-  "controller-manager", "cri-api", "cri-client", "csi-translation-lib", "dynamic-resource-allocation",
-  "endpointslice", "externaljwt", "kms", "kube-aggregator", "kube-controller-manager", "kube-proxy",
-  "kube-scheduler", "kubectl", "kubelet", "metrics", "mount-utils", "pod-security-admission",
+  "api",
+  "apiextensions-apiserver",
+  "apimachinery",
+  "apiserver",
+  "cli-runtime",
+  "client-go",
+  "cloud-provider",
+  "cluster-bootstrap",
+  "code-generator",
+  "component-base",
+  "component-helpers",
+  "controller-manager",
+  "cri-api",
+  "cri-client",
+  "csi-translation-lib",
+  "dynamic-resource-allocation",
+  "endpointslice",
+  "externaljwt",
+  "kms",
+  "kube-aggregator",
+  "kube-controller-manager",
+  "kube-proxy",
+  "kube-scheduler",
+  "kubectl",
+  "kubelet",
+  "metrics",
+  "mount-utils",
+  "pod-security-admission",
   "sample-apiserver",
 ] as const;
 
@@ -55,11 +78,21 @@ export interface AddonRelease {
 }
 
 export const ADDONS: readonly AddonRelease[] = [
-  { name: "kine", goPackage: "github.com/k3s-io/kine", version: "v0.16.4", cgo: true,
-    ldflags: "-X github.com/k3s-io/kine/pkg/version.Version=v0.16.4" },
+  {
+    name: "kine",
+    goPackage: "github.com/k3s-io/kine",
+    version: "v0.16.4",
+    cgo: true,
+    ldflags: "-X github.com/k3s-io/kine/pkg/version.Version=v0.16.4",
+  },
   { name: "coredns", goPackage: "github.com/coredns/coredns", version: "v1.14.7", cgo: false },
-  { name: "local-path-provisioner", goPackage: "github.com/rancher/local-path-provisioner", version: "v0.0.30", cgo: false,
-    ldflags: "-X main.VERSION=v0.0.30" },
+  {
+    name: "local-path-provisioner",
+    goPackage: "github.com/rancher/local-path-provisioner",
+    version: "v0.0.30",
+    cgo: false,
+    ldflags: "-X main.VERSION=v0.0.30",
+  },
 ];
 
 /**

@@ -23,7 +23,11 @@ const BASE_DIRS: LayerEntry[] = [
   { type: "dir", path: "root", mode: 0o700 },
 ];
 const ETC_FILES: LayerEntry[] = [
-  { type: "file", path: "etc/passwd", content: Buffer.from("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n") },
+  {
+    type: "file",
+    path: "etc/passwd",
+    content: Buffer.from("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"),
+  },
   { type: "file", path: "etc/group", content: Buffer.from("root:x:0:\nnogroup:x:65534:\n") },
   { type: "file", path: "etc/nsswitch.conf", content: Buffer.from("hosts: files dns\n") },
 ];
@@ -31,13 +35,28 @@ const ETC_FILES: LayerEntry[] = [
 export const IMAGE_RECIPES: Record<ImageKey, (inputs: RecipeInputs) => Promise<ImageSpec>> = {
   /** Upstream's pause.c, compiled static: the sandbox of every pod. */
   async pause(inputs) {
-    const { stdout } = await run("go", ["mod", "download", "-json", `k8s.io/kubernetes@${inputs.kubernetes.version}`],
-      { env: goEnv(false), logFile: inputs.logFile, cwd: inputs.scratchDir });
+    const { stdout } = await run("go", ["mod", "download", "-json", `k8s.io/kubernetes@${inputs.kubernetes.version}`], {
+      env: goEnv(false),
+      logFile: inputs.logFile,
+      cwd: inputs.scratchDir,
+    });
     const dir = (JSON.parse(stdout) as { Dir: string }).Dir;
     const out = join(inputs.scratchDir, "pause");
     const version = IMAGES.pause.split(":")[1];
-    await run("gcc", ["-Os", "-Wall", "-Werror", "-static", `-DVERSION=v${version}-tempkube`, "-o", out, join(dir, "build/pause/linux/pause.c")],
-      { logFile: inputs.logFile });
+    await run(
+      "gcc",
+      [
+        "-Os",
+        "-Wall",
+        "-Werror",
+        "-static",
+        `-DVERSION=v${version}-tempkube`,
+        "-o",
+        out,
+        join(dir, "build/pause/linux/pause.c"),
+      ],
+      { logFile: inputs.logFile },
+    );
     await run("strip", [out], { logFile: inputs.logFile });
     return {
       reference: IMAGES.pause,
@@ -49,7 +68,11 @@ export const IMAGE_RECIPES: Record<ImageKey, (inputs: RecipeInputs) => Promise<I
   async coredns(inputs) {
     return {
       reference: IMAGES.coredns,
-      entries: [...BASE_DIRS, ...ETC_FILES, { type: "file", path: "coredns", content: await readFile(inputs.addonBinary("coredns")), mode: 0o755 }],
+      entries: [
+        ...BASE_DIRS,
+        ...ETC_FILES,
+        { type: "file", path: "coredns", content: await readFile(inputs.addonBinary("coredns")), mode: 0o755 },
+      ],
       entrypoint: ["/coredns"],
     };
   },
@@ -58,9 +81,16 @@ export const IMAGE_RECIPES: Record<ImageKey, (inputs: RecipeInputs) => Promise<I
     return {
       reference: IMAGES.localPath,
       entries: [
-        ...BASE_DIRS, ...ETC_FILES,
-        { type: "dir", path: "usr" }, { type: "dir", path: "usr/bin" },
-        { type: "file", path: "usr/bin/local-path-provisioner", content: await readFile(inputs.addonBinary("local-path-provisioner")), mode: 0o755 },
+        ...BASE_DIRS,
+        ...ETC_FILES,
+        { type: "dir", path: "usr" },
+        { type: "dir", path: "usr/bin" },
+        {
+          type: "file",
+          path: "usr/bin/local-path-provisioner",
+          content: await readFile(inputs.addonBinary("local-path-provisioner")),
+          mode: 0o755,
+        },
       ],
       entrypoint: ["local-path-provisioner"],
     };

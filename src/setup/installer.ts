@@ -9,10 +9,27 @@ import { ArtifactDir, type ArtifactManifest } from "./artifact-dir.js";
 import { buildBusybox } from "./busybox-build.js";
 import type { BinarySource } from "./binary-source.js";
 import {
-  ADDONS, BUSYBOX, IMAGES, KUBERNETES_COMPONENTS, KUBERNETES_RELEASES, defaultRelease, imageContentVersion,
-  type AddonRelease, type ImageKey, type KubernetesComponent, type KubernetesRelease,
+  ADDONS,
+  BUSYBOX,
+  IMAGES,
+  KUBERNETES_COMPONENTS,
+  KUBERNETES_RELEASES,
+  defaultRelease,
+  imageContentVersion,
+  type AddonRelease,
+  type ImageKey,
+  type KubernetesComponent,
+  type KubernetesRelease,
 } from "./catalogue.js";
-import { addonBinary, artifactRoots, busyboxBinary, LOCAL_TOOLS, localToolDir, localToolVersion, type LocalTool } from "./artifact-paths.js";
+import {
+  addonBinary,
+  artifactRoots,
+  busyboxBinary,
+  LOCAL_TOOLS,
+  localToolDir,
+  localToolVersion,
+  type LocalTool,
+} from "./artifact-paths.js";
 import { writeImageArchive } from "./image-archive.js";
 import { IMAGE_RECIPES } from "./image-recipes.js";
 
@@ -24,11 +41,24 @@ export const artifacts = {
   busybox: () => new ArtifactDir(artifactRoots.busybox()),
 };
 
-export { addonBinary, busyboxBinary, imageArchive, kubernetesBinary, LOCAL_TOOLS, localToolBinary, localToolDir, type LocalTool } from "./artifact-paths.js";
+export {
+  addonBinary,
+  busyboxBinary,
+  imageArchive,
+  kubernetesBinary,
+  LOCAL_TOOLS,
+  localToolBinary,
+  localToolDir,
+  type LocalTool,
+} from "./artifact-paths.js";
 
 /** Ensures one artifact exists and is intact; builds it (with progress and a log file) otherwise. */
-async function ensure(label: string, dir: ArtifactDir, meta: { name: string; version: string; source: string },
-  build: (outDir: string, logFile: string) => Promise<void>): Promise<ArtifactManifest> {
+async function ensure(
+  label: string,
+  dir: ArtifactDir,
+  meta: { name: string; version: string; source: string },
+  build: (outDir: string, logFile: string) => Promise<void>,
+): Promise<ArtifactManifest> {
   const started = Date.now();
   const check = await dir.verify(meta.version);
   if (check.ok) {
@@ -37,7 +67,9 @@ async function ensure(label: string, dir: ArtifactDir, meta: { name: string; ver
   }
   await mkdir(logsDir(), { recursive: true });
   const logFile = join(logsDir(), `${meta.name}-${meta.version}.log`);
-  progress(`  … ${label}: ${check.reason === "not built" ? "building" : `rebuilding (${check.reason})`}; log: ${logFile}`);
+  progress(
+    `  … ${label}: ${check.reason === "not built" ? "building" : `rebuilding (${check.reason})`}; log: ${logFile}`,
+  );
   const manifest = await dir.produce(meta, (out) => build(out, logFile));
   progress(`  ✓ ${label}: built in ${seconds(Date.now() - started)}`);
   return manifest;
@@ -49,36 +81,56 @@ export function withSetupLock<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 export async function ensureKubernetes(release: KubernetesRelease, source: BinarySource): Promise<ArtifactManifest> {
-  return ensure(`kubernetes ${release.version} (${KUBERNETES_COMPONENTS.join(", ")})`, artifacts.kubernetes(release),
+  return ensure(
+    `kubernetes ${release.version} (${KUBERNETES_COMPONENTS.join(", ")})`,
+    artifacts.kubernetes(release),
     { name: "kubernetes", version: release.version, source: source.name },
-    (out, log) => source.kubernetes(release, KUBERNETES_COMPONENTS, out, log));
+    (out, log) => source.kubernetes(release, KUBERNETES_COMPONENTS, out, log),
+  );
 }
 
 export async function ensureAddons(source: BinarySource): Promise<void> {
   for (const addon of ADDONS) {
-    await ensure(`${addon.name} ${addon.version}`, artifacts.addon(addon),
+    await ensure(
+      `${addon.name} ${addon.version}`,
+      artifacts.addon(addon),
       { name: addon.name, version: addon.version, source: source.name },
-      (out, log) => source.addon(addon, out, log));
+      (out, log) => source.addon(addon, out, log),
+    );
   }
 }
 
 /** BusyBox from its upstream source (Debian's orig tarball), for the busybox:1.35 image. */
 export async function ensureBusybox(): Promise<void> {
-  await ensure(`busybox ${BUSYBOX.version} (${BUSYBOX.variant}, the official image's configuration)`, artifacts.busybox(),
+  await ensure(
+    `busybox ${BUSYBOX.version} (${BUSYBOX.variant}, the official image's configuration)`,
+    artifacts.busybox(),
     { name: "busybox", version: `${BUSYBOX.version}-${BUSYBOX.variant}`, source: "source" },
-    (out, log) => buildBusybox(out, log));
+    (out, log) => buildBusybox(out, log),
+  );
 }
 
 export async function ensureImages(): Promise<void> {
   for (const key of Object.keys(IMAGES) as ImageKey[]) {
     const reference = IMAGES[key];
-    await ensure(`image ${reference}`, artifacts.image(key), { name: `image-${key}`, version: imageContentVersion(key), source: "local" },
+    await ensure(
+      `image ${reference}`,
+      artifacts.image(key),
+      { name: `image-${key}`, version: imageContentVersion(key), source: "local" },
       async (out, logFile) => {
-        const spec = await IMAGE_RECIPES[key]({ addonBinary, busyboxBinary: busyboxBinary(), kubernetes: defaultRelease(), logFile, scratchDir: out });
+        const spec = await IMAGE_RECIPES[key]({
+          addonBinary,
+          busyboxBinary: busyboxBinary(),
+          kubernetes: defaultRelease(),
+          logFile,
+          scratchDir: out,
+        });
         await writeImageArchive(spec, join(out, "image.tar"));
         // Only the archive is the artifact; intermediate files (the pause binary) go.
-        for (const f of await readdir(out)) if (f !== "image.tar") await rm(join(out, f), { recursive: true, force: true });
-      });
+        for (const f of await readdir(out))
+          if (f !== "image.tar") await rm(join(out, f), { recursive: true, force: true });
+      },
+    );
   }
 }
 
@@ -89,9 +141,17 @@ function localToolArtifact(tool: LocalTool): ArtifactDir {
 export async function ensureLocalTools(): Promise<void> {
   for (const tool of LOCAL_TOOLS) {
     const version = localToolVersion(tool);
-    await ensure(`${tool} (tools/${tool}, ${version})`, localToolArtifact(tool), { name: tool, version, source: "repository" },
-      (out, log) => run("go", ["build", "-trimpath", "-ldflags", "-s -w", "-o", join(out, tool), "."],
-        { cwd: localToolDir(tool), env: { ...goEnv(false), GOFLAGS: "-buildvcs=false -mod=readonly" }, logFile: log }).then(() => undefined));
+    await ensure(
+      `${tool} (tools/${tool}, ${version})`,
+      localToolArtifact(tool),
+      { name: tool, version, source: "repository" },
+      (out, log) =>
+        run("go", ["build", "-trimpath", "-ldflags", "-s -w", "-o", join(out, tool), "."], {
+          cwd: localToolDir(tool),
+          env: { ...goEnv(false), GOFLAGS: "-buildvcs=false -mod=readonly" },
+          logFile: log,
+        }).then(() => undefined),
+    );
   }
 }
 
@@ -109,12 +169,19 @@ export async function setupAll(releases: KubernetesRelease[], source: BinarySour
   progress(`tempkube setup: everything present (${seconds(Date.now() - started)})`);
 }
 
-export interface VersionStatus { release: KubernetesRelease; installed: boolean; reason?: string; isDefault: boolean }
+export interface VersionStatus {
+  release: KubernetesRelease;
+  installed: boolean;
+  reason?: string;
+  isDefault: boolean;
+}
 
 export async function versionStatuses(): Promise<VersionStatus[]> {
   const def = defaultRelease();
-  return Promise.all(KUBERNETES_RELEASES.map(async (release) => {
-    const check = await artifacts.kubernetes(release).verify();
-    return { release, installed: check.ok, reason: check.ok ? undefined : check.reason, isDefault: release === def };
-  }));
+  return Promise.all(
+    KUBERNETES_RELEASES.map(async (release) => {
+      const check = await artifacts.kubernetes(release).verify();
+      return { release, installed: check.ok, reason: check.ok ? undefined : check.reason, isDefault: release === def };
+    }),
+  );
 }

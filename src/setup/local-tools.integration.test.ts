@@ -9,8 +9,11 @@ import { LOCAL_TOOLS, localToolDir } from "./installer.js";
 for (const tool of LOCAL_TOOLS) {
   const hasTests = readdirSync(localToolDir(tool)).some((f) => f.endsWith("_test.go"));
   it(`tools/${tool}: go test`, { skip: !hasTests && "no Go tests" }, async () => {
-    const { stdout } = await run("go", ["test", "-trimpath", "-count=1", "./..."],
-      { cwd: localToolDir(tool), env: { ...goEnv(false), GOFLAGS: "-buildvcs=false -mod=readonly" }, timeoutMs: 300_000 });
+    const { stdout } = await run("go", ["test", "-trimpath", "-count=1", "./..."], {
+      cwd: localToolDir(tool),
+      env: { ...goEnv(false), GOFLAGS: "-buildvcs=false -mod=readonly" },
+      timeoutMs: 300_000,
+    });
     assert.match(stdout, /^ok\s/m);
   });
 }

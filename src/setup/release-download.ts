@@ -13,16 +13,27 @@ import type { AddonRelease, KubernetesComponent, KubernetesRelease } from "./cat
  */
 export class ReleaseDownload implements BinarySource {
   readonly name = "release" as const;
-  constructor(private readonly baseUrl = "https://dl.k8s.io/release", private readonly fallback?: BinarySource) {}
+  constructor(
+    private readonly baseUrl = "https://dl.k8s.io/release",
+    private readonly fallback?: BinarySource,
+  ) {}
 
-  async kubernetes(release: KubernetesRelease, components: readonly KubernetesComponent[], outDir: string, logFile: string): Promise<void> {
+  async kubernetes(
+    release: KubernetesRelease,
+    components: readonly KubernetesComponent[],
+    outDir: string,
+    logFile: string,
+  ): Promise<void> {
     for (const component of components) {
       const url = `${this.baseUrl}/${release.version}/bin/linux/${goArch()}/${component}`;
       const [binary, checksum] = await Promise.all([download(url), download(`${url}.sha256`)]);
       const expected = checksum.toString().trim().split(/\s+/)[0];
       const actual = createHash("sha256").update(binary).digest("hex");
       if (actual !== expected) {
-        throw new TempkubeError("setup", `checksum mismatch for ${url}: expected ${expected}, got ${actual} (log: ${logFile})`);
+        throw new TempkubeError(
+          "setup",
+          `checksum mismatch for ${url}: expected ${expected}, got ${actual} (log: ${logFile})`,
+        );
       }
       await writeFile(join(outDir, component), binary);
       await chmod(join(outDir, component), 0o755);

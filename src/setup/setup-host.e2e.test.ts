@@ -21,23 +21,41 @@ describe("setup on this host", { skip: unlessRoot("containerd runs the built ima
     assert.doesNotMatch(stderr, /building/);
     assert.match(stderr, /everything present/);
     // The 1 after the tools: busybox, built from source for its image.
-    assert.equal((stderr.match(/cached/g) ?? []).length, 1 + ADDONS.length + LOCAL_TOOLS.length + 1 + Object.keys(IMAGES).length);
+    assert.equal(
+      (stderr.match(/cached/g) ?? []).length,
+      1 + ADDONS.length + LOCAL_TOOLS.length + 1 + Object.keys(IMAGES).length,
+    );
   });
 
   it("lists both Kubernetes minors, installed side by side, 1.34 the default", async () => {
     const { stdout } = await execFileP(process.execPath, [CLI, "versions", "-o", "json"]);
     const versions = JSON.parse(stdout) as { minor: string; installed: boolean; default: boolean }[];
-    assert.deepEqual(versions.map((v) => [v.minor, v.installed, v.default]), [["1.34", true, true], ["1.33", true, false]]);
+    assert.deepEqual(
+      versions.map((v) => [v.minor, v.installed, v.default]),
+      [
+        ["1.34", true, true],
+        ["1.33", true, false],
+      ],
+    );
   });
 
   for (const release of KUBERNETES_RELEASES) {
     it(`builds Kubernetes ${release.version} whose every component reports that version`, async () => {
-      for (const component of ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"] as const) {
+      for (const component of [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kubelet",
+        "kube-proxy",
+      ] as const) {
         const { stdout } = await run(kubernetesBinary(release, component), ["--version"]);
         assert.equal(stdout.trim(), `Kubernetes ${release.version}`, component);
       }
       const { stdout } = await run(kubernetesBinary(release, "kubectl"), ["version", "--client", "-o", "json"]);
-      assert.equal((JSON.parse(stdout) as { clientVersion: { gitVersion: string } }).clientVersion.gitVersion, release.version);
+      assert.equal(
+        (JSON.parse(stdout) as { clientVersion: { gitVersion: string } }).clientVersion.gitVersion,
+        release.version,
+      );
     });
   }
 
@@ -56,7 +74,10 @@ describe("setup on this host", { skip: unlessRoot("containerd runs the built ima
 
   it("tempkube kubectl runs the default version's kubectl", async () => {
     const { stdout } = await execFileP(process.execPath, [CLI, "kubectl", "version", "--client", "-o", "json"]);
-    assert.equal((JSON.parse(stdout) as { clientVersion: { gitVersion: string } }).clientVersion.gitVersion, KUBERNETES_RELEASES[0].version);
+    assert.equal(
+      (JSON.parse(stdout) as { clientVersion: { gitVersion: string } }).clientVersion.gitVersion,
+      KUBERNETES_RELEASES[0].version,
+    );
   });
 
   for (const release of KUBERNETES_RELEASES) {
@@ -64,7 +85,14 @@ describe("setup on this host", { skip: unlessRoot("containerd runs the built ima
       await using bare = await BareApiServer.start(release);
       const version = await bare.api.get<{ gitVersion: string }>("/version");
       assert.equal(version.body?.gitVersion, release.version);
-      const { stdout } = await run(kubernetesBinary(release, "kubectl"), ["--kubeconfig", bare.kubeconfigPath, "get", "ns", "-o", "name"]);
+      const { stdout } = await run(kubernetesBinary(release, "kubectl"), [
+        "--kubeconfig",
+        bare.kubeconfigPath,
+        "get",
+        "ns",
+        "-o",
+        "name",
+      ]);
       assert.match(stdout, /namespace\/default/);
       assert.match(stdout, /namespace\/kube-system/);
     });
@@ -74,18 +102,34 @@ describe("setup on this host", { skip: unlessRoot("containerd runs the built ima
     const dir = await mkdtemp(join(tmpdir(), "tempkube-images-"));
     await mkdir(join(dir, "root"));
     const socket = join(dir, "containerd.sock");
-    await writeFile(join(dir, "config.toml"), `version = 2\nroot = "${dir}/root"\nstate = "${dir}/state"\n[grpc]\n  address = "${socket}"\n[ttrpc]\n  address = "${socket}.ttrpc"\n`);
+    await writeFile(
+      join(dir, "config.toml"),
+      `version = 2\nroot = "${dir}/root"\nstate = "${dir}/state"\n[grpc]\n  address = "${socket}"\n[ttrpc]\n  address = "${socket}.ttrpc"\n`,
+    );
     const { spawn } = await import("node:child_process");
     const containerd = spawn("containerd", ["--config", join(dir, "config.toml")], { stdio: "ignore" });
     try {
-      const ctr = (args: string[]) => run("ctr", ["--address", socket, "--namespace", "test", ...args], { timeoutMs: 60_000 });
-      for (let i = 0; i < 100 && !(await ctr(["version"]).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
+      const ctr = (args: string[]) =>
+        run("ctr", ["--address", socket, "--namespace", "test", ...args], { timeoutMs: 60_000 });
+      for (
+        let i = 0;
+        i < 100 &&
+        !(await ctr(["version"]).then(
+          () => true,
+          () => false,
+        ));
+        i++
+      )
+        await new Promise((r) => setTimeout(r, 100));
       const runs: Record<ImageKey, [string[], RegExp]> = {
         pause: [["/pause", "-v"], /pause\.c/],
         coredns: [["/coredns", "-version"], /CoreDNS-1\.14\.7/],
         localPath: [["local-path-provisioner", "--version"], /v0\.0\.30/],
         // Every applet in /bin, as in the official image (Debian's build put sysctl in /sbin).
-        busybox: [["sh", "-c", "echo hello from $(basename $(readlink /bin/sh)) $(command -v sysctl)"], /hello from busybox \/bin\/sysctl/],
+        busybox: [
+          ["sh", "-c", "echo hello from $(basename $(readlink /bin/sh)) $(command -v sysctl)"],
+          /hello from busybox \/bin\/sysctl/,
+        ],
       };
       for (const key of Object.keys(IMAGES) as ImageKey[]) {
         await ctr(["images", "import", imageArchive(key)]);
@@ -98,7 +142,9 @@ describe("setup on this host", { skip: unlessRoot("containerd runs the built ima
       assert.ok((await artifacts.image("busybox").verify()).ok);
     } finally {
       containerd.kill("SIGKILL");
-      await run("sh", ["-c", `grep -o '${dir}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`]).catch(() => undefined);
+      await run("sh", ["-c", `grep -o '${dir}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l`]).catch(
+        () => undefined,
+      );
       await rm(dir, { recursive: true, force: true });
     }
   });

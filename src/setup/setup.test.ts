@@ -13,14 +13,16 @@ describe("artifact cache", () => {
     try {
       const dir = new ArtifactDir(join(root, "thing"));
       assert.deepEqual(await dir.verify(), { ok: false, reason: "not built" });
-      await dir.produce({ name: "thing", version: "v1", source: "test" }, async (out) => writeFile(join(out, "bin"), "0123456789"));
+      await dir.produce({ name: "thing", version: "v1", source: "test" }, async (out) =>
+        writeFile(join(out, "bin"), "0123456789"),
+      );
       assert.equal((await dir.verify()).ok, true);
       await writeFile(dir.path("bin"), "01234");
-      assert.match((await dir.verify() as { reason: string }).reason, /size/);
+      assert.match(((await dir.verify()) as { reason: string }).reason, /size/);
       await writeFile(dir.path("bin"), "x123456789");
-      assert.match((await dir.verify() as { reason: string }).reason, /corrupt/);
+      assert.match(((await dir.verify()) as { reason: string }).reason, /corrupt/);
       await rm(dir.path("bin"));
-      assert.match((await dir.verify() as { reason: string }).reason, /missing/);
+      assert.match(((await dir.verify()) as { reason: string }).reason, /missing/);
     } finally {
       await rm(root, { recursive: true, force: true });
     }
@@ -30,7 +32,9 @@ describe("artifact cache", () => {
     const root = await mkdtemp(join(tmpdir(), "tempkube-artifact-"));
     try {
       const dir = new ArtifactDir(join(root, "image"));
-      await dir.produce({ name: "image-busybox", version: "1.35", source: "local" }, async (out) => writeFile(join(out, "image.tar"), "x"));
+      await dir.produce({ name: "image-busybox", version: "1.35", source: "local" }, async (out) =>
+        writeFile(join(out, "image.tar"), "x"),
+      );
       assert.equal((await dir.verify("1.35")).ok, true);
       assert.deepEqual(await dir.verify("1.35.0-glibc"), { ok: false, reason: "built as 1.35, wanted 1.35.0-glibc" });
     } finally {
@@ -42,10 +46,13 @@ describe("artifact cache", () => {
     const root = await mkdtemp(join(tmpdir(), "tempkube-artifact-"));
     try {
       const dir = new ArtifactDir(join(root, "thing"));
-      await assert.rejects(dir.produce({ name: "thing", version: "v1", source: "test" }, async (out) => {
-        await writeFile(join(out, "bin"), "partial");
-        throw new Error("compiler crashed");
-      }), /compiler crashed/);
+      await assert.rejects(
+        dir.produce({ name: "thing", version: "v1", source: "test" }, async (out) => {
+          await writeFile(join(out, "bin"), "partial");
+          throw new Error("compiler crashed");
+        }),
+        /compiler crashed/,
+      );
       assert.deepEqual(await dir.verify(), { ok: false, reason: "not built" });
     } finally {
       await rm(root, { recursive: true, force: true });

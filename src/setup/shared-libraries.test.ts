@@ -12,7 +12,9 @@ describe("shared libraries for the image", () => {
       "\t/lib64/ld-linux-x86-64.so.2 (0x00007f6590d48000)",
     ].join("\n");
     assert.deepEqual(parseLdd(output), [
-      "/lib/x86_64-linux-gnu/libm.so.6", "/lib/x86_64-linux-gnu/libresolv.so.2", "/lib64/ld-linux-x86-64.so.2",
+      "/lib/x86_64-linux-gnu/libm.so.6",
+      "/lib/x86_64-linux-gnu/libresolv.so.2",
+      "/lib64/ld-linux-x86-64.so.2",
     ]);
     assert.deepEqual(parseLdd("\tstatically linked\n"), []);
   });

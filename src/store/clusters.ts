@@ -42,7 +42,11 @@ export class Clusters {
    * a notification is never lost to a crash between the two, and a dedupe key that was
    * queued before is ignored, so an event is never queued twice.
    */
-  async update(id: string, changes: Partial<ClusterRecord>, { now, notify, admit }: ClusterUpdate): Promise<ClusterRecord> {
+  async update(
+    id: string,
+    changes: Partial<ClusterRecord>,
+    { now, notify, admit }: ClusterUpdate,
+  ): Promise<ClusterRecord> {
     return this.connection.serialized(async (trx) => {
       const row = await trx.selectFrom("clusters").selectAll().where("id", "=", id).executeTakeFirst();
       if (!row) throw new TempkubeError("not-found", `cluster ${id} not found`);
@@ -77,16 +81,31 @@ export class Clusters {
    * admission check: the record becomes theirs (owner, lifetime, labels) and leaves the pool.
    * Undefined when the pool has none ready.
    */
-  async claimPooled(match: (r: ClusterRecord) => boolean, claim: (r: ClusterRecord) => ClusterRecord, admit: Admission,
-    notify: (next: ClusterRecord) => OutgoingNotification[]): Promise<ClusterRecord | undefined> {
+  async claimPooled(
+    match: (r: ClusterRecord) => boolean,
+    claim: (r: ClusterRecord) => ClusterRecord,
+    admit: Admission,
+    notify: (next: ClusterRecord) => OutgoingNotification[],
+  ): Promise<ClusterRecord | undefined> {
     return this.connection.serialized(async (trx) => {
-      const rows = await trx.selectFrom("clusters").selectAll().where("pooled", "=", 1).where("phase", "=", "running")
-        .where("desired", "=", "running").orderBy("created_at").execute();
+      const rows = await trx
+        .selectFrom("clusters")
+        .selectAll()
+        .where("pooled", "=", 1)
+        .where("phase", "=", "running")
+        .where("desired", "=", "running")
+        .orderBy("created_at")
+        .execute();
       const candidate = rows.map(fromRow).find(match);
       if (!candidate) return undefined;
       const next = claim(candidate);
       refuseIf(admit(await runningCounts(trx, next.owner)));
-      await trx.updateTable("clusters").set(toRow(next)).where("id", "=", candidate.id).where("pooled", "=", 1).execute();
+      await trx
+        .updateTable("clusters")
+        .set(toRow(next))
+        .where("id", "=", candidate.id)
+        .where("pooled", "=", 1)
+        .execute();
       await queueNotifications(trx, notify(next), next.updatedAt);
       return next;
     });
@@ -99,26 +118,55 @@ function refuseIf(refusal: Refusal | undefined): void {
 
 /** Users' clusters that run or are on their way to running (the pool's are the operator's, not counted). */
 async function runningCounts(trx: Transaction<Database>, owner: string): Promise<RunningCounts> {
-  const rows = await trx.selectFrom("clusters").select(["owner"]).where("desired", "=", "running").where("pooled", "=", 0).execute();
+  const rows = await trx
+    .selectFrom("clusters")
+    .select(["owner"])
+    .where("desired", "=", "running")
+    .where("pooled", "=", 0)
+    .execute();
   return { owner: rows.filter((r) => r.owner === owner).length, total: rows.length };
 }
 
 function toRow(r: ClusterRecord): ClusterRow {
   return {
-    id: r.id, owner: r.owner, name: r.name, spec: JSON.stringify(r.spec), keep: r.keep ? 1 : 0,
-    notification_email: r.notificationEmail, desired: r.desired, phase: r.phase, ttl_minutes: r.ttlMinutes,
-    expires_at: r.expiresAt, created_at: r.createdAt, updated_at: r.updatedAt, last_error: r.lastError,
-    timings: JSON.stringify(r.timings), generation: r.generation,
-    labels: JSON.stringify(r.labels), pooled: r.pooled ? 1 : 0,
+    id: r.id,
+    owner: r.owner,
+    name: r.name,
+    spec: JSON.stringify(r.spec),
+    keep: r.keep ? 1 : 0,
+    notification_email: r.notificationEmail,
+    desired: r.desired,
+    phase: r.phase,
+    ttl_minutes: r.ttlMinutes,
+    expires_at: r.expiresAt,
+    created_at: r.createdAt,
+    updated_at: r.updatedAt,
+    last_error: r.lastError,
+    timings: JSON.stringify(r.timings),
+    generation: r.generation,
+    labels: JSON.stringify(r.labels),
+    pooled: r.pooled ? 1 : 0,
   };
 }
 
 function fromRow(row: ClusterRow): ClusterRecord {
   return {
-    id: row.id, owner: row.owner, name: row.name, spec: JSON.parse(row.spec) as ClusterRecord["spec"], keep: Number(row.keep) === 1,
-    notificationEmail: row.notification_email, desired: row.desired as ClusterRecord["desired"], phase: row.phase as ClusterRecord["phase"],
-    ttlMinutes: Number(row.ttl_minutes), expiresAt: Number(row.expires_at), createdAt: Number(row.created_at),
-    updatedAt: Number(row.updated_at), lastError: row.last_error, timings: JSON.parse(row.timings) as Record<string, number>,
-    generation: Number(row.generation), labels: JSON.parse(row.labels) as Record<string, string>, pooled: Number(row.pooled) === 1,
+    id: row.id,
+    owner: row.owner,
+    name: row.name,
+    spec: JSON.parse(row.spec) as ClusterRecord["spec"],
+    keep: Number(row.keep) === 1,
+    notificationEmail: row.notification_email,
+    desired: row.desired as ClusterRecord["desired"],
+    phase: row.phase as ClusterRecord["phase"],
+    ttlMinutes: Number(row.ttl_minutes),
+    expiresAt: Number(row.expires_at),
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+    lastError: row.last_error,
+    timings: JSON.parse(row.timings) as Record<string, number>,
+    generation: Number(row.generation),
+    labels: JSON.parse(row.labels) as Record<string, string>,
+    pooled: Number(row.pooled) === 1,
   };
 }

@@ -1,6 +1,16 @@
 import SQLite from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type ColumnDefinitionBuilder, type Generated, type Migration,
-  type MigrationProvider, type Transaction } from "kysely";
+import {
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+  type ColumnDefinitionBuilder,
+  type Generated,
+  type Migration,
+  type MigrationProvider,
+  type Transaction,
+} from "kysely";
 import { Pool } from "pg";
 import { TempkubeError, redactSecrets } from "../util/errors.js";
 import { logger } from "../util/log.js";
@@ -78,7 +88,8 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
   return {
     "001_clusters_and_tokens": {
       async up(db: Kysely<unknown>) {
-        await db.schema.createTable("clusters")
+        await db.schema
+          .createTable("clusters")
           .addColumn("id", "text", (c) => c.primaryKey())
           .addColumn("owner", "text", (c) => c.notNull())
           .addColumn("name", "text")
@@ -94,7 +105,8 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
           .addColumn("last_error", "text")
           .addColumn("timings", "text", (c) => c.notNull())
           .execute();
-        await db.schema.createTable("tokens")
+        await db.schema
+          .createTable("tokens")
           .addColumn("id", "integer", autoIncrementKey)
           .addColumn("name", "text", (c) => c.notNull())
           .addColumn("hash", "text", (c) => c.notNull().unique())
@@ -105,7 +117,8 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
     },
     "002_outbox": {
       async up(db: Kysely<unknown>) {
-        await db.schema.createTable("outbox")
+        await db.schema
+          .createTable("outbox")
           .addColumn("id", "integer", autoIncrementKey)
           .addColumn("dedupe_key", "text", (c) => c.notNull().unique())
           .addColumn("cluster_id", "text", (c) => c.notNull())
@@ -123,17 +136,34 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
     },
     "003_cluster_generation": {
       async up(db: Kysely<unknown>) {
-        await db.schema.alterTable("clusters").addColumn("generation", "integer", (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema
+          .alterTable("clusters")
+          .addColumn("generation", "integer", (c) => c.notNull().defaultTo(0))
+          .execute();
       },
     },
     "004_token_limits_labels_pool": {
       async up(db: Kysely<unknown>) {
-        for (const [name, type] of [["max_clusters", "integer"], ["max_ttl_minutes", "integer"], ["sizes", "text"], ["revoked_at", "bigint"]] as const) {
+        for (const [name, type] of [
+          ["max_clusters", "integer"],
+          ["max_ttl_minutes", "integer"],
+          ["sizes", "text"],
+          ["revoked_at", "bigint"],
+        ] as const) {
           await db.schema.alterTable("tokens").addColumn(name, type).execute();
         }
-        await db.schema.alterTable("tokens").addColumn("privileged", "integer", (c) => c.notNull().defaultTo(0)).execute();
-        await db.schema.alterTable("clusters").addColumn("labels", "text", (c) => c.notNull().defaultTo("{}")).execute();
-        await db.schema.alterTable("clusters").addColumn("pooled", "integer", (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema
+          .alterTable("tokens")
+          .addColumn("privileged", "integer", (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .alterTable("clusters")
+          .addColumn("labels", "text", (c) => c.notNull().defaultTo("{}"))
+          .execute();
+        await db.schema
+          .alterTable("clusters")
+          .addColumn("pooled", "integer", (c) => c.notNull().defaultTo(0))
+          .execute();
       },
     },
   };
@@ -151,14 +181,20 @@ const WRITE_LOCK_KEY = BigInt("0x74656d706b756265").toString();
 
 /** One open, migrated database: what every table's queries run on. */
 export class Connection {
-  private constructor(readonly db: Kysely<Database>, readonly dialect: StoreDialect) {}
+  private constructor(
+    readonly db: Kysely<Database>,
+    readonly dialect: StoreDialect,
+  ) {}
 
   /** PostgreSQL for a postgres:// or postgresql:// URL, otherwise SQLite in that file. */
   static async open(urlOrFile: string): Promise<Connection> {
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(urlOrFile)?.[1].toLowerCase();
     if (scheme === undefined) return Connection.openSqlite(urlOrFile);
     if (scheme === "postgres" || scheme === "postgresql") return Connection.openPostgres(urlOrFile);
-    throw new TempkubeError("invalid-input", `database "${shownUrl(urlOrFile)}" is neither a postgres:// URL nor a SQLite file path`);
+    throw new TempkubeError(
+      "invalid-input",
+      `database "${shownUrl(urlOrFile)}" is neither a postgres:// URL nor a SQLite file path`,
+    );
   }
 
   static async openSqlite(file: string): Promise<Connection> {
@@ -172,30 +208,45 @@ export class Connection {
     try {
       parsed = new URL(url);
     } catch {
-      throw new TempkubeError("invalid-input", `database URL "${shownUrl(url)}" is not a valid URL; expected e.g. postgres://tempkube@db.example:5432/tempkube`);
+      throw new TempkubeError(
+        "invalid-input",
+        `database URL "${shownUrl(url)}" is not a valid URL; expected e.g. postgres://tempkube@db.example:5432/tempkube`,
+      );
     }
     if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
-      throw new TempkubeError("invalid-input", `database URL "${shownUrl(url)}" is not a postgres:// or postgresql:// URL`);
+      throw new TempkubeError(
+        "invalid-input",
+        `database URL "${shownUrl(url)}" is not a postgres:// or postgresql:// URL`,
+      );
     }
     // Without a connect timeout, an address that drops packets would hang the start forever.
     const pool = new Pool({ connectionString: url, connectionTimeoutMillis: 10_000 });
     // An idle connection the server closes is reported here; unhandled, it would end the process.
-    pool.on("error", (err) => logger.warn({ error: redactSecrets(describe(err)) }, "PostgreSQL connection lost; the pool reconnects"));
+    pool.on("error", (err) =>
+      logger.warn({ error: redactSecrets(describe(err)) }, "PostgreSQL connection lost; the pool reconnects"),
+    );
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     try {
       await sql`select 1`.execute(db);
     } catch (err) {
       await db.destroy();
-      throw new TempkubeError("runtime", `cannot connect to PostgreSQL at ${shownUrl(url)}: ${describe(err)}`, { cause: err });
+      throw new TempkubeError("runtime", `cannot connect to PostgreSQL at ${shownUrl(url)}: ${describe(err)}`, {
+        cause: err,
+      });
     }
     return Connection.migrated(new Connection(db, "postgres"));
   }
 
   private static async migrated(connection: Connection): Promise<Connection> {
-    const { error } = await new Migrator({ db: connection.db, provider: new InlineMigrations(connection.dialect) }).migrateToLatest();
+    const { error } = await new Migrator({
+      db: connection.db,
+      provider: new InlineMigrations(connection.dialect),
+    }).migrateToLatest();
     if (error) {
       await connection.close();
-      throw new TempkubeError("runtime", `store migration failed (${connection.dialect}): ${describe(error)}`, { cause: error });
+      throw new TempkubeError("runtime", `store migration failed (${connection.dialect}): ${describe(error)}`, {
+        cause: error,
+      });
     }
     return connection;
   }
@@ -212,10 +263,13 @@ export class Connection {
    */
   serialized<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     if (this.dialect === "sqlite") return this.db.transaction().execute(work);
-    return this.db.transaction().setIsolationLevel("read committed").execute(async (trx) => {
-      await sql`select pg_advisory_xact_lock(${sql.raw(WRITE_LOCK_KEY)})`.execute(trx);
-      return work(trx);
-    });
+    return this.db
+      .transaction()
+      .setIsolationLevel("read committed")
+      .execute(async (trx) => {
+        await sql`select pg_advisory_xact_lock(${sql.raw(WRITE_LOCK_KEY)})`.execute(trx);
+        return work(trx);
+      });
   }
 
   async close(): Promise<void> {

@@ -8,13 +8,17 @@ import { Store } from "./store.js";
 describe("store on PostgreSQL", () => {
   let postgres: TestPostgres | undefined;
   let n = 0;
-  before(async () => { postgres = await TestPostgres.start(); });
+  before(async () => {
+    postgres = await TestPostgres.start();
+  });
   storeContract(async () => {
     assert.ok(postgres, "PostgreSQL did not start (see the before hook's error)");
     return Store.open(await postgres.createDatabase(`store_${n++}`));
   });
   // After the contract's hook has closed its stores.
-  after(async () => { await postgres?.stop(); });
+  after(async () => {
+    await postgres?.stop();
+  });
 
   it("runs the same migrations: identity keys, bigint times", async () => {
     assert.ok(postgres);
@@ -26,14 +30,32 @@ describe("store on PostgreSQL", () => {
     const client = new Client({ connectionString: url });
     await client.connect();
     try {
-      const { rows } = await client.query<{ table_name: string; column_name: string; data_type: string; is_identity: string }>(
-        "select table_name, column_name, data_type, is_identity from information_schema.columns where table_schema = 'public' and table_name in ('clusters', 'tokens', 'outbox') and column_name in ('id', 'expires_at', 'revoked_at')");
-      const types = Object.fromEntries(rows.map((r) => [`${r.table_name}.${r.column_name}`, `${r.data_type}${r.is_identity === "YES" ? " identity" : ""}`]));
+      const { rows } = await client.query<{
+        table_name: string;
+        column_name: string;
+        data_type: string;
+        is_identity: string;
+      }>(
+        "select table_name, column_name, data_type, is_identity from information_schema.columns where table_schema = 'public' and table_name in ('clusters', 'tokens', 'outbox') and column_name in ('id', 'expires_at', 'revoked_at')",
+      );
+      const types = Object.fromEntries(
+        rows.map((r) => [
+          `${r.table_name}.${r.column_name}`,
+          `${r.data_type}${r.is_identity === "YES" ? " identity" : ""}`,
+        ]),
+      );
       assert.deepEqual(types, {
-        "clusters.id": "text", "clusters.expires_at": "bigint", "tokens.id": "integer identity", "tokens.revoked_at": "bigint", "outbox.id": "integer identity",
+        "clusters.id": "text",
+        "clusters.expires_at": "bigint",
+        "tokens.id": "integer identity",
+        "tokens.revoked_at": "bigint",
+        "outbox.id": "integer identity",
       });
       const { rows: done } = await client.query<{ name: string }>("select name from kysely_migration order by name");
-      assert.deepEqual(done.map((r) => r.name), ["001_clusters_and_tokens", "002_outbox", "003_cluster_generation", "004_token_limits_labels_pool"]);
+      assert.deepEqual(
+        done.map((r) => r.name),
+        ["001_clusters_and_tokens", "002_outbox", "003_cluster_generation", "004_token_limits_labels_pool"],
+      );
     } finally {
       await client.end();
     }
@@ -45,16 +67,35 @@ describe("store on PostgreSQL", () => {
     const closedPort = stopped.port;
     await stopped.stop();
     const started = Date.now();
-    await assert.rejects(Store.open(`postgres://tempkube:s3cret@127.0.0.1:${closedPort}/tempkube`), (e: Error & { type?: string }) => {
-      assert.equal(e.type, "runtime");
-      assert.match(e.message, new RegExp(`^cannot connect to PostgreSQL at postgres://tempkube:\\[redacted\\]@127\\.0\\.0\\.1:${closedPort}/tempkube: .*ECONNREFUSED`));
-      assert.doesNotMatch(e.message, /s3cret/);
-      return true;
-    });
+    await assert.rejects(
+      Store.open(`postgres://tempkube:s3cret@127.0.0.1:${closedPort}/tempkube`),
+      (e: Error & { type?: string }) => {
+        assert.equal(e.type, "runtime");
+        assert.match(
+          e.message,
+          new RegExp(
+            `^cannot connect to PostgreSQL at postgres://tempkube:\\[redacted\\]@127\\.0\\.0\\.1:${closedPort}/tempkube: .*ECONNREFUSED`,
+          ),
+        );
+        assert.doesNotMatch(e.message, /s3cret/);
+        return true;
+      },
+    );
     assert.ok(Date.now() - started < 5000, "no waiting for a refused connection");
-    await assert.rejects(Store.open(postgres.url.replace(/\/postgres$/, "/missing")), refusedAs("runtime", /cannot connect to PostgreSQL at .*\/missing: database "missing" does not exist/));
-    await assert.rejects(Store.open("postgres://tempkube:p@ss@[::1"), (e: Error & { type?: string }) =>
-      e.type === "invalid-input" && /database URL "postgres:\/\/tempkube:\[redacted\]@\[::1" is not a valid URL/.test(e.message) && !e.message.includes("p@ss"));
-    await assert.rejects(Store.open("mysql://root:pw@db/tempkube"), refusedAs("invalid-input", /neither a postgres:\/\/ URL nor a SQLite file path/));
+    await assert.rejects(
+      Store.open(postgres.url.replace(/\/postgres$/, "/missing")),
+      refusedAs("runtime", /cannot connect to PostgreSQL at .*\/missing: database "missing" does not exist/),
+    );
+    await assert.rejects(
+      Store.open("postgres://tempkube:p@ss@[::1"),
+      (e: Error & { type?: string }) =>
+        e.type === "invalid-input" &&
+        /database URL "postgres:\/\/tempkube:\[redacted\]@\[::1" is not a valid URL/.test(e.message) &&
+        !e.message.includes("p@ss"),
+    );
+    await assert.rejects(
+      Store.open("mysql://root:pw@db/tempkube"),
+      refusedAs("invalid-input", /neither a postgres:\/\/ URL nor a SQLite file path/),
+    );
   });
 });

@@ -22,19 +22,40 @@ export class Tokens {
   }
 
   /** Creates a token; the secret is returned once and only its hash is stored. */
-  async create(name: string, admin: boolean, now: number, limits: TokenLimits = admin ? NO_LIMITS : DEFAULT_TENANT_LIMITS): Promise<{ token: string; identity: TokenIdentity }> {
+  async create(
+    name: string,
+    admin: boolean,
+    now: number,
+    limits: TokenLimits = admin ? NO_LIMITS : DEFAULT_TENANT_LIMITS,
+  ): Promise<{ token: string; identity: TokenIdentity }> {
     const token = `tk_${randomBytes(24).toString("base64url")}`;
     const l = admin ? NO_LIMITS : limits;
-    const res = await this.db.insertInto("tokens").values({
-      name, hash: hashToken(token), admin: admin ? 1 : 0, created_at: now, max_clusters: l.maxClusters, max_ttl_minutes: l.maxTtlMinutes,
-      sizes: l.sizes ? JSON.stringify(l.sizes) : null, privileged: l.privileged ? 1 : 0, revoked_at: null,
-    }).returning("id").executeTakeFirstOrThrow();
+    const res = await this.db
+      .insertInto("tokens")
+      .values({
+        name,
+        hash: hashToken(token),
+        admin: admin ? 1 : 0,
+        created_at: now,
+        max_clusters: l.maxClusters,
+        max_ttl_minutes: l.maxTtlMinutes,
+        sizes: l.sizes ? JSON.stringify(l.sizes) : null,
+        privileged: l.privileged ? 1 : 0,
+        revoked_at: null,
+      })
+      .returning("id")
+      .executeTakeFirstOrThrow();
     return { token, identity: { id: Number(res.id), name, admin, limits: l } };
   }
 
   /** The identity behind a secret; revoked tokens have none. */
   async identify(token: string): Promise<TokenIdentity | undefined> {
-    const row = await this.db.selectFrom("tokens").selectAll().where("hash", "=", hashToken(token)).where("revoked_at", "is", null).executeTakeFirst();
+    const row = await this.db
+      .selectFrom("tokens")
+      .selectAll()
+      .where("hash", "=", hashToken(token))
+      .where("revoked_at", "is", null)
+      .executeTakeFirst();
     return row ? fromTokenRow(row) : undefined;
   }
 
@@ -54,8 +75,17 @@ export class Tokens {
       if (!row) throw new TempkubeError("not-found", `token ${id} not found`);
       if (row.revoked_at !== null) throw new TempkubeError("conflict", `token ${id} is already revoked`);
       if (Number(row.admin) === 1) {
-        const admins = await trx.selectFrom("tokens").select((eb) => eb.fn.countAll().as("n")).where("admin", "=", 1).where("revoked_at", "is", null).executeTakeFirstOrThrow();
-        if (Number(admins.n) <= 1) throw new TempkubeError("conflict", `token ${id} is the last admin token; create another admin token before revoking it`);
+        const admins = await trx
+          .selectFrom("tokens")
+          .select((eb) => eb.fn.countAll().as("n"))
+          .where("admin", "=", 1)
+          .where("revoked_at", "is", null)
+          .executeTakeFirstOrThrow();
+        if (Number(admins.n) <= 1)
+          throw new TempkubeError(
+            "conflict",
+            `token ${id} is the last admin token; create another admin token before revoking it`,
+          );
       }
       await trx.updateTable("tokens").set({ revoked_at: now }).where("id", "=", id).execute();
       return fromTokenRow({ ...row, revoked_at: now });
@@ -66,12 +96,18 @@ export class Tokens {
 function fromTokenRow(row: Omit<TokenRow, "id"> & { id: number }): TokenInfo {
   const admin = Number(row.admin) === 1;
   return {
-    id: Number(row.id), name: row.name, admin, createdAt: Number(row.created_at), revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
-    limits: admin ? NO_LIMITS : {
-      maxClusters: row.max_clusters === null ? null : Number(row.max_clusters),
-      maxTtlMinutes: row.max_ttl_minutes === null ? null : Number(row.max_ttl_minutes),
-      sizes: row.sizes ? JSON.parse(row.sizes) as string[] : null,
-      privileged: Number(row.privileged) === 1,
-    },
+    id: Number(row.id),
+    name: row.name,
+    admin,
+    createdAt: Number(row.created_at),
+    revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
+    limits: admin
+      ? NO_LIMITS
+      : {
+          maxClusters: row.max_clusters === null ? null : Number(row.max_clusters),
+          maxTtlMinutes: row.max_ttl_minutes === null ? null : Number(row.max_ttl_minutes),
+          sizes: row.sizes ? (JSON.parse(row.sizes) as string[]) : null,
+          privileged: Number(row.privileged) === 1,
+        },
   };
 }

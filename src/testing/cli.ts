@@ -5,7 +5,11 @@ import { fileURLToPath } from "node:url";
 /** The CLI as a user runs it: bin/tempkube in its own process. */
 export const BIN = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bin", "tempkube");
 
-export interface CliResult { code: number; stdout: string; stderr: string }
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 export function tempkube(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve) => {

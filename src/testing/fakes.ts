@@ -8,13 +8,17 @@ export class FakeClock implements Clock {
   private timers = new Map<number, { at: number; fn: () => void }>();
   private nextId = 1;
   constructor(private current = Date.UTC(2026, 0, 1)) {}
-  now(): number { return this.current; }
+  now(): number {
+    return this.current;
+  }
   setTimer(fn: () => void, delayMs: number): unknown {
     const id = this.nextId++;
     this.timers.set(id, { at: this.current + delayMs, fn });
     return id;
   }
-  clearTimer(handle: unknown): void { this.timers.delete(handle as number); }
+  clearTimer(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
   advance(ms: number): void {
     const target = this.current + ms;
     for (;;) {
@@ -37,9 +41,19 @@ export class FakeDriver implements RuntimeDriver {
     this.clusters.set(spec.id, "running");
     return { credentials: await this.credentials(spec.id), timings: { total: 1 } };
   }
-  async start(id: string) { this.calls.push(`start ${id}`); this.clusters.set(id, "running"); return { timings: {} }; }
-  async stop(id: string) { this.calls.push(`stop ${id}`); this.clusters.set(id, "stopped"); }
-  async destroy(id: string) { this.calls.push(`destroy ${id}`); this.clusters.delete(id); }
+  async start(id: string) {
+    this.calls.push(`start ${id}`);
+    this.clusters.set(id, "running");
+    return { timings: {} };
+  }
+  async stop(id: string) {
+    this.calls.push(`stop ${id}`);
+    this.clusters.set(id, "stopped");
+  }
+  async destroy(id: string) {
+    this.calls.push(`destroy ${id}`);
+    this.clusters.delete(id);
+  }
   async status(id: string): Promise<ClusterRuntimeStatus> {
     const s = this.clusters.get(id);
     return { clusterId: id, phase: s ?? "absent", components: [] };
@@ -51,7 +65,9 @@ export class FakeDriver implements RuntimeDriver {
     this.calls.push(`loadImage ${clusterId ?? "*"}`);
     return { images: ["docker.io/library/fake:1"] };
   }
-  async list(): Promise<string[]> { return [...this.clusters.keys()]; }
+  async list(): Promise<string[]> {
+    return [...this.clusters.keys()];
+  }
 }
 
 /** A tenant without limits, for tests about something else than quotas. */

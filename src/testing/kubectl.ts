@@ -19,13 +19,19 @@ export class Kubectl {
 
   /** The same cluster as `base`, as the holder of a bearer token (a ServiceAccount's, say). */
   static async withToken(base: Kubectl, token: string): Promise<Kubectl> {
-    const config = YAML.parse(await readFile(base.kubeconfigPath, "utf8")) as { users: { name: string; user: Record<string, string> }[] };
+    const config = YAML.parse(await readFile(base.kubeconfigPath, "utf8")) as {
+      users: { name: string; user: Record<string, string> }[];
+    };
     for (const u of config.users) u.user = { token };
     return Kubectl.withKubeconfig(YAML.stringify(config));
   }
 
   async run(args: string[], input?: string, timeoutMs = 120_000): Promise<string> {
-    const { stdout } = await run(kubernetesBinary(defaultRelease(), "kubectl"), ["--kubeconfig", this.kubeconfigPath, ...args], { input, timeoutMs });
+    const { stdout } = await run(
+      kubernetesBinary(defaultRelease(), "kubectl"),
+      ["--kubeconfig", this.kubeconfigPath, ...args],
+      { input, timeoutMs },
+    );
     return stdout;
   }
 

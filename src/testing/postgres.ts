@@ -46,18 +46,39 @@ export class TestPostgres {
     try {
       if (user) await chown(dir, user.uid, user.gid);
       const data = join(dir, "data");
-      await run("setpriv", [...user?.setpriv ?? [], "--pdeathsig", "KILL", "--",
-        join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "--encoding=UTF8", "--locale=C"],
-      { cwd: dir, timeoutMs: 120_000 });
+      await run(
+        "setpriv",
+        [
+          ...(user?.setpriv ?? []),
+          "--pdeathsig",
+          "KILL",
+          "--",
+          join(bin, "initdb"),
+          "-D",
+          data,
+          "-U",
+          "postgres",
+          "--auth=trust",
+          "--no-sync",
+          "--encoding=UTF8",
+          "--locale=C",
+        ],
+        { cwd: dir, timeoutMs: 120_000 },
+      );
       // Another process may take the free port between finding and binding it: try again then.
       for (let attempt = 1; ; attempt++) {
         const port = await freePort();
         const started = await launch(bin, user?.setpriv ?? [], dir, data, port);
         server = started.server;
-        if (started.ready) return new TestPostgres(`postgres://postgres@127.0.0.1:${port}/postgres`, port, dir, started.server);
+        if (started.ready)
+          return new TestPostgres(`postgres://postgres@127.0.0.1:${port}/postgres`, port, dir, started.server);
         if (attempt < 3 && started.lastLines.some((l) => /could not bind|already in use/i.test(l))) continue;
-        throw new ChildProcessError({ command: `${join(bin, "postgres")} -D ${data} -p ${port}`, exitCode: started.server.exitCode,
-          signal: started.server.signalCode, lastLines: started.lastLines });
+        throw new ChildProcessError({
+          command: `${join(bin, "postgres")} -D ${data} -p ${port}`,
+          exitCode: started.server.exitCode,
+          signal: started.server.signalCode,
+          lastLines: started.lastLines,
+        });
       }
     } catch (err) {
       if (server && server.exitCode === null && server.signalCode === null) {
@@ -71,7 +92,8 @@ export class TestPostgres {
 
   /** A new, empty database on this server; its URL. */
   async createDatabase(name: string): Promise<string> {
-    if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new TempkubeError("invalid-input", `database name "${name}" must be lower-case letters, digits and _`);
+    if (!/^[a-z_][a-z0-9_]*$/.test(name))
+      throw new TempkubeError("invalid-input", `database name "${name}" must be lower-case letters, digits and _`);
     const client = new pg.Client({ connectionString: this.url });
     await client.connect();
     try {
@@ -110,11 +132,20 @@ export class TestPostgres {
 
 /** The newest installed major version's binaries (Debian: /usr/lib/postgresql/<major>/bin). */
 function postgresBinDir(): string {
-  const majors = existsSync(INSTALL_ROOT) ? readdirSync(INSTALL_ROOT).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a)) : [];
-  const found = majors.map((m) => join(INSTALL_ROOT, m, "bin")).find((bin) => existsSync(join(bin, "initdb")) && existsSync(join(bin, "postgres")));
+  const majors = existsSync(INSTALL_ROOT)
+    ? readdirSync(INSTALL_ROOT)
+        .filter((d) => /^\d+$/.test(d))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  const found = majors
+    .map((m) => join(INSTALL_ROOT, m, "bin"))
+    .find((bin) => existsSync(join(bin, "initdb")) && existsSync(join(bin, "postgres")));
   if (!found) {
-    throw new TempkubeError("setup", `PostgreSQL is not installed (no ${INSTALL_ROOT}/<major>/bin/initdb), and the store tests run against it: `
-      + "install it with `sudo scripts/setup` (postgresql is in scripts/debian-packages.txt) or `sudo apt-get install -y postgresql`");
+    throw new TempkubeError(
+      "setup",
+      `PostgreSQL is not installed (no ${INSTALL_ROOT}/<major>/bin/initdb), and the store tests run against it: ` +
+        "install it with `sudo scripts/setup` (postgresql is in scripts/debian-packages.txt) or `sudo apt-get install -y postgresql`",
+    );
   }
   return found;
 }
@@ -122,25 +153,64 @@ function postgresBinDir(): string {
 /** As root, the `postgres` system user the Debian package creates; otherwise ourselves (undefined). */
 function runAs(): { uid: number; gid: number; setpriv: string[] } | undefined {
   if (process.getuid?.() !== 0) return undefined;
-  const entry = readFileSync("/etc/passwd", "utf8").split("\n").map((l) => l.split(":")).find((f) => f[0] === "postgres");
+  const entry = readFileSync("/etc/passwd", "utf8")
+    .split("\n")
+    .map((l) => l.split(":"))
+    .find((f) => f[0] === "postgres");
   if (!entry) {
-    throw new TempkubeError("setup", "there is no postgres system user (the postgresql Debian package creates it), and PostgreSQL will not run as root: "
-      + "`sudo apt-get install -y postgresql`");
+    throw new TempkubeError(
+      "setup",
+      "there is no postgres system user (the postgresql Debian package creates it), and PostgreSQL will not run as root: " +
+        "`sudo apt-get install -y postgresql`",
+    );
   }
-  return { uid: Number(entry[2]), gid: Number(entry[3]), setpriv: ["--reuid=postgres", "--regid=postgres", "--init-groups"] };
+  return {
+    uid: Number(entry[2]),
+    gid: Number(entry[3]),
+    setpriv: ["--reuid=postgres", "--regid=postgres", "--init-groups"],
+  };
 }
-
 
 /** Starts postgres and waits until it accepts connections, or exits (ready: false, with its last lines). */
 async function launch(bin: string, setpriv: string[], dir: string, data: string, port: number) {
-  const server = spawn("setpriv", [...setpriv, "--pdeathsig", "KILL", "--", join(bin, "postgres"), "-D", data,
-    "-h", "127.0.0.1", "-p", String(port), "-k", dir,
-    // A test's data is thrown away: no durability, little memory.
-    "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "shared_buffers=16MB", "-c", "max_connections=50"],
-  { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+  const server = spawn(
+    "setpriv",
+    [
+      ...setpriv,
+      "--pdeathsig",
+      "KILL",
+      "--",
+      join(bin, "postgres"),
+      "-D",
+      data,
+      "-h",
+      "127.0.0.1",
+      "-p",
+      String(port),
+      "-k",
+      dir,
+      // A test's data is thrown away: no durability, little memory.
+      "-c",
+      "fsync=off",
+      "-c",
+      "synchronous_commit=off",
+      "-c",
+      "full_page_writes=off",
+      "-c",
+      "shared_buffers=16MB",
+      "-c",
+      "max_connections=50",
+    ],
+    { cwd: dir, stdio: ["ignore", "pipe", "pipe"] },
+  );
   const lines: string[] = [];
   const keep = (chunk: Buffer) => {
-    lines.push(...chunk.toString().split("\n").filter((l) => l.trim()));
+    lines.push(
+      ...chunk
+        .toString()
+        .split("\n")
+        .filter((l) => l.trim()),
+    );
     lines.splice(0, Math.max(0, lines.length - TAIL_LINES));
   };
   server.stdout?.on("data", keep);
@@ -154,7 +224,13 @@ async function launch(bin: string, setpriv: string[], dir: string, data: string,
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (server.exitCode !== null || server.signalCode !== null) return { server, ready: false, lastLines: lines };
-    const client = new pg.Client({ host: "127.0.0.1", port, user: "postgres", database: "postgres", connectionTimeoutMillis: 1000 });
+    const client = new pg.Client({
+      host: "127.0.0.1",
+      port,
+      user: "postgres",
+      database: "postgres",
+      connectionTimeoutMillis: 1000,
+    });
     client.on("error", () => undefined);
     try {
       await client.connect();

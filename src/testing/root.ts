@@ -4,5 +4,7 @@
  * veths and iptables rules (CAP_NET_ADMIN), cgroups, mounts, and containerd's socket.
  */
 export function unlessRoot(what: string): string | false {
-  return process.getuid?.() === 0 ? false : `needs root: ${what} (network namespaces, iptables, cgroups, mounts); run as root, e.g. sudo ./scripts/test`;
+  return process.getuid?.() === 0
+    ? false
+    : `needs root: ${what} (network namespaces, iptables, cgroups, mounts); run as root, e.g. sudo ./scripts/test`;
 }

@@ -1,17 +1,28 @@
 import { SMTPServer } from "smtp-server";
 
-export interface Mail { to: string; subject: string; body: string }
+export interface Mail {
+  to: string;
+  subject: string;
+  body: string;
+}
 
 /** A real SMTP server on loopback that keeps what it receives. */
 export async function smtpSink(): Promise<{ url: string; mails: Mail[]; close: () => Promise<void> }> {
   const mails: Mail[] = [];
   const server = new SMTPServer({
-    authOptional: true, disabledCommands: ["STARTTLS"],
+    authOptional: true,
+    disabledCommands: ["STARTTLS"],
     onData(stream, session, callback) {
       let data = "";
-      stream.on("data", (c: Buffer) => { data += c.toString(); });
+      stream.on("data", (c: Buffer) => {
+        data += c.toString();
+      });
       stream.on("end", () => {
-        mails.push({ to: session.envelope.rcptTo.map((r) => r.address).join(","), subject: /^Subject: (.*)$/m.exec(data)?.[1] ?? "", body: data });
+        mails.push({
+          to: session.envelope.rcptTo.map((r) => r.address).join(","),
+          subject: /^Subject: (.*)$/m.exec(data)?.[1] ?? "",
+          body: data,
+        });
         callback();
       });
     },

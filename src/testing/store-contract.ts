@@ -12,23 +12,46 @@ import type { Admission, Store } from "../store/store.js";
 const NOW = Date.UTC(2026, 0, 1);
 const MINUTE = 60_000;
 
-export const refusedAs = (type: string, text: RegExp) => (e: Error & { type?: string }) => e.type === type && text.test(e.message);
+export const refusedAs = (type: string, text: RegExp) => (e: Error & { type?: string }) =>
+  e.type === type && text.test(e.message);
 
 function record(id: string, changes: Partial<ClusterRecord> = {}): ClusterRecord {
   return {
-    id, owner: "alice", name: `name-${id}`, spec: { id, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 },
-    keep: false, notificationEmail: "alice@example.com", desired: "running", phase: "pending", ttlMinutes: 30,
-    expiresAt: NOW + 30 * MINUTE, createdAt: NOW, updatedAt: NOW, lastError: null, timings: {}, generation: 0,
-    labels: { team: "a" }, pooled: false, ...changes,
+    id,
+    owner: "alice",
+    name: `name-${id}`,
+    spec: { id, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 },
+    keep: false,
+    notificationEmail: "alice@example.com",
+    desired: "running",
+    phase: "pending",
+    ttlMinutes: 30,
+    expiresAt: NOW + 30 * MINUTE,
+    createdAt: NOW,
+    updatedAt: NOW,
+    lastError: null,
+    timings: {},
+    generation: 0,
+    labels: { team: "a" },
+    pooled: false,
+    ...changes,
   };
 }
 
 /** Room for `capacity` running clusters on the host, any number per owner. */
-const hostOf = (capacity: number): Admission => (counts) =>
-  capacityRefusal({ id: 1, name: "alice", admin: false, limits: NO_LIMITS }, counts, capacity);
+const hostOf =
+  (capacity: number): Admission =>
+  (counts) =>
+    capacityRefusal({ id: 1, name: "alice", admin: false, limits: NO_LIMITS }, counts, capacity);
 
-const note = (clusterId: string, key: string): OutgoingNotification =>
-  ({ dedupeKey: key, clusterId, event: "ready", channel: "email", recipient: "alice@example.com", payload: { at: NOW } });
+const note = (clusterId: string, key: string): OutgoingNotification => ({
+  dedupeKey: key,
+  clusterId,
+  event: "ready",
+  channel: "email",
+  recipient: "alice@example.com",
+  payload: { at: NOW },
+});
 
 /** The same behaviour, whatever the database: each test gets a new, empty store. */
 export function storeContract(fresh: () => Promise<Store>): void {
@@ -38,7 +61,9 @@ export function storeContract(fresh: () => Promise<Store>): void {
     stores.push(store);
     return store;
   };
-  after(async () => { await Promise.all(stores.map((s) => s.close())); });
+  after(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+  });
 
   it("keeps clusters: insert, get, update, list (users' only), allClusters", async () => {
     const store = await open();
@@ -49,30 +74,89 @@ export function storeContract(fresh: () => Promise<Store>): void {
     assert.deepEqual(await store.clusters.get("aaa1"), a, "every field comes back as it went in, numbers as numbers");
     assert.equal(await store.clusters.get("nope"), undefined);
 
-    const next = await store.clusters.update("aaa1", { phase: "running", generation: 3, lastError: "x", labels: { team: "b" } }, { now: NOW + 5 });
-    assert.deepEqual(next, { ...a, phase: "running", generation: 3, lastError: "x", labels: { team: "b" }, updatedAt: NOW + 5 });
+    const next = await store.clusters.update(
+      "aaa1",
+      { phase: "running", generation: 3, lastError: "x", labels: { team: "b" } },
+      { now: NOW + 5 },
+    );
+    assert.deepEqual(next, {
+      ...a,
+      phase: "running",
+      generation: 3,
+      lastError: "x",
+      labels: { team: "b" },
+      updatedAt: NOW + 5,
+    });
     assert.deepEqual(await store.clusters.get("aaa1"), next);
-    await assert.rejects(store.clusters.update("nope", { phase: "running" }, { now: NOW }), refusedAs("not-found", /cluster nope not found/));
+    await assert.rejects(
+      store.clusters.update("nope", { phase: "running" }, { now: NOW }),
+      refusedAs("not-found", /cluster nope not found/),
+    );
 
-    assert.deepEqual((await store.clusters.list()).map((r) => r.id), ["aaa1", "bbb2"], "the pool's are not listed");
-    assert.deepEqual((await store.clusters.list("bob")).map((r) => r.id), ["bbb2"]);
-    assert.deepEqual((await store.clusters.all()).map((r) => [r.id, r.pooled]), [["aaa1", false], ["bbb2", false], ["ccc3", true]]);
+    assert.deepEqual(
+      (await store.clusters.list()).map((r) => r.id),
+      ["aaa1", "bbb2"],
+      "the pool's are not listed",
+    );
+    assert.deepEqual(
+      (await store.clusters.list("bob")).map((r) => r.id),
+      ["bbb2"],
+    );
+    assert.deepEqual(
+      (await store.clusters.all()).map((r) => [r.id, r.pooled]),
+      [
+        ["aaa1", false],
+        ["bbb2", false],
+        ["ccc3", true],
+      ],
+    );
   });
 
   it("queues notifications with the change that causes them, each dedupe key once", async () => {
     const store = await open();
     await store.clusters.insert(record("aaa1"));
-    await store.clusters.update("aaa1", { phase: "running" }, { now: NOW + 1, notify: (next) => [note(next.id, "aaa1/ready/1")] });
-    await store.clusters.update("aaa1", { phase: "running" }, { now: NOW + 2, notify: (next) => [note(next.id, "aaa1/ready/1"), note(next.id, "aaa1/ready/1")] });
-    await assert.rejects(store.clusters.update("aaa1", { phase: "failed" }, { now: NOW + 3, notify: () => { throw new Error("notify failed"); } }));
+    await store.clusters.update(
+      "aaa1",
+      { phase: "running" },
+      { now: NOW + 1, notify: (next) => [note(next.id, "aaa1/ready/1")] },
+    );
+    await store.clusters.update(
+      "aaa1",
+      { phase: "running" },
+      { now: NOW + 2, notify: (next) => [note(next.id, "aaa1/ready/1"), note(next.id, "aaa1/ready/1")] },
+    );
+    await assert.rejects(
+      store.clusters.update(
+        "aaa1",
+        { phase: "failed" },
+        {
+          now: NOW + 3,
+          notify: () => {
+            throw new Error("notify failed");
+          },
+        },
+      ),
+    );
     assert.equal((await store.clusters.get("aaa1"))?.phase, "running", "no change without its notifications");
 
     const [queued, ...others] = await store.outbox.due(NOW + 1);
     assert.equal(others.length, 0, "one row per dedupe key, ever");
-    assert.deepEqual({ ...queued, id: 0 }, {
-      id: 0, dedupeKey: "aaa1/ready/1", clusterId: "aaa1", event: "ready", channel: "email", recipient: "alice@example.com",
-      payload: { at: NOW }, attempts: 0, nextAttemptAt: NOW + 1, sentAt: null, lastError: null,
-    });
+    assert.deepEqual(
+      { ...queued, id: 0 },
+      {
+        id: 0,
+        dedupeKey: "aaa1/ready/1",
+        clusterId: "aaa1",
+        event: "ready",
+        channel: "email",
+        recipient: "alice@example.com",
+        payload: { at: NOW },
+        attempts: 0,
+        nextAttemptAt: NOW + 1,
+        sentAt: null,
+        lastError: null,
+      },
+    );
     assert.equal(typeof queued.id, "number");
     assert.equal(await store.outbox.nextDue(), NOW + 1);
     await store.outbox.markFailed(queued.id, "smtp down", 1, NOW + MINUTE);
@@ -91,13 +175,38 @@ export function storeContract(fresh: () => Promise<Store>): void {
     const limits = { maxClusters: 2, maxTtlMinutes: 60, sizes: ["1-small"], privileged: false };
     const ci = await store.tokens.create("ci", false, NOW + 1, limits);
     assert.match(ci.token, /^tk_/);
-    assert.deepEqual(await store.tokens.identify(admin.token), { id: admin.identity.id, name: "admin", admin: true, limits: NO_LIMITS, createdAt: NOW, revokedAt: null });
-    assert.deepEqual(await store.tokens.identify(ci.token), { id: ci.identity.id, name: "ci", admin: false, limits, createdAt: NOW + 1, revokedAt: null });
+    assert.deepEqual(await store.tokens.identify(admin.token), {
+      id: admin.identity.id,
+      name: "admin",
+      admin: true,
+      limits: NO_LIMITS,
+      createdAt: NOW,
+      revokedAt: null,
+    });
+    assert.deepEqual(await store.tokens.identify(ci.token), {
+      id: ci.identity.id,
+      name: "ci",
+      admin: false,
+      limits,
+      createdAt: NOW + 1,
+      revokedAt: null,
+    });
     assert.equal(await store.tokens.identify("tk_unknown"), undefined);
     const defaults = await store.tokens.create("defaults", false, NOW + 2);
-    assert.deepEqual(defaults.identity.limits, { maxClusters: 3, maxTtlMinutes: 24 * 60, sizes: null, privileged: false });
-    assert.deepEqual((await store.tokens.list()).map((t) => [t.id, t.name, t.createdAt, t.revokedAt]),
-      [[admin.identity.id, "admin", NOW, null], [ci.identity.id, "ci", NOW + 1, null], [defaults.identity.id, "defaults", NOW + 2, null]]);
+    assert.deepEqual(defaults.identity.limits, {
+      maxClusters: 3,
+      maxTtlMinutes: 24 * 60,
+      sizes: null,
+      privileged: false,
+    });
+    assert.deepEqual(
+      (await store.tokens.list()).map((t) => [t.id, t.name, t.createdAt, t.revokedAt]),
+      [
+        [admin.identity.id, "admin", NOW, null],
+        [ci.identity.id, "ci", NOW + 1, null],
+        [defaults.identity.id, "defaults", NOW + 2, null],
+      ],
+    );
     assert.deepEqual((await store.tokens.get(ci.identity.id))?.limits, limits);
     assert.equal(await store.tokens.get(9999), undefined);
 
@@ -117,13 +226,29 @@ export function storeContract(fresh: () => Promise<Store>): void {
     await store.clusters.insert(record("aaa1"), hostOf(1));
     await store.clusters.insert(record("pool1", { owner: "pool", pooled: true, phase: "running" }));
     await store.clusters.insert(record("bbb2", { desired: "stopped", phase: "stopped" }));
-    await assert.rejects(store.clusters.insert(record("ccc3"), hostOf(1)), refusedAs("capacity", /host capacity reached: 1 of 1/));
+    await assert.rejects(
+      store.clusters.insert(record("ccc3"), hostOf(1)),
+      refusedAs("capacity", /host capacity reached: 1 of 1/),
+    );
     assert.equal(await store.clusters.get("ccc3"), undefined);
-    await assert.rejects(store.clusters.update("bbb2", { desired: "running" }, { now: NOW, notify: () => [note("bbb2", "bbb2/start")], admit: hostOf(1) }),
-      refusedAs("capacity", /1 of 1/));
+    await assert.rejects(
+      store.clusters.update(
+        "bbb2",
+        { desired: "running" },
+        { now: NOW, notify: () => [note("bbb2", "bbb2/start")], admit: hostOf(1) },
+      ),
+      refusedAs("capacity", /1 of 1/),
+    );
     assert.equal((await store.clusters.get("bbb2"))?.desired, "stopped");
-    await assert.rejects(store.clusters.claimPooled(() => true, (r) => ({ ...r, owner: "alice", pooled: false }), hostOf(1), () => []),
-      refusedAs("capacity", /1 of 1/));
+    await assert.rejects(
+      store.clusters.claimPooled(
+        () => true,
+        (r) => ({ ...r, owner: "alice", pooled: false }),
+        hostOf(1),
+        () => [],
+      ),
+      refusedAs("capacity", /1 of 1/),
+    );
     assert.equal((await store.clusters.get("pool1"))?.pooled, true, "a refused claim leaves the cluster in the pool");
     assert.deepEqual(await store.outbox.list(), []);
     await store.clusters.update("aaa1", { desired: "stopped" }, { now: NOW });
@@ -135,29 +260,70 @@ export function storeContract(fresh: () => Promise<Store>): void {
     await store.clusters.insert(record("pool1", { owner: "pool", pooled: true, phase: "running" }));
     await store.clusters.insert(record("pool2", { owner: "pool", pooled: true, phase: "provisioning" }));
     const claim = (r: ClusterRecord) => ({ ...r, owner: "alice", pooled: false, updatedAt: NOW + 1 });
-    const mine = await store.clusters.claimPooled((r) => r.spec.size === "1-small", claim, hostOf(5), (r) => [note(r.id, `${r.id}/claimed`)]);
+    const mine = await store.clusters.claimPooled(
+      (r) => r.spec.size === "1-small",
+      claim,
+      hostOf(5),
+      (r) => [note(r.id, `${r.id}/claimed`)],
+    );
     assert.equal(mine?.id, "pool1");
     assert.deepEqual(await store.clusters.get("pool1"), mine);
-    assert.equal(await store.clusters.claimPooled(() => true, claim, hostOf(5), () => []), undefined, "none left ready");
-    assert.deepEqual((await store.outbox.list()).map((m) => m.dedupeKey), ["pool1/claimed"]);
+    assert.equal(
+      await store.clusters.claimPooled(
+        () => true,
+        claim,
+        hostOf(5),
+        () => [],
+      ),
+      undefined,
+      "none left ready",
+    );
+    assert.deepEqual(
+      (await store.outbox.list()).map((m) => m.dedupeKey),
+      ["pool1/claimed"],
+    );
   });
 
   it("admits exactly one of many concurrent creates for the last place", async () => {
     const store = await open();
-    const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => store.clusters.insert(record(`par${i}`), hostOf(1))));
-    assert.equal(results.filter((r) => r.status === "fulfilled").length, 1, JSON.stringify(results.map((r) => r.status)));
-    for (const r of results) if (r.status === "rejected") assert.ok(refusedAs("capacity", /1 of 1/)(r.reason as Error), String(r.reason));
+    const results = await Promise.allSettled(
+      Array.from({ length: 8 }, (_, i) => store.clusters.insert(record(`par${i}`), hostOf(1))),
+    );
+    assert.equal(
+      results.filter((r) => r.status === "fulfilled").length,
+      1,
+      JSON.stringify(results.map((r) => r.status)),
+    );
+    for (const r of results)
+      if (r.status === "rejected") assert.ok(refusedAs("capacity", /1 of 1/)(r.reason as Error), String(r.reason));
     assert.equal((await store.clusters.all()).length, 1);
 
     // Starting stopped clusters and claiming from the pool take the same place.
-    await store.clusters.update("par" + results.findIndex((r) => r.status === "fulfilled"), { desired: "stopped" }, { now: NOW });
-    for (let i = 0; i < 4; i++) await store.clusters.insert(record(`stop${i}`, { desired: "stopped", phase: "stopped" }));
+    await store.clusters.update(
+      "par" + results.findIndex((r) => r.status === "fulfilled"),
+      { desired: "stopped" },
+      { now: NOW },
+    );
+    for (let i = 0; i < 4; i++)
+      await store.clusters.insert(record(`stop${i}`, { desired: "stopped", phase: "stopped" }));
     await store.clusters.insert(record("pool1", { owner: "pool", pooled: true, phase: "running" }));
     const claim = (r: ClusterRecord) => ({ ...r, owner: "alice", pooled: false });
     const mixed = await Promise.allSettled([
-      ...[0, 1, 2, 3].map((i) => store.clusters.update(`stop${i}`, { desired: "running" }, { now: NOW, admit: hostOf(1) })),
-      store.clusters.claimPooled(() => true, claim, hostOf(1), () => []),
-      store.clusters.claimPooled(() => true, claim, hostOf(1), () => []),
+      ...[0, 1, 2, 3].map((i) =>
+        store.clusters.update(`stop${i}`, { desired: "running" }, { now: NOW, admit: hostOf(1) }),
+      ),
+      store.clusters.claimPooled(
+        () => true,
+        claim,
+        hostOf(1),
+        () => [],
+      ),
+      store.clusters.claimPooled(
+        () => true,
+        claim,
+        hostOf(1),
+        () => [],
+      ),
     ]);
     const running = (await store.clusters.list()).filter((r) => r.desired === "running");
     assert.equal(running.length, 1, `one place, one running cluster: ${running.map((r) => r.id).join(", ")}`);
@@ -167,8 +333,16 @@ export function storeContract(fresh: () => Promise<Store>): void {
   it("hands one pool cluster to one of many concurrent claims", async () => {
     const store = await open();
     await store.clusters.insert(record("pool1", { owner: "pool", pooled: true, phase: "running" }));
-    const claims = await Promise.all(Array.from({ length: 6 }, (_, i) =>
-      store.clusters.claimPooled(() => true, (r) => ({ ...r, owner: `user${i}`, pooled: false }), hostOf(100), (r) => [note(r.id, `claim/${i}`)])));
+    const claims = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        store.clusters.claimPooled(
+          () => true,
+          (r) => ({ ...r, owner: `user${i}`, pooled: false }),
+          hostOf(100),
+          (r) => [note(r.id, `claim/${i}`)],
+        ),
+      ),
+    );
     const winners = claims.filter((c) => c !== undefined);
     assert.equal(winners.length, 1);
     assert.equal((await store.clusters.get("pool1"))?.owner, winners[0]?.owner);
@@ -179,7 +353,10 @@ export function storeContract(fresh: () => Promise<Store>): void {
     const store = await open();
     const a = await store.tokens.create("a", true, NOW);
     const b = await store.tokens.create("b", true, NOW);
-    const results = await Promise.allSettled([store.tokens.revoke(a.identity.id, NOW), store.tokens.revoke(b.identity.id, NOW)]);
+    const results = await Promise.allSettled([
+      store.tokens.revoke(a.identity.id, NOW),
+      store.tokens.revoke(b.identity.id, NOW),
+    ]);
     assert.deepEqual(results.map((r) => r.status).sort(), ["fulfilled", "rejected"]);
     assert.equal((await store.tokens.list()).filter((t) => t.admin && t.revokedAt === null).length, 1);
   });
@@ -189,10 +366,22 @@ export function storeContract(fresh: () => Promise<Store>): void {
     await store.clusters.insert(record("aaa1"));
     // Each update writes back the whole row it read: without serializing, one would undo another.
     const changes: Partial<ClusterRecord>[] = [
-      { phase: "running" }, { lastError: "boom" }, { generation: 5 }, { name: "renamed" }, { ttlMinutes: 99 }, { timings: { boot: 1 } },
-      { labels: { team: "z" } }, { keep: true }, { notificationEmail: null }, { expiresAt: NOW + 99 * MINUTE },
+      { phase: "running" },
+      { lastError: "boom" },
+      { generation: 5 },
+      { name: "renamed" },
+      { ttlMinutes: 99 },
+      { timings: { boot: 1 } },
+      { labels: { team: "z" } },
+      { keep: true },
+      { notificationEmail: null },
+      { expiresAt: NOW + 99 * MINUTE },
     ];
     await Promise.all(changes.map((c) => store.clusters.update("aaa1", c, { now: NOW + 1 })));
-    assert.deepEqual(await store.clusters.get("aaa1"), { ...record("aaa1"), ...Object.assign({}, ...changes), updatedAt: NOW + 1 });
+    assert.deepEqual(await store.clusters.get("aaa1"), {
+      ...record("aaa1"),
+      ...Object.assign({}, ...changes),
+      updatedAt: NOW + 1,
+    });
   });
 }

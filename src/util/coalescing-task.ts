@@ -7,7 +7,10 @@ export class CoalescingTask {
   private again = false;
   private stopped = false;
 
-  constructor(private readonly task: () => Promise<void>, private readonly onError: (err: unknown) => void) {}
+  constructor(
+    private readonly task: () => Promise<void>,
+    private readonly onError: (err: unknown) => void,
+  ) {}
 
   get busy(): boolean {
     return this.running !== undefined;
@@ -30,12 +33,14 @@ export class CoalescingTask {
       this.again = true;
       return;
     }
-    this.running = this.task().catch(this.onError).finally(() => {
-      this.running = undefined;
-      if (this.again) {
-        this.again = false;
-        this.trigger();
-      }
-    });
+    this.running = this.task()
+      .catch(this.onError)
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.trigger();
+        }
+      });
   }
 }

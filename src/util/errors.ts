@@ -29,7 +29,13 @@ export class ChildProcessError extends TempkubeError {
   readonly exitCode: number | null;
   readonly lastLines: string[];
   readonly logFile?: string;
-  constructor(args: { command: string; exitCode: number | null; signal?: string | null; lastLines: string[]; logFile?: string }) {
+  constructor(args: {
+    command: string;
+    exitCode: number | null;
+    signal?: string | null;
+    lastLines: string[];
+    logFile?: string;
+  }) {
     const how = args.signal ? `was killed by ${args.signal}` : `exited with code ${args.exitCode}`;
     const where = args.logFile ? `\nfull log: ${args.logFile}` : "";
     const tail = args.lastLines.length ? `\nlast lines:\n  ${args.lastLines.join("\n  ")}` : "";

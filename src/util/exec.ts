@@ -54,8 +54,16 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
       }
       if (tail.length > TAIL_LINES * 4) tail.splice(0, tail.length - TAIL_LINES);
     };
-    child.stdout.on("data", (c: Buffer) => { out.push(c); log?.write(c); keepTail(c); });
-    child.stderr.on("data", (c: Buffer) => { err.push(c); log?.write(c); keepTail(c); });
+    child.stdout.on("data", (c: Buffer) => {
+      out.push(c);
+      log?.write(c);
+      keepTail(c);
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      err.push(c);
+      log?.write(c);
+      keepTail(c);
+    });
     let timer: NodeJS.Timeout | undefined;
     if (options.timeoutMs) {
       timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs);
@@ -63,20 +71,24 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
     child.on("error", (e) => {
       if (timer) clearTimeout(timer);
       log?.end();
-      reject(new ChildProcessError({ command, exitCode: null, lastLines: [String(e.message)], logFile: options.logFile }));
+      reject(
+        new ChildProcessError({ command, exitCode: null, lastLines: [String(e.message)], logFile: options.logFile }),
+      );
     });
     child.on("close", (code, signal) => {
       if (timer) clearTimeout(timer);
       log?.end();
       const result = { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), code: code ?? -1 };
       if (signal || !(options.okCodes ?? [0]).includes(code ?? -1)) {
-        reject(new ChildProcessError({
-          command: [command, ...args].join(" ").slice(0, 300),
-          exitCode: code,
-          signal,
-          lastLines: tail.slice(-TAIL_LINES),
-          logFile: options.logFile,
-        }));
+        reject(
+          new ChildProcessError({
+            command: [command, ...args].join(" ").slice(0, 300),
+            exitCode: code,
+            signal,
+            lastLines: tail.slice(-TAIL_LINES),
+            logFile: options.logFile,
+          }),
+        );
       } else {
         resolve(result);
       }

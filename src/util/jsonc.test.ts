@@ -8,7 +8,11 @@ it("accepts comments and trailing commas, keeps // inside strings", () => {
     /* block */ "notification-email": "dev@example.com",
     "url": "http://example.com/a//b",
   }`;
-  assert.deepEqual(parseJsonWithComments(body), { "k8s-version": "1.34", "notification-email": "dev@example.com", url: "http://example.com/a//b" });
+  assert.deepEqual(parseJsonWithComments(body), {
+    "k8s-version": "1.34",
+    "notification-email": "dev@example.com",
+    url: "http://example.com/a//b",
+  });
   assert.deepEqual(parseJsonWithComments(""), {});
   assert.throws(() => parseJsonWithComments("{nope"), /not valid JSON/);
 });

@@ -11,13 +11,28 @@ export function parseJsonWithComments(text: string): unknown {
     const c = text[i];
     if (inString) {
       out += c;
-      if (c === "\\") { out += text[++i] ?? ""; continue; }
+      if (c === "\\") {
+        out += text[++i] ?? "";
+        continue;
+      }
       if (c === '"') inString = false;
       continue;
     }
-    if (c === '"') { inString = true; out += c; continue; }
-    if (c === "/" && text[i + 1] === "/") { while (i < text.length && text[i] !== "\n") i++; out += "\n"; continue; }
-    if (c === "/" && text[i + 1] === "*") { const end = text.indexOf("*/", i + 2); i = end < 0 ? text.length : end + 1; continue; }
+    if (c === '"') {
+      inString = true;
+      out += c;
+      continue;
+    }
+    if (c === "/" && text[i + 1] === "/") {
+      while (i < text.length && text[i] !== "\n") i++;
+      out += "\n";
+      continue;
+    }
+    if (c === "/" && text[i + 1] === "*") {
+      const end = text.indexOf("*/", i + 2);
+      i = end < 0 ? text.length : end + 1;
+      continue;
+    }
     out += c;
   }
   out = out.replace(/,(\s*[}\]])/g, "$1");

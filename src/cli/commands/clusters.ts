@@ -12,8 +12,15 @@ import { mergeKubeconfig, removeFromKubeconfig, userKubeconfigPath } from "../ku
 import { table } from "./versions.js";
 
 type ClusterView = {
-  id: string; name: string | null; phase: Phase; kubernetesVersion: string; size: string; expiresAt: string; lastError: string | null;
-  endpoint?: string | null; phaseTimingsMs?: Record<string, number>;
+  id: string;
+  name: string | null;
+  phase: Phase;
+  kubernetesVersion: string;
+  size: string;
+  expiresAt: string;
+  lastError: string | null;
+  endpoint?: string | null;
+  phaseTimingsMs?: Record<string, number>;
 };
 
 /** "30m", "2h", "90" (minutes) → minutes. */
@@ -29,7 +36,8 @@ export function print(output: string | undefined, value: unknown, human: () => s
   else process.stdout.write(human());
 }
 
-const describe = (c: ClusterView) => `${c.id}  ${c.phase}  Kubernetes ${c.kubernetesVersion}  ${c.size}  expires ${c.expiresAt}${c.endpoint ? `  ${c.endpoint}` : ""}${c.lastError ? `\n  error: ${c.lastError}` : ""}\n`;
+const describe = (c: ClusterView) =>
+  `${c.id}  ${c.phase}  Kubernetes ${c.kubernetesVersion}  ${c.size}  expires ${c.expiresAt}${c.endpoint ? `  ${c.endpoint}` : ""}${c.lastError ? `\n  error: ${c.lastError}` : ""}\n`;
 
 const TERMINAL: Record<string, (c: ClusterView) => boolean> = {
   running: (c) => c.phase === "running" || c.phase === "failed",
@@ -41,14 +49,20 @@ const TERMINAL: Record<string, (c: ClusterView) => boolean> = {
  * Follows a cluster until `done`, printing each phase as it ends with its duration
  * ("  ✓ provisioning (6.1s)"), then the runtime's own step timings when it reports them.
  */
-async function follow(api: ApiClient, first: ClusterView, done: (c: ClusterView) => boolean, timeoutMs = 15 * 60_000): Promise<ClusterView> {
+async function follow(
+  api: ApiClient,
+  first: ClusterView,
+  done: (c: ClusterView) => boolean,
+  timeoutMs = 15 * 60_000,
+): Promise<ClusterView> {
   let c = first;
   let phase = c.phase;
   let since = Date.now();
   const deadline = Date.now() + timeoutMs;
   progress(`  … ${phase}`);
   while (!done(c)) {
-    if (Date.now() > deadline) throw new TempkubeError("timeout", `cluster ${c.id} still ${c.phase} after ${timeoutMs / 60_000} minutes`);
+    if (Date.now() > deadline)
+      throw new TempkubeError("timeout", `cluster ${c.id} still ${c.phase} after ${timeoutMs / 60_000} minutes`);
     await new Promise((r) => setTimeout(r, 250));
     c = await api.request<ClusterView>("GET", `/v1/clusters/${c.id}`);
     if (c.phase !== phase) {
@@ -59,19 +73,27 @@ async function follow(api: ApiClient, first: ClusterView, done: (c: ClusterView)
     }
   }
   const steps = Object.entries(c.phaseTimingsMs ?? {}).filter(([k]) => k !== "total");
-  if (steps.length && first.phase !== "running") progress(`    ${steps.map(([k, ms]) => `${k} ${seconds(ms)}`).join(", ")}`);
+  if (steps.length && first.phase !== "running")
+    progress(`    ${steps.map(([k, ms]) => `${k} ${seconds(ms)}`).join(", ")}`);
   return c;
 }
 
-const failedError = (c: ClusterView) => new TempkubeError("runtime", `cluster ${c.id} failed: ${c.lastError ?? "no reason recorded"}`);
+const failedError = (c: ClusterView) =>
+  new TempkubeError("runtime", `cluster ${c.id} failed: ${c.lastError ?? "no reason recorded"}`);
 
 /** Cluster commands: clients of the REST API of `tempkube server`. */
 export function registerClusterCommands(program: Command): void {
-  program.command("create")
-    .description("Create a cluster through the server; waits until it is ready (live progress) and writes its kubeconfig")
+  program
+    .command("create")
+    .description(
+      "Create a cluster through the server; waits until it is ready (live progress) and writes its kubeconfig",
+    )
     .option("--ttl <duration>", "time to live (30m, 2h)", `${DEFAULT_TTL_MINUTES}m`)
     .option("--keep", "stop instead of terminate at expiry")
-    .option("--privileged", "allow privileged pods (root on the host on the local runtime; needs a token made with --privileged)")
+    .option(
+      "--privileged",
+      "allow privileged pods (root on the host on the local runtime; needs a token made with --privileged)",
+    )
     .option("--size <preset>", `size preset: ${Object.keys(SIZE_PRESETS).join(", ")}`)
     .option("--version <minor>", "Kubernetes version")
     .option("--workers <n>", "worker nodes", "0")
@@ -80,68 +102,128 @@ export function registerClusterCommands(program: Command): void {
     .option("--email <address>", "where notifications go (ready, expiry warning, stopped, terminated)")
     .option("--no-wait", "return at once instead of waiting until ready")
     .option("--kubeconfig <file>", "where to write the kubeconfig (default ./kubeconfig, or none with --merge)")
-    .option("--merge", "merge the kubeconfig into yours ($KUBECONFIG or ~/.kube/config) and make it the current context")
+    .option(
+      "--merge",
+      "merge the kubeconfig into yours ($KUBECONFIG or ~/.kube/config) and make it the current context",
+    )
     .option("-o, --output <format>", "json or yaml")
-    .addHelpText("after", `
+    .addHelpText(
+      "after",
+      `
 Examples:
   $ bin/tempkube create --ttl 30m --kubeconfig ./kc && kubectl --kubeconfig ./kc get nodes
   $ bin/tempkube create --merge && kubectl get nodes
-  $ id=$(bin/tempkube create --ttl 2h --keep --label ci=pr-42 2>/dev/null)`)
-    .action(async (o: { ttl: string; keep?: boolean; privileged?: boolean; size?: string; version?: string; workers: string; name?: string; label?: string[]; email?: string; wait: boolean; kubeconfig?: string; merge?: boolean; output?: string }) => {
-      const api = await ApiClient.fromEnvironment();
-      const started = Date.now();
-      let c = await api.request<ClusterView>("POST", "/v1/clusters", {
-        ttlMinutes: parseTtl(o.ttl), keep: !!o.keep, privileged: !!o.privileged, size: o.size, kubernetesVersion: o.version,
-        workers: wholeNumber("--workers", o.workers), name: o.name, labels: parseLabels(o.label), notificationEmail: o.email,
-      });
-      if (o.wait) {
-        progress(`cluster ${c.id}${c.phase === "running" ? " (from the warm pool)" : ""}:`);
-        c = await follow(api, c, TERMINAL.running);
-        if (c.phase === "failed") throw failedError(c);
-        const kubeconfig = await api.request<string>("GET", `/v1/clusters/${c.id}/kubeconfig`);
-        const written: string[] = [];
-        if (o.kubeconfig || !o.merge) {
-          const file = o.kubeconfig ?? "./kubeconfig";
-          await writeFile(file, kubeconfig, { mode: 0o600 });
-          written.push(file);
+  $ id=$(bin/tempkube create --ttl 2h --keep --label ci=pr-42 2>/dev/null)`,
+    )
+    .action(
+      async (o: {
+        ttl: string;
+        keep?: boolean;
+        privileged?: boolean;
+        size?: string;
+        version?: string;
+        workers: string;
+        name?: string;
+        label?: string[];
+        email?: string;
+        wait: boolean;
+        kubeconfig?: string;
+        merge?: boolean;
+        output?: string;
+      }) => {
+        const api = await ApiClient.fromEnvironment();
+        const started = Date.now();
+        let c = await api.request<ClusterView>("POST", "/v1/clusters", {
+          ttlMinutes: parseTtl(o.ttl),
+          keep: !!o.keep,
+          privileged: !!o.privileged,
+          size: o.size,
+          kubernetesVersion: o.version,
+          workers: wholeNumber("--workers", o.workers),
+          name: o.name,
+          labels: parseLabels(o.label),
+          notificationEmail: o.email,
+        });
+        if (o.wait) {
+          progress(`cluster ${c.id}${c.phase === "running" ? " (from the warm pool)" : ""}:`);
+          c = await follow(api, c, TERMINAL.running);
+          if (c.phase === "failed") throw failedError(c);
+          const kubeconfig = await api.request<string>("GET", `/v1/clusters/${c.id}/kubeconfig`);
+          const written: string[] = [];
+          if (o.kubeconfig || !o.merge) {
+            const file = o.kubeconfig ?? "./kubeconfig";
+            await writeFile(file, kubeconfig, { mode: 0o600 });
+            written.push(file);
+          }
+          if (o.merge) {
+            const path = userKubeconfigPath();
+            const context = await mergeKubeconfig(path, kubeconfig);
+            written.push(`${path} (context ${context}, now current)`);
+          }
+          progress(`cluster ${c.id} ready in ${seconds(Date.now() - started)}; kubeconfig: ${written.join(" and ")}`);
         }
-        if (o.merge) {
-          const path = userKubeconfigPath();
-          const context = await mergeKubeconfig(path, kubeconfig);
-          written.push(`${path} (context ${context}, now current)`);
-        }
-        progress(`cluster ${c.id} ready in ${seconds(Date.now() - started)}; kubeconfig: ${written.join(" and ")}`);
-      }
-      print(o.output, c, () => `${c.id}\n`);
-    });
+        print(o.output, c, () => `${c.id}\n`);
+      },
+    );
 
-  program.command("list").description("List your clusters")
+  program
+    .command("list")
+    .description("List your clusters")
     .option("--label <key=value...>", "only clusters with these labels")
     .option("-o, --output <format>", "json or yaml")
     .action(async (o: { output?: string; label?: string[] }) => {
-      const selector = Object.entries(parseLabels(o.label) ?? {}).map(([k, v]) => `${k}=${v}`).join(",");
-      const { items } = await (await ApiClient.fromEnvironment()).request<{ items: ClusterView[] }>("GET", `/v1/clusters${selector ? `?label=${encodeURIComponent(selector)}` : ""}`);
-      print(o.output, items, () => table([["ID", "NAME", "PHASE", "VERSION", "SIZE", "EXPIRES"], ...items.map((c) => [c.id, c.name ?? "", c.phase, c.kubernetesVersion, c.size, c.expiresAt])]));
+      const selector = Object.entries(parseLabels(o.label) ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(",");
+      const { items } = await (
+        await ApiClient.fromEnvironment()
+      ).request<{ items: ClusterView[] }>(
+        "GET",
+        `/v1/clusters${selector ? `?label=${encodeURIComponent(selector)}` : ""}`,
+      );
+      print(o.output, items, () =>
+        table([
+          ["ID", "NAME", "PHASE", "VERSION", "SIZE", "EXPIRES"],
+          ...items.map((c) => [c.id, c.name ?? "", c.phase, c.kubernetesVersion, c.size, c.expiresAt]),
+        ]),
+      );
     });
 
-  program.command("get <id>").description("Show a cluster").option("-o, --output <format>", "json or yaml")
+  program
+    .command("get <id>")
+    .description("Show a cluster")
+    .option("-o, --output <format>", "json or yaml")
     .action(async (id: string, o: { output?: string }) => {
       const c = await (await ApiClient.fromEnvironment()).request<ClusterView>("GET", `/v1/clusters/${id}`);
       print(o.output, c, () => describe(c));
     });
 
-  program.command("kubeconfig <id>").description("Print a cluster's kubeconfig, or merge it into yours")
+  program
+    .command("kubeconfig <id>")
+    .description("Print a cluster's kubeconfig, or merge it into yours")
     .option("--merge", "merge into $KUBECONFIG or ~/.kube/config and make it the current context")
-    .addHelpText("after", "\nExamples:\n  $ bin/tempkube kubeconfig abc12345 > kc\n  $ bin/tempkube kubeconfig abc12345 --merge")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ bin/tempkube kubeconfig abc12345 > kc\n  $ bin/tempkube kubeconfig abc12345 --merge",
+    )
     .action(async (id: string, o: { merge?: boolean }) => {
-      const kubeconfig = await (await ApiClient.fromEnvironment()).request<string>("GET", `/v1/clusters/${id}/kubeconfig`);
+      const kubeconfig = await (
+        await ApiClient.fromEnvironment()
+      ).request<string>("GET", `/v1/clusters/${id}/kubeconfig`);
       if (!o.merge) return void process.stdout.write(kubeconfig);
       const path = userKubeconfigPath();
       progress(`merged into ${path}; current context: ${await mergeKubeconfig(path, kubeconfig)}`);
     });
 
-  for (const [verb, what, target] of [["stop", "Stop a cluster (state kept)", "stopped"], ["start", "Start a stopped cluster", "running"]] as const) {
-    program.command(`${verb} <id>`).description(what).option("--no-wait", "return at once").option("-o, --output <format>", "json or yaml")
+  for (const [verb, what, target] of [
+    ["stop", "Stop a cluster (state kept)", "stopped"],
+    ["start", "Start a stopped cluster", "running"],
+  ] as const) {
+    program
+      .command(`${verb} <id>`)
+      .description(what)
+      .option("--no-wait", "return at once")
+      .option("-o, --output <format>", "json or yaml")
       .action(async (id: string, o: { output?: string; wait: boolean }) => {
         const api = await ApiClient.fromEnvironment();
         let c = await api.request<ClusterView>("POST", `/v1/clusters/${id}/${verb}`);
@@ -151,16 +233,24 @@ Examples:
       });
   }
 
-  program.command("extend <id>").description("Give a cluster a new expiry, counted from now").requiredOption("--ttl <duration>", "new time to live (30m, 2h)")
+  program
+    .command("extend <id>")
+    .description("Give a cluster a new expiry, counted from now")
+    .requiredOption("--ttl <duration>", "new time to live (30m, 2h)")
     .option("-o, --output <format>", "json or yaml")
     .addHelpText("after", "\nExample:\n  $ bin/tempkube extend abc12345 --ttl 2h")
     .action(async (id: string, o: { ttl: string; output?: string }) => {
-      const c = await (await ApiClient.fromEnvironment()).request<ClusterView>("POST", `/v1/clusters/${id}/extend`, { ttlMinutes: parseTtl(o.ttl) });
+      const c = await (
+        await ApiClient.fromEnvironment()
+      ).request<ClusterView>("POST", `/v1/clusters/${id}/extend`, { ttlMinutes: parseTtl(o.ttl) });
       print(o.output, c, () => describe(c));
     });
 
-  program.command("delete <id>").description("Terminate a cluster now (and take it out of your kubeconfig if merged)")
-    .option("--no-wait", "return at once").option("-o, --output <format>", "json or yaml")
+  program
+    .command("delete <id>")
+    .description("Terminate a cluster now (and take it out of your kubeconfig if merged)")
+    .option("--no-wait", "return at once")
+    .option("-o, --output <format>", "json or yaml")
     .action(async (id: string, o: { output?: string; wait: boolean }) => {
       const api = await ApiClient.fromEnvironment();
       let c = await api.request<ClusterView>("DELETE", `/v1/clusters/${id}`);
@@ -170,23 +260,40 @@ Examples:
       print(o.output, c, () => describe(c));
     });
 
-  program.command("load-image <archive>")
-    .description("Load an image archive (docker save / OCI tar) through the server: into one of your clusters, or every cluster (admin)")
+  program
+    .command("load-image <archive>")
+    .description(
+      "Load an image archive (docker save / OCI tar) through the server: into one of your clusters, or every cluster (admin)",
+    )
     .option("--cluster <id>", "load into this running cluster only")
-    .addHelpText("after", "\nExamples:\n  $ bin/tempkube load-image ./myapp.tar --cluster abc12345\n  $ sudo bin/tempkube load-image ./myapp.tar   # every cluster on the host (admin token)")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ bin/tempkube load-image ./myapp.tar --cluster abc12345\n  $ sudo bin/tempkube load-image ./myapp.tar   # every cluster on the host (admin token)",
+    )
     .action(async (archive: string, o: { cluster?: string }) => {
-      const query = new URLSearchParams({ name: basename(archive).replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 100) });
+      const query = new URLSearchParams({
+        name: basename(archive)
+          .replace(/[^A-Za-z0-9._-]/g, "_")
+          .slice(0, 100),
+      });
       if (o.cluster) query.set("cluster", o.cluster);
       const started = Date.now();
-      const res = await (await ApiClient.fromEnvironment()).upload<{ into: string; bytes: number; images?: string[] }>(`/v1/images?${query}`, archive);
-      progress(`loaded ${archive} (${(res.bytes / 2 ** 20).toFixed(1)} MiB) into ${res.into} in ${seconds(Date.now() - started)}${res.images?.length ? `: ${res.images.join(", ")}` : ""}`);
+      const res = await (
+        await ApiClient.fromEnvironment()
+      ).upload<{ into: string; bytes: number; images?: string[] }>(`/v1/images?${query}`, archive);
+      progress(
+        `loaded ${archive} (${(res.bytes / 2 ** 20).toFixed(1)} MiB) into ${res.into} in ${seconds(Date.now() - started)}${res.images?.length ? `: ${res.images.join(", ")}` : ""}`,
+      );
     });
 }
 
 /** ["team=a", "env=ci"] → { team: "a", env: "ci" } */
 export function parseLabels(pairs: string[] | undefined): Record<string, string> | undefined {
   if (!pairs?.length) return undefined;
-  return parseLabelPairs(pairs, (pair) => new TempkubeError("invalid-input", `--label must be key=value, not "${pair}"`));
+  return parseLabelPairs(
+    pairs,
+    (pair) => new TempkubeError("invalid-input", `--label must be key=value, not "${pair}"`),
+  );
 }
 
 function wholeNumber(flag: string, text: string): number {

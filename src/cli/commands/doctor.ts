@@ -7,10 +7,13 @@ export function registerDoctor(program: Command): void {
     .command("doctor")
     .description("Check that this host can run tempkube clusters; print each problem with the command that fixes it")
     .option("-o, --output <format>", "text or json", "text")
-    .addHelpText("after", `
+    .addHelpText(
+      "after",
+      `
 Exit code 0 when nothing blocks, ${EXIT.hostProblem} when something does.
 Example:
-  $ sudo bin/tempkube doctor`)
+  $ sudo bin/tempkube doctor`,
+    )
     .action(async (opts: { output: string }) => {
       const checks = await runHostChecks();
       const blocking = checks.filter((c) => !c.ok && c.blocking);
@@ -22,7 +25,11 @@ Example:
           process.stdout.write(`${mark}  ${c.name}: ${c.detail}\n`);
           if (!c.ok && c.fix) process.stdout.write(`      fix: ${c.fix}\n`);
         }
-        process.stdout.write(blocking.length ? `\n${blocking.length} problem(s) block tempkube.\n` : "\nThis host can run tempkube clusters.\n");
+        process.stdout.write(
+          blocking.length
+            ? `\n${blocking.length} problem(s) block tempkube.\n`
+            : "\nThis host can run tempkube clusters.\n",
+        );
       }
       process.exitCode = blocking.length ? EXIT.hostProblem : EXIT.ok;
     });

@@ -13,10 +13,13 @@ export function registerKubectl(program: Command): void {
     .allowUnknownOption()
     .allowExcessArguments()
     .argument("[args...]")
-    .addHelpText("after", `
+    .addHelpText(
+      "after",
+      `
 Examples:
   $ tempkube kubectl version --client
-  $ tempkube kubectl --kubeconfig ./kubeconfig get nodes`)
+  $ tempkube kubectl --kubeconfig ./kubeconfig get nodes`,
+    )
     .action(async (args: string[]) => {
       const release = defaultRelease();
       const binary = kubernetesBinary(release, "kubectl");

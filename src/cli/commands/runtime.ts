@@ -20,9 +20,15 @@ export interface CreateOptions {
 }
 
 /** Creates a cluster with the local runtime, printing steps; shared by `runtime create` and `up`. */
-export async function createLocalCluster(runtime: LocalRuntime, opts: CreateOptions): Promise<{ id: string; kubeconfigPath: string }> {
+export async function createLocalCluster(
+  runtime: LocalRuntime,
+  opts: CreateOptions,
+): Promise<{ id: string; kubeconfigPath: string }> {
   if (!(opts.size in SIZE_PRESETS)) {
-    throw new TempkubeError("invalid-input", `--size must be one of ${Object.keys(SIZE_PRESETS).join(", ")}, not "${opts.size}"`);
+    throw new TempkubeError(
+      "invalid-input",
+      `--size must be one of ${Object.keys(SIZE_PRESETS).join(", ")}, not "${opts.size}"`,
+    );
   }
   const workers = Number(opts.workers);
   const id = opts.id ?? newClusterId();
@@ -48,7 +54,11 @@ function createOptions(cmd: Command): Command {
     .option("--workers <n>", "worker nodes besides the control plane", "0")
     .option("--privileged", "allow privileged pods (Pod Security 'privileged' instead of 'baseline')")
     .option("--kubeconfig <file>", "where to write the tenant kubeconfig (default ./kubeconfig-<id>)")
-    .option("--cluster-egress <mode>", "what the cluster may reach outside the host: internet (NAT through the host's default route; never other clusters, the host's own services or link-local addresses) or none", DEFAULT_CLUSTER_EGRESS);
+    .option(
+      "--cluster-egress <mode>",
+      "what the cluster may reach outside the host: internet (NAT through the host's default route; never other clusters, the host's own services or link-local addresses) or none",
+      DEFAULT_CLUSTER_EGRESS,
+    );
 }
 
 export function registerRuntime(program: Command): void {
@@ -58,53 +68,81 @@ export function registerRuntime(program: Command): void {
     .description("Drive the local runtime directly, without the server (operators and debugging)");
 
   createOptions(group.command("create").description("Create a cluster and wait until it is ready"))
-    .addHelpText("after", "\nExample:\n  $ sudo bin/tempkube runtime create --version 1.34 --kubeconfig ./kc && kubectl --kubeconfig ./kc get nodes")
+    .addHelpText(
+      "after",
+      "\nExample:\n  $ sudo bin/tempkube runtime create --version 1.34 --kubeconfig ./kc && kubectl --kubeconfig ./kc get nodes",
+    )
     .action(async (opts: CreateOptions) => {
-      const { id } = await createLocalCluster(new LocalRuntime({ clusterEgress: parseClusterEgress("--cluster-egress", opts.clusterEgress) }), opts);
+      const { id } = await createLocalCluster(
+        new LocalRuntime({ clusterEgress: parseClusterEgress("--cluster-egress", opts.clusterEgress) }),
+        opts,
+      );
       process.stdout.write(`${id}\n`);
     });
 
-  group.command("list").description("List clusters on this host").action(async () => {
-    const rows = [["ID", "PHASE", "COMPONENTS RUNNING"]];
-    for (const id of await runtime.list()) {
-      const s = await runtime.status(id);
-      rows.push([id, s.phase, `${s.components.filter((c) => c.running).length}/${s.components.length}`]);
-    }
-    process.stdout.write(table(rows));
-  });
+  group
+    .command("list")
+    .description("List clusters on this host")
+    .action(async () => {
+      const rows = [["ID", "PHASE", "COMPONENTS RUNNING"]];
+      for (const id of await runtime.list()) {
+        const s = await runtime.status(id);
+        rows.push([id, s.phase, `${s.components.filter((c) => c.running).length}/${s.components.length}`]);
+      }
+      process.stdout.write(table(rows));
+    });
 
-  group.command("status <id>").description("Show a cluster's phase and its components").action(async (id: string) => {
-    process.stdout.write(`${JSON.stringify(await runtime.status(id), null, 2)}\n`);
-  });
+  group
+    .command("status <id>")
+    .description("Show a cluster's phase and its components")
+    .action(async (id: string) => {
+      process.stdout.write(`${JSON.stringify(await runtime.status(id), null, 2)}\n`);
+    });
 
-  group.command("stop <id>").description("Stop every process of a cluster; its state stays on disk").action(async (id: string) => {
-    await runtime.stop(id);
-    progress(`cluster ${id} stopped`);
-  });
+  group
+    .command("stop <id>")
+    .description("Stop every process of a cluster; its state stays on disk")
+    .action(async (id: string) => {
+      await runtime.stop(id);
+      progress(`cluster ${id} stopped`);
+    });
 
-  group.command("start <id>").description("Start a stopped cluster and wait until it is ready").action(async (id: string) => {
-    const steps = stepPrinter();
-    const { timings } = await runtime.start(id, steps.onStep);
-    steps.done();
-    progress(`cluster ${id} ready in ${((timings.total ?? 0) / 1000).toFixed(1)}s`);
-  });
+  group
+    .command("start <id>")
+    .description("Start a stopped cluster and wait until it is ready")
+    .action(async (id: string) => {
+      const steps = stepPrinter();
+      const { timings } = await runtime.start(id, steps.onStep);
+      steps.done();
+      progress(`cluster ${id} ready in ${((timings.total ?? 0) / 1000).toFixed(1)}s`);
+    });
 
-  group.command("destroy <id>").description("Remove a cluster and everything it made on the host").action(async (id: string) => {
-    await runtime.destroy(id);
-    progress(`cluster ${id} destroyed`);
-  });
+  group
+    .command("destroy <id>")
+    .description("Remove a cluster and everything it made on the host")
+    .action(async (id: string) => {
+      await runtime.destroy(id);
+      progress(`cluster ${id} destroyed`);
+    });
 
-  group.command("kubeconfig <id>").description("Print the tenant kubeconfig").option("--admin", "print the admin kubeconfig instead")
+  group
+    .command("kubeconfig <id>")
+    .description("Print the tenant kubeconfig")
+    .option("--admin", "print the admin kubeconfig instead")
     .action(async (id: string, opts: { admin?: boolean }) => {
       const creds = await runtime.credentials(id);
       process.stdout.write(opts.admin ? creds.adminKubeconfig : creds.tenantKubeconfig);
     });
 
-  group.command("load-image <archive>").description("Make an image archive (docker save / OCI) usable by every cluster, or one with --cluster")
+  group
+    .command("load-image <archive>")
+    .description("Make an image archive (docker save / OCI) usable by every cluster, or one with --cluster")
     .option("--cluster <id>", "load into this cluster only")
     .action(async (archive: string, opts: { cluster?: string }) => {
       const { images } = await runtime.loadImage(archive, opts.cluster);
-      progress(`loaded ${archive}${opts.cluster ? ` into ${opts.cluster}` : " for every cluster"}: ${images.join(", ") || "(unnamed image)"}`);
+      progress(
+        `loaded ${archive}${opts.cluster ? ` into ${opts.cluster}` : " for every cluster"}: ${images.join(", ") || "(unnamed image)"}`,
+      );
     });
 }
 

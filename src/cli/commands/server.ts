@@ -13,46 +13,97 @@ export function registerServer(program: Command): void {
     .command("server")
     .description("Run the tempkube service (REST API, lifetime controller) on the local runtime")
     .option("--listen <host:port>", "address to listen on", "127.0.0.1:7780")
-    .option("--data-dir <dir>", "store and cluster data; the same as setting $TEMPKUBE_HOME (default $TEMPKUBE_HOME or /var/lib/tempkube)")
-    .option("--cluster-egress <mode>", "what clusters may reach outside the host: internet (NAT through the host's default route; never other clusters, the host's own services or link-local addresses) or none", DEFAULT_CLUSTER_EGRESS)
-    .option("--smtp-url <url>", "SMTP server for notification emails, e.g. smtp://user:pass@host:587 (default $TEMPKUBE_SMTP_URL)")
+    .option(
+      "--data-dir <dir>",
+      "store and cluster data; the same as setting $TEMPKUBE_HOME (default $TEMPKUBE_HOME or /var/lib/tempkube)",
+    )
+    .option(
+      "--cluster-egress <mode>",
+      "what clusters may reach outside the host: internet (NAT through the host's default route; never other clusters, the host's own services or link-local addresses) or none",
+      DEFAULT_CLUSTER_EGRESS,
+    )
+    .option(
+      "--smtp-url <url>",
+      "SMTP server for notification emails, e.g. smtp://user:pass@host:587 (default $TEMPKUBE_SMTP_URL)",
+    )
     .option("--mail-from <address>", "sender of notification emails", "tempkube <tempkube@localhost>")
     .option("--webhook-url <url>", "also POST every notification as JSON here")
     .option("--warning-minutes <n>", "how long before expiry the warning goes out", String(DEFAULT_WARNING_MS / 60_000))
-    .option("--capacity <n>", "clusters running at once on this host (default: what its memory, idle CPU and kernel limits allow; never more than the kernel limits allow)")
+    .option(
+      "--capacity <n>",
+      "clusters running at once on this host (default: what its memory, idle CPU and kernel limits allow; never more than the kernel limits allow)",
+    )
     .option("--warm-pool <n>", "clusters of the default shape kept booted, so a create takes well under a second", "1")
-    .option("--database <url>", "PostgreSQL store, e.g. postgres://user:pass@host:5432/tempkube (default $TEMPKUBE_DATABASE_URL, else SQLite in the data dir)")
-    .addHelpText("after", `
+    .option(
+      "--database <url>",
+      "PostgreSQL store, e.g. postgres://user:pass@host:5432/tempkube (default $TEMPKUBE_DATABASE_URL, else SQLite in the data dir)",
+    )
+    .addHelpText(
+      "after",
+      `
 On first start it writes an admin token to <data dir>/admin-token (mode 0600).
 Example:
   $ sudo bin/tempkube server
-  $ curl -H "Authorization: Bearer $(sudo cat /var/lib/tempkube/admin-token)" http://127.0.0.1:7780/v1/clusters`)
-    .action(async (opts: { listen: string; dataDir?: string; clusterEgress: string; smtpUrl?: string; mailFrom: string; webhookUrl?: string; warningMinutes: string; capacity?: string; warmPool: string; database?: string }) => {
-      const match = /^(.+):(\d+)$/.exec(opts.listen);
-      if (!match) throw new TempkubeError("invalid-input", `--listen must be host:port, not "${opts.listen}"`);
-      const warningMinutes = Number(opts.warningMinutes);
-      if (!Number.isFinite(warningMinutes) || warningMinutes < 0) throw new TempkubeError("invalid-input", `--warning-minutes must be a number >= 0, not "${opts.warningMinutes}"`);
-      const capacity = opts.capacity === undefined ? undefined : await checkedCapacity(wholeNumber("--capacity", opts.capacity, 1));
-      const warmPool = wholeNumber("--warm-pool", opts.warmPool, 0);
-      const clusterEgress = parseClusterEgress("--cluster-egress", opts.clusterEgress);
-      // Whatever else reads $TEMPKUBE_HOME in this process (the runtime's defaults) sees the same directory.
-      if (opts.dataDir) process.env.TEMPKUBE_HOME = resolve(opts.dataDir);
-      const server = await startServer({
-        host: match[1], port: Number(match[2]), dataDir: opts.dataDir && resolve(opts.dataDir), hostCapacity: capacity, warmPool, clusterEgress,
-        database: opts.database ?? (process.env.TEMPKUBE_DATABASE_URL || undefined),
-        notifications: {
-          smtpUrl: opts.smtpUrl ?? process.env.TEMPKUBE_SMTP_URL, from: opts.mailFrom, webhookUrl: opts.webhookUrl, warningMs: warningMinutes * 60_000,
-        },
-      });
-      progress(`tempkube server listening on ${server.url}; admin token in ${server.adminTokenFile}; warm pool ${warmPool}`);
-      progress(server.capacityBound ? `capacity: ${server.capacityBound}` : `capacity: ${server.hostCapacity} clusters (--capacity)`);
-      await new Promise<void>((resolve) => {
-        process.once("SIGINT", resolve);
-        process.once("SIGTERM", resolve);
-      });
-      progress("tempkube server stopping (clusters keep running)");
-      await server.close();
-    });
+  $ curl -H "Authorization: Bearer $(sudo cat /var/lib/tempkube/admin-token)" http://127.0.0.1:7780/v1/clusters`,
+    )
+    .action(
+      async (opts: {
+        listen: string;
+        dataDir?: string;
+        clusterEgress: string;
+        smtpUrl?: string;
+        mailFrom: string;
+        webhookUrl?: string;
+        warningMinutes: string;
+        capacity?: string;
+        warmPool: string;
+        database?: string;
+      }) => {
+        const match = /^(.+):(\d+)$/.exec(opts.listen);
+        if (!match) throw new TempkubeError("invalid-input", `--listen must be host:port, not "${opts.listen}"`);
+        const warningMinutes = Number(opts.warningMinutes);
+        if (!Number.isFinite(warningMinutes) || warningMinutes < 0)
+          throw new TempkubeError(
+            "invalid-input",
+            `--warning-minutes must be a number >= 0, not "${opts.warningMinutes}"`,
+          );
+        const capacity =
+          opts.capacity === undefined ? undefined : await checkedCapacity(wholeNumber("--capacity", opts.capacity, 1));
+        const warmPool = wholeNumber("--warm-pool", opts.warmPool, 0);
+        const clusterEgress = parseClusterEgress("--cluster-egress", opts.clusterEgress);
+        // Whatever else reads $TEMPKUBE_HOME in this process (the runtime's defaults) sees the same directory.
+        if (opts.dataDir) process.env.TEMPKUBE_HOME = resolve(opts.dataDir);
+        const server = await startServer({
+          host: match[1],
+          port: Number(match[2]),
+          dataDir: opts.dataDir && resolve(opts.dataDir),
+          hostCapacity: capacity,
+          warmPool,
+          clusterEgress,
+          database: opts.database ?? (process.env.TEMPKUBE_DATABASE_URL || undefined),
+          notifications: {
+            smtpUrl: opts.smtpUrl ?? process.env.TEMPKUBE_SMTP_URL,
+            from: opts.mailFrom,
+            webhookUrl: opts.webhookUrl,
+            warningMs: warningMinutes * 60_000,
+          },
+        });
+        progress(
+          `tempkube server listening on ${server.url}; admin token in ${server.adminTokenFile}; warm pool ${warmPool}`,
+        );
+        progress(
+          server.capacityBound
+            ? `capacity: ${server.capacityBound}`
+            : `capacity: ${server.hostCapacity} clusters (--capacity)`,
+        );
+        await new Promise<void>((resolve) => {
+          process.once("SIGINT", resolve);
+          process.once("SIGTERM", resolve);
+        });
+        progress("tempkube server stopping (clusters keep running)");
+        await server.close();
+      },
+    );
 }
 
 /**
@@ -64,17 +115,23 @@ async function checkedCapacity(requested: number): Promise<number> {
   const estimate = await estimateHostCapacity();
   const limits = estimate.limitsBound;
   if (limits && requested > limits.clusters) {
-    throw new TempkubeError("invalid-input", `--capacity ${requested} is more than this host's kernel limits allow: ${describeBound(limits)}`
-      + (limits.budget.fix ? `; raise it: ${limits.budget.fix}` : ""));
+    throw new TempkubeError(
+      "invalid-input",
+      `--capacity ${requested} is more than this host's kernel limits allow: ${describeBound(limits)}` +
+        (limits.budget.fix ? `; raise it: ${limits.budget.fix}` : ""),
+    );
   }
   if (requested > estimate.capacity) {
-    progress(`warning: --capacity ${requested} is more than this host holds at idle: ${describeBound(estimate.boundBy)}`);
+    progress(
+      `warning: --capacity ${requested} is more than this host holds at idle: ${describeBound(estimate.boundBy)}`,
+    );
   }
   return requested;
 }
 
 function wholeNumber(flag: string, text: string, min: number): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < min) throw new TempkubeError("invalid-input", `${flag} must be a whole number >= ${min}, not "${text}"`);
+  if (!Number.isInteger(n) || n < min)
+    throw new TempkubeError("invalid-input", `${flag} must be a whole number >= ${min}, not "${text}"`);
   return n;
 }

@@ -8,21 +8,38 @@ export function registerVersions(program: Command): void {
     .command("versions")
     .description("List the Kubernetes versions tempkube offers and which are installed")
     .option("-o, --output <format>", "table or json", "table")
-    .addHelpText("after", `
+    .addHelpText(
+      "after",
+      `
 Examples:
   $ tempkube versions
-  $ tempkube versions install 1.33`)
+  $ tempkube versions install 1.33`,
+    )
     .action(async (opts: { output: string }) => {
       const statuses = await versionStatuses();
       if (opts.output === "json") {
-        process.stdout.write(`${JSON.stringify(statuses.map((s) => ({
-          minor: s.release.minor, version: s.release.version, installed: s.installed, default: s.isDefault,
-        })), null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify(
+            statuses.map((s) => ({
+              minor: s.release.minor,
+              version: s.release.version,
+              installed: s.installed,
+              default: s.isDefault,
+            })),
+            null,
+            2,
+          )}\n`,
+        );
         return;
       }
       const rows = [["MINOR", "VERSION", "INSTALLED", "DEFAULT"]];
       for (const s of statuses) {
-        rows.push([s.release.minor, s.release.version, s.installed ? "yes" : `no (${s.reason})`, s.isDefault ? "*" : ""]);
+        rows.push([
+          s.release.minor,
+          s.release.version,
+          s.installed ? "yes" : `no (${s.reason})`,
+          s.isDefault ? "*" : "",
+        ]);
       }
       process.stdout.write(table(rows));
     });
@@ -40,5 +57,14 @@ Examples:
 
 export function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n") + "\n";
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((c, i) => c.padEnd(widths[i]))
+          .join("  ")
+          .trimEnd(),
+      )
+      .join("\n") + "\n"
+  );
 }

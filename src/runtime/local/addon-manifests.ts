@@ -19,7 +19,11 @@ export function mutatingPolicyApiVersion(release: KubernetesRelease): string {
 
 /** A byte count as a Kubernetes quantity in the largest binary unit that divides it. */
 export function memoryQuantity(bytes: number): string {
-  for (const [suffix, unit] of [["Gi", 2 ** 30], ["Mi", 2 ** 20], ["Ki", 2 ** 10]] as const) {
+  for (const [suffix, unit] of [
+    ["Gi", 2 ** 30],
+    ["Mi", 2 ** 20],
+    ["Ki", 2 ** 10],
+  ] as const) {
     if (bytes % unit === 0) return `${bytes / unit}${suffix}`;
   }
   return String(bytes);
@@ -44,32 +48,47 @@ export function nodeCapacityPolicy(limits: SizeLimits, release: KubernetesReleas
     `JSONPatch{op: "add", path: "/status/${field}/memory", value: "${memory}"}`,
   ]);
   const base = `/apis/${apiVersion}`;
-  return [{
-    path: `${base}/mutatingadmissionpolicies/${NODE_CAPACITY_POLICY}`,
-    object: {
-      apiVersion,
-      kind: "MutatingAdmissionPolicy",
-      metadata: { name: NODE_CAPACITY_POLICY },
-      spec: {
-        failurePolicy: "Fail",
-        reinvocationPolicy: "Never",
-        matchConstraints: {
-          resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["nodes", "nodes/status"] }],
+  return [
+    {
+      path: `${base}/mutatingadmissionpolicies/${NODE_CAPACITY_POLICY}`,
+      object: {
+        apiVersion,
+        kind: "MutatingAdmissionPolicy",
+        metadata: { name: NODE_CAPACITY_POLICY },
+        spec: {
+          failurePolicy: "Fail",
+          reinvocationPolicy: "Never",
+          matchConstraints: {
+            resourceRules: [
+              {
+                apiGroups: [""],
+                apiVersions: ["v1"],
+                operations: ["CREATE", "UPDATE"],
+                resources: ["nodes", "nodes/status"],
+              },
+            ],
+          },
+          // "add" replaces a key that exists, but needs the map it goes in.
+          matchConditions: [
+            {
+              name: "has-capacity",
+              expression: "has(object.status) && has(object.status.capacity) && has(object.status.allocatable)",
+            },
+          ],
+          mutations: [{ patchType: "JSONPatch", jsonPatch: { expression: `[${patches.join(", ")}]` } }],
         },
-        // "add" replaces a key that exists, but needs the map it goes in.
-        matchConditions: [{ name: "has-capacity", expression: "has(object.status) && has(object.status.capacity) && has(object.status.allocatable)" }],
-        mutations: [{ patchType: "JSONPatch", jsonPatch: { expression: `[${patches.join(", ")}]` } }],
       },
     },
-  }, {
-    path: `${base}/mutatingadmissionpolicybindings/${NODE_CAPACITY_POLICY}`,
-    object: {
-      apiVersion,
-      kind: "MutatingAdmissionPolicyBinding",
-      metadata: { name: NODE_CAPACITY_POLICY },
-      spec: { policyName: NODE_CAPACITY_POLICY },
+    {
+      path: `${base}/mutatingadmissionpolicybindings/${NODE_CAPACITY_POLICY}`,
+      object: {
+        apiVersion,
+        kind: "MutatingAdmissionPolicyBinding",
+        metadata: { name: NODE_CAPACITY_POLICY },
+        spec: { policyName: NODE_CAPACITY_POLICY },
+      },
     },
-  }];
+  ];
 }
 
 /**
@@ -91,10 +110,14 @@ export function corefile(egress: "internet" | "none"): string {
         fallthrough in-addr.arpa ip6.arpa
         ttl 30
     }
-${egress === "internet" ? `    forward . /etc/resolv.conf {
+${
+  egress === "internet"
+    ? `    forward . /etc/resolv.conf {
         max_concurrent 1000
     }
-` : ""}    cache 30
+`
+    : ""
+}    cache 30
     loadbalance
 }
 `;
@@ -104,7 +127,12 @@ ${egress === "internet" ? `    forward . /etc/resolv.conf {
 export function coreDnsConfigMap(egress: "internet" | "none"): { path: string; object: object } {
   return {
     path: "/api/v1/namespaces/kube-system/configmaps/coredns",
-    object: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "coredns", namespace: "kube-system" }, data: { Corefile: corefile(egress) } },
+    object: {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "coredns", namespace: "kube-system" },
+      data: { Corefile: corefile(egress) },
+    },
   };
 }
 
@@ -310,7 +338,8 @@ export function rootCaConfigMap(caPem: string): object {
     metadata: {
       name: "kube-root-ca.crt",
       annotations: {
-        "kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints " +
+        "kubernetes.io/description":
+          "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints " +
           "such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.",
       },
     },

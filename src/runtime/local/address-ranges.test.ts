@@ -19,7 +19,10 @@ it("gives clusters of different data dirs different indexes, and each its own ag
   const ranges = new AddressRanges(join(scratch, "r1"));
   const a = await dataDir("a1", ["one"]);
   const b = await dataDir("b1", ["two"]);
-  const [ia, ib] = await Promise.all([ranges.reserve({ dataDir: a, clusterId: "one" }), ranges.reserve({ dataDir: b, clusterId: "two" })]);
+  const [ia, ib] = await Promise.all([
+    ranges.reserve({ dataDir: a, clusterId: "one" }),
+    ranges.reserve({ dataDir: b, clusterId: "two" }),
+  ]);
   assert.notEqual(ia, ib);
   assert.equal(await ranges.reserve({ dataDir: a, clusterId: "one" }), ia);
   assert.equal(await ranges.lookup({ dataDir: b, clusterId: "two" }), ib);
@@ -55,9 +58,14 @@ it("reclaims the range of a cluster whose data dir is gone, telling the caller w
   await rm(gone, { recursive: true });
   const live = await dataDir("live4", ["new"]);
   const swept: StaleReservation[] = [];
-  const reused = await ranges.reserve({ dataDir: live, clusterId: "new" }, async (s) => { swept.push(s); });
+  const reused = await ranges.reserve({ dataDir: live, clusterId: "new" }, async (s) => {
+    swept.push(s);
+  });
   assert.equal(reused, index);
-  assert.deepEqual(swept.map((s) => [s.index, s.clusterId, s.dataDir, s.idInUse]), [[index, "old", gone, false]]);
+  assert.deepEqual(
+    swept.map((s) => [s.index, s.clusterId, s.dataDir, s.idInUse]),
+    [[index, "old", gone, false]],
+  );
 });
 
 it("moves a data dir's own reservations (from before they were host-wide) into the shared place", async () => {
@@ -69,6 +77,9 @@ it("moves a data dir's own reservations (from before they were host-wide) into t
   await writeFile(join(a, "indexes", "8", "cluster"), "deleted-long-ago");
   await ranges.adoptLegacy(a);
   assert.equal(await ranges.lookup({ dataDir: a, clusterId: "kept" }), 7);
-  assert.deepEqual((await ranges.all()).map((r) => r.index), [7]);
+  assert.deepEqual(
+    (await ranges.all()).map((r) => r.index),
+    [7],
+  );
   assert.deepEqual(await readdir(a), ["clusters"], "the old reservations are gone");
 });

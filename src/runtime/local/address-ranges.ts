@@ -95,8 +95,10 @@ export class AddressRanges {
       if (held) return held.index;
       const clash = all.find((r) => r.clusterId === me.clusterId && AddressRanges.alive(r));
       if (clash) {
-        throw new TempkubeError("conflict",
-          `cluster id ${me.clusterId} is in use on this host by the tempkube instance with data dir ${clash.dataDir}; choose another id`);
+        throw new TempkubeError(
+          "conflict",
+          `cluster id ${me.clusterId} is in use on this host by the tempkube instance with data dir ${clash.dataDir}; choose another id`,
+        );
       }
       for (let index = 1; index <= MAX_CLUSTER_INDEX; index++) {
         const taken = all.find((r) => r.index === index);
@@ -108,7 +110,10 @@ export class AddressRanges {
         await this.write({ ...me, index, reservedAt: new Date().toISOString() });
         return index;
       }
-      throw new TempkubeError("host", `this host holds ${MAX_CLUSTER_INDEX} clusters already (all tempkube instances together); no address range is free`);
+      throw new TempkubeError(
+        "host",
+        `this host holds ${MAX_CLUSTER_INDEX} clusters already (all tempkube instances together); no address range is free`,
+      );
     });
   }
 
@@ -119,7 +124,9 @@ export class AddressRanges {
 
   /** Whether a live cluster of another data dir has this id (so names derived from the id are not the owner's). */
   async idHeldElsewhere(owner: RangeOwner): Promise<boolean> {
-    return (await this.all()).some((r) => r.clusterId === owner.clusterId && !sameOwner(r, owner) && AddressRanges.alive(r));
+    return (await this.all()).some(
+      (r) => r.clusterId === owner.clusterId && !sameOwner(r, owner) && AddressRanges.alive(r),
+    );
   }
 
   /** Gives the index back, only if this owner holds it. */
@@ -147,7 +154,12 @@ export class AddressRanges {
         const clusterId = (await readFile(join(legacy, entry, "cluster"), "utf8").catch(() => "")).trim();
         const owner = normalised({ dataDir, clusterId });
         const taken = all.find((r) => r.index === index);
-        if (clusterId && Number.isInteger(index) && AddressRanges.alive(owner) && (!taken || (taken.reservedAt !== "" && !AddressRanges.alive(taken)))) {
+        if (
+          clusterId &&
+          Number.isInteger(index) &&
+          AddressRanges.alive(owner) &&
+          (!taken || (taken.reservedAt !== "" && !AddressRanges.alive(taken)))
+        ) {
           await this.write({ ...owner, index, reservedAt: new Date().toISOString() });
         }
         await rm(join(legacy, entry), { recursive: true, force: true });

@@ -36,32 +36,72 @@ export class BareApiServer implements AsyncDisposable {
     const dir = await mkdtemp(join(tmpdir(), "tempkube-bare-"));
     const port = await freePort();
     const ca = await CertificateAuthority.create("bare-ca");
-    const serving = await ca.issue({ commonName: "kube-apiserver", usage: "server", ipAddresses: ["127.0.0.1"], dnsNames: ["localhost"] });
+    const serving = await ca.issue({
+      commonName: "kube-apiserver",
+      usage: "server",
+      ipAddresses: ["127.0.0.1"],
+      dnsNames: ["localhost"],
+    });
     const admin = await ca.issue({ commonName: "admin", organizations: ["system:masters"], usage: "client" });
     const sa = await serviceAccountKeyPair();
     const files: Record<string, string> = {
-      "ca.crt": ca.certPem, "apiserver.crt": serving.certPem, "apiserver.key": serving.keyPem, "sa.pub": sa.publicPem, "sa.key": sa.privatePem,
+      "ca.crt": ca.certPem,
+      "apiserver.crt": serving.certPem,
+      "apiserver.key": serving.keyPem,
+      "sa.pub": sa.publicPem,
+      "sa.key": sa.privatePem,
     };
     for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content, { mode: 0o600 });
     const server = `https://127.0.0.1:${port}`;
     const kubeconfigPath = join(dir, "admin.kubeconfig");
-    await writeFile(kubeconfigPath, renderKubeconfig({
-      clusterName: "bare", contextName: "bare", userName: "admin", server, caPem: ca.certPem, certPem: admin.certPem, keyPem: admin.keyPem,
-    }), { mode: 0o600 });
+    await writeFile(
+      kubeconfigPath,
+      renderKubeconfig({
+        clusterName: "bare",
+        contextName: "bare",
+        userName: "admin",
+        server,
+        caPem: ca.certPem,
+        certPem: admin.certPem,
+        keyPem: admin.keyPem,
+      }),
+      { mode: 0o600 },
+    );
     const socket = join(dir, "kine.sock");
-    const launch = (cmd: string, args: string[]) => spawnTiedToParent(cmd, args, { stdio: "ignore" }).on("error", () => undefined);
+    const launch = (cmd: string, args: string[]) =>
+      spawnTiedToParent(cmd, args, { stdio: "ignore" }).on("error", () => undefined);
     const processes = [
-      launch(addonBinary("kine"), ["--endpoint", `sqlite://${options.datastoreFile ?? `${dir}/state.db`}?_journal=WAL&cache=shared`, "--listen-address", `unix://${socket}`, "--metrics-bind-address", "0"]),
+      launch(addonBinary("kine"), [
+        "--endpoint",
+        `sqlite://${options.datastoreFile ?? `${dir}/state.db`}?_journal=WAL&cache=shared`,
+        "--listen-address",
+        `unix://${socket}`,
+        "--metrics-bind-address",
+        "0",
+      ]),
       launch(kubernetesBinary(release, "kube-apiserver"), [
-        `--etcd-servers=unix://${socket}`, "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", `--secure-port=${port}`,
-        "--service-cluster-ip-range=10.96.0.0/16", `--client-ca-file=${dir}/ca.crt`, `--tls-cert-file=${dir}/apiserver.crt`,
-        `--tls-private-key-file=${dir}/apiserver.key`, "--service-account-issuer=https://kubernetes.default.svc",
-        `--service-account-key-file=${dir}/sa.pub`, `--service-account-signing-key-file=${dir}/sa.key`, "--authorization-mode=Node,RBAC",
+        `--etcd-servers=unix://${socket}`,
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        `--secure-port=${port}`,
+        "--service-cluster-ip-range=10.96.0.0/16",
+        `--client-ca-file=${dir}/ca.crt`,
+        `--tls-cert-file=${dir}/apiserver.crt`,
+        `--tls-private-key-file=${dir}/apiserver.key`,
+        "--service-account-issuer=https://kubernetes.default.svc",
+        `--service-account-key-file=${dir}/sa.pub`,
+        `--service-account-signing-key-file=${dir}/sa.key`,
+        "--authorization-mode=Node,RBAC",
         "--profiling=false",
         ...(options.extraArgs ?? []),
       ]),
     ];
-    const bare = new BareApiServer(dir, kubeconfigPath, new KubeApi(server, { ca: ca.certPem, cert: admin.certPem, key: admin.keyPem }), processes);
+    const bare = new BareApiServer(
+      dir,
+      kubeconfigPath,
+      new KubeApi(server, { ca: ca.certPem, cert: admin.certPem, key: admin.keyPem }),
+      processes,
+    );
     try {
       const readyPath = options.readyPath ?? "/readyz";
       await waitFor(`bare kube-apiserver ${readyPath}`, () => bare.api.ok(readyPath), 120_000, 50);
@@ -85,4 +125,3 @@ export class BareApiServer implements AsyncDisposable {
     return this.processes.map((p) => p.pid).filter((p): p is number => typeof p === "number");
   }
 }
-

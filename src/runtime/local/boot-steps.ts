@@ -4,11 +4,21 @@ import { SIZE_PRESETS } from "../../core/cluster-spec.js";
 import type { KubernetesRelease } from "../../setup/catalogue.js";
 import { logger } from "../../util/log.js";
 import {
-  applyAddons, applyCapacityPolicy, applyTenantGuards, liftStartingTaint, publishRootCa, writeCoreDnsConfig,
+  applyAddons,
+  applyCapacityPolicy,
+  applyTenantGuards,
+  liftStartingTaint,
+  publishRootCa,
+  writeCoreDnsConfig,
 } from "./cluster-objects.js";
 import type { LocalClusterState } from "./cluster-state.js";
 import {
-  apiServerCommands, containerdCommand, controllerCommands, kubeletCommand, kubeProxyCommand, type ClusterCommandsInput,
+  apiServerCommands,
+  containerdCommand,
+  controllerCommands,
+  kubeletCommand,
+  kubeProxyCommand,
+  type ClusterCommandsInput,
 } from "./component-commands.js";
 import { CONTROL_PLANE } from "./components.js";
 import { READYZ_BEFORE_BOOTSTRAP_HOOKS } from "./datastore-template.js";
@@ -18,7 +28,15 @@ import type { ClusterLayout } from "./layout.js";
 import { DNS_SERVICE_IP, KUBERNETES_SERVICE_IP, type NodeNetwork } from "./network.js";
 import { builtInImageArchives, fingerprints, importMissingImages } from "./node-images.js";
 import {
-  dnsAnswers, endpointsSettled, kubeProxiesSynced, nodesReady, nodesRegistered, podsReady, podsSettled, serviceRouted, serviceRulesPresent,
+  dnsAnswers,
+  endpointsSettled,
+  kubeProxiesSynced,
+  nodesReady,
+  nodesRegistered,
+  podsReady,
+  podsSettled,
+  serviceRouted,
+  serviceRulesPresent,
 } from "./readiness.js";
 import type { StepTimer } from "./step-timer.js";
 import type { Supervisor } from "./supervisor.js";
@@ -46,14 +64,21 @@ export interface BootContext {
 }
 
 export async function bootContext(options: {
-  state: LocalClusterState; layout: ClusterLayout; release: KubernetesRelease; sup: Supervisor; registry: HostRegistry;
-  steps: StepTimer; readyTimeoutMs: number;
+  state: LocalClusterState;
+  layout: ClusterLayout;
+  release: KubernetesRelease;
+  sup: Supervisor;
+  registry: HostRegistry;
+  steps: StepTimer;
+  readyTimeoutMs: number;
 }): Promise<BootContext> {
   const { state, layout } = options;
   await mkdir(layout.runDir, { recursive: true });
   await mkdir(layout.logDir, { recursive: true });
   const [ca, cert, key] = await Promise.all([
-    readFile(layout.pki("ca.crt"), "utf8"), readFile(layout.pki("admin.crt"), "utf8"), readFile(layout.pki("admin.key"), "utf8"),
+    readFile(layout.pki("ca.crt"), "utf8"),
+    readFile(layout.pki("admin.crt"), "utf8"),
+    readFile(layout.pki("admin.key"), "utf8"),
   ]);
   const api = new KubeApi(`https://${state.network.nodes[0].ip}:6443`, { ca, cert, key });
   // Conditions written before a stop are still in the store: only what is reported after
@@ -80,7 +105,9 @@ export async function firstBoot(ctx: BootContext): Promise<void> {
   await importChangedImages(ctx);
   const { controllerManagerStarted } = await startControlPlane(ctx);
   await writeNodeCapacityPolicy(ctx);
-  const addons = inBackground(Promise.all([publishRootCa(ctx.api, ctx.layout, ctx.left), applyAddons(ctx.state, ctx.layout, ctx.release)]));
+  const addons = inBackground(
+    Promise.all([publishRootCa(ctx.api, ctx.layout, ctx.left), applyAddons(ctx.state, ctx.layout, ctx.release)]),
+  );
   // kube-proxy needs its Node object, and when it is missing polls for it once a second
   // (pkg/proxy/node.go), so on first boot it starts once its node is registered; the
   // kubelets register their nodes with a NoSchedule taint that is lifted once the rules
@@ -127,7 +154,9 @@ function inBackground<T>(work: Promise<T>): Promise<T> {
 async function startContainerdsAndApiServer(ctx: BootContext): Promise<void> {
   ctx.steps.mark("processes started");
   // Images loaded for every cluster come from here; the cluster runs without it otherwise.
-  await ctx.registry.ensureRunning().catch((err: unknown) => logger.warn({ err }, "the host image registry is not running"));
+  await ctx.registry
+    .ensureRunning()
+    .catch((err: unknown) => logger.warn({ err }, "the host image registry is not running"));
   for (const node of ctx.nodes) {
     // Nothing runs on the node now, so no address is really in use.
     await rm(ctx.layout.node(node.name).cniIpamDir, { recursive: true, force: true });
@@ -158,7 +187,12 @@ async function startKubeletsIfRulesKept(ctx: BootContext): Promise<boolean> {
   const { nodes, layout } = ctx;
   const rulesKept = (await Promise.all(nodes.map((n) => serviceRulesPresent(n)))).every(Boolean);
   if (!rulesKept) return false;
-  await waitFor("containerd", async () => nodes.every((n) => existsSync(layout.node(n.name).containerdSocket)), 30_000, 20);
+  await waitFor(
+    "containerd",
+    async () => nodes.every((n) => existsSync(layout.node(n.name).containerdSocket)),
+    30_000,
+    20,
+  );
   await startKubelets(ctx);
   return true;
 }
@@ -177,8 +211,11 @@ async function startControlPlane(ctx: BootContext): Promise<{ controllerManagerS
   // so that its first poll does (in parallel with the nodes).
   const controllers = controllerCommands(ctx.commands);
   for (const c of controllers.filter((c) => c.name !== CONTROL_PLANE.controllerManager)) await sup.start(c);
-  const controllerManagerStarted = inBackground(waitFor("kube-apiserver /healthz", () => api.ok("/healthz"), left(), 50)
-    .then(() => sup.start(controllers.find((c) => c.name === CONTROL_PLANE.controllerManager)!)));
+  const controllerManagerStarted = inBackground(
+    waitFor("kube-apiserver /healthz", () => api.ok("/healthz"), left(), 50).then(() =>
+      sup.start(controllers.find((c) => c.name === CONTROL_PLANE.controllerManager)!),
+    ),
+  );
   return { controllerManagerStarted };
 }
 
@@ -213,27 +250,46 @@ async function writeServiceRules(ctx: BootContext): Promise<void> {
  * it once all of /readyz passes, i.e. after the bootstrap hooks.
  */
 async function awaitKubernetesServiceRouted(ctx: BootContext): Promise<void> {
-  await waitFor("kube-proxy's rules for the kubernetes Service", async () =>
-    (await Promise.all(ctx.nodes.map((n) => serviceRouted(n, KUBERNETES_SERVICE_IP)))).every(Boolean), ctx.left(), 50);
+  await waitFor(
+    "kube-proxy's rules for the kubernetes Service",
+    async () => (await Promise.all(ctx.nodes.map((n) => serviceRouted(n, KUBERNETES_SERVICE_IP)))).every(Boolean),
+    ctx.left(),
+    50,
+  );
 }
 
 /** The end of every boot: what was started in the background, then the cluster as a user will find it. */
-async function awaitReady(ctx: BootContext, addons: Promise<unknown>, controllerManagerStarted: Promise<void>): Promise<void> {
+async function awaitReady(
+  ctx: BootContext,
+  addons: Promise<unknown>,
+  controllerManagerStarted: Promise<void>,
+): Promise<void> {
   const { api, steps, since, left, nodes } = ctx;
   steps.mark("addons applied");
   await addons;
   steps.mark("nodes ready");
-  await waitFor(`${nodes.length} node(s) Ready with the size preset's capacity`,
-    () => nodesReady(api, nodes.length, since, SIZE_PRESETS[ctx.state.spec.size]), left());
+  await waitFor(
+    `${nodes.length} node(s) Ready with the size preset's capacity`,
+    () => nodesReady(api, nodes.length, since, SIZE_PRESETS[ctx.state.spec.size]),
+    left(),
+  );
   steps.mark("default service account");
-  await waitFor("ServiceAccount default/default", () => api.ok("/api/v1/namespaces/default/serviceaccounts/default"), left());
+  await waitFor(
+    "ServiceAccount default/default",
+    () => api.ok("/api/v1/namespaces/default/serviceaccounts/default"),
+    left(),
+  );
   steps.mark("coredns available");
   await waitFor("CoreDNS available", () => podsReady(api, "kube-system", "k8s-app=kube-dns", since), left());
   steps.mark("cluster dns answers");
   // Asked only once kube-proxy leads the Service somewhere: a query sent before then is
   // lost, and the lookup would wait out its whole timeout.
-  await waitFor("cluster DNS to answer through the kube-dns Service", async () =>
-    await serviceRouted(nodes[0], DNS_SERVICE_IP) && await dnsAnswers(nodes[0].netnsPath), left(), 50);
+  await waitFor(
+    "cluster DNS to answer through the kube-dns Service",
+    async () => (await serviceRouted(nodes[0], DNS_SERVICE_IP)) && (await dnsAnswers(nodes[0].netnsPath)),
+    left(),
+    50,
+  );
   steps.mark("controller manager started");
   await controllerManagerStarted;
   steps.mark("apiserver bootstrap reconciled");

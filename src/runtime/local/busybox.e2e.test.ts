@@ -82,7 +82,13 @@ describe("busybox:1.35 in a pod", { skip: unlessRoot("real clusters"), timeout: 
   before(async () => {
     // A killed earlier run cannot clean up after itself.
     for (const old of await runtime.list()) if (old.startsWith("bbx")) await runtime.destroy(old);
-    const made = await runtime.provision({ id, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 });
+    const made = await runtime.provision({
+      id,
+      kubernetesVersion: "1.34",
+      privileged: false,
+      size: "1-small",
+      workers: 0,
+    });
     state = await runtime.readState(id);
     kubectl = await Kubectl.withKubeconfig(made.credentials.tenantKubeconfig);
     await kubectl.run(["apply", "-f", "-"], MANIFESTS);
@@ -97,7 +103,8 @@ describe("busybox:1.35 in a pod", { skip: unlessRoot("real clusters"), timeout: 
   it("keeps environment variables whose names are not identifiers (envFrom a ConfigMap)", async () => {
     await kubectl.run(["wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/env-dump", "--timeout=120s"]);
     const logs = (await kubectl.run(["logs", "env-dump"])).split("\n");
-    for (const line of ["data-1=value-1", "data_2=value-2", "dotted.name=dotted-value"]) assert.ok(logs.includes(line), `${line} in: ${logs.join(" | ")}`);
+    for (const line of ["data-1=value-1", "data_2=value-2", "dotted.name=dotted-value"])
+      assert.ok(logs.includes(line), `${line} in: ${logs.join(" | ")}`);
     const nested = await sh("sh -c env");
     assert.match(nested.out, /^data-1=value-1$/m, "a nested sh passes it on too");
   });
@@ -135,7 +142,9 @@ describe("busybox:1.35 in a pod", { skip: unlessRoot("real clusters"), timeout: 
 
   it("nslookup answers the kubernetes Service from cluster DNS", async () => {
     const clusterIp = (await kubectl.run(["get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"])).trim();
-    const answer = new RegExp(`Name:\\s+kubernetes\\.default\\.svc\\.cluster\\.local\\s+Address:\\s+${clusterIp.replace(/\./g, "\\.")}\\n`);
+    const answer = new RegExp(
+      `Name:\\s+kubernetes\\.default\\.svc\\.cluster\\.local\\s+Address:\\s+${clusterIp.replace(/\./g, "\\.")}\\n`,
+    );
     const fqdn = await sh("nslookup kubernetes.default.svc.cluster.local");
     assert.equal(fqdn.code, 0, fqdn.out);
     assert.match(fqdn.out, answer);
@@ -158,9 +167,15 @@ describe("busybox:1.35 in a pod", { skip: unlessRoot("real clusters"), timeout: 
     assert.deepEqual(missing, { code: 0, out: "" });
     assert.deepEqual(await sh("command -v sysctl"), { code: 0, out: "/bin/sysctl\n" });
     assert.deepEqual(await sh("sysctl -n kernel.hostname"), { code: 0, out: "client\n" });
-    assert.deepEqual(await sh("for a in httpd nc wget nslookup; do command -v $a; done"), { code: 0, out: "/bin/httpd\n/bin/nc\n/bin/wget\n/bin/nslookup\n" });
+    assert.deepEqual(await sh("for a in httpd nc wget nslookup; do command -v $a; done"), {
+      code: 0,
+      out: "/bin/httpd\n/bin/nc\n/bin/wget\n/bin/nslookup\n",
+    });
     assert.deepEqual(await sh("sleep 0.1 && echo slept"), { code: 0, out: "slept\n" });
-    assert.deepEqual(await sh("date +%Z; date -u -d @86400 +%Y-%m-%dT%H:%M"), { code: 0, out: "UTC\n1970-01-02T00:00\n" });
+    assert.deepEqual(await sh("date +%Z; date -u -d @86400 +%Y-%m-%dT%H:%M"), {
+      code: 0,
+      out: "UTC\n1970-01-02T00:00\n",
+    });
     assert.match((await sh("busybox | head -1")).out, /^BusyBox v1\.35\.0 /);
   });
 

@@ -97,7 +97,11 @@ export async function killAll(path: string, timeoutMs = 10_000): Promise<void> {
     const pids = await pidsIn(path);
     if (pids.length === 0) return;
     for (const pid of pids) {
-      try { process.kill(pid, "SIGKILL"); } catch { /* already gone */ }
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        /* already gone */
+      }
     }
     if (Date.now() > deadline) throw new Error(`processes survive SIGKILL in cgroup ${path}: ${pids.join(", ")}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -111,7 +115,10 @@ export async function removeCgroup(path: string, keepRoot = false): Promise<void
     for (const e of entries) if (e.isDirectory()) await rm(join(dir, e.name), false);
     if (!isRoot || !keepRoot) {
       for (let attempt = 0; ; attempt++) {
-        try { await rmdir(dir); break; } catch (err) {
+        try {
+          await rmdir(dir);
+          break;
+        } catch (err) {
           if ((err as NodeJS.ErrnoException).code === "ENOENT") break;
           if (attempt > 40) throw err;
           await new Promise((r) => setTimeout(r, 50));

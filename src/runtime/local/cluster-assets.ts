@@ -37,7 +37,12 @@ const CLIENTS: Record<string, Omit<CertificateRequest, "usage">> = {
  * Writes everything a cluster needs on disk before any process starts: PKI, kubeconfigs
  * and component configuration. Generated once at provision; start reuses it.
  */
-export async function writeClusterAssets(layout: ClusterLayout, clusterId: string, net: ClusterNetwork, privileged: boolean): Promise<void> {
+export async function writeClusterAssets(
+  layout: ClusterLayout,
+  clusterId: string,
+  net: ClusterNetwork,
+  privileged: boolean,
+): Promise<void> {
   const controlPlane = net.nodes[0];
   const server = `https://${controlPlane.ip}:6443`;
   const ca = await CertificateAuthority.create(`tempkube-${clusterId}-ca`);
@@ -59,28 +64,54 @@ export async function writeClusterAssets(layout: ClusterLayout, clusterId: strin
     issueTo("apiserver", {
       commonName: "kube-apiserver",
       usage: "server",
-      dnsNames: ["kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost", `${clusterId}.${CLUSTER_DOMAIN}`],
+      dnsNames: [
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+        "localhost",
+        `${clusterId}.${CLUSTER_DOMAIN}`,
+      ],
       ipAddresses: [controlPlane.ip, "127.0.0.1", KUBERNETES_SERVICE_IP],
     }),
     // Serving certificates for the controllers' loopback ports: without them each generates
     // a self-signed RSA key at start-up, which costs a second of CPU.
-    issueTo("controller-manager-serving", { commonName: "kube-controller-manager", usage: "server", ipAddresses: ["127.0.0.1"], dnsNames: ["localhost"] }),
-    issueTo("scheduler-serving", { commonName: "kube-scheduler", usage: "server", ipAddresses: ["127.0.0.1"], dnsNames: ["localhost"] }),
-    issueTo("apiserver-kubelet-client", { commonName: "kube-apiserver-kubelet-client", organizations: ["system:masters"], usage: "client" }),
-    ...Object.entries(CLIENTS).map(([name, req]) => issueTo(name, { ...req, usage: "client" }).then((pair) => ({ name, pair }))),
+    issueTo("controller-manager-serving", {
+      commonName: "kube-controller-manager",
+      usage: "server",
+      ipAddresses: ["127.0.0.1"],
+      dnsNames: ["localhost"],
+    }),
+    issueTo("scheduler-serving", {
+      commonName: "kube-scheduler",
+      usage: "server",
+      ipAddresses: ["127.0.0.1"],
+      dnsNames: ["localhost"],
+    }),
+    issueTo("apiserver-kubelet-client", {
+      commonName: "kube-apiserver-kubelet-client",
+      organizations: ["system:masters"],
+      usage: "client",
+    }),
+    ...Object.entries(CLIENTS).map(([name, req]) =>
+      issueTo(name, { ...req, usage: "client" }).then((pair) => ({ name, pair })),
+    ),
   ]);
   for (const entry of issued) {
     if (!("name" in entry)) continue;
     const { name, pair } = entry;
-    await put(layout.kubeconfig(name), renderKubeconfig({
-      clusterName: `tempkube-${clusterId}`,
-      contextName: name === "tenant" ? `tempkube-${clusterId}` : `tempkube-${clusterId}-${name}`,
-      userName: `tempkube-${clusterId}-${name}`,
-      server,
-      caPem: ca.certPem,
-      certPem: pair.certPem,
-      keyPem: pair.keyPem,
-    }));
+    await put(
+      layout.kubeconfig(name),
+      renderKubeconfig({
+        clusterName: `tempkube-${clusterId}`,
+        contextName: name === "tenant" ? `tempkube-${clusterId}` : `tempkube-${clusterId}-${name}`,
+        userName: `tempkube-${clusterId}-${name}`,
+        server,
+        caPem: ca.certPem,
+        certPem: pair.certPem,
+        keyPem: pair.keyPem,
+      }),
+    );
   }
 
   await put(layout.config("admission.yaml"), admissionConfig(privileged), 0o644);
@@ -97,18 +128,38 @@ export async function writeClusterAssets(layout: ClusterLayout, clusterId: strin
     });
     await put(nl.kubeletCert, kubelet.certPem, 0o644);
     await put(nl.kubeletKey, kubelet.keyPem);
-    await put(nl.kubeletKubeconfig, renderKubeconfig({
-      clusterName: `tempkube-${clusterId}`, contextName: "kubelet", userName: `system:node:${node.name}`,
-      server, caPem: ca.certPem, certPem: kubelet.certPem, keyPem: kubelet.keyPem,
-    }));
+    await put(
+      nl.kubeletKubeconfig,
+      renderKubeconfig({
+        clusterName: `tempkube-${clusterId}`,
+        contextName: "kubelet",
+        userName: `system:node:${node.name}`,
+        server,
+        caPem: ca.certPem,
+        certPem: kubelet.certPem,
+        keyPem: kubelet.keyPem,
+      }),
+    );
     await put(nl.containerdConfig, containerdConfig(nl), 0o644);
-    await put(join(nl.registryHostsDir, "_default", "hosts.toml"), containerdRegistryHosts(net.egress ?? "none"), 0o644);
+    await put(
+      join(nl.registryHostsDir, "_default", "hosts.toml"),
+      containerdRegistryHosts(net.egress ?? "none"),
+      0o644,
+    );
     await put(nl.cniConfList, cniConfig(node, nl.cniIpamDir), 0o644);
-    await put(nl.kubeletConfig, kubeletConfig({
-      node: nl, net: node, cgroupRoot: kubeletCgroupRoot(clusterId, k),
-      kubeconfig: nl.kubeletKubeconfig, caFile: layout.pki("ca.crt"),
-      certFile: nl.kubeletCert, keyFile: nl.kubeletKey,
-    }), 0o644);
+    await put(
+      nl.kubeletConfig,
+      kubeletConfig({
+        node: nl,
+        net: node,
+        cgroupRoot: kubeletCgroupRoot(clusterId, k),
+        kubeconfig: nl.kubeletKubeconfig,
+        caFile: layout.pki("ca.crt"),
+        certFile: nl.kubeletCert,
+        keyFile: nl.kubeletKey,
+      }),
+      0o644,
+    );
     await put(nl.kubeProxyConfig, kubeProxyConfig(net, node, layout.kubeconfig("kube-proxy")), 0o644);
     // Pods use cluster DNS; this feeds dnsPolicy: Default pods, CoreDNS among them (its upstream).
     await put(nl.resolvConf, await nodeResolvConf(net.egress ?? "none", net.gateway), 0o644);
@@ -120,25 +171,46 @@ export async function writeClusterAssets(layout: ClusterLayout, clusterId: strin
 
 /** The apiserver's AuthorizationConfiguration, the webhook's serving certificate, and the kubeconfig that leads to it. */
 async function writeAuthorizationAssets(layout: ClusterLayout, ca: CertificateAuthority): Promise<void> {
-  const serving = await ca.issue({ commonName: "tempkube-secrets-authorizer", usage: "server", ipAddresses: ["127.0.0.1"] });
+  const serving = await ca.issue({
+    commonName: "tempkube-secrets-authorizer",
+    usage: "server",
+    ipAddresses: ["127.0.0.1"],
+  });
   await put(layout.pki("secrets-authorizer.crt"), serving.certPem, 0o644);
   await put(layout.pki("secrets-authorizer.key"), serving.keyPem);
   // Nothing authenticates the apiserver to the webhook: it only ever denies, so a caller gains nothing.
-  await put(layout.config("secrets-authorizer.kubeconfig"), YAML.stringify({
-    apiVersion: "v1",
-    kind: "Config",
-    clusters: [{ name: "secrets-authorizer", cluster: {
-      server: `https://${SECRETS_AUTHORIZER_ADDRESS}/authorize`, "certificate-authority-data": Buffer.from(ca.certPem).toString("base64") } }],
-    users: [{ name: "kube-apiserver", user: {} }],
-    contexts: [{ name: "secrets-authorizer", context: { cluster: "secrets-authorizer", user: "kube-apiserver" } }],
-    "current-context": "secrets-authorizer",
-  }));
-  await put(layout.config("authorization.yaml"), authorizationConfig(layout.config("secrets-authorizer.kubeconfig")), 0o644);
+  await put(
+    layout.config("secrets-authorizer.kubeconfig"),
+    YAML.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [
+        {
+          name: "secrets-authorizer",
+          cluster: {
+            server: `https://${SECRETS_AUTHORIZER_ADDRESS}/authorize`,
+            "certificate-authority-data": Buffer.from(ca.certPem).toString("base64"),
+          },
+        },
+      ],
+      users: [{ name: "kube-apiserver", user: {} }],
+      contexts: [{ name: "secrets-authorizer", context: { cluster: "secrets-authorizer", user: "kube-apiserver" } }],
+      "current-context": "secrets-authorizer",
+    }),
+  );
+  await put(
+    layout.config("authorization.yaml"),
+    authorizationConfig(layout.config("secrets-authorizer.kubeconfig")),
+    0o644,
+  );
 }
 
 /** A cluster made before the authorization webhook existed gets its files at its next start. */
 export async function ensureAuthorizationAssets(layout: ClusterLayout): Promise<void> {
   if (existsSync(layout.config("authorization.yaml")) && existsSync(layout.pki("secrets-authorizer.key"))) return;
-  const ca = await CertificateAuthority.load(await readFile(layout.pki("ca.crt"), "utf8"), await readFile(layout.pki("ca.key"), "utf8"));
+  const ca = await CertificateAuthority.load(
+    await readFile(layout.pki("ca.crt"), "utf8"),
+    await readFile(layout.pki("ca.key"), "utf8"),
+  );
   await writeAuthorizationAssets(layout, ca);
 }

@@ -14,7 +14,11 @@ import { waitFor } from "./wait.js";
 
 /** What the boot writes into a cluster's API, beside what the datastore template already holds. */
 
-export async function applyCapacityPolicy(api: KubeApi, state: LocalClusterState, release: KubernetesRelease): Promise<void> {
+export async function applyCapacityPolicy(
+  api: KubeApi,
+  state: LocalClusterState,
+  release: KubernetesRelease,
+): Promise<void> {
   for (const { path, object } of nodeCapacityPolicy(SIZE_PRESETS[state.spec.size], release)) {
     const res = await api.apply(path, object);
     if (res.status !== 200 && res.status !== 201) {
@@ -24,13 +28,30 @@ export async function applyCapacityPolicy(api: KubeApi, state: LocalClusterState
 }
 
 /** CoreDNS's workload comes with the datastore template; the rest is this cluster's own. */
-export async function applyAddons(state: LocalClusterState, layout: ClusterLayout, release: KubernetesRelease): Promise<void> {
-  const docs = [tenantRbac(), tenantPolicies(state.spec.privileged), coreDnsService(), localPath(layout.volumesDir)].join("---\n");
+export async function applyAddons(
+  state: LocalClusterState,
+  layout: ClusterLayout,
+  release: KubernetesRelease,
+): Promise<void> {
+  const docs = [
+    tenantRbac(),
+    tenantPolicies(state.spec.privileged),
+    coreDnsService(),
+    localPath(layout.volumesDir),
+  ].join("---\n");
   await applyManifests(release, layout.kubeconfig("admin"), docs);
 }
 
-export async function applyTenantGuards(state: LocalClusterState, layout: ClusterLayout, release: KubernetesRelease): Promise<void> {
-  await applyManifests(release, layout.kubeconfig("admin"), [tenantRbac(), tenantPolicies(state.spec.privileged)].join("---\n"));
+export async function applyTenantGuards(
+  state: LocalClusterState,
+  layout: ClusterLayout,
+  release: KubernetesRelease,
+): Promise<void> {
+  await applyManifests(
+    release,
+    layout.kubeconfig("admin"),
+    [tenantRbac(), tenantPolicies(state.spec.privileged)].join("---\n"),
+  );
 }
 
 /**
@@ -43,17 +64,23 @@ export async function applyTenantGuards(state: LocalClusterState, layout: Cluste
 export async function publishRootCa(api: KubeApi, layout: ClusterLayout, left: () => number): Promise<void> {
   const configMap = rootCaConfigMap(await readFile(layout.pki("ca.crt"), "utf8"));
   // The apiserver makes kube-system just after it serves; until then the create is a 404.
-  await waitFor("ConfigMap kube-system/kube-root-ca.crt", async () => {
-    const res = await api.post("/api/v1/namespaces/kube-system/configmaps", configMap).catch(() => undefined);
-    return res?.status === 201 || res?.status === 409;
-  }, left(), 50);
+  await waitFor(
+    "ConfigMap kube-system/kube-root-ca.crt",
+    async () => {
+      const res = await api.post("/api/v1/namespaces/kube-system/configmaps", configMap).catch(() => undefined);
+      return res?.status === 201 || res?.status === 409;
+    },
+    left(),
+    50,
+  );
 }
 
 /** CoreDNS's Corefile for this cluster's egress (the template's has none of it). */
 export async function writeCoreDnsConfig(api: KubeApi, state: LocalClusterState): Promise<void> {
   const dnsConfig = coreDnsConfigMap(state.network.egress ?? "none");
   const written = await api.apply(dnsConfig.path, dnsConfig.object);
-  if (written.status !== 200 && written.status !== 201) throw new TempkubeError("runtime", `could not write CoreDNS's Corefile: HTTP ${written.status}`);
+  if (written.status !== 200 && written.status !== 201)
+    throw new TempkubeError("runtime", `could not write CoreDNS's Corefile: HTTP ${written.status}`);
 }
 
 export async function liftStartingTaint(api: KubeApi, nodes: NodeNetwork[], left: () => number): Promise<void> {
@@ -64,6 +91,7 @@ export async function liftStartingTaint(api: KubeApi, nodes: NodeNetwork[], left
     const current = await api.get<Node>(path);
     const taints = (current.body?.spec?.taints ?? []).filter((t) => t.key !== STARTING_TAINT);
     const res = await api.patch(path, { spec: { taints } });
-    if (res.status !== 200) throw new TempkubeError("runtime", `could not lift the starting taint of node ${node.name}: HTTP ${res.status}`);
+    if (res.status !== 200)
+      throw new TempkubeError("runtime", `could not lift the starting taint of node ${node.name}: HTTP ${res.status}`);
   }
 }

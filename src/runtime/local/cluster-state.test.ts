@@ -9,13 +9,21 @@ import { ClusterLayout, clustersDir } from "./layout.js";
 import { planNetwork } from "./network.js";
 
 let dir: string;
-before(async () => { dir = await mkdtemp(join(tmpdir(), "tk-state-")); });
-after(async () => { await rm(dir, { recursive: true, force: true }); });
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tk-state-"));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
 function state(id: string): LocalClusterState {
   return {
-    id, spec: { id, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 }, kubernetesVersion: "1.34.0",
-    network: planNetwork(id, 1, [`${id}-control-plane`]), phase: "provisioning", createdAt: "2026-01-01T00:00:00.000Z",
+    id,
+    spec: { id, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 },
+    kubernetesVersion: "1.34.0",
+    network: planNetwork(id, 1, [`${id}-control-plane`]),
+    phase: "provisioning",
+    createdAt: "2026-01-01T00:00:00.000Z",
   };
 }
 
@@ -29,8 +37,10 @@ test("a written state reads back whole, and leaves no temporary file", async () 
 });
 
 test("a cluster without a state is not found, by its id", async () => {
-  await assert.rejects(readState(new ClusterLayout("nope", clustersDir(dir))),
-    (err: unknown) => err instanceof TempkubeError && err.type === "not-found" && err.message.includes("nope"));
+  await assert.rejects(
+    readState(new ClusterLayout("nope", clustersDir(dir))),
+    (err: unknown) => err instanceof TempkubeError && err.type === "not-found" && err.message.includes("nope"),
+  );
 });
 
 test("only clusters with a state are listed, sorted", async () => {

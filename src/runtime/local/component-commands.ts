@@ -71,9 +71,12 @@ function controlPlaneCommands({ clusterId, release, layout, net }: ClusterComman
       name: CONTROL_PLANE.kine,
       command: addonBinary("kine"),
       args: [
-        "--endpoint", `sqlite://${layout.kineDir}/state.db?_journal=WAL&cache=shared&_busy_timeout=30000&_txlock=immediate`,
-        "--listen-address", `unix://${layout.kineSocket}`,
-        "--metrics-bind-address", "0",
+        "--endpoint",
+        `sqlite://${layout.kineDir}/state.db?_journal=WAL&cache=shared&_busy_timeout=30000&_txlock=immediate`,
+        "--listen-address",
+        `unix://${layout.kineSocket}`,
+        "--metrics-bind-address",
+        "0",
       ],
       cgroup,
     },
@@ -170,29 +173,29 @@ export function containerdCommand(input: ClusterCommandsInput, node: NodeNetwork
 export function kubeletCommand(input: ClusterCommandsInput, node: NodeNetwork): ComponentCommand {
   const nl = input.layout.node(node.name);
   return {
-      name: nodeComponentName(NODE_COMPONENTS.kubelet, node.name),
-      command: kubernetesBinary(input.release, "kubelet"),
-      netnsPath: node.netnsPath,
-      cgroup: systemCgroup(input.clusterId),
-      args: [
-        `--config=${nl.kubeletConfig}`,
-        `--kubeconfig=${nl.kubeletKubeconfig}`,
-        `--root-dir=${nl.kubeletRoot}`,
-        `--hostname-override=${node.name}`,
-        `--node-ip=${node.ip}`,
-        `--node-labels=smek-cluster-id=${input.clusterId}`,
-        "--v=1",
-      ],
+    name: nodeComponentName(NODE_COMPONENTS.kubelet, node.name),
+    command: kubernetesBinary(input.release, "kubelet"),
+    netnsPath: node.netnsPath,
+    cgroup: systemCgroup(input.clusterId),
+    args: [
+      `--config=${nl.kubeletConfig}`,
+      `--kubeconfig=${nl.kubeletKubeconfig}`,
+      `--root-dir=${nl.kubeletRoot}`,
+      `--hostname-override=${node.name}`,
+      `--node-ip=${node.ip}`,
+      `--node-labels=smek-cluster-id=${input.clusterId}`,
+      "--v=1",
+    ],
   };
 }
 
 export function kubeProxyCommand(input: ClusterCommandsInput, node: NodeNetwork): ComponentCommand {
   const nl = input.layout.node(node.name);
   return {
-      name: nodeComponentName(NODE_COMPONENTS.kubeProxy, node.name),
-      command: kubernetesBinary(input.release, "kube-proxy"),
-      netnsPath: node.netnsPath,
-      cgroup: systemCgroup(input.clusterId),
-      args: [`--config=${nl.kubeProxyConfig}`, "--v=1"],
+    name: nodeComponentName(NODE_COMPONENTS.kubeProxy, node.name),
+    command: kubernetesBinary(input.release, "kube-proxy"),
+    netnsPath: node.netnsPath,
+    cgroup: systemCgroup(input.clusterId),
+    args: [`--config=${nl.kubeProxyConfig}`, "--v=1"],
   };
 }

@@ -51,21 +51,30 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
  * its allocations in the node's directory (the default /var/lib/cni is shared by all).
  */
 export function cniConfig(net: NodeNetwork, ipamDir: string): string {
-  return JSON.stringify({
-    cniVersion: "1.0.0",
-    name: "tempkube",
-    plugins: [
-      {
-        type: "bridge",
-        bridge: "cni0",
-        isGateway: true,
-        ipMasq: true,
-        hairpinMode: true,
-        ipam: { type: "host-local", dataDir: ipamDir, ranges: [[{ subnet: net.podCidr }]], routes: [{ dst: "0.0.0.0/0" }] },
-      },
-      { type: "portmap", capabilities: { portMappings: true } },
-    ],
-  }, null, 2);
+  return JSON.stringify(
+    {
+      cniVersion: "1.0.0",
+      name: "tempkube",
+      plugins: [
+        {
+          type: "bridge",
+          bridge: "cni0",
+          isGateway: true,
+          ipMasq: true,
+          hairpinMode: true,
+          ipam: {
+            type: "host-local",
+            dataDir: ipamDir,
+            ranges: [[{ subnet: net.podCidr }]],
+            routes: [{ dst: "0.0.0.0/0" }],
+          },
+        },
+        { type: "portmap", capabilities: { portMappings: true } },
+      ],
+    },
+    null,
+    2,
+  );
 }
 
 export interface KubeletConfigInput {
@@ -112,7 +121,12 @@ export function kubeletConfig(k: KubeletConfigInput): string {
     imageGCHighThresholdPercent: 100,
     imageGCLowThresholdPercent: 99,
     imageMinimumGCAge: "87600h",
-    evictionHard: { "memory.available": "1Mi", "nodefs.available": "1%", "nodefs.inodesFree": "1%", "imagefs.available": "1%" },
+    evictionHard: {
+      "memory.available": "1Mi",
+      "nodefs.available": "1%",
+      "nodefs.inodesFree": "1%",
+      "imagefs.available": "1%",
+    },
     evictionPressureTransitionPeriod: "5s",
     nodeStatusUpdateFrequency: "10s",
     nodeStatusReportFrequency: "1m",
@@ -160,14 +174,23 @@ export function admissionConfig(privileged: boolean): string {
   return YAML.stringify({
     apiVersion: "apiserver.config.k8s.io/v1",
     kind: "AdmissionConfiguration",
-    plugins: [{
-      name: "PodSecurity",
-      configuration: {
-        apiVersion: "pod-security.admission.config.k8s.io/v1",
-        kind: "PodSecurityConfiguration",
-        defaults: { enforce: level, "enforce-version": "latest", audit: level, "audit-version": "latest", warn: level, "warn-version": "latest" },
-        exemptions: { usernames: [], runtimeClasses: [], namespaces: ["kube-system"] },
+    plugins: [
+      {
+        name: "PodSecurity",
+        configuration: {
+          apiVersion: "pod-security.admission.config.k8s.io/v1",
+          kind: "PodSecurityConfiguration",
+          defaults: {
+            enforce: level,
+            "enforce-version": "latest",
+            audit: level,
+            "audit-version": "latest",
+            warn: level,
+            "warn-version": "latest",
+          },
+          exemptions: { usernames: [], runtimeClasses: [], namespaces: ["kube-system"] },
+        },
       },
-    }],
+    ],
   });
 }

@@ -27,20 +27,41 @@ describe("datastore template", { skip: unlessRoot("real clusters") }, () => {
 
   it("keeps the bootstrap RBAC, priority classes, flow control and CoreDNS's workload, and no namespace, Service, lease or CA bundle", () => {
     const db = new SQLite(template, { readonly: true });
-    const names = (db.prepare("SELECT DISTINCT name FROM kine WHERE deleted = 0").all() as { name: string }[]).map((r) => r.name);
+    const names = (db.prepare("SELECT DISTINCT name FROM kine WHERE deleted = 0").all() as { name: string }[]).map(
+      (r) => r.name,
+    );
     db.close();
-    for (const expected of ["/registry/clusterroles/system:kube-controller-manager", "/registry/clusterrolebindings/system:node-proxier",
-      "/registry/priorityclasses/system-cluster-critical", "/registry/flowschemas/system-nodes",
-      "/registry/serviceaccounts/default/default", "/registry/serviceaccounts/kube-system/deployment-controller",
-      "/registry/serviceaccounts/kube-system/coredns", "/registry/configmaps/kube-system/coredns", "/registry/deployments/kube-system/coredns"]) {
+    for (const expected of [
+      "/registry/clusterroles/system:kube-controller-manager",
+      "/registry/clusterrolebindings/system:node-proxier",
+      "/registry/priorityclasses/system-cluster-critical",
+      "/registry/flowschemas/system-nodes",
+      "/registry/serviceaccounts/default/default",
+      "/registry/serviceaccounts/kube-system/deployment-controller",
+      "/registry/serviceaccounts/kube-system/coredns",
+      "/registry/configmaps/kube-system/coredns",
+      "/registry/deployments/kube-system/coredns",
+    ]) {
       assert.ok(names.includes(expected), `${expected} missing`);
     }
     // The controllers' work from the Deployment: exactly one ReplicaSet and one Pod.
     assert.equal(names.filter((n) => n.startsWith("/registry/replicasets/kube-system/coredns-")).length, 1);
     assert.equal(names.filter((n) => n.startsWith("/registry/pods/kube-system/coredns-")).length, 1);
-    for (const gone of ["/registry/namespaces/", "/registry/services/", "/registry/leases/", "/registry/masterleases/", "/registry/events/",
-      "/registry/endpointslices/", "/registry/configmaps/kube-system/kube-root-ca.crt", "/registry/configmaps/default/"]) {
-      assert.deepEqual(names.filter((n) => n.startsWith(gone)), [], `${gone} kept`);
+    for (const gone of [
+      "/registry/namespaces/",
+      "/registry/services/",
+      "/registry/leases/",
+      "/registry/masterleases/",
+      "/registry/events/",
+      "/registry/endpointslices/",
+      "/registry/configmaps/kube-system/kube-root-ca.crt",
+      "/registry/configmaps/default/",
+    ]) {
+      assert.deepEqual(
+        names.filter((n) => n.startsWith(gone)),
+        [],
+        `${gone} kept`,
+      );
     }
   });
 
@@ -65,13 +86,19 @@ describe("datastore template", { skip: unlessRoot("real clusters") }, () => {
     const templateRevision = (db.prepare("SELECT MAX(id) AS id FROM kine").get() as { id: number }).id;
     db.close();
     await using bare = await BareApiServer.start(release, {
-      datastoreFile: join(kineDir, "state.db"), extraArgs: apiServerFeatureArgs(release), readyPath: READYZ_BEFORE_BOOTSTRAP_HOOKS,
+      datastoreFile: join(kineDir, "state.db"),
+      extraArgs: apiServerFeatureArgs(release),
+      readyPath: READYZ_BEFORE_BOOTSTRAP_HOOKS,
     });
     const role = await bare.api.get<{ metadata: { resourceVersion: string } }>(
-      "/apis/rbac.authorization.k8s.io/v1/clusterroles/system:kube-controller-manager");
+      "/apis/rbac.authorization.k8s.io/v1/clusterroles/system:kube-controller-manager",
+    );
     assert.equal(role.status, 200);
     // From the template (kine's revision of the row), not written anew by this apiserver's hook.
-    assert.ok(Number(role.body!.metadata.resourceVersion) <= templateRevision, `${role.body!.metadata.resourceVersion} > ${templateRevision}`);
+    assert.ok(
+      Number(role.body!.metadata.resourceVersion) <= templateRevision,
+      `${role.body!.metadata.resourceVersion} > ${templateRevision}`,
+    );
     // Namespaces are this apiserver's own.
     await waitFor("namespace default", () => bare.api.ok("/api/v1/namespaces/default"), 30_000, 50);
     const ns = await bare.api.get<{ metadata: { creationTimestamp: string } }>("/api/v1/namespaces/default");
@@ -82,7 +109,9 @@ describe("datastore template", { skip: unlessRoot("real clusters") }, () => {
     const pods = await bare.api.get<PodList>("/api/v1/namespaces/kube-system/pods?labelSelector=k8s-app%3Dkube-dns");
     assert.equal(pods.body!.items.length, 1);
     assert.equal(pods.body!.items[0].spec.nodeName, undefined);
-    const deployment = await bare.api.get<{ status?: { conditions?: unknown[] } }>("/apis/apps/v1/namespaces/kube-system/deployments/coredns");
+    const deployment = await bare.api.get<{ status?: { conditions?: unknown[] } }>(
+      "/apis/apps/v1/namespaces/kube-system/deployments/coredns",
+    );
     assert.equal(deployment.body!.status?.conditions, undefined);
   });
 });

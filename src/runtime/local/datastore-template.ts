@@ -38,19 +38,30 @@ import { waitFor } from "./wait.js";
  * events, endpoints and CA bundles (`kube-root-ca.crt`) are made fresh by each cluster.
  */
 const KEPT_PREFIXES = [
-  "/registry/clusterroles/", "/registry/clusterrolebindings/", "/registry/roles/", "/registry/rolebindings/",
-  "/registry/priorityclasses/", "/registry/flowschemas/", "/registry/prioritylevelconfigurations/",
+  "/registry/clusterroles/",
+  "/registry/clusterrolebindings/",
+  "/registry/roles/",
+  "/registry/rolebindings/",
+  "/registry/priorityclasses/",
+  "/registry/flowschemas/",
+  "/registry/prioritylevelconfigurations/",
   "/registry/apiregistration.k8s.io/apiservices/",
   "/registry/serviceaccounts/",
-  "/registry/configmaps/kube-system/coredns", "/registry/deployments/kube-system/coredns",
-  "/registry/replicasets/kube-system/coredns-", "/registry/pods/kube-system/coredns-",
+  "/registry/configmaps/kube-system/coredns",
+  "/registry/deployments/kube-system/coredns",
+  "/registry/replicasets/kube-system/coredns-",
+  "/registry/pods/kube-system/coredns-",
 ];
 /**
  * The apiserver's readiness without those hooks: what the rest of a cluster waits for
  * before it starts. Readiness of the cluster still waits for the full /readyz at the end.
  */
-export const READYZ_BEFORE_BOOTSTRAP_HOOKS = `/readyz?${["poststarthook/rbac/bootstrap-roles", "poststarthook/scheduling/bootstrap-system-priority-classes"]
-  .map((h) => `exclude=${h}`).join("&")}`;
+export const READYZ_BEFORE_BOOTSTRAP_HOOKS = `/readyz?${[
+  "poststarthook/rbac/bootstrap-roles",
+  "poststarthook/scheduling/bootstrap-system-priority-classes",
+]
+  .map((h) => `exclude=${h}`)
+  .join("&")}`;
 
 /** kine's own bookkeeping row. */
 const KINE_KEYS = ["compact_rev_key"];
@@ -81,7 +92,8 @@ export async function ensureDatastoreTemplate(baseDir: string, release: Kubernet
     await rename(scratch, join(templates, key));
     // Older templates of this release are stale; other releases' are not.
     for (const other of await readdir(templates)) {
-      if (other !== key && other.startsWith(`${release.version}-`)) await rm(join(templates, other), { recursive: true, force: true });
+      if (other !== key && other.startsWith(`${release.version}-`))
+        await rm(join(templates, other), { recursive: true, force: true });
     }
     return file;
   });
@@ -103,38 +115,61 @@ async function templateKey(release: KubernetesRelease): Promise<string> {
  */
 async function runControllersOnce(release: KubernetesRelease, bare: BareApiServer, logFile: string): Promise<void> {
   const log = openSync(logFile, "w");
-  const kcm = spawnTiedToParent(kubernetesBinary(release, "kube-controller-manager"), [
-    `--kubeconfig=${bare.kubeconfigPath}`, "--secure-port=0", "--leader-elect=false", "--use-service-account-credentials=true",
-    "--kube-api-qps=200", "--kube-api-burst=400", `--service-account-private-key-file=${bare.dir}/sa.key`,
-    `--root-ca-file=${bare.dir}/ca.crt`, "--profiling=false",
-  ], { stdio: ["ignore", log, log] }).on("error", () => undefined);
+  const kcm = spawnTiedToParent(
+    kubernetesBinary(release, "kube-controller-manager"),
+    [
+      `--kubeconfig=${bare.kubeconfigPath}`,
+      "--secure-port=0",
+      "--leader-elect=false",
+      "--use-service-account-credentials=true",
+      "--kube-api-qps=200",
+      "--kube-api-burst=400",
+      `--service-account-private-key-file=${bare.dir}/sa.key`,
+      `--root-ca-file=${bare.dir}/ca.crt`,
+      "--profiling=false",
+    ],
+    { stdio: ["ignore", log, log] },
+  ).on("error", () => undefined);
   closeSync(log);
   try {
     await waitFor("CoreDNS's Pod from the controllers", () => podMade(bare.api), 60_000, 100);
     let last = "";
     let stableSince = Date.now();
-    await waitFor("the controllers' ServiceAccounts", async () => {
-      const names = await serviceAccountNames(bare.api);
-      if (names !== last) [last, stableSince] = [names, Date.now()];
-      return names.includes("default/default") && Date.now() - stableSince > 2000;
-    }, 60_000, 200);
+    await waitFor(
+      "the controllers' ServiceAccounts",
+      async () => {
+        const names = await serviceAccountNames(bare.api);
+        if (names !== last) [last, stableSince] = [names, Date.now()];
+        return names.includes("default/default") && Date.now() - stableSince > 2000;
+      },
+      60_000,
+      200,
+    );
   } catch (err) {
     const tail = (await readFile(logFile, "utf8").catch(() => "")).trim().split("\n").slice(-10).join("\n");
-    throw new TempkubeError("runtime", `building the datastore template: ${(err as Error).message}\nkube-controller-manager (last lines):\n${tail}`);
+    throw new TempkubeError(
+      "runtime",
+      `building the datastore template: ${(err as Error).message}\nkube-controller-manager (last lines):\n${tail}`,
+    );
   } finally {
     await killAndWait(kcm);
   }
 }
 
 async function podMade(api: KubeApi): Promise<boolean> {
-  const res = await api.get<{ items?: unknown[] }>("/api/v1/namespaces/kube-system/pods?labelSelector=k8s-app%3Dkube-dns").catch(() => undefined);
+  const res = await api
+    .get<{ items?: unknown[] }>("/api/v1/namespaces/kube-system/pods?labelSelector=k8s-app%3Dkube-dns")
+    .catch(() => undefined);
   return (res?.body?.items?.length ?? 0) > 0;
 }
 
 async function serviceAccountNames(api: KubeApi): Promise<string> {
   type List = { items?: { metadata: { namespace: string; name: string } }[] };
   const res = await api.get<List>("/api/v1/serviceaccounts").catch(() => undefined);
-  return (res?.body?.items ?? []).map((i) => `${i.metadata.namespace}/${i.metadata.name}`).sort().join(",");
+  return (res?.body?.items ?? [])
+    .map((i) => `${i.metadata.namespace}/${i.metadata.name}`)
+    .sort()
+    .join(",");
 }
 
 /** Deletes every row but the kept objects; leaves one self-contained file (no WAL beside it). */

@@ -29,9 +29,13 @@ function rootInotifyInstancesNow(): number {
       for (const fd of readdirSync(`/proc/${pid}/fd`)) {
         try {
           if (readlinkSync(`/proc/${pid}/fd/${fd}`) === "anon_inode:inotify") n++;
-        } catch { /* closed meanwhile */ }
+        } catch {
+          /* closed meanwhile */
+        }
       }
-    } catch { /* exited meanwhile */ }
+    } catch {
+      /* exited meanwhile */
+    }
   }
   return n;
 }
@@ -61,7 +65,10 @@ describe("a create that cannot succeed fails fast", { skip: unlessRoot("real clu
       await assert.rejects(runtime.provision(spec(id)), (err: unknown) => {
         assert.ok(err instanceof TempkubeError, String(err));
         assert.equal(err.type, "host");
-        assert.match(err.message, /fs\.inotify\.max_user_instances: \d+ free of \d+, a cluster needs ~\d+; raise it: sysctl -w fs\.inotify\.max_user_instances=\d+/);
+        assert.match(
+          err.message,
+          /fs\.inotify\.max_user_instances: \d+ free of \d+, a cluster needs ~\d+; raise it: sysctl -w fs\.inotify\.max_user_instances=\d+/,
+        );
         return true;
       });
     } finally {
@@ -77,26 +84,32 @@ describe("a create that cannot succeed fails fast", { skip: unlessRoot("real clu
     let failedAfterMs = 0;
     let state: Promise<LocalClusterState> | undefined;
     try {
-      await assert.rejects(runtime.provision(spec(id), (step) => {
-        // The control plane runs and holds its instances; the kubelet, started next, finds none.
-        if (step === "node capacity policy") {
-          state = runtime.readState(id);
-          started = Date.now();
-          writeFileSync(MAX_INSTANCES, String(rootInotifyInstancesNow()));
-        }
-      }), (err: unknown) => {
-        failedAfterMs = Date.now() - started;
-        assert.ok(err instanceof TempkubeError, String(err));
-        assert.equal(err.type, "runtime");
-        assert.ok(started > 0, `the boot reached the step that lowers the limit: ${err.message}`);
-        // The first component left without an instance keeps exiting: the kubelet (cAdvisor's watcher).
-        assert.match(err.message, /(kubelet|kube-[a-z-]+|containerd|tempkube-controllers)[\w-]* exited \d+ times during the boot/);
-        assert.match(err.message, /--- [\w-]+ \(last lines\):\n/);
-        assert.match(err.message, /too many open files/);
-        assert.doesNotMatch(err.message, /timed out/);
-        t.diagnostic(`failed ${failedAfterMs} ms after the limit was lowered:\n${err.message}`);
-        return true;
-      });
+      await assert.rejects(
+        runtime.provision(spec(id), (step) => {
+          // The control plane runs and holds its instances; the kubelet, started next, finds none.
+          if (step === "node capacity policy") {
+            state = runtime.readState(id);
+            started = Date.now();
+            writeFileSync(MAX_INSTANCES, String(rootInotifyInstancesNow()));
+          }
+        }),
+        (err: unknown) => {
+          failedAfterMs = Date.now() - started;
+          assert.ok(err instanceof TempkubeError, String(err));
+          assert.equal(err.type, "runtime");
+          assert.ok(started > 0, `the boot reached the step that lowers the limit: ${err.message}`);
+          // The first component left without an instance keeps exiting: the kubelet (cAdvisor's watcher).
+          assert.match(
+            err.message,
+            /(kubelet|kube-[a-z-]+|containerd|tempkube-controllers)[\w-]* exited \d+ times during the boot/,
+          );
+          assert.match(err.message, /--- [\w-]+ \(last lines\):\n/);
+          assert.match(err.message, /too many open files/);
+          assert.doesNotMatch(err.message, /timed out/);
+          t.diagnostic(`failed ${failedAfterMs} ms after the limit was lowered:\n${err.message}`);
+          return true;
+        },
+      );
     } finally {
       writeFileSync(MAX_INSTANCES, original);
     }

@@ -10,7 +10,12 @@ export function componentsExplaining(step: Step, names: string[]): string[] {
 }
 
 /** The error a failed provision or start reports: the step, the cause, and the last words of the components behind it. */
-export async function describeFailure(sup: Supervisor, clusterId: string, step: Step, err: unknown): Promise<TempkubeError> {
+export async function describeFailure(
+  sup: Supervisor,
+  clusterId: string,
+  step: Step,
+  err: unknown,
+): Promise<TempkubeError> {
   const lines: string[] = [];
   if (err instanceof CrashLoopError) {
     // The component that failed is known: its own last words, whatever step it broke.
@@ -22,5 +27,9 @@ export async function describeFailure(sup: Supervisor, clusterId: string, step: 
     }
   }
   const cause = err instanceof Error ? err.message : String(err);
-  return new TempkubeError("runtime", `cluster ${clusterId}: step "${step}" failed: ${cause}${lines.length ? `\n${lines.join("\n")}` : ""}`, { cause: err });
+  return new TempkubeError(
+    "runtime",
+    `cluster ${clusterId}: step "${step}" failed: ${cause}${lines.length ? `\n${lines.join("\n")}` : ""}`,
+    { cause: err },
+  );
 }

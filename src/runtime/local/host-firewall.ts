@@ -27,11 +27,15 @@ export const CLUSTER_EGRESS_CHOICES: readonly ClusterEgress[] = ["internet", "no
  * that its clusters send nothing off the host (the egress test makes an outside of its own).
  */
 export const DEFAULT_CLUSTER_EGRESS: ClusterEgress = process.env.TEMPKUBE_CLUSTER_EGRESS
-  ? parseClusterEgress("TEMPKUBE_CLUSTER_EGRESS", process.env.TEMPKUBE_CLUSTER_EGRESS) : "internet";
+  ? parseClusterEgress("TEMPKUBE_CLUSTER_EGRESS", process.env.TEMPKUBE_CLUSTER_EGRESS)
+  : "internet";
 
 export function parseClusterEgress(flag: string, text: string): ClusterEgress {
   if ((CLUSTER_EGRESS_CHOICES as readonly string[]).includes(text)) return text as ClusterEgress;
-  throw new TempkubeError("invalid-input", `${flag} must be one of ${CLUSTER_EGRESS_CHOICES.join(", ")}, not "${text}"`);
+  throw new TempkubeError(
+    "invalid-input",
+    `${flag} must be one of ${CLUSTER_EGRESS_CHOICES.join(", ")}, not "${text}"`,
+  );
 }
 
 /** A service on the host that clusters are meant to use; all else on the host is refused to them. */
@@ -44,7 +48,12 @@ export interface HostService {
 
 /** The host gives clusters no DNS (CoreDNS answers inside each cluster); the gateway, once it exists, adds its port here. */
 export const SERVICES_FOR_CLUSTERS: readonly HostService[] = [
-  { what: "the image registry, read-only (host-registry.ts)", address: REGISTRY_ADDRESS, protocol: "tcp", port: REGISTRY_PORT },
+  {
+    what: "the image registry, read-only (host-registry.ts)",
+    address: REGISTRY_ADDRESS,
+    protocol: "tcp",
+    port: REGISTRY_PORT,
+  },
 ];
 
 /** Link-local, which holds cloud metadata services (169.254.169.254): never reached from a cluster. */
@@ -87,7 +96,20 @@ export function firewallRules(t: FirewallTarget): Map<Chain, string[][]> {
   const internet = t.egress === "internet";
   const hostGuard = [
     ["-i", br, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
-    ...SERVICES_FOR_CLUSTERS.map((s) => ["-i", br, "-d", `${s.address}/32`, "-p", s.protocol, "-m", s.protocol, "--dport", String(s.port), "-j", "ACCEPT"]),
+    ...SERVICES_FOR_CLUSTERS.map((s) => [
+      "-i",
+      br,
+      "-d",
+      `${s.address}/32`,
+      "-p",
+      s.protocol,
+      "-m",
+      s.protocol,
+      "--dport",
+      String(s.port),
+      "-j",
+      "ACCEPT",
+    ]),
     ["-i", br, "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"],
     ["-i", br, "-j", "REJECT", "--reject-with", "icmp-port-unreachable"],
   ];
@@ -103,21 +125,30 @@ export function firewallRules(t: FirewallTarget): Map<Chain, string[][]> {
   ];
   const isolation = [
     ["-i", br, "-o", br, "-j", "ACCEPT"],
-    ...(internet ? [
-      ["-o", br, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
-      ["-i", br, "-o", ANY_CLUSTER_BRIDGE, "-j", "DROP"],
-      ...t.internalRanges.map((cidr) => ["-i", br, "-d", cidr, "-j", "DROP"]),
-      ["-i", br, "-d", LINK_LOCAL, "-j", "REJECT", "--reject-with", "icmp-admin-prohibited"],
-      ["-i", br, "-j", "ACCEPT"],
-    ] : []),
+    ...(internet
+      ? [
+          ["-o", br, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+          ["-i", br, "-o", ANY_CLUSTER_BRIDGE, "-j", "DROP"],
+          ...t.internalRanges.map((cidr) => ["-i", br, "-d", cidr, "-j", "DROP"]),
+          ["-i", br, "-d", LINK_LOCAL, "-j", "REJECT", "--reject-with", "icmp-admin-prohibited"],
+          ["-i", br, "-j", "ACCEPT"],
+        ]
+      : []),
     ["-i", br, "-j", "DROP"],
     ["-o", br, "-j", "DROP"],
   ];
-  const nat = internet ? [
-    ["-s", t.nodeCidr, "!", "-o", ANY_CLUSTER_BRIDGE, "-j", "MASQUERADE"],
-    ["-s", t.clusterCidr, "!", "-o", ANY_CLUSTER_BRIDGE, "-j", "MASQUERADE"],
-  ] : [];
-  return new Map([[ISOLATION, isolation], [HOST_GUARD, hostGuard], [HOST_GUARD_V6, hostGuardV6], [EGRESS_NAT, nat]]);
+  const nat = internet
+    ? [
+        ["-s", t.nodeCidr, "!", "-o", ANY_CLUSTER_BRIDGE, "-j", "MASQUERADE"],
+        ["-s", t.clusterCidr, "!", "-o", ANY_CLUSTER_BRIDGE, "-j", "MASQUERADE"],
+      ]
+    : [];
+  return new Map([
+    [ISOLATION, isolation],
+    [HOST_GUARD, hostGuard],
+    [HOST_GUARD_V6, hostGuardV6],
+    [EGRESS_NAT, nat],
+  ]);
 }
 
 function splitRule(line: string): string[] {
@@ -126,7 +157,9 @@ function splitRule(line: string): string[] {
 
 /** The chain's rules (as `-A ...` lines of `-S`) that carry the tag. */
 async function taggedRules(chain: Chain, tag: string): Promise<string[]> {
-  const { stdout } = await run(chain.command, ["-w", "-t", chain.table, "-S", chain.name]).catch(() => ({ stdout: "" }));
+  const { stdout } = await run(chain.command, ["-w", "-t", chain.table, "-S", chain.name]).catch(() => ({
+    stdout: "",
+  }));
   return stdout.split("\n").filter((line) => line.startsWith(`-A ${chain.name} `) && splitRule(line).includes(tag));
 }
 
@@ -154,8 +187,13 @@ async function syncRules(chain: Chain, tag: string, rules: string[][]): Promise<
     inPlace = await succeeds(chain.command, ["-w", "-t", chain.table, "-C", chain.name, ...rule]);
   }
   if (inPlace) return;
-  const script = [`*${chain.table}`, ...current.map((l) => l.replace(/^-A /, "-D ")),
-    ...desired.map((r) => ["-A", chain.name, ...r].join(" ")), "COMMIT", ""].join("\n");
+  const script = [
+    `*${chain.table}`,
+    ...current.map((l) => l.replace(/^-A /, "-D ")),
+    ...desired.map((r) => ["-A", chain.name, ...r].join(" ")),
+    "COMMIT",
+    "",
+  ].join("\n");
   await run(`${chain.command}-restore`, ["-w", "--noflush"], { input: script });
 }
 

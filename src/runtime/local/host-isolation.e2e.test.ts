@@ -108,12 +108,20 @@ describe("host isolation, two instances, egress", { skip: unlessRoot("real clust
     await run("ip", ["-n", OUTSIDE_NETNS, "link", "set", "lo", "up"]);
     await run("ip", ["-n", OUTSIDE_NETNS, "route", "add", "default", "via", OUTSIDE_HOST_IP]);
     const server = `require("node:http").createServer((q, r) => r.end("outside-hello from-" + q.socket.remoteAddress)).listen(${OUTSIDE_PORT}, "0.0.0.0")`;
-    outside = spawn("nsenter", [`--net=/run/netns/${OUTSIDE_NETNS}`, process.execPath, "-e", server], { stdio: "ignore" });
+    outside = spawn("nsenter", [`--net=/run/netns/${OUTSIDE_NETNS}`, process.execPath, "-e", server], {
+      stdio: "ignore",
+    });
 
     // Two instances create clusters at the same time.
     // Both settle before anything is judged, so that after() never races a boot still under way.
     const settled = await Promise.allSettled([
-      internetRuntime.provision({ id: open, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 }),
+      internetRuntime.provision({
+        id: open,
+        kubernetesVersion: "1.34",
+        privileged: false,
+        size: "1-small",
+        workers: 0,
+      }),
       noneRuntime.provision({ id: closed, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 }),
     ]);
     const made = settled.map((s) => {
@@ -151,7 +159,9 @@ describe("host isolation, two instances, egress", { skip: unlessRoot("real clust
     // The listener works: a refusal below is the firewall's doing.
     assert.equal(await fetch(`http://127.0.0.1:${hostPort}/`).then((r) => r.text()), "host-secret");
     const { stdout: hostAddrs } = await run("ip", ["-4", "-o", "addr", "show", "scope", "global"]);
-    const eth = [...hostAddrs.matchAll(/inet (\d+\.\d+\.\d+\.\d+)\//g)].map((m) => m[1]).find((a) => !a.startsWith("172.30.") && a !== OUTSIDE_HOST_IP);
+    const eth = [...hostAddrs.matchAll(/inet (\d+\.\d+\.\d+\.\d+)\//g)]
+      .map((m) => m[1])
+      .find((a) => !a.startsWith("172.30.") && a !== OUTSIDE_HOST_IP);
     for (const id of [open, closed]) {
       const net = states.get(id)!.network;
       const targets = [net.gateway, REGISTRY_ADDRESS, ...(eth ? [eth] : [])];
@@ -159,13 +169,21 @@ describe("host isolation, two instances, egress", { skip: unlessRoot("real clust
         const got = await wgetFromPod(kubectl.get(id)!, `http://${host}:${hostPort}/`);
         assert.equal(got.body, undefined, `a pod of ${id} reached the host's service at ${host}`);
         assert.match(got.error ?? "", /Connection refused/, `refused at once, from a pod of ${id} to ${host}`);
-        assert.equal(await connectFromNode(net.nodes[0].netnsPath, host, hostPort), "ECONNREFUSED", `node namespace of ${id} to ${host}`);
+        assert.equal(
+          await connectFromNode(net.nodes[0].netnsPath, host, hostPort),
+          "ECONNREFUSED",
+          `node namespace of ${id} to ${host}`,
+        );
       }
       // IPv6: the bridge's link-local address is the host too.
       const { stdout: v6 } = await run("ip", ["-6", "-o", "addr", "show", "dev", net.bridge, "scope", "link"]);
       const linkLocal = /inet6 (fe80::[0-9a-f:]+)\//.exec(v6)?.[1];
       assert.ok(linkLocal, `the bridge ${net.bridge} has a link-local address`);
-      assert.equal(await connectFromNode(net.nodes[0].netnsPath, `${linkLocal}%eth0`, hostPort), "ECONNREFUSED", `IPv6 from ${id}`);
+      assert.equal(
+        await connectFromNode(net.nodes[0].netnsPath, `${linkLocal}%eth0`, hostPort),
+        "ECONNREFUSED",
+        `IPv6 from ${id}`,
+      );
     }
   });
 
@@ -173,20 +191,34 @@ describe("host isolation, two instances, egress", { skip: unlessRoot("real clust
     for (const id of [open, closed]) {
       const got = await wgetFromPod(kubectl.get(id)!, `http://${REGISTRY_ADDRESS}:${REGISTRY_PORT}/v2/`);
       assert.equal(got.body, "{}", `${id}: ${got.error}`);
-      assert.equal(await connectFromNode(states.get(id)!.network.nodes[0].netnsPath, REGISTRY_ADDRESS, REGISTRY_PORT), "connected");
+      assert.equal(
+        await connectFromNode(states.get(id)!.network.nodes[0].netnsPath, REGISTRY_ADDRESS, REGISTRY_PORT),
+        "connected",
+      );
     }
   });
 
   it("keeps the two clusters apart: nodes and pods, whichever has egress", async () => {
-    for (const [from, to] of [[open, closed], [closed, open]]) {
+    for (const [from, to] of [
+      [open, closed],
+      [closed, open],
+    ]) {
       const node = states.get(to)!.network.nodes[0].ip;
       const pod = (await kubectl.get(to)!.run(["get", "pod", "probe", "-o", "jsonpath={.status.podIP}"])).trim();
-      assert.equal((await wgetFromPod(kubectl.get(to)!, `http://${pod}:8080/`)).body, "probe", "the probe serves in its own cluster");
+      assert.equal(
+        (await wgetFromPod(kubectl.get(to)!, `http://${pod}:8080/`)).body,
+        "probe",
+        "the probe serves in its own cluster",
+      );
       // Plain HTTP to the TLS port answers 400: any HTTP status line means a connection was made.
       for (const url of [`http://${node}:6443/`, `http://${pod}:8080/`]) {
         const got = await wgetFromPod(kubectl.get(from)!, url);
         assert.equal(got.body, undefined, `${from} reached ${to} at ${url}`);
-        assert.doesNotMatch(got.error ?? "", /HTTP\/1\.[01] \d{3}/, `${from} got an answer from ${url} (${to}'s, or, leaked out by the default route, someone else's)`);
+        assert.doesNotMatch(
+          got.error ?? "",
+          /HTTP\/1\.[01] \d{3}/,
+          `${from} got an answer from ${url} (${to}'s, or, leaked out by the default route, someone else's)`,
+        );
       }
       assert.notEqual(await connectFromNode(states.get(from)!.network.nodes[0].netnsPath, node, 6443), "connected");
     }
@@ -197,7 +229,10 @@ describe("host isolation, two instances, egress", { skip: unlessRoot("real clust
     assert.equal(reached.body, `outside-hello from-${OUTSIDE_HOST_IP}`, `egress internet: ${reached.error}`);
     const blocked = await wgetFromPod(kubectl.get(closed)!, `http://${OUTSIDE_IP}:${OUTSIDE_PORT}/`);
     assert.equal(blocked.body, undefined, "egress none reached the outside");
-    assert.equal(await connectFromNode(states.get(closed)!.network.nodes[0].netnsPath, OUTSIDE_IP, OUTSIDE_PORT), "TIMEOUT");
+    assert.equal(
+      await connectFromNode(states.get(closed)!.network.nodes[0].netnsPath, OUTSIDE_IP, OUTSIDE_PORT),
+      "TIMEOUT",
+    );
   });
 
   it("looks an image the host registry lacks up at the registry it names with egress internet, and nowhere else with none", async () => {
@@ -208,17 +243,31 @@ describe("host isolation, two instances, egress", { skip: unlessRoot("real clust
       await k.run(["run", "pull", `--image=${image}`, "--restart=Never"]);
       let message = "";
       for (let i = 0; i < 120 && !/Failed to pull/.test(message); i++) {
-        message = await k.run(["get", "events", "--field-selector", "involvedObject.name=pull", "-o", "jsonpath={range .items[*]}{.message}{'\\n'}{end}"]);
+        message = await k.run([
+          "get",
+          "events",
+          "--field-selector",
+          "involvedObject.name=pull",
+          "-o",
+          "jsonpath={range .items[*]}{.message}{'\\n'}{end}",
+        ]);
         if (!/Failed to pull/.test(message)) await new Promise((r) => setTimeout(r, 500));
       }
       await k.run(["delete", "pod", "pull", "--wait=false"]);
       return message;
     };
     const open_ = await pullFailure(kubectl.get(open)!);
-    assert.match(open_, new RegExp(`https://${OUTSIDE_IP}:${OUTSIDE_PORT}/v2/probe/missing/manifests/1.*HTTP response to HTTPS client`));
+    assert.match(
+      open_,
+      new RegExp(`https://${OUTSIDE_IP}:${OUTSIDE_PORT}/v2/probe/missing/manifests/1.*HTTP response to HTTPS client`),
+    );
     const closed_ = await pullFailure(kubectl.get(closed)!);
     assert.match(closed_, /Failed to pull/);
-    assert.doesNotMatch(closed_, new RegExp(`https://${OUTSIDE_IP}`), "with egress none only the host registry is asked");
+    assert.doesNotMatch(
+      closed_,
+      new RegExp(`https://${OUTSIDE_IP}`),
+      "with egress none only the host registry is asked",
+    );
   });
 
   it("pulls an image the host registry lacks from a registry outside, with egress internet", async () => {
@@ -233,32 +282,50 @@ describe("host isolation, two instances, egress", { skip: unlessRoot("real clust
     await writeFile(join(dir, "certs", "ca.crt"), ca.certPem);
     await writeFile(join(dir, "tls.crt"), serving.certPem);
     await writeFile(join(dir, "tls.key"), serving.keyPem);
-    await writeFile(join(dir, "registry.yaml"), `version: 0.1
+    await writeFile(
+      join(dir, "registry.yaml"),
+      `version: 0.1
 log: { level: warn }
 storage: { filesystem: { rootdirectory: ${dir}/storage } }
 http:
   addr: ${OUTSIDE_REGISTRY}
   tls: { certificate: ${dir}/tls.crt, key: ${dir}/tls.key }
-`);
-    outsideRegistry = spawnTiedToParent("nsenter", [`--net=/run/netns/${OUTSIDE_NETNS}`, "/usr/bin/docker-registry", "serve", `${dir}/registry.yaml`],
-      { stdio: "ignore" });
+`,
+    );
+    outsideRegistry = spawnTiedToParent(
+      "nsenter",
+      [`--net=/run/netns/${OUTSIDE_NETNS}`, "/usr/bin/docker-registry", "serve", `${dir}/registry.yaml`],
+      { stdio: "ignore" },
+    );
     const image = `${OUTSIDE_REGISTRY}/outside/busybox:1`;
     let pushed = false;
     for (let i = 0; i < 50 && !pushed; i++) {
-      pushed = await succeeds("skopeo", ["copy", "--dest-cert-dir", join(dir, "certs"), `docker-archive:${imageArchive("busybox")}`, `docker://${image}`]);
+      pushed = await succeeds("skopeo", [
+        "copy",
+        "--dest-cert-dir",
+        join(dir, "certs"),
+        `docker-archive:${imageArchive("busybox")}`,
+        `docker://${image}`,
+      ]);
       if (!pushed) await new Promise((r) => setTimeout(r, 200));
     }
     assert.ok(pushed, "the image is in the outside registry");
     const state = states.get(open)!;
     for (const node of state.network.nodes) {
-      const hosts = join(new ClusterLayout(open, join(dirs[0], "clusters")).node(node.name).registryHostsDir, OUTSIDE_REGISTRY);
+      const hosts = join(
+        new ClusterLayout(open, join(dirs[0], "clusters")).node(node.name).registryHostsDir,
+        OUTSIDE_REGISTRY,
+      );
       await mkdir(hosts, { recursive: true });
-      await writeFile(join(hosts, "hosts.toml"), `server = "https://${OUTSIDE_REGISTRY}"
+      await writeFile(
+        join(hosts, "hosts.toml"),
+        `server = "https://${OUTSIDE_REGISTRY}"
 ca = "${join(dir, "certs", "ca.crt")}"
 
 [host."http://${REGISTRY_ADDRESS}:${REGISTRY_PORT}"]
   capabilities = ["pull", "resolve"]
-`);
+`,
+      );
     }
     const k = kubectl.get(open)!;
     await k.run(["run", "pulled", `--image=${image}`, "--restart=Never", "--command", "--", "sleep", "3600"]);
@@ -277,10 +344,21 @@ ca = "${join(dir, "certs", "ca.crt")}"
 
   it("makes an id another instance's live cluster holds unusable, without touching that cluster", async () => {
     const rulesBefore = await taggedRules(closed);
-    await assert.rejects(internetRuntime.provision({ id: closed, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 }),
-      /in use on this host by the tempkube instance with data dir/);
+    await assert.rejects(
+      internetRuntime.provision({
+        id: closed,
+        kubernetesVersion: "1.34",
+        privileged: false,
+        size: "1-small",
+        workers: 0,
+      }),
+      /in use on this host by the tempkube instance with data dir/,
+    );
     assert.deepEqual(await taggedRules(closed), rulesBefore);
-    assert.equal((await noneRuntime.status(closed)).components.every((c) => c.running), true);
+    assert.equal(
+      (await noneRuntime.status(closed)).components.every((c) => c.running),
+      true,
+    );
     await kubectl.get(closed)!.run(["exec", "probe", "--", "true"]);
   });
 
@@ -291,9 +369,12 @@ ca = "${join(dir, "certs", "ca.crt")}"
     await internetRuntime.destroy(open);
     assert.deepEqual(await new HostInspection(dirs[0]).leftovers(open, states.get(open)!.network), []);
     assert.deepEqual(await taggedRules(closed), rulesBefore, "the other cluster's rules");
-    for (const link of [other.bridge, ...other.nodes.map((n) => n.hostVeth)]) assert.ok(await succeeds("ip", ["link", "show", link]), `link ${link}`);
+    for (const link of [other.bridge, ...other.nodes.map((n) => n.hostVeth)])
+      assert.ok(await succeeds("ip", ["link", "show", link]), `link ${link}`);
     await kubectl.get(closed)!.run(["exec", "probe", "--", "true"]);
-    const dns = await kubectl.get(closed)!.run(["exec", "probe", "--", "nslookup", "kubernetes.default.svc.cluster.local"]);
+    const dns = await kubectl
+      .get(closed)!
+      .run(["exec", "probe", "--", "nslookup", "kubernetes.default.svc.cluster.local"]);
     assert.match(dns, /10\.96\.0\.1/);
     await noneRuntime.destroy(closed);
     assert.deepEqual(await new HostInspection(dirs[1]).leftovers(closed, other), []);

@@ -75,7 +75,10 @@ ${mirror}`;
 
 export class HostRegistry {
   /** legacyBase: a data dir whose own registry (from before it was host-wide) moves into the shared one. */
-  constructor(private readonly legacyBase?: string, private readonly base = HOST_STATE_DIR) {}
+  constructor(
+    private readonly legacyBase?: string,
+    private readonly base = HOST_STATE_DIR,
+  ) {}
 
   private get dir(): string {
     return join(this.base, "registry");
@@ -92,7 +95,8 @@ export class HostRegistry {
   /** Starts the read-only registry that clusters pull from, unless it runs already. */
   async ensureRunning(): Promise<void> {
     const { stdout } = await run("ip", ["-o", "addr", "show", "dev", "lo"]);
-    if (!stdout.includes(` ${REGISTRY_ADDRESS}/32 `)) await succeeds("ip", ["addr", "add", `${REGISTRY_ADDRESS}/32`, "dev", "lo"]);
+    if (!stdout.includes(` ${REGISTRY_ADDRESS}/32 `))
+      await succeeds("ip", ["addr", "add", `${REGISTRY_ADDRESS}/32`, "dev", "lo"]);
     const sup = this.supervisor();
     if (await sup.isRunning("registry")) return;
     await mkdir(this.dir, { recursive: true });
@@ -117,7 +121,10 @@ export class HostRegistry {
       try {
         await rename(join(legacy, "storage"), this.storage);
       } catch (err) {
-        logger.warn({ err, legacy }, "could not move the images of a data dir's own registry into the shared one; load them again");
+        logger.warn(
+          { err, legacy },
+          "could not move the images of a data dir's own registry into the shared one; load them again",
+        );
         return;
       }
     }
@@ -131,13 +138,27 @@ export class HostRegistry {
     const config = join(this.dir, "registry.yaml");
     await writeFile(config, registryConfig(this.storage, `${REGISTRY_ADDRESS}:${REGISTRY_PORT}`, true));
     await ensureCgroup(REGISTRY_CGROUP);
-    await sup.start({ name: "registry", command: "/usr/bin/docker-registry", args: ["serve", config], cgroup: REGISTRY_CGROUP });
+    await sup.start({
+      name: "registry",
+      command: "/usr/bin/docker-registry",
+      args: ["serve", config],
+      cgroup: REGISTRY_CGROUP,
+    });
     await this.waitServing(REGISTRY_URL, sup);
   }
 
   private async waitServing(url: string, sup?: Supervisor): Promise<void> {
     try {
-      await waitFor(`the image registry at ${url}`, () => fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false), 15_000, 20);
+      await waitFor(
+        `the image registry at ${url}`,
+        () =>
+          fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) }).then(
+            (r) => r.ok,
+            () => false,
+          ),
+        15_000,
+        20,
+      );
     } catch (err) {
       const tail = sup ? await sup.lastLines("registry", 8) : [];
       throw new TempkubeError("host", `${(err as Error).message}${tail.length ? `\n${tail.join("\n")}` : ""}`);
@@ -169,10 +190,22 @@ export class HostRegistry {
 
   private async copy(image: ArchiveImage, registry: string): Promise<void> {
     try {
-      await run("skopeo", ["--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false", image.source,
-        `docker://${registry}/${image.repository}:${image.tag}`], { timeoutMs: 600_000 });
+      await run(
+        "skopeo",
+        [
+          "--insecure-policy",
+          "copy",
+          "--quiet",
+          "--dest-tls-verify=false",
+          image.source,
+          `docker://${registry}/${image.repository}:${image.tag}`,
+        ],
+        { timeoutMs: 600_000 },
+      );
     } catch (err) {
-      throw new TempkubeError("invalid-input", `could not load ${image.reference}: ${(err as Error).message}`, { cause: err });
+      throw new TempkubeError("invalid-input", `could not load ${image.reference}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 }

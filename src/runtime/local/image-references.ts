@@ -26,7 +26,8 @@ type OciIndex = { manifests?: { annotations?: Record<string, string> }[] };
  * The registry's own name is not part of the path: a host mirror serves every registry.
  */
 export function parseReference(ref: string): { reference: string; repository: string; tag: string } {
-  if (ref.includes("@")) throw new TempkubeError("invalid-input", `image name "${ref}" has a digest; name images in the archive by tag`);
+  if (ref.includes("@"))
+    throw new TempkubeError("invalid-input", `image name "${ref}" has a digest; name images in the archive by tag`);
   const slash = ref.indexOf("/");
   const first = slash < 0 ? "" : ref.slice(0, slash);
   const hasDomain = first.includes(".") || first.includes(":") || first === "localhost";
@@ -36,7 +37,10 @@ export function parseReference(ref: string): { reference: string; repository: st
   const tag = colon > 0 ? rest.slice(colon + 1) : "latest";
   rest = colon > 0 ? rest.slice(0, colon) : rest;
   const repository = domain === "docker.io" && !rest.includes("/") ? `library/${rest}` : rest;
-  if (!/^[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*$/.test(repository) || !/^[\w][\w.-]{0,127}$/.test(tag)) {
+  if (
+    !/^[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*$/.test(repository) ||
+    !/^[\w][\w.-]{0,127}$/.test(tag)
+  ) {
     throw new TempkubeError("invalid-input", `"${ref}" is not a valid image name`);
   }
   return { reference: `${domain}/${repository}:${tag}`, repository, tag };
@@ -55,18 +59,29 @@ async function archiveIndexes(file: string): Promise<{ manifest?: DockerManifest
       return;
     }
     const chunks: Buffer[] = [];
-    stream.on("data", (c: unknown) => { chunks.push(c as Buffer); });
+    stream.on("data", (c: unknown) => {
+      chunks.push(c as Buffer);
+    });
     stream.on("end", () => {
-      try { found[name] = JSON.parse(Buffer.concat(chunks).toString("utf8")); } catch { /* not JSON: ignored */ }
+      try {
+        found[name] = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      } catch {
+        /* not JSON: ignored */
+      }
       next();
     });
   });
   await new Promise<void>((resolve, reject) => {
     extract.on("finish", resolve);
-    extract.on("error", (err) => reject(new TempkubeError("invalid-input", `${file} is not a readable tar archive: ${err.message}`)));
+    extract.on("error", (err) =>
+      reject(new TempkubeError("invalid-input", `${file} is not a readable tar archive: ${err.message}`)),
+    );
     createReadStream(file).on("error", reject).pipe(extract);
   });
-  return { manifest: found["manifest.json"] as DockerManifest | undefined, index: found["index.json"] as OciIndex | undefined };
+  return {
+    manifest: found["manifest.json"] as DockerManifest | undefined,
+    index: found["index.json"] as OciIndex | undefined,
+  };
 }
 
 export async function archiveImages(file: string): Promise<ArchiveImage[]> {
@@ -74,7 +89,8 @@ export async function archiveImages(file: string): Promise<ArchiveImage[]> {
   const images: ArchiveImage[] = [];
   if (Array.isArray(manifest)) {
     for (const entry of manifest) {
-      for (const tagged of entry.RepoTags ?? []) images.push({ source: `docker-archive:${file}:${tagged}`, ...parseReference(tagged) });
+      for (const tagged of entry.RepoTags ?? [])
+        images.push({ source: `docker-archive:${file}:${tagged}`, ...parseReference(tagged) });
     }
   } else if (index && Array.isArray(index.manifests)) {
     for (const m of index.manifests) {
@@ -84,10 +100,16 @@ export async function archiveImages(file: string): Promise<ArchiveImage[]> {
       if (refName) images.push({ source: `oci-archive:${file}:${refName}`, ...parseReference(name ?? refName) });
     }
   } else {
-    throw new TempkubeError("invalid-input", `${file} is neither a docker-archive (manifest.json) nor an OCI archive (index.json)`);
+    throw new TempkubeError(
+      "invalid-input",
+      `${file} is neither a docker-archive (manifest.json) nor an OCI archive (index.json)`,
+    );
   }
   if (images.length === 0) {
-    throw new TempkubeError("invalid-input", `${file} names no image (no RepoTags, no image names); save it with a name, e.g. docker save app:1 -o app.tar`);
+    throw new TempkubeError(
+      "invalid-input",
+      `${file} names no image (no RepoTags, no image names); save it with a name, e.g. docker save app:1 -o app.tar`,
+    );
   }
   return images;
 }

@@ -30,7 +30,9 @@ export async function ensureImageTemplate(baseDir: string, archives: string[]): 
     await mkdir(join(root, "root"), { recursive: true });
     const socket = join(root, "containerd.sock");
     const config = join(root, "containerd.toml");
-    await writeFile(config, `version = 2
+    await writeFile(
+      config,
+      `version = 2
 root = "${root}/root"
 state = "${root}/state"
 disabled_plugins = ["io.containerd.grpc.v1.cri"]
@@ -38,12 +40,17 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = "${socket}"
 [ttrpc]
   address = "${socket}.ttrpc"
-`);
+`,
+    );
     const containerd = spawnTiedToParent("/usr/bin/containerd", ["--config", config], { stdio: "ignore" });
     try {
       await waitFor("the template containerd", async () => existsSync(socket), 30_000, 20);
       for (const archive of archives) {
-        await run("ctr", ["--address", socket, "--namespace", "k8s.io", "images", "import", "--snapshotter", "overlayfs", archive], { timeoutMs: 300_000 });
+        await run(
+          "ctr",
+          ["--address", socket, "--namespace", "k8s.io", "images", "import", "--snapshotter", "overlayfs", archive],
+          { timeoutMs: 300_000 },
+        );
       }
     } finally {
       await new Promise<void>((resolve) => {
@@ -79,7 +86,8 @@ async function findFiles(dir: string, match: (name: string) => boolean, depth = 
   for (const e of await readdir(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isFile() && match(e.name)) out.push(p);
-    else if (e.isDirectory() && depth > 0 && e.name !== "snapshots" && e.name !== "blobs") out.push(...(await findFiles(p, match, depth - 1)));
+    else if (e.isDirectory() && depth > 0 && e.name !== "snapshots" && e.name !== "blobs")
+      out.push(...(await findFiles(p, match, depth - 1)));
   }
   return out;
 }

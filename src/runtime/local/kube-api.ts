@@ -13,7 +13,10 @@ export function fromCache(path: string): string {
 
 /** A few authenticated requests to a cluster's apiserver, with the admin client certificate. */
 export class KubeApi {
-  constructor(private readonly server: string, private readonly tls: { ca: string; cert: string; key: string }) {}
+  constructor(
+    private readonly server: string,
+    private readonly tls: { ca: string; cert: string; key: string },
+  ) {}
 
   get<T = unknown>(path: string, timeoutMs = 2000): Promise<{ status: number; body: T | undefined }> {
     return this.send<T>("GET", path, undefined, timeoutMs);
@@ -30,11 +33,22 @@ export class KubeApi {
 
   /** Server-side apply of one object (JSON is YAML) at its path, owned by tempkube. */
   apply<T = unknown>(path: string, body: unknown, timeoutMs = 5000): Promise<{ status: number; body: T | undefined }> {
-    return this.send<T>("PATCH", `${path}?fieldManager=tempkube&force=true`, body, timeoutMs, "application/apply-patch+yaml");
+    return this.send<T>(
+      "PATCH",
+      `${path}?fieldManager=tempkube&force=true`,
+      body,
+      timeoutMs,
+      "application/apply-patch+yaml",
+    );
   }
 
-  private send<T>(method: string, path: string, body: unknown, timeoutMs: number,
-    contentType = "application/merge-patch+json"): Promise<{ status: number; body: T | undefined }> {
+  private send<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    timeoutMs: number,
+    contentType = "application/merge-patch+json",
+  ): Promise<{ status: number; body: T | undefined }> {
     const url = new URL(path, this.server);
     const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined) headers["content-type"] = contentType;
@@ -45,7 +59,11 @@ export class KubeApi {
         res.on("end", () => {
           const text = Buffer.concat(chunks).toString();
           let body: T | undefined;
-          try { body = JSON.parse(text) as T; } catch { body = text as unknown as T; }
+          try {
+            body = JSON.parse(text) as T;
+          } catch {
+            body = text as unknown as T;
+          }
           resolve({ status: res.statusCode ?? 0, body });
         });
       });

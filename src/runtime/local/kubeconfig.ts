@@ -18,7 +18,9 @@ export function renderKubeconfig(k: KubeconfigInput): string {
     apiVersion: "v1",
     kind: "Config",
     clusters: [{ name: k.clusterName, cluster: { server: k.server, "certificate-authority-data": b64(k.caPem) } }],
-    users: [{ name: k.userName, user: { "client-certificate-data": b64(k.certPem), "client-key-data": b64(k.keyPem) } }],
+    users: [
+      { name: k.userName, user: { "client-certificate-data": b64(k.certPem), "client-key-data": b64(k.keyPem) } },
+    ],
     contexts: [{ name: k.contextName, context: { cluster: k.clusterName, user: k.userName } }],
     "current-context": k.contextName,
     preferences: {},

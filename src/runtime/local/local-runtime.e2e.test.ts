@@ -87,21 +87,40 @@ subjects: [{ kind: User, name: someone, apiGroup: rbac.authorization.k8s.io }]
 `;
 
 /** A CRD that keeps whatever its objects hold. */
-function crd(group: string, plural: string, kind: string, scope: "Namespaced" | "Cluster", annotations: Record<string, string> = {}): string {
+function crd(
+  group: string,
+  plural: string,
+  kind: string,
+  scope: "Namespaced" | "Cluster",
+  annotations: Record<string, string> = {},
+): string {
   return JSON.stringify({
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
     metadata: { name: `${plural}.${group}`, annotations },
     spec: {
-      group, scope,
+      group,
+      scope,
       names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List` },
-      versions: [{ name: "v1", served: true, storage: true, schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } } }],
+      versions: [
+        {
+          name: "v1",
+          served: true,
+          storage: true,
+          schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
+        },
+      ],
     },
   });
 }
 /** Named after the built-in resource: rights on it would let tenants delete the admission guards. */
-const FAKE_VAP_CRD = crd("admissionregistration.k8s.io", "validatingadmissionpolicies", "ValidatingAdmissionPolicy", "Cluster",
-  { "api-approved.kubernetes.io": "unapproved, test" });
+const FAKE_VAP_CRD = crd(
+  "admissionregistration.k8s.io",
+  "validatingadmissionpolicies",
+  "ValidatingAdmissionPolicy",
+  "Cluster",
+  { "api-approved.kubernetes.io": "unapproved, test" },
+);
 const WIDGET_CRD = crd("example.com", "widgets", "Widget", "Namespaced");
 const WIDGET = `{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w1","namespace":"crd-test"},"spec":{"size":3}}`;
 
@@ -117,9 +136,16 @@ async function eventually(check: () => Promise<boolean>, timeoutMs: number): Pro
 
 /** Every node's capacity and allocatable cpu and memory, as "cpu/memory" strings. */
 async function advertised(k: Kubectl): Promise<string[]> {
-  const out = await k.run(["get", "nodes", "-o",
-    "jsonpath={range .items[*]}{.status.capacity.cpu}/{.status.capacity.memory} {.status.allocatable.cpu}/{.status.allocatable.memory}{'\\n'}{end}"]);
-  return out.trim().split("\n").flatMap((line) => line.split(" "));
+  const out = await k.run([
+    "get",
+    "nodes",
+    "-o",
+    "jsonpath={range .items[*]}{.status.capacity.cpu}/{.status.capacity.memory} {.status.allocatable.cpu}/{.status.allocatable.memory}{'\\n'}{end}",
+  ]);
+  return out
+    .trim()
+    .split("\n")
+    .flatMap((line) => line.split(" "));
 }
 
 function preset(size: SizePreset): string {
@@ -153,7 +179,13 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
   before(async () => {
     // A killed earlier run cannot clean up after itself; its clusters would poison this one.
     for (const id of await runtime.list()) if (id.startsWith("e2e")) await runtime.destroy(id);
-    const made = await runtime.provision({ id: first, kubernetesVersion: "1.34", privileged: false, size: "1-mid", workers: 0 });
+    const made = await runtime.provision({
+      id: first,
+      kubernetesVersion: "1.34",
+      privileged: false,
+      size: "1-mid",
+      workers: 0,
+    });
     creds = made.credentials;
     states.set(first, await runtime.readState(first));
     kubectl = await Kubectl.withKubeconfig(creds.tenantKubeconfig);
@@ -171,7 +203,16 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
     await kubectl.run(["apply", "-f", "-"], WEB);
     await kubectl.run(["rollout", "status", "deployment/web", "--timeout=120s"]);
     await kubectl.run(["wait", "--for=condition=Ready", "pod/client", "--timeout=120s"]);
-    const page = await kubectl.run(["exec", "client", "--", "timeout", "5", "wget", "-qO-", "http://web.default.svc.cluster.local"]);
+    const page = await kubectl.run([
+      "exec",
+      "client",
+      "--",
+      "timeout",
+      "5",
+      "wget",
+      "-qO-",
+      "http://web.default.svc.cluster.local",
+    ]);
     assert.equal(page.trim(), "hello-from-web");
     const note = await kubectl.run(["exec", "client", "--", "cat", "/data/note"]);
     assert.equal(note.trim(), "kept-across-restart");
@@ -184,7 +225,13 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
     await kubectl.run(["apply", "-f", "-"], BIGGER_THAN_HOST);
     await kubectl.run(["wait", "--for=condition=Ready", "pod/bigger-than-host", "--timeout=120s"]);
     // The kubelet reports the host's figures on every status update; they must not stick.
-    const heartbeat = () => kubectl.run(["get", "node", "-o", "jsonpath={.items[0].status.conditions[?(@.type=='Ready')].lastHeartbeatTime}"]);
+    const heartbeat = () =>
+      kubectl.run([
+        "get",
+        "node",
+        "-o",
+        "jsonpath={.items[0].status.conditions[?(@.type=='Ready')].lastHeartbeatTime}",
+      ]);
     const first = await heartbeat();
     for (let i = 0; i < 90 && (await heartbeat()) === first; i++) await new Promise((r) => setTimeout(r, 1000));
     assert.notEqual(await heartbeat(), first, "the kubelet updated its node status");
@@ -193,12 +240,27 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
   });
 
   it("answers LoadBalancer Services on the node address", async () => {
-    await kubectl.run(["expose", "deployment/web", "--name=web-lb", "--type=LoadBalancer", "--port=8081", "--target-port=8080"]);
+    await kubectl.run([
+      "expose",
+      "deployment/web",
+      "--name=web-lb",
+      "--type=LoadBalancer",
+      "--port=8081",
+      "--target-port=8080",
+    ]);
     const nodeIp = states.get(first)!.network.nodes[0].ip;
-    await kubectl.run(["wait", "service/web-lb", `--for=jsonpath={.status.loadBalancer.ingress[0].ip}=${nodeIp}`, "--timeout=60s"]);
+    await kubectl.run([
+      "wait",
+      "service/web-lb",
+      `--for=jsonpath={.status.loadBalancer.ingress[0].ip}=${nodeIp}`,
+      "--timeout=60s",
+    ]);
     let body = "";
     for (let i = 0; i < 50 && !body; i++) {
-      body = await fetch(`http://${nodeIp}:8081/`).then((r) => r.text(), () => "");
+      body = await fetch(`http://${nodeIp}:8081/`).then(
+        (r) => r.text(),
+        () => "",
+      );
       if (!body) await new Promise((r) => setTimeout(r, 200));
     }
     assert.equal(body.trim(), "hello-from-web");
@@ -238,14 +300,30 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
       const refused = await kubectl.refusal(args);
       assert.match(refused ?? `accepted: ${args.join(" ")}`, /forbidden|Forbidden|cannot/, args.join(" "));
     }
-    const coredns = (await kubectl.run(["-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "name"])).trim().split("\n")[0];
-    assert.match(await kubectl.refusal(["-n", "kube-system", "exec", coredns, "--", "true"]) ?? "accepted", /forbidden|Forbidden/);
+    const coredns = (await kubectl.run(["-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "name"]))
+      .trim()
+      .split("\n")[0];
+    assert.match(
+      (await kubectl.refusal(["-n", "kube-system", "exec", coredns, "--", "true"])) ?? "accepted",
+      /forbidden|Forbidden/,
+    );
     const node = (await kubectl.run(["get", "nodes", "-o", "name"])).trim().split("\n")[0];
-    assert.match(await kubectl.refusal(["get", "--raw", `/api/v1/${node.replace("node/", "nodes/")}/proxy/pods`]) ?? "accepted", /forbidden|Forbidden/);
+    assert.match(
+      (await kubectl.refusal(["get", "--raw", `/api/v1/${node.replace("node/", "nodes/")}/proxy/pods`])) ?? "accepted",
+      /forbidden|Forbidden/,
+    );
     // What tenants do stays possible: their own namespaces, roles and the stock roles in them.
     await kubectl.run(["create", "namespace", "team-a"]);
     await kubectl.run(["-n", "team-a", "create", "serviceaccount", "ci"]);
-    await kubectl.run(["-n", "team-a", "create", "rolebinding", "ci-edit", "--clusterrole=edit", "--serviceaccount=team-a:ci"]);
+    await kubectl.run([
+      "-n",
+      "team-a",
+      "create",
+      "rolebinding",
+      "ci-edit",
+      "--clusterrole=edit",
+      "--serviceaccount=team-a:ci",
+    ]);
     await kubectl.run(["-n", "team-a", "create", "token", "ci"]);
     await kubectl.run(["delete", "namespace", "team-a", "--wait=false"]);
   });
@@ -253,26 +331,75 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
   it("gives the tenant the resources of its own CRDs, and none of a built-in group", async () => {
     // A CRD in a built-in group could share a built-in resource's storage: refused, and no
     // rights on the real resource follow (the controller's own guard is in its Go tests).
-    assert.match(await kubectl.refusal(["create", "-f", "-"], FAKE_VAP_CRD) ?? "accepted", /admissionregistration.k8s.io is built into Kubernetes/);
+    assert.match(
+      (await kubectl.refusal(["create", "-f", "-"], FAKE_VAP_CRD)) ?? "accepted",
+      /admissionregistration.k8s.io is built into Kubernetes/,
+    );
     await kubectl.run(["create", "-f", "-"], WIDGET_CRD);
     await kubectl.run(["create", "namespace", "crd-test"]);
     let refused: string | undefined;
-    const created = await eventually(async () => (refused = await kubectl.refusal(["create", "-f", "-"], WIDGET)) === undefined, 30_000);
+    const created = await eventually(
+      async () => (refused = await kubectl.refusal(["create", "-f", "-"], WIDGET)) === undefined,
+      30_000,
+    );
     assert.ok(created, `the tenant could not create a Widget within 30 s: ${refused}`);
-    assert.equal((await kubectl.run(["-n", "crd-test", "get", "widgets", "-o", "name"])).trim(), "widget.example.com/w1");
-    const owner = await kubectl.run(["get", "clusterrole", "tempkube:tenant:crd:widgets.example.com", "-o", "jsonpath={.metadata.ownerReferences[0].name}"]);
+    assert.equal(
+      (await kubectl.run(["-n", "crd-test", "get", "widgets", "-o", "name"])).trim(),
+      "widget.example.com/w1",
+    );
+    const owner = await kubectl.run([
+      "get",
+      "clusterrole",
+      "tempkube:tenant:crd:widgets.example.com",
+      "-o",
+      "jsonpath={.metadata.ownerReferences[0].name}",
+    ]);
     assert.equal(owner, "widgets.example.com");
 
-    assert.match(await kubectl.refusal(["get", "clusterrole", "tempkube:tenant:crd:validatingadmissionpolicies.admissionregistration.k8s.io"]) ?? "granted",
-      /NotFound|not found/);
-    const deleteGuard = await kubectl.refusal(["delete", "validatingadmissionpolicy", "tempkube-tenant-kube-system", "--dry-run=server"]);
+    assert.match(
+      (await kubectl.refusal([
+        "get",
+        "clusterrole",
+        "tempkube:tenant:crd:validatingadmissionpolicies.admissionregistration.k8s.io",
+      ])) ?? "granted",
+      /NotFound|not found/,
+    );
+    const deleteGuard = await kubectl.refusal([
+      "delete",
+      "validatingadmissionpolicy",
+      "tempkube-tenant-kube-system",
+      "--dry-run=server",
+    ]);
     assert.match(deleteGuard ?? "accepted", /forbidden|Forbidden|cannot/);
-    const canI = await kubectl.refusal(["auth", "can-i", "delete", "validatingadmissionpolicies.admissionregistration.k8s.io"]);
+    const canI = await kubectl.refusal([
+      "auth",
+      "can-i",
+      "delete",
+      "validatingadmissionpolicies.admissionregistration.k8s.io",
+    ]);
     assert.match(canI ?? "yes", /^\s*no$/m);
 
-    await kubectl.run(["delete", "crd", "widgets.example.com", "validatingadmissionpolicies.admissionregistration.k8s.io", "--ignore-not-found"]);
-    const roleGone = await eventually(async () =>
-      (await kubectl.run(["get", "clusterrole", "tempkube:tenant:crd:widgets.example.com", "--ignore-not-found", "-o", "name"])).trim() === "", 30_000);
+    await kubectl.run([
+      "delete",
+      "crd",
+      "widgets.example.com",
+      "validatingadmissionpolicies.admissionregistration.k8s.io",
+      "--ignore-not-found",
+    ]);
+    const roleGone = await eventually(
+      async () =>
+        (
+          await kubectl.run([
+            "get",
+            "clusterrole",
+            "tempkube:tenant:crd:widgets.example.com",
+            "--ignore-not-found",
+            "-o",
+            "name",
+          ])
+        ).trim() === "",
+      30_000,
+    );
     assert.ok(roleGone, "the Widget role goes with its CRD");
     await kubectl.run(["delete", "namespace", "crd-test", "--wait=false"]);
   });
@@ -281,7 +408,10 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
     await runtime.stop(first);
     const stopped = await runtime.status(first);
     assert.equal(stopped.phase, "stopped");
-    assert.deepEqual(stopped.components.filter((c) => c.running), []);
+    assert.deepEqual(
+      stopped.components.filter((c) => c.running),
+      [],
+    );
     const mem = await host.memory(first);
     assert.equal(mem.totalRssBytes, 0, "a stopped cluster has no processes");
     await runtime.start(first);
@@ -295,15 +425,28 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
   });
 
   it("a second cluster, with a worker node, carries pod traffic across its nodes", async () => {
-    const made = await runtime.provision({ id: second, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 1 });
+    const made = await runtime.provision({
+      id: second,
+      kubernetesVersion: "1.34",
+      privileged: false,
+      size: "1-small",
+      workers: 1,
+    });
     states.set(second, await runtime.readState(second));
     other = await Kubectl.withKubeconfig(made.credentials.tenantKubeconfig);
     const [cp, worker] = states.get(second)!.network.nodes.map((n) => n.name);
-    const nodes = (await other.run(["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"])).trim().split(" ").sort();
+    const nodes = (await other.run(["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"]))
+      .trim()
+      .split(" ")
+      .sort();
     assert.deepEqual(nodes, [cp, worker].sort());
     assert.deepEqual(await advertised(other), Array(4).fill(preset("1-small")), "each node advertises the preset");
-    const pinned = (name: string, node: string, command: string) => `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"${name}"},"spec":{"nodeName":"${node}","terminationGracePeriodSeconds":0,"containers":[{"name":"c","image":"busybox:1.35","command":["sh","-c","${command}"]}]}}`;
-    await other.run(["apply", "-f", "-"], pinned("server", cp, "mkdir -p /w && echo across-nodes > /w/index.html && exec httpd -f -p 8080 -h /w"));
+    const pinned = (name: string, node: string, command: string) =>
+      `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"${name}"},"spec":{"nodeName":"${node}","terminationGracePeriodSeconds":0,"containers":[{"name":"c","image":"busybox:1.35","command":["sh","-c","${command}"]}]}}`;
+    await other.run(
+      ["apply", "-f", "-"],
+      pinned("server", cp, "mkdir -p /w && echo across-nodes > /w/index.html && exec httpd -f -p 8080 -h /w"),
+    );
     await other.run(["apply", "-f", "-"], pinned("probe", worker, "exec sleep 3600"));
     await other.run(["wait", "--for=condition=Ready", "pod/server", "pod/probe", "--timeout=120s"]);
     const serverIp = (await other.run(["get", "pod", "server", "-o", "jsonpath={.status.podIP}"])).trim();
@@ -312,12 +455,17 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
   });
 
   it("the second cluster cannot reach the first", async () => {
-    const webIp = (await kubectl.run(["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].status.podIP}"])).trim();
+    const webIp = (
+      await kubectl.run(["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].status.podIP}"])
+    ).trim();
     const firstNode = states.get(first)!.network.nodes[0].ip;
     // Plain HTTP to a TLS port answers "400 Bad Request": proof that the connection was made.
     for (const target of [`http://${webIp}:8080/`, `http://${firstNode}:6443/`]) {
       const reached = await other.refusal(["exec", "probe", "--", "timeout", "3", "wget", "-qO-", target]);
-      assert.ok(reached !== undefined && !/HTTP\/1\.[01] \d{3}/.test(reached), `${target} of the first cluster must not answer the second: ${reached}`);
+      assert.ok(
+        reached !== undefined && !/HTTP\/1\.[01] \d{3}/.test(reached),
+        `${target} of the first cluster must not answer the second: ${reached}`,
+      );
     }
     // busybox 1.35 wget crashes on -T; `timeout` bounds it instead. The probe does reach its own node.
     const ownNode = states.get(second)!.network.nodes[0].ip;
@@ -331,7 +479,9 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
     await assert.rejects(
       impatient.provision({ id, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 }),
       // Which wait times out first depends on the machine's speed; each names its components.
-      (err: Error) => /step "[a-z ]+" failed: timed out/.test(err.message) && /--- [a-z0-9-]+ \((last lines\):\n.|no output yet\))/.test(err.message),
+      (err: Error) =>
+        /step "[a-z ]+" failed: timed out/.test(err.message) &&
+        /--- [a-z0-9-]+ \((last lines\):\n.|no output yet\))/.test(err.message),
     );
     assert.deepEqual(await runtime.list().then((ids) => ids.filter((x) => x === id)), []);
     assert.deepEqual(await host.leftovers(id), []);
@@ -344,9 +494,14 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
     const started = Date.now();
     let destroyed: Promise<void> | undefined;
     // Another process (here another runtime object) destroys it once the apiserver serves.
-    const outcome = booting.provision({ id, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 },
-      (step) => { if (step === "node capacity policy") destroyed ??= runtime.destroy(id); })
-      .then(() => "ready", (err: Error) => err.message);
+    const outcome = booting
+      .provision({ id, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 }, (step) => {
+        if (step === "node capacity policy") destroyed ??= runtime.destroy(id);
+      })
+      .then(
+        () => "ready",
+        (err: Error) => err.message,
+      );
     const message = await outcome;
     await destroyed;
     // Within the one deadline of the whole boot (each step used to get all of it anew).

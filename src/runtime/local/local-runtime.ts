@@ -70,16 +70,25 @@ export class LocalRuntime implements RuntimeDriver {
 
   // ---------------------------------------------------------------- provision
 
-  async provision(spec: ClusterSpec, onStep?: (step: string) => void): Promise<{ credentials: ClusterCredentials; timings: StepTimings }> {
+  async provision(
+    spec: ClusterSpec,
+    onStep?: (step: string) => void,
+  ): Promise<{ credentials: ClusterCredentials; timings: StepTimings }> {
     const problems = validateSpec(spec);
     if (problems.length) throw new TempkubeError("invalid-input", problems.join("; "));
     const release = this.release(spec.kubernetesVersion);
     const layout = this.layout(spec.id);
     if (existsSync(layout.root)) throw new TempkubeError("conflict", `cluster ${spec.id} already exists`);
-    const socket = deepestSocketPath(layout, Array.from({ length: spec.workers + 1 }, (_, k) => nodeName(spec.id, k)));
+    const socket = deepestSocketPath(
+      layout,
+      Array.from({ length: spec.workers + 1 }, (_, k) => nodeName(spec.id, k)),
+    );
     if (socket.length > MAX_SOCKET_PATH) {
-      throw new TempkubeError("invalid-input", `the data dir ${this.base} is too deep for cluster id ${spec.id}: the kubelet's socket ` +
-        `${socket} would be ${socket.length} bytes, over the ${MAX_SOCKET_PATH} a unix socket path allows; use a shorter id or data dir`);
+      throw new TempkubeError(
+        "invalid-input",
+        `the data dir ${this.base} is too deep for cluster id ${spec.id}: the kubelet's socket ` +
+          `${socket} would be ${socket.length} bytes, over the ${MAX_SOCKET_PATH} a unix socket path allows; use a shorter id or data dir`,
+      );
     }
     await refuseUnlessRoomFor(spec.workers + 1);
     const steps = new StepTimer("reserve address range", onStep);
@@ -89,7 +98,12 @@ export class LocalRuntime implements RuntimeDriver {
       const names = Array.from({ length: spec.workers + 1 }, (_, k) => nodeName(spec.id, k));
       const network = planNetwork(spec.id, index, names, this.clusterEgress);
       const state: LocalClusterState = {
-        id: spec.id, spec, kubernetesVersion: release.version, network, phase: "provisioning", createdAt: new Date().toISOString(),
+        id: spec.id,
+        spec,
+        kubernetesVersion: release.version,
+        network,
+        phase: "provisioning",
+        createdAt: new Date().toISOString(),
       };
       await writeState(layout, state);
       steps.mark("certificates and configuration");
@@ -99,7 +113,11 @@ export class LocalRuntime implements RuntimeDriver {
       steps.mark("cgroups");
       await setupClusterCgroups(spec);
       steps.mark("image store");
-      await seedNodes(this.base, layout, network.nodes.map((n) => n.name));
+      await seedNodes(
+        this.base,
+        layout,
+        network.nodes.map((n) => n.name),
+      );
       steps.mark("datastore");
       await seedDatastore(await ensureDatastoreTemplate(this.base, release), layout.kineDir);
       await this.boot(firstBoot, state, layout, release, steps);
@@ -112,16 +130,25 @@ export class LocalRuntime implements RuntimeDriver {
       logger.warn({ clusterId: spec.id, step: steps.step }, "provision failed; cleaning up");
       // For debugging the runtime itself: keep what failed, to be inspected and destroyed by hand.
       if (process.env.TEMPKUBE_KEEP_FAILED) throw failure;
-      await this.destroy(spec.id).catch((e: unknown) => logger.error({ err: e }, "cleanup after failed provision failed"));
+      await this.destroy(spec.id).catch((e: unknown) =>
+        logger.error({ err: e }, "cleanup after failed provision failed"),
+      );
       throw failure;
     }
   }
 
   private release(version: string): KubernetesRelease {
     const release = findRelease(version);
-    if (!release) throw new TempkubeError("invalid-input", `kubernetesVersion "${version}" is not offered; see \`tempkube versions\``);
+    if (!release)
+      throw new TempkubeError(
+        "invalid-input",
+        `kubernetesVersion "${version}" is not offered; see \`tempkube versions\``,
+      );
     if (!existsSync(kubernetesBinary(release, "kube-apiserver"))) {
-      throw new TempkubeError("setup", `Kubernetes ${release.version} is not installed; run: bin/tempkube versions install ${release.minor}`);
+      throw new TempkubeError(
+        "setup",
+        `Kubernetes ${release.version} is not installed; run: bin/tempkube versions install ${release.minor}`,
+      );
     }
     return release;
   }
@@ -135,7 +162,10 @@ export class LocalRuntime implements RuntimeDriver {
   private async reserveIndex(id: string): Promise<number> {
     await this.ranges.adoptLegacy(this.base);
     return this.ranges.reserve({ dataDir: this.base, clusterId: id }, async (stale) => {
-      logger.info({ index: stale.index, owner: stale }, "reclaiming the address range of a cluster whose data dir is gone");
+      logger.info(
+        { index: stale.index, owner: stale },
+        "reclaiming the address range of a cluster whose data dir is gone",
+      );
       await teardownNetwork(stale.clusterId, stale.index, stale.idInUse);
     });
   }
@@ -151,12 +181,27 @@ export class LocalRuntime implements RuntimeDriver {
   }
 
   /** Runs a boot (first or again) over its context, ended early by a component's crash loop. */
-  private async boot(steps: (ctx: BootContext) => Promise<void>, state: LocalClusterState, layout: ClusterLayout,
-    release: KubernetesRelease, timer: StepTimer): Promise<void> {
+  private async boot(
+    steps: (ctx: BootContext) => Promise<void>,
+    state: LocalClusterState,
+    layout: ClusterLayout,
+    release: KubernetesRelease,
+    timer: StepTimer,
+  ): Promise<void> {
     const sup = this.supervisor(layout);
-    await failOnCrashLoop(sup, async () => steps(await bootContext({
-      state, layout, release, sup, registry: this.registry, steps: timer, readyTimeoutMs: this.readyTimeoutMs,
-    })));
+    await failOnCrashLoop(sup, async () =>
+      steps(
+        await bootContext({
+          state,
+          layout,
+          release,
+          sup,
+          registry: this.registry,
+          steps: timer,
+          readyTimeoutMs: this.readyTimeoutMs,
+        }),
+      ),
+    );
   }
 
   // ---------------------------------------------------------------- images
@@ -167,14 +212,19 @@ export class LocalRuntime implements RuntimeDriver {
    * is there even for imagePullPolicy: Never.
    */
   async loadImage(archivePath: string, clusterId?: string): Promise<{ images: string[] }> {
-    if (!existsSync(archivePath)) throw new TempkubeError("invalid-input", `image archive ${archivePath} does not exist`);
+    if (!existsSync(archivePath))
+      throw new TempkubeError("invalid-input", `image archive ${archivePath} does not exist`);
     if (!clusterId) {
       await this.registry.ensureRunning();
       return { images: await this.registry.push(archivePath) };
     }
     const state = await this.readState(clusterId);
-    if (state.phase !== "running") throw new TempkubeError("conflict", `cluster ${clusterId} is ${state.phase}; start it to load an image into it`);
-    const images = await archiveImages(archivePath).then((list) => list.map((i) => i.reference), () => [] as string[]);
+    if (state.phase !== "running")
+      throw new TempkubeError("conflict", `cluster ${clusterId} is ${state.phase}; start it to load an image into it`);
+    const images = await archiveImages(archivePath).then(
+      (list) => list.map((i) => i.reference),
+      () => [] as string[],
+    );
     const layout = this.layout(clusterId);
     for (const node of state.network.nodes) await ctrImport(layout.node(node.name).containerdSocket, archivePath);
     return { images };
@@ -234,7 +284,10 @@ export class LocalRuntime implements RuntimeDriver {
     await this.stopProcesses(layout, idInUse);
     const index = await this.reservedIndex(clusterId);
     if (state && index !== undefined && state.network.index !== index) {
-      logger.warn({ clusterId, stateIndex: state.network.index, reserved: index }, "the cluster's state and its reservation disagree; the reservation wins");
+      logger.warn(
+        { clusterId, stateIndex: state.network.index, reserved: index },
+        "the cluster's state and its reservation disagree; the reservation wins",
+      );
     }
     await teardownNetwork(clusterId, index, idInUse);
     if (!idInUse) await removeCgroup(clusterCgroup(clusterId));

@@ -1,5 +1,10 @@
 import { run, succeeds } from "../../util/exec.js";
-import { installClusterFirewall, leftoverFirewall, removeClusterFirewall, type ClusterEgress } from "./host-firewall.js";
+import {
+  installClusterFirewall,
+  leftoverFirewall,
+  removeClusterFirewall,
+  type ClusterEgress,
+} from "./host-firewall.js";
 
 /**
  * Each cluster gets a host bridge `tkb<index>` on 172.30.<index>.0/24 (gateway .1); each of
@@ -56,7 +61,10 @@ export function netnsPath(name: string): string {
 /** The network namespaces on the host named as the cluster's, whatever its plan says. */
 export async function clusterNetnsNames(clusterId: string): Promise<string[]> {
   const { stdout } = await run("ip", ["netns", "list"]);
-  return stdout.split("\n").map((l) => l.split(" ")[0]).filter((name) => name.startsWith(clusterNetnsPrefix(clusterId)));
+  return stdout
+    .split("\n")
+    .map((l) => l.split(" ")[0])
+    .filter((name) => name.startsWith(clusterNetnsPrefix(clusterId)));
 }
 
 export interface NodeNetwork {
@@ -79,8 +87,14 @@ export interface ClusterNetwork {
   nodes: NodeNetwork[];
 }
 
-export function planNetwork(clusterId: string, index: number, nodeNames: string[], egress: ClusterEgress = "none"): ClusterNetwork {
-  if (!Number.isInteger(index) || index < 1 || index > MAX_CLUSTER_INDEX) throw new Error(`cluster index ${index} out of range`);
+export function planNetwork(
+  clusterId: string,
+  index: number,
+  nodeNames: string[],
+  egress: ClusterEgress = "none",
+): ClusterNetwork {
+  if (!Number.isInteger(index) || index < 1 || index > MAX_CLUSTER_INDEX)
+    throw new Error(`cluster index ${index} out of range`);
   return {
     index,
     bridge: `tkb${index}`,
@@ -112,7 +126,10 @@ export async function setupNetwork(clusterId: string, net: ClusterNetwork): Prom
   // The firewall first: its rules name interfaces, which need not exist yet, and the links
   // are never up without them.
   await installClusterFirewall(clusterId, {
-    bridge: net.bridge, nodeCidr: `172.30.${net.index}.0/${net.prefixLength}`, clusterCidr: net.clusterCidr, egress: net.egress ?? "none",
+    bridge: net.bridge,
+    nodeCidr: `172.30.${net.index}.0/${net.prefixLength}`,
+    clusterCidr: net.clusterCidr,
+    egress: net.egress ?? "none",
     internalRanges: ADDRESS_PLAN,
   });
   if (!(await linkExists(net.bridge))) {

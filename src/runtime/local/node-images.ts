@@ -38,12 +38,14 @@ export async function seedNodes(dataDir: string, layout: ClusterLayout, nodes: s
   const archives = builtInImageArchives();
   const template = await ensureImageTemplate(dataDir, archives);
   const current = await fingerprints(archives);
-  await Promise.all(nodes.map(async (node) => {
-    const nl = layout.node(node);
-    if (existsSync(nl.containerdRoot)) return;
-    await seedContainerdRoot(template, nl.containerdRoot);
-    await recordImported(nl, current);
-  }));
+  await Promise.all(
+    nodes.map(async (node) => {
+      const nl = layout.node(node);
+      if (existsSync(nl.containerdRoot)) return;
+      await seedContainerdRoot(template, nl.containerdRoot);
+      await recordImported(nl, current);
+    }),
+  );
 }
 
 /** Imports what a node lacks (a built-in image that changed while it was stopped). */
@@ -60,5 +62,9 @@ export async function importMissingImages(layout: ClusterLayout, node: string, c
 }
 
 export async function ctrImport(socket: string, archive: string): Promise<void> {
-  await run("ctr", ["--address", socket, "--namespace", "k8s.io", "images", "import", "--snapshotter", "overlayfs", archive], { timeoutMs: 120_000 });
+  await run(
+    "ctr",
+    ["--address", socket, "--namespace", "k8s.io", "images", "import", "--snapshotter", "overlayfs", archive],
+    { timeoutMs: 120_000 },
+  );
 }

@@ -34,14 +34,20 @@ function subjectName(commonName: string, organizations: string[] = []): string {
 }
 
 function serial(): string {
-  return Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString("hex").replace(/^[89a-f]/, "1");
+  return Buffer.from(webcrypto.getRandomValues(new Uint8Array(16)))
+    .toString("hex")
+    .replace(/^[89a-f]/, "1");
 }
 
 export class CertificateAuthority {
-  private constructor(readonly cert: x509.X509Certificate, private readonly key: CryptoKey, readonly keyPem: string) {}
+  private constructor(
+    readonly cert: x509.X509Certificate,
+    private readonly key: CryptoKey,
+    readonly keyPem: string,
+  ) {}
 
   static async create(commonName: string): Promise<CertificateAuthority> {
-    const keys = await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"]) as unknown as CryptoKeyPair;
+    const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
     const now = Date.now();
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: serial(),
@@ -52,7 +58,10 @@ export class CertificateAuthority {
       signingAlgorithm: ALG,
       extensions: [
         new x509.BasicConstraintsExtension(true, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+        new x509.KeyUsagesExtension(
+          x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
+          true,
+        ),
         await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       ],
     });
@@ -70,15 +79,19 @@ export class CertificateAuthority {
   }
 
   async issue(req: CertificateRequest): Promise<KeyPairPem> {
-    const keys = await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"]) as unknown as CryptoKeyPair;
+    const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
     const now = Date.now();
     const ext: x509.Extension[] = [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
       new x509.ExtendedKeyUsageExtension(
-        req.usage === "server" ? [x509.ExtendedKeyUsage.serverAuth]
-          : req.usage === "client" ? [x509.ExtendedKeyUsage.clientAuth]
-            : [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth], false),
+        req.usage === "server"
+          ? [x509.ExtendedKeyUsage.serverAuth]
+          : req.usage === "client"
+            ? [x509.ExtendedKeyUsage.clientAuth]
+            : [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
+        false,
+      ),
       await x509.AuthorityKeyIdentifierExtension.create(this.cert, false),
     ];
     const names: x509.JsonGeneralName[] = [

@@ -19,12 +19,21 @@ const PODS_SETTLE_MS = 60_000;
 export type Condition = { type: string; status: string; lastHeartbeatTime?: string; lastTransitionTime?: string };
 type ConditionList = { items?: { status?: { conditions?: Condition[] } }[] };
 type Resources = Record<string, string>;
-export type NodeItem = { metadata?: { name?: string }; spec?: { taints?: { key: string }[] }; status?: { conditions?: Condition[]; capacity?: Resources; allocatable?: Resources } };
+export type NodeItem = {
+  metadata?: { name?: string };
+  spec?: { taints?: { key: string }[] };
+  status?: { conditions?: Condition[]; capacity?: Resources; allocatable?: Resources };
+};
 type NodeList = { items?: NodeItem[] };
 export type PodItem = { status?: { phase?: string; conditions?: Condition[] } };
 
 /** The condition is True and was reported at or after `since`. */
-export function isFresh(obj: { status?: { conditions?: Condition[] } }, type: string, since: number, stamp: "lastHeartbeatTime" | "lastTransitionTime"): boolean {
+export function isFresh(
+  obj: { status?: { conditions?: Condition[] } },
+  type: string,
+  since: number,
+  stamp: "lastHeartbeatTime" | "lastTransitionTime",
+): boolean {
   const c = obj.status?.conditions?.find((x) => x.type === type);
   return c?.status === "True" && Date.parse(c[stamp] ?? "") >= since;
 }
@@ -33,14 +42,20 @@ export function isFresh(obj: { status?: { conditions?: Condition[] } }, type: st
  * Whether `expected` nodes are Ready since `since` and advertise the size preset, and which
  * of the otherwise ready ones still advertise other figures (to be written).
  */
-export function nodeReadiness(items: NodeItem[], expected: number, since: number, size: SizeLimits): { ready: boolean; lackingPreset: string[] } {
+export function nodeReadiness(
+  items: NodeItem[],
+  expected: number,
+  since: number,
+  size: SizeLimits,
+): { ready: boolean; lackingPreset: string[] } {
   const preset = { cpu: String(size.cpus), memory: memoryQuantity(size.memoryBytes) };
   const advertised = (r: Resources | undefined) => r?.cpu === preset.cpu && r?.memory === preset.memory;
   let ready = items.length >= expected;
   const lackingPreset: string[] = [];
   for (const n of items) {
     // The node lifecycle controller lifts not-ready once it has seen Ready: until then no pod lands.
-    if (!isFresh(n, "Ready", since, "lastHeartbeatTime") || n.spec?.taints?.some((t) => t.key === NOT_READY_TAINT)) ready = false;
+    if (!isFresh(n, "Ready", since, "lastHeartbeatTime") || n.spec?.taints?.some((t) => t.key === NOT_READY_TAINT))
+      ready = false;
     else if (!advertised(n.status?.capacity) || !advertised(n.status?.allocatable)) {
       ready = false;
       lackingPreset.push(`${n.metadata?.name}`);
@@ -57,11 +72,13 @@ export function nodeReadiness(items: NodeItem[], expected: number, since: number
  */
 export async function nodesReady(api: KubeApi, expected: number, since: number, size: SizeLimits): Promise<boolean> {
   const res = await api.get<NodeList>(fromCache("/api/v1/nodes")).catch(() => undefined);
-  const items = res?.status === 200 ? res.body?.items ?? [] : [];
+  const items = res?.status === 200 ? (res.body?.items ?? []) : [];
   const { ready, lackingPreset } = nodeReadiness(items, expected, since, size);
   const preset = { cpu: String(size.cpus), memory: memoryQuantity(size.memoryBytes) };
   for (const name of lackingPreset) {
-    await api.patch(`/api/v1/nodes/${name}/status`, { status: { capacity: preset, allocatable: preset } }).catch(() => undefined);
+    await api
+      .patch(`/api/v1/nodes/${name}/status`, { status: { capacity: preset, allocatable: preset } })
+      .catch(() => undefined);
   }
   return ready;
 }
@@ -73,14 +90,17 @@ export async function nodesRegistered(api: KubeApi, nodes: NodeNetwork[]): Promi
 }
 
 export async function podsReady(api: KubeApi, ns: string, selector: string, since: number): Promise<boolean> {
-  const res = await api.get<ConditionList>(fromCache(`/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(selector)}`)).catch(() => undefined);
-  const items = res?.status === 200 ? res.body?.items ?? [] : [];
+  const res = await api
+    .get<ConditionList>(fromCache(`/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(selector)}`))
+    .catch(() => undefined);
+  const items = res?.status === 200 ? (res.body?.items ?? []) : [];
   return items.some((p) => isFresh(p, "Ready", since, "lastTransitionTime"));
 }
 
 /** Every pod that should run (not Succeeded or Failed) reports Ready since `since`. */
 export function podsReadyAnew(pods: PodItem[], since: number): boolean {
-  return pods.filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed")
+  return pods
+    .filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed")
     .every((p) => isFresh(p, "Ready", since, "lastTransitionTime"));
 }
 
@@ -95,20 +115,26 @@ export async function podsSettled(api: KubeApi, since: number): Promise<void> {
     if (res?.status !== 200) return false;
     return podsReadyAnew(res.body?.items ?? [], since);
   };
-  await waitFor("pods to run again", settled, PODS_SETTLE_MS, 50).catch(() => logger.warn("some pods are not ready after start"));
+  await waitFor("pods to run again", settled, PODS_SETTLE_MS, 50).catch(() =>
+    logger.warn("some pods are not ready after start"),
+  );
 }
 
 /** Bounded and not fatal, like podsSettled: Services lead to this boot's pods, and kube-proxy has their rules. */
 export async function endpointsSettled(api: KubeApi, nodes: NodeNetwork[]): Promise<void> {
   const settled = async () => {
-    const endpoints = await currentServiceEndpoints(api, nodes.map((n) => n.ip));
+    const endpoints = await currentServiceEndpoints(
+      api,
+      nodes.map((n) => n.ip),
+    );
     if (!endpoints) {
       logger.debug("EndpointSlices do not name this boot's pods yet");
       return false;
     }
     const matching = await Promise.all(nodes.map((n) => serviceRulesMatch(n.netnsPath, endpoints).catch(() => false)));
     const settled = matching.every(Boolean);
-    if (!settled) logger.debug({ ready: [...endpoints.ready], live: [...endpoints.live], matching }, "kube-proxy's rules lag");
+    if (!settled)
+      logger.debug({ ready: [...endpoints.ready], live: [...endpoints.live], matching }, "kube-proxy's rules lag");
     return settled;
   };
   try {
@@ -120,7 +146,10 @@ export async function endpointsSettled(api: KubeApi, nodes: NodeNetwork[]): Prom
 
 /** kube-proxy's Service rules in a node's namespace ("" when it has written none). */
 async function serviceRules(node: NodeNetwork): Promise<string> {
-  return run("nsenter", [`--net=${node.netnsPath}`, "iptables", "-w", "-t", "nat", "-S", "KUBE-SERVICES"]).then((r) => r.stdout, () => "");
+  return run("nsenter", [`--net=${node.netnsPath}`, "iptables", "-w", "-t", "nat", "-S", "KUBE-SERVICES"]).then(
+    (r) => r.stdout,
+    () => "",
+  );
 }
 
 /** `iptables -S KUBE-SERVICES` lists rules of kube-proxy's (not only the empty chain). */
@@ -144,8 +173,14 @@ export async function serviceRouted(node: NodeNetwork, serviceIp: string): Promi
 }
 
 export async function kubeProxiesSynced(nodes: NodeNetwork[]): Promise<boolean> {
-  const healthy = await Promise.all(nodes.map((n) =>
-    fetch(`http://${n.ip}:10256/livez`, { signal: AbortSignal.timeout(1000) }).then((r) => r.status === 200, () => false)));
+  const healthy = await Promise.all(
+    nodes.map((n) =>
+      fetch(`http://${n.ip}:10256/livez`, { signal: AbortSignal.timeout(1000) }).then(
+        (r) => r.status === 200,
+        () => false,
+      ),
+    ),
+  );
   return healthy.every(Boolean);
 }
 
@@ -158,7 +193,15 @@ export function answersWith(nslookupOutput: string, ip: string): boolean {
 /** A real lookup through the Service IP: CoreDNS serves and kube-proxy's rules are in place. */
 export async function dnsAnswers(netnsPath: string): Promise<boolean> {
   try {
-    const { stdout } = await run("nsenter", [`--net=${netnsPath}`, "timeout", "2", "busybox", "nslookup", "kubernetes.default.svc.cluster.local", DNS_SERVICE_IP]);
+    const { stdout } = await run("nsenter", [
+      `--net=${netnsPath}`,
+      "timeout",
+      "2",
+      "busybox",
+      "nslookup",
+      "kubernetes.default.svc.cluster.local",
+      DNS_SERVICE_IP,
+    ]);
     return answersWith(stdout, KUBERNETES_SERVICE_IP);
   } catch {
     return false;

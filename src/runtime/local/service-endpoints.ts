@@ -4,8 +4,14 @@ import { fromCache, type KubeApi } from "./kube-api.js";
 type Meta = { namespace?: string; name?: string; labels?: Record<string, string>; deletionTimestamp?: string };
 type Condition = { type: string; status: string };
 export type Pod = { metadata?: Meta; status?: { phase?: string; podIPs?: { ip: string }[]; conditions?: Condition[] } };
-export type Service = { metadata?: Meta; spec?: { selector?: Record<string, string>; publishNotReadyAddresses?: boolean } };
-export type EndpointSlice = { metadata?: Meta; endpoints?: { addresses?: string[]; conditions?: { ready?: boolean; terminating?: boolean } }[] };
+export type Service = {
+  metadata?: Meta;
+  spec?: { selector?: Record<string, string>; publishNotReadyAddresses?: boolean };
+};
+export type EndpointSlice = {
+  metadata?: Meta;
+  endpoints?: { addresses?: string[]; conditions?: { ready?: boolean; terminating?: boolean } }[];
+};
 
 /** Where Services lead: the addresses kube-proxy must send to, and every address it may still name. */
 export interface ServiceEndpoints {
@@ -25,7 +31,12 @@ const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
  * undefined while some do not. Slices of Services without a selector are someone else's to
  * keep and are taken as they are.
  */
-export function settledServiceEndpoints(services: Service[], pods: Pod[], slices: EndpointSlice[], nodeIps: string[]): ServiceEndpoints | undefined {
+export function settledServiceEndpoints(
+  services: Service[],
+  pods: Pod[],
+  slices: EndpointSlice[],
+  nodeIps: string[],
+): ServiceEndpoints | undefined {
   const key = (m: Meta | undefined, name = m?.name) => `${m?.namespace}/${name}`;
   const named = new Map<string, Map<string, boolean>>();
   for (const slice of slices) {
@@ -38,7 +49,9 @@ export function settledServiceEndpoints(services: Service[], pods: Pod[], slices
       for (const a of e.addresses ?? []) addresses.set(a, e.conditions?.ready ?? true);
     }
   }
-  const running = pods.filter((p) => !p.metadata?.deletionTimestamp && (p.status?.phase === "Running" || p.status?.phase === "Pending"));
+  const running = pods.filter(
+    (p) => !p.metadata?.deletionTimestamp && (p.status?.phase === "Running" || p.status?.phase === "Pending"),
+  );
   const ready = new Set<string>();
   const live = new Set<string>([...nodeIps, ...running.flatMap((p) => (p.status?.podIPs ?? []).map((i) => i.ip))]);
   for (const service of services) {
@@ -53,11 +66,18 @@ export function settledServiceEndpoints(services: Service[], pods: Pod[], slices
     }
     const expected = new Map<string, boolean>();
     for (const p of running) {
-      if (p.metadata?.namespace !== service.metadata?.namespace || !selector.every(([k, v]) => p.metadata?.labels?.[k] === v)) continue;
-      const isReady = service.spec?.publishNotReadyAddresses || (p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false);
+      if (
+        p.metadata?.namespace !== service.metadata?.namespace ||
+        !selector.every(([k, v]) => p.metadata?.labels?.[k] === v)
+      )
+        continue;
+      const isReady =
+        service.spec?.publishNotReadyAddresses ||
+        (p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false);
       for (const { ip } of p.status?.podIPs ?? []) expected.set(ip, isReady);
     }
-    if (expected.size !== actual.size || [...expected].some(([a, isReady]) => actual.get(a) !== isReady)) return undefined;
+    if (expected.size !== actual.size || [...expected].some(([a, isReady]) => actual.get(a) !== isReady))
+      return undefined;
     for (const [a, isReady] of expected) if (isReady) ready.add(a);
   }
   return { ready, live };

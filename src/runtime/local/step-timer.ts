@@ -7,7 +7,10 @@ export class StepTimer {
   private readonly started = Date.now();
   private stepStarted = Date.now();
 
-  constructor(public step: Step, private readonly onStep?: (step: string) => void) {}
+  constructor(
+    public step: Step,
+    private readonly onStep?: (step: string) => void,
+  ) {}
 
   mark(next: Step): void {
     this.timings[this.step] = Date.now() - this.stepStarted;

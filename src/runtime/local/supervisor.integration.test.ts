@@ -19,7 +19,12 @@ describe("supervisor: crash loops end the boot", { timeout: 60_000 }, () => {
     return { sup, dir };
   }
 
-  const component = (name: string, script: string) => ({ name, command: "/bin/sh", args: ["-c", script], cgroup: "/tempkube-unit-test-none" });
+  const component = (name: string, script: string) => ({
+    name,
+    command: "/bin/sh",
+    args: ["-c", script],
+    cgroup: "/tempkube-unit-test-none",
+  });
 
   after(async () => {
     for (const sup of supervisors) await sup.stopAll(5_000);
@@ -30,7 +35,12 @@ describe("supervisor: crash loops end the boot", { timeout: 60_000 }, () => {
     const { sup } = await supervisor();
     const boot = failOnCrashLoop(sup, async () => {
       await sup.start(component("steady", "exec sleep 60"));
-      await sup.start(component("kubelet-x", "echo 'E1201 run.go:72] failed to run Kubelet: inotify_init: too many open files'; exit 1"));
+      await sup.start(
+        component(
+          "kubelet-x",
+          "echo 'E1201 run.go:72] failed to run Kubelet: inotify_init: too many open files'; exit 1",
+        ),
+      );
       // Nothing it waits for ever comes: only the crash loop can end this.
       await waitFor("the node to register", async () => false, 60_000, 50);
     });
@@ -40,7 +50,10 @@ describe("supervisor: crash loops end the boot", { timeout: 60_000 }, () => {
       assert.equal(err.exits, CRASH_LOOP_EXITS);
       assert.equal(err.lastCode, 1);
       assert.match(err.message, /^kubelet-x exited 3 times during the boot \(last exit code 1\)/);
-      assert.ok(err.lastLines.length > 0 && err.lastLines.every((l) => l.includes("inotify_init: too many open files")), err.lastLines.join("\n"));
+      assert.ok(
+        err.lastLines.length > 0 && err.lastLines.every((l) => l.includes("inotify_init: too many open files")),
+        err.lastLines.join("\n"),
+      );
       return true;
     });
     assert.equal(await sup.isRunning("steady"), true, "the boot's failure stops nothing by itself (destroy does)");
@@ -51,7 +64,12 @@ describe("supervisor: crash loops end the boot", { timeout: 60_000 }, () => {
     const marker = join(dir, "tried");
     const result = await failOnCrashLoop(sup, async () => {
       await sup.start(component("early", `if [ -f ${marker} ]; then exec sleep 60; fi; touch ${marker}; exit 1`));
-      await waitFor("the second run", async () => (await sup.exits("early")).count === 1 && (await sup.pid("early", "child")) !== undefined, 10_000, 50);
+      await waitFor(
+        "the second run",
+        async () => (await sup.exits("early")).count === 1 && (await sup.pid("early", "child")) !== undefined,
+        10_000,
+        50,
+      );
       return "booted";
     });
     assert.equal(result, "booted");
@@ -62,7 +80,12 @@ describe("supervisor: crash loops end the boot", { timeout: 60_000 }, () => {
     const { sup, dir } = await supervisor();
     const marker = join(dir, "runs");
     // Exits three times, then runs: a boot that finds it running again is not failed by those.
-    await sup.start(component("flaky", `echo x >> ${marker}; [ $(wc -l < ${marker}) -gt ${CRASH_LOOP_EXITS} ] && exec sleep 60; exit 2`));
+    await sup.start(
+      component(
+        "flaky",
+        `echo x >> ${marker}; [ $(wc -l < ${marker}) -gt ${CRASH_LOOP_EXITS} ] && exec sleep 60; exit 2`,
+      ),
+    );
     await waitFor("its exits", async () => (await sup.exits("flaky")).count === CRASH_LOOP_EXITS, 20_000, 50);
     const result = await failOnCrashLoop(sup, async () => {
       await new Promise((r) => setTimeout(r, 600));

@@ -48,7 +48,10 @@ export interface ComponentCommand {
 }
 
 export class Supervisor {
-  constructor(private readonly runDir: string, private readonly logDir: string) {}
+  constructor(
+    private readonly runDir: string,
+    private readonly logDir: string,
+  ) {}
 
   pidFile(name: string): string {
     return join(this.runDir, `${name}.pid`);
@@ -65,11 +68,25 @@ export class Supervisor {
     throwIfAborted();
     const script = await this.installScript();
     const out = openSync(this.logFile(c.name), "a");
-    const child = spawn("/bin/bash", [script, c.name, this.logFile(c.name), this.pidFile(c.name), c.cgroup, c.netnsPath ?? "-", "--", c.command, ...c.args], {
-      detached: true,
-      stdio: ["ignore", out, out],
-      env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ...c.env },
-    });
+    const child = spawn(
+      "/bin/bash",
+      [
+        script,
+        c.name,
+        this.logFile(c.name),
+        this.pidFile(c.name),
+        c.cgroup,
+        c.netnsPath ?? "-",
+        "--",
+        c.command,
+        ...c.args,
+      ],
+      {
+        detached: true,
+        stdio: ["ignore", out, out],
+        env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ...c.env },
+      },
+    );
     closeSync(out);
     child.unref();
     await writeFile(this.pidFile(c.name), String(child.pid));
@@ -119,7 +136,11 @@ export class Supervisor {
     for (const name of names) {
       const pid = await this.pid(name);
       if (pid && (await this.isRunning(name))) {
-        try { process.kill(pid, "SIGTERM"); } catch { /* gone */ }
+        try {
+          process.kill(pid, "SIGTERM");
+        } catch {
+          /* gone */
+        }
       }
     }
     const deadline = Date.now() + timeoutMs;
@@ -155,9 +176,17 @@ const CRASH_WATCH_INTERVAL_MS = 200;
 
 /** A component kept exiting during a boot; the message ends with its last log lines. */
 export class CrashLoopError extends TempkubeError {
-  constructor(readonly component: string, readonly exits: number, readonly lastCode: number | undefined, readonly lastLines: string[]) {
-    super("runtime", `${component} exited ${exits} times during the boot${lastCode === undefined ? "" : ` (last exit code ${lastCode})`}; `
-      + "it will not come up by itself");
+  constructor(
+    readonly component: string,
+    readonly exits: number,
+    readonly lastCode: number | undefined,
+    readonly lastLines: string[],
+  ) {
+    super(
+      "runtime",
+      `${component} exited ${exits} times during the boot${lastCode === undefined ? "" : ` (last exit code ${lastCode})`}; ` +
+        "it will not come up by itself",
+    );
     this.name = "CrashLoopError";
   }
 }

@@ -36,9 +36,11 @@ const cel = (items: readonly string[]) => `[${items.map((i) => `'${i}'`).join(",
  * an authorization request (SubjectAccessReview: `request.user`, `request.groups`).
  */
 export function isTempkubeIdentity(username = "request.userInfo.username", groups = "request.userInfo.groups"): string {
-  return `(${username} in ${cel(TEMPKUBE_USERS)}` +
+  return (
+    `(${username} in ${cel(TEMPKUBE_USERS)}` +
     ` || ${username}.startsWith('${TEMPKUBE_SERVICE_ACCOUNT_PREFIX}')` +
-    ` || (has(${groups}) && ${groups}.exists(g, g in ${cel(TEMPKUBE_GROUPS)})))`;
+    ` || (has(${groups}) && ${groups}.exists(g, g in ${cel(TEMPKUBE_GROUPS)})))`
+  );
 }
 const NOT_TEMPKUBE = `!${isTempkubeIdentity()}`;
 
@@ -59,13 +61,55 @@ const NOT_TEMPKUBE = `!${isTempkubeIdentity()}`;
  * the one class), and creating Nodes (a Node's addresses are where the apiserver connects
  * for a pod's logs and exec; only kubelets register nodes).
  */
-const WORKLOAD_GROUPS = ["apps", "autoscaling", "batch", "policy", "networking.k8s.io", "apiextensions.k8s.io",
-  "discovery.k8s.io", "coordination.k8s.io", "events.k8s.io", "scheduling.k8s.io", "node.k8s.io", "resource.k8s.io", "rbac.authorization.k8s.io",
-  "snapshot.storage.k8s.io", "gateway.networking.k8s.io"];
-const READ_ONLY_GROUPS = ["admissionregistration.k8s.io", "apiregistration.k8s.io", "certificates.k8s.io", "flowcontrol.apiserver.k8s.io", "storage.k8s.io"];
-const CORE_RESOURCES = ["pods", "pods/log", "pods/exec", "pods/attach", "pods/portforward", "pods/eviction", "pods/ephemeralcontainers", "services",
-  "services/proxy", "endpoints", "configmaps", "secrets", "persistentvolumeclaims", "persistentvolumes", "serviceaccounts", "serviceaccounts/token",
-  "events", "limitranges", "resourcequotas", "replicationcontrollers", "replicationcontrollers/scale", "podtemplates", "namespaces"];
+const WORKLOAD_GROUPS = [
+  "apps",
+  "autoscaling",
+  "batch",
+  "policy",
+  "networking.k8s.io",
+  "apiextensions.k8s.io",
+  "discovery.k8s.io",
+  "coordination.k8s.io",
+  "events.k8s.io",
+  "scheduling.k8s.io",
+  "node.k8s.io",
+  "resource.k8s.io",
+  "rbac.authorization.k8s.io",
+  "snapshot.storage.k8s.io",
+  "gateway.networking.k8s.io",
+];
+const READ_ONLY_GROUPS = [
+  "admissionregistration.k8s.io",
+  "apiregistration.k8s.io",
+  "certificates.k8s.io",
+  "flowcontrol.apiserver.k8s.io",
+  "storage.k8s.io",
+];
+const CORE_RESOURCES = [
+  "pods",
+  "pods/log",
+  "pods/exec",
+  "pods/attach",
+  "pods/portforward",
+  "pods/eviction",
+  "pods/ephemeralcontainers",
+  "services",
+  "services/proxy",
+  "endpoints",
+  "configmaps",
+  "secrets",
+  "persistentvolumeclaims",
+  "persistentvolumes",
+  "serviceaccounts",
+  "serviceaccounts/token",
+  "events",
+  "limitranges",
+  "resourcequotas",
+  "replicationcontrollers",
+  "replicationcontrollers/scale",
+  "podtemplates",
+  "namespaces",
+];
 const ALL_VERBS = "[get, list, watch, create, update, patch, delete, deletecollection]";
 const list = (items: string[]) => `[${items.map((i) => JSON.stringify(i)).join(", ")}]`;
 
@@ -119,10 +163,14 @@ spec:
   failurePolicy: Fail
   matchConstraints:
     resourceRules:
-${rules}${matchCondition ? `
+${rules}${
+    matchCondition
+      ? `
   matchConditions:
   - name: not-tempkube
-    expression: ${JSON.stringify(matchCondition)}` : ""}
+    expression: ${JSON.stringify(matchCondition)}`
+      : ""
+  }
   validations:
 ${validations}
 ---
@@ -144,10 +192,29 @@ spec:
  * `gateway.networking.k8s.io`, are not built in and stay open to tenants.
  */
 export const BUILT_IN_API_GROUPS = [
-  "admissionregistration.k8s.io", "apiextensions.k8s.io", "apiregistration.k8s.io", "apps", "authentication.k8s.io",
-  "authorization.k8s.io", "autoscaling", "batch", "certificates.k8s.io", "coordination.k8s.io", "discovery.k8s.io", "events.k8s.io",
-  "extensions", "flowcontrol.apiserver.k8s.io", "internal.apiserver.k8s.io", "networking.k8s.io", "node.k8s.io", "policy",
-  "rbac.authorization.k8s.io", "resource.k8s.io", "scheduling.k8s.io", "storage.k8s.io", "storagemigration.k8s.io",
+  "admissionregistration.k8s.io",
+  "apiextensions.k8s.io",
+  "apiregistration.k8s.io",
+  "apps",
+  "authentication.k8s.io",
+  "authorization.k8s.io",
+  "autoscaling",
+  "batch",
+  "certificates.k8s.io",
+  "coordination.k8s.io",
+  "discovery.k8s.io",
+  "events.k8s.io",
+  "extensions",
+  "flowcontrol.apiserver.k8s.io",
+  "internal.apiserver.k8s.io",
+  "networking.k8s.io",
+  "node.k8s.io",
+  "policy",
+  "rbac.authorization.k8s.io",
+  "resource.k8s.io",
+  "scheduling.k8s.io",
+  "storage.k8s.io",
+  "storagemigration.k8s.io",
 ];
 
 /**
@@ -157,7 +224,18 @@ export const BUILT_IN_API_GROUPS = [
  * (the kubelet runs the host's git as root: CVE-2024-10220), flexVolume (runs a driver
  * binary on the host), iscsi, fc, rbd, cephfs and glusterfs (host devices and tools).
  */
-export const POD_VOLUME_SOURCES = ["configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret", "nfs", "image"];
+export const POD_VOLUME_SOURCES = [
+  "configMap",
+  "csi",
+  "downwardAPI",
+  "emptyDir",
+  "ephemeral",
+  "persistentVolumeClaim",
+  "projected",
+  "secret",
+  "nfs",
+  "image",
+];
 /**
  * PersistentVolume sources others than tempkube may create. Pod Security never looks through
  * a claim, so a tenant's `hostPath` or `local` PV bound by `volumeName` gave a pod the
@@ -179,65 +257,111 @@ const anyOf = (v: string, fields: string[]) => fields.map((f) => `has(${v}.${f})
  */
 export function tenantPolicies(privilegedAllowed: boolean): string {
   const docs = [
-    policy("tempkube-tenant-cluster-rbac", `    - apiGroups: [rbac.authorization.k8s.io]
+    policy(
+      "tempkube-tenant-cluster-rbac",
+      `    - apiGroups: [rbac.authorization.k8s.io]
       apiVersions: ["*"]
       operations: [CREATE, UPDATE, DELETE]
       resources: [clusterroles, clusterrolebindings]
     - apiGroups: [admissionregistration.k8s.io]
       apiVersions: ["*"]
       operations: [CREATE, UPDATE, DELETE]
-      resources: ["*"]`, NOT_TEMPKUBE, `  - expression: "false"
+      resources: ["*"]`,
+      NOT_TEMPKUBE,
+      `  - expression: "false"
     message: "tenants cannot change cluster-wide RBAC or admission configuration; use a Role and RoleBinding in your namespace"
-    reason: Forbidden`),
-    policy("tempkube-tenant-built-in-groups", `    - apiGroups: [apiextensions.k8s.io]
+    reason: Forbidden`,
+    ),
+    policy(
+      "tempkube-tenant-built-in-groups",
+      `    - apiGroups: [apiextensions.k8s.io]
       apiVersions: ["*"]
       operations: [CREATE, UPDATE]
-      resources: [customresourcedefinitions]`, NOT_TEMPKUBE, `  - expression: "!(object.spec.group in ${list(BUILT_IN_API_GROUPS).replace(/"/g, "'")})"
+      resources: [customresourcedefinitions]`,
+      NOT_TEMPKUBE,
+      `  - expression: "!(object.spec.group in ${list(BUILT_IN_API_GROUPS).replace(/"/g, "'")})"
     messageExpression: "'the API group ' + object.spec.group + ' is built into Kubernetes; a CRD of tenants needs a group of its own'"
-    reason: Forbidden`),
-    policy("tempkube-tenant-crd-conversion-webhooks", `    - apiGroups: [apiextensions.k8s.io]
+    reason: Forbidden`,
+    ),
+    policy(
+      "tempkube-tenant-crd-conversion-webhooks",
+      `    - apiGroups: [apiextensions.k8s.io]
       apiVersions: ["*"]
       operations: [CREATE, UPDATE]
-      resources: [customresourcedefinitions]`, NOT_TEMPKUBE, `  - expression: >-
+      resources: [customresourcedefinitions]`,
+      NOT_TEMPKUBE,
+      `  - expression: >-
       !has(object.spec.conversion) || !has(object.spec.conversion.webhook) || !has(object.spec.conversion.webhook.clientConfig) || !has(object.spec.conversion.webhook.clientConfig.url)
     message: "a CRD's conversion webhook must name a Service (spec.conversion.webhook.clientConfig.service), not a URL"
-    reason: Forbidden`),
+    reason: Forbidden`,
+    ),
     // Subresources too ("*/*"): a token for a kube-system ServiceAccount, exec into its pods (CONNECT).
-    policy("tempkube-tenant-kube-system", `    - apiGroups: ["*"]
+    policy(
+      "tempkube-tenant-kube-system",
+      `    - apiGroups: ["*"]
       apiVersions: ["*"]
       operations: [CREATE, UPDATE, DELETE, CONNECT]
       resources: ["*/*"]
-      scope: Namespaced`, `request.namespace == 'kube-system' && ${NOT_TEMPKUBE}`, `  - expression: "false"
+      scope: Namespaced`,
+      `request.namespace == 'kube-system' && ${NOT_TEMPKUBE}`,
+      `  - expression: "false"
     message: "kube-system belongs to tempkube; tenants may read it but not change it"
-    reason: Forbidden`),
-    policy("tempkube-host-ports", `    - apiGroups: [""]
+    reason: Forbidden`,
+    ),
+    policy(
+      "tempkube-host-ports",
+      `    - apiGroups: [""]
       apiVersions: [v1]
       operations: [CREATE, UPDATE]
-      resources: [pods]`, "request.namespace != 'kube-system'", `  - expression: >-
+      resources: [pods]`,
+      "request.namespace != 'kube-system'",
+      `  - expression: >-
       object.spec.containers.all(c, !has(c.ports) || c.ports.all(p, !has(p.hostPort) || p.hostPort == 0 || p.hostPort >= 1024 || p.hostPort == 80 || p.hostPort == 443))
     message: "host ports below 1024 are not allowed, except 80 and 443"
-    reason: Forbidden`),
+    reason: Forbidden`,
+    ),
   ];
   if (!privilegedAllowed) {
-    docs.push(policy("tempkube-tenant-pod-security-labels", `    - apiGroups: [""]
+    docs.push(
+      policy(
+        "tempkube-tenant-pod-security-labels",
+        `    - apiGroups: [""]
       apiVersions: [v1]
       operations: [CREATE, UPDATE]
-      resources: [namespaces]`, NOT_TEMPKUBE, `  - expression: >-
+      resources: [namespaces]`,
+        NOT_TEMPKUBE,
+        `  - expression: >-
       !has(object.metadata.labels) || !object.metadata.labels.exists(k, k.startsWith('pod-security.kubernetes.io/') && object.metadata.labels[k].lowerAscii() == 'privileged')
     message: "this cluster does not allow privileged pods; a namespace cannot be labelled pod-security privileged"
-    reason: Forbidden`));
-    docs.push(policy("tempkube-tenant-host-storage", `    - apiGroups: [""]
+    reason: Forbidden`,
+      ),
+    );
+    docs.push(
+      policy(
+        "tempkube-tenant-host-storage",
+        `    - apiGroups: [""]
       apiVersions: [v1]
       operations: [CREATE]
-      resources: [persistentvolumes]`, NOT_TEMPKUBE, `  - expression: ${JSON.stringify(anyOf("object.spec", PERSISTENT_VOLUME_SOURCES))}
+      resources: [persistentvolumes]`,
+        NOT_TEMPKUBE,
+        `  - expression: ${JSON.stringify(anyOf("object.spec", PERSISTENT_VOLUME_SOURCES))}
     message: "a PersistentVolume made in this cluster may use ${PERSISTENT_VOLUME_SOURCES.join(" or ")} only: hostPath, local and other storage of the node's are not allowed (claim storage with a PersistentVolumeClaim on the local-path StorageClass)"
-    reason: Forbidden`));
-    docs.push(policy("tempkube-pod-volumes", `    - apiGroups: [""]
+    reason: Forbidden`,
+      ),
+    );
+    docs.push(
+      policy(
+        "tempkube-pod-volumes",
+        `    - apiGroups: [""]
       apiVersions: [v1]
       operations: [CREATE]
-      resources: [pods]`, "request.namespace != 'kube-system'", `  - expression: ${JSON.stringify(`!has(object.spec.volumes) || object.spec.volumes.all(v, ${anyOf("v", POD_VOLUME_SOURCES)})`)}
+      resources: [pods]`,
+        "request.namespace != 'kube-system'",
+        `  - expression: ${JSON.stringify(`!has(object.spec.volumes) || object.spec.volumes.all(v, ${anyOf("v", POD_VOLUME_SOURCES)})`)}
     messageExpression: ${JSON.stringify(`'volume ' + object.spec.volumes.filter(v, !(${anyOf("v", POD_VOLUME_SOURCES)}))[0].name + ': pod volumes may be ${POD_VOLUME_SOURCES.join(", ")}; hostPath, gitRepo, flexVolume and other sources on the node are not allowed in this cluster'`)}
-    reason: Forbidden`));
+    reason: Forbidden`,
+      ),
+    );
   }
   return docs.join("---\n");
 }
@@ -254,9 +378,11 @@ export const SECRETS_AUTHORIZER_ADDRESS = "127.0.0.1:10270";
  * waits on it; failurePolicy Deny keeps them denied while it is not up yet.
  */
 export function authorizationConfig(webhookKubeconfig: string): string {
-  const secrets = "has(request.resourceAttributes) && request.resourceAttributes.resource == 'secrets'" +
+  const secrets =
+    "has(request.resourceAttributes) && request.resourceAttributes.resource == 'secrets'" +
     " && (!has(request.resourceAttributes.group) || request.resourceAttributes.group == '')";
-  const namespace = "!has(request.resourceAttributes.namespace) || request.resourceAttributes.namespace in ['', 'kube-system']";
+  const namespace =
+    "!has(request.resourceAttributes.namespace) || request.resourceAttributes.namespace in ['', 'kube-system']";
   return YAML.stringify({
     apiVersion: "apiserver.config.k8s.io/v1",
     kind: "AuthorizationConfiguration",

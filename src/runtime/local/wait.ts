@@ -19,7 +19,12 @@ export function throwIfAborted(): void {
 }
 
 /** Polls `check` until it returns true; times out with an error naming what was awaited. */
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, intervalMs = 100): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  intervalMs = 100,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     throwIfAborted();
