@@ -9,14 +9,8 @@ import { LOCAL_TOOLS, artifacts, localToolBinary } from "../setup/installer.js";
 import { canLowerOomScore } from "./capabilities.js";
 import { hostLimitChecks } from "./limit-checks.js";
 
-/** One finding of `tempkube doctor`: what is wrong, whether it blocks, and the command that fixes it. */
-export interface HostCheck {
-  name: string;
-  ok: boolean;
-  blocking: boolean;
-  detail: string;
-  fix?: string;
-}
+export type { HostCheck } from "./host-check.js";
+import type { HostCheck } from "./host-check.js";
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const SETUP = join(REPO_ROOT, "scripts", "setup");

@@ -1,5 +1,5 @@
 import { describeBound, estimateCapacity } from "./capacity.js";
-import type { HostCheck } from "./checks.js";
+import type { HostCheck } from "./host-check.js";
 import { readHostBudgets } from "./host-budgets.js";
 import { readSysctl, sysctlFix, wantedSysctls } from "./host-sysctls.js";
 
