@@ -1,3 +1,4 @@
+import { rmSync } from "node:fs";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,12 +7,22 @@ import { kubernetesBinary } from "../setup/installer.js";
 import { run } from "../util/exec.js";
 import YAML from "yaml";
 
+/**
+ * The kubeconfigs a test process wrote (credentials of clusters, however short-lived): gone
+ * when the process exits, whether its tests passed or not.
+ */
+const kubeconfigDirs: string[] = [];
+process.once("exit", () => {
+  for (const dir of kubeconfigDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 /** Runs the built kubectl against a kubeconfig; for tests that act as a user would. */
 export class Kubectl {
   private constructor(readonly kubeconfigPath: string) {}
 
   static async withKubeconfig(kubeconfig: string): Promise<Kubectl> {
     const dir = await mkdtemp(join(tmpdir(), "tempkube-test-"));
+    kubeconfigDirs.push(dir);
     const path = join(dir, "kubeconfig");
     await writeFile(path, kubeconfig, { mode: 0o600 });
     return new Kubectl(path);
