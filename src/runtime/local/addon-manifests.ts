@@ -1,6 +1,7 @@
 import type { SizeLimits } from "../../core/cluster-spec.js";
 import { IMAGES, type KubernetesRelease } from "../../setup/catalogue.js";
 import { DNS_SERVICE_IP } from "./network.js";
+import type { ClusterEgress } from "./host-firewall.js";
 
 /**
  * What every cluster carries besides the control plane, applied with the admin
@@ -91,15 +92,18 @@ export function nodeCapacityPolicy(limits: SizeLimits, release: KubernetesReleas
   ];
 }
 
+/** The egress whose Corefile the datastore template holds (coreDnsWorkload). */
+export const TEMPLATE_DNS_EGRESS: ClusterEgress = "none";
+
 /**
  * CoreDNS's configuration. With egress `internet`, names outside the cluster are forwarded
  * to the node's resolv.conf (upstream-dns.ts: the host's nameservers). Without, there is no
  * `forward` at all, so such a lookup is refused at once (forwarding to a refusing upstream
  * costs 2-4 s a lookup: forward retries for up to 5 s, plugin/forward/forward.go ServeDNS).
- * The datastore template holds the `none` one; a cluster's own is written at its first
- * boot, before CoreDNS can be scheduled (coreDnsConfigMap).
+ * The datastore template holds the `none` one; a cluster with another egress gets its own
+ * at its first boot, before CoreDNS can be scheduled (writeCoreDnsConfig).
  */
-export function corefile(egress: "internet" | "none"): string {
+export function corefile(egress: ClusterEgress): string {
   return `.:53 {
     errors
     health {
@@ -124,7 +128,7 @@ ${
 }
 
 /** The coredns ConfigMap of a cluster with this egress, for the apiserver. */
-export function coreDnsConfigMap(egress: "internet" | "none"): { path: string; object: object } {
+export function coreDnsConfigMap(egress: ClusterEgress): { path: string; object: object } {
   return {
     path: "/api/v1/namespaces/kube-system/configmaps/coredns",
     object: {
@@ -164,7 +168,7 @@ kind: ConfigMap
 metadata: { name: coredns, namespace: kube-system }
 data:
   Corefile: |
-${corefile("none").trimEnd().replace(/^/gm, "    ")}
+${corefile(TEMPLATE_DNS_EGRESS).trimEnd().replace(/^/gm, "    ")}
 ---
 apiVersion: apps/v1
 kind: Deployment

@@ -2,14 +2,21 @@ import { readFile } from "node:fs/promises";
 import { SIZE_PRESETS } from "../../core/cluster-spec.js";
 import type { KubernetesRelease } from "../../setup/catalogue.js";
 import { TempkubeError } from "../../util/errors.js";
-import { coreDnsConfigMap, coreDnsService, localPath, nodeCapacityPolicy, rootCaConfigMap } from "./addon-manifests.js";
+import {
+  coreDnsConfigMap,
+  coreDnsService,
+  localPath,
+  nodeCapacityPolicy,
+  rootCaConfigMap,
+  TEMPLATE_DNS_EGRESS,
+} from "./addon-manifests.js";
 import { applyManifests } from "./apply-manifests.js";
 import type { LocalClusterState } from "./cluster-state.js";
 import { STARTING_TAINT } from "./component-configs.js";
 import type { KubeApi } from "./kube-api.js";
 import type { ClusterLayout } from "./layout.js";
 import type { NodeNetwork } from "./network.js";
-import { tenantPolicies, tenantRbac } from "./tenant-guards.js";
+import { tenantGuards } from "./tenant-guards.js";
 import { waitFor } from "./wait.js";
 
 /** What the boot writes into a cluster's API, beside what the datastore template already holds. */
@@ -33,12 +40,7 @@ export async function applyAddons(
   layout: ClusterLayout,
   release: KubernetesRelease,
 ): Promise<void> {
-  const docs = [
-    tenantRbac(),
-    tenantPolicies(state.spec.privileged),
-    coreDnsService(),
-    localPath(layout.volumesDir),
-  ].join("---\n");
+  const docs = [tenantGuards(state.spec.privileged), coreDnsService(), localPath(layout.volumesDir)].join("---\n");
   await applyManifests(release, layout.kubeconfig("admin"), docs);
 }
 
@@ -47,11 +49,7 @@ export async function applyTenantGuards(
   layout: ClusterLayout,
   release: KubernetesRelease,
 ): Promise<void> {
-  await applyManifests(
-    release,
-    layout.kubeconfig("admin"),
-    [tenantRbac(), tenantPolicies(state.spec.privileged)].join("---\n"),
-  );
+  await applyManifests(release, layout.kubeconfig("admin"), tenantGuards(state.spec.privileged));
 }
 
 /**
@@ -75,9 +73,11 @@ export async function publishRootCa(api: KubeApi, layout: ClusterLayout, left: (
   );
 }
 
-/** CoreDNS's Corefile for this cluster's egress (the template's has none of it). */
+/** CoreDNS's Corefile for this cluster's egress, unless the template's is that one already. */
 export async function writeCoreDnsConfig(api: KubeApi, state: LocalClusterState): Promise<void> {
-  const dnsConfig = coreDnsConfigMap(state.network.egress ?? "none");
+  const egress = state.network.egress ?? "none";
+  if (egress === TEMPLATE_DNS_EGRESS) return;
+  const dnsConfig = coreDnsConfigMap(egress);
   const written = await api.apply(dnsConfig.path, dnsConfig.object);
   if (written.status !== 200 && written.status !== 201)
     throw new TempkubeError("runtime", `could not write CoreDNS's Corefile: HTTP ${written.status}`);

@@ -12,6 +12,7 @@ import { ensureCgroup } from "./cgroups.js";
 import { archiveImages, type ArchiveImage } from "./image-references.js";
 import { Supervisor } from "./supervisor.js";
 import { waitFor } from "./wait.js";
+import type { ClusterEgress } from "./host-firewall.js";
 
 /**
  * Images loaded for every cluster live in one registry on the host (docker-registry, the
@@ -59,7 +60,7 @@ http:
  * next host when one answers 404, so images in the host registry still win. With `none`,
  * the host registry is the only one, and a missing image fails at once.
  */
-export function containerdRegistryHosts(egress: "internet" | "none" = "none"): string {
+export function containerdRegistryHosts(egress: ClusterEgress = "none"): string {
   const mirror = `[host."${REGISTRY_URL}"]
   capabilities = ["pull", "resolve"]
 `;

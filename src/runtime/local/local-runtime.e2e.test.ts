@@ -467,7 +467,7 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
         `${target} of the first cluster must not answer the second: ${reached}`,
       );
     }
-    // busybox 1.35 wget crashes on -T; `timeout` bounds it instead. The probe does reach its own node.
+    // The probe does reach its own node.
     const ownNode = states.get(second)!.network.nodes[0].ip;
     const own = await other.refusal(["exec", "probe", "--", "timeout", "3", "wget", "-qO-", `http://${ownNode}:6443/`]);
     assert.match(own ?? "", /400 Bad Request/, "the probe reaches its own node");

@@ -279,7 +279,7 @@ export function tenantPolicies(privilegedAllowed: boolean): string {
       operations: [CREATE, UPDATE]
       resources: [customresourcedefinitions]`,
       NOT_TEMPKUBE,
-      `  - expression: "!(object.spec.group in ${list(BUILT_IN_API_GROUPS).replace(/"/g, "'")})"
+      `  - expression: "!(object.spec.group in ${cel(BUILT_IN_API_GROUPS)})"
     messageExpression: "'the API group ' + object.spec.group + ' is built into Kubernetes; a CRD of tenants needs a group of its own'"
     reason: Forbidden`,
     ),
@@ -409,4 +409,9 @@ export function authorizationConfig(webhookKubeconfig: string): string {
       { type: "RBAC", name: "rbac" },
     ],
   });
+}
+
+/** Everything that guards tenants, as YAML documents: applied at first boot and on every start. */
+export function tenantGuards(privilegedAllowed: boolean): string {
+  return [tenantRbac(), tenantPolicies(privilegedAllowed)].join("---\n");
 }

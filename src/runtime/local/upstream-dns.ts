@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import type { ClusterEgress } from "./host-firewall.js";
 
 /**
  * Where a cluster's DNS asks about names outside the cluster. CoreDNS forwards them to the
@@ -26,7 +27,7 @@ export function upstreamNameservers(resolvConf: string): string[] {
 const HOST_RESOLV_CONFS = ["/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"];
 
 /** The resolv.conf a node's pods with dnsPolicy: Default (CoreDNS among them) get. */
-export async function nodeResolvConf(egress: "internet" | "none", gateway: string): Promise<string> {
+export async function nodeResolvConf(egress: ClusterEgress, gateway: string): Promise<string> {
   if (egress === "internet") {
     for (const file of HOST_RESOLV_CONFS) {
       const servers = upstreamNameservers(await readFile(file, "utf8").catch(() => ""));
