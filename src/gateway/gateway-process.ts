@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureCgroup } from "../runtime/local/cgroups.js";
@@ -49,29 +49,32 @@ export async function ensureGateway(dataDir: string, config: GatewayConfig): Pro
   const text = `${JSON.stringify(config, null, 2)}\n`;
   const current = await readFile(paths.config, "utf8").catch(() => undefined);
   const running = await sup.isRunning(GATEWAY_COMPONENT);
-  if (running && current === text && (await controlGet(paths, "/activity")) !== undefined) return;
-  if (running) {
-    logger.info(
-      { dataDir },
-      current === text ? "gateway not answering; restarting it" : "gateway configuration changed; restarting it",
-    );
-    await sup.stopAll();
-  }
-  await writeFile(`${paths.config}.tmp`, text);
-  await rename(`${paths.config}.tmp`, paths.config);
-
-  await ensureCgroup(GATEWAY_CGROUP).catch((err: unknown) =>
-    // Without a cgroup (not root, no cgroupfs) the gateway runs all the same; the supervisor skips what it cannot join.
-    logger.warn({ err }, `cannot make the gateway's cgroup ${GATEWAY_CGROUP}`),
+  // The log is appended to across runs: only what this start wrote explains its failure.
+  const logStart = await stat(sup.logFile(GATEWAY_COMPONENT)).then(
+    (s) => s.size,
+    () => 0,
   );
-  await sup.start({
-    name: GATEWAY_COMPONENT,
-    command: process.execPath,
-    args: [MAIN_JS, dataDir],
-    cgroup: GATEWAY_CGROUP,
-    netnsPath: undefined,
-    env: { TEMPKUBE_LOG_LEVEL: process.env.TEMPKUBE_LOG_LEVEL ?? "info" },
-  });
+  // Same configuration: leave it running (its connections stay open); it may still be starting, so it gets the same wait.
+  if (!running || current !== text) {
+    if (running) {
+      logger.info({ dataDir }, "gateway configuration changed; restarting it");
+      await sup.stopAll();
+    }
+    await writeFile(`${paths.config}.tmp`, text);
+    await rename(`${paths.config}.tmp`, paths.config);
+    await ensureCgroup(GATEWAY_CGROUP).catch((err: unknown) =>
+      // Without a cgroup (not root, no cgroupfs) the gateway runs all the same; the supervisor skips what it cannot join.
+      logger.warn({ err }, `cannot make the gateway's cgroup ${GATEWAY_CGROUP}`),
+    );
+    await sup.start({
+      name: GATEWAY_COMPONENT,
+      command: process.execPath,
+      args: [MAIN_JS, dataDir],
+      cgroup: GATEWAY_CGROUP,
+      netnsPath: undefined,
+      env: { TEMPKUBE_LOG_LEVEL: process.env.TEMPKUBE_LOG_LEVEL ?? "info" },
+    });
+  }
 
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
@@ -79,7 +82,7 @@ export async function ensureGateway(dataDir: string, config: GatewayConfig): Pro
     const { count, lastCode } = await sup.exits(GATEWAY_COMPONENT);
     const gaveUp = (count > 0 && lastCode === CONFIG_EXIT_CODE) || count >= GIVE_UP_EXITS;
     if (gaveUp || Date.now() > deadline || !(await sup.isRunning(GATEWAY_COMPONENT))) {
-      const lines = await sup.lastLines(GATEWAY_COMPONENT, 40);
+      const lines = await logLinesSince(sup.logFile(GATEWAY_COMPONENT), logStart);
       await sup.stopAll();
       const cause =
         lastFailure(lines) ?? (gaveUp ? `it exited ${count} times` : "its control socket did not answer within 10 s");
@@ -89,6 +92,20 @@ export async function ensureGateway(dataDir: string, config: GatewayConfig): Pro
       );
     }
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function logLinesSince(file: string, offset: number): Promise<string[]> {
+  const handle = await open(file, "r").catch(() => undefined);
+  if (!handle) return [];
+  try {
+    const { size } = await handle.stat();
+    const from = Math.max(offset, size - 64 * 1024);
+    const buf = Buffer.alloc(Math.max(0, size - from));
+    await handle.read(buf, 0, buf.length, from);
+    return buf.toString("utf8").split("\n").filter(Boolean);
+  } finally {
+    await handle.close();
   }
 }
 

@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { Agent } from "node:https";
 import { createServer, connect as netConnect, type Server } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import { after, before, describe, it } from "node:test";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -94,6 +95,25 @@ describe("gateway process", { timeout: 120_000 }, () => {
     // DNS names are case-insensitive; the SNI of a client that capitalizes still routes.
     const upper = await getThroughGateway(config.listen.port, clusterHostname("ALPHA1", DOMAIN.toUpperCase()), alpha);
     assert.equal(upper.json.cluster, "alpha1");
+  });
+
+  it("keeps half-closed connections: a client that ends its side still gets the answer", async () => {
+    const sock = tlsConnect({
+      host: "127.0.0.1",
+      port: config.listen.port,
+      servername: clusterHostname("alpha1", DOMAIN),
+      ca: [alpha.ca.certPem],
+      cert: alpha.user.certPem,
+      key: alpha.user.keyPem,
+    });
+    let text = "";
+    sock.setEncoding("utf8");
+    sock.on("data", (d: string) => (text += d));
+    await new Promise((r) => sock.once("secureConnect", r));
+    sock.end("GET /half HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    await new Promise((r) => sock.once("close", r));
+    assert.match(text, /^HTTP\/1\.1 200/);
+    assert.match(text, /"cluster":"alpha1".*"url":"\/half"/);
   });
 
   it("closes at once what it will not route: unknown, no or foreign SNI, a stopped cluster; and counts them", async () => {
@@ -212,6 +232,26 @@ describe("gateway process", { timeout: 120_000 }, () => {
     const bad = await httpGet(config.httpListen.port, serviceHostname("down", "default", "alpha1", DOMAIN));
     assert.equal(bad.status, 502);
     assert.match(bad.text, /ECONNREFUSED/);
+  });
+
+  it("wakes a sleeping cluster for an HTTP request too, holding the request", async () => {
+    alpha.services.set("default/web", { spec: { type: "LoadBalancer", ports: [{ name: "http", port: backendPort }] } });
+    await writeRoute(dataDir, alpha, "stopped");
+    await setSleeping(dataDir, "alpha1", true);
+    let settled = false;
+    const answer = httpGet(
+      config.httpListen.port,
+      serviceHostname("web", "default", "alpha1", DOMAIN),
+      "/woken",
+    ).finally(() => (settled = true));
+    await until("the wake file", () => existsSync(paths.wake("alpha1")));
+    assert.equal(settled, false, "the request is held while the cluster sleeps");
+    await writeRoute(dataDir, alpha, "running");
+    await setSleeping(dataDir, "alpha1", false);
+    await rm(paths.wake("alpha1"));
+    const res = await answer;
+    assert.equal(res.status, 200, res.text);
+    assert.equal((JSON.parse(res.text) as { url: string }).url, "/woken");
   });
 
   it("proxies WebSocket upgrades to a LoadBalancer Service", async () => {
