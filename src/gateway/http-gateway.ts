@@ -21,6 +21,8 @@ type Resolved =
 export function createHttpGateway(ctx: GatewayContext): Server {
   const lookup = new ServiceLookup();
   const proxy = createProxyServer({ xfwd: true, ws: true });
+  // Errors of a proxied request go to its callback; anything else (a socket failing later) is logged, never thrown.
+  proxy.on("error", (err: Error) => ctx.log.debug({ err }, "HTTP proxy error"));
   const server = createServer();
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {

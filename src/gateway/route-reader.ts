@@ -38,18 +38,27 @@ export async function readHttpRoute(paths: GatewayPaths, hostname: string): Prom
   return route && route.hostname === hostname && typeof route.target === "string" ? route : undefined;
 }
 
-export async function isSleeping(paths: GatewayPaths, clusterId: string): Promise<boolean> {
-  return access(paths.sleeping(clusterId)).then(
+function exists(path: string): Promise<boolean> {
+  return access(path).then(
     () => true,
     () => false,
   );
 }
 
-/** Asks the server to wake the cluster: `wake/<id>`, written whole and renamed into place. */
-export async function requestWake(paths: GatewayPaths, clusterId: string): Promise<void> {
+export function isSleeping(paths: GatewayPaths, clusterId: string): Promise<boolean> {
+  return exists(paths.sleeping(clusterId));
+}
+
+/**
+ * Asks the server to wake the cluster: `wake/<id>`, written whole and renamed into place.
+ * False when a wake is already pending (the server removes the file only after `sleeping/<id>`).
+ */
+export async function requestWake(paths: GatewayPaths, clusterId: string): Promise<boolean> {
   const target = paths.wake(clusterId);
+  if (await exists(target)) return false;
   await mkdir(dirname(target), { recursive: true });
   const tmp = `${target}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   await writeFile(tmp, `${new Date().toISOString()}\n`);
   await rename(tmp, target);
+  return true;
 }

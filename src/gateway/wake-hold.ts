@@ -26,9 +26,11 @@ export async function runningRoute(
   timeoutMs = WAKE_TIMEOUT_MS,
 ): Promise<RouteOutcome> {
   if (!(await isSleeping(ctx.paths, clusterId))) return routeNow(ctx, clusterId, false);
-  await requestWake(ctx.paths, clusterId);
-  ctx.metrics.wakes.inc();
-  ctx.log.info({ cluster: clusterId }, "wake requested for a sleeping cluster; holding the connection");
+  // One wake per sleep: connections arriving while a wake is pending wait for the same one.
+  if (await requestWake(ctx.paths, clusterId)) {
+    ctx.metrics.wakes.inc();
+    ctx.log.info({ cluster: clusterId }, "wake requested for a sleeping cluster; holding the connection");
+  }
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (signal.aborted) return { kind: "abandoned" };
