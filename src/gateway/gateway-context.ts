@@ -18,3 +18,10 @@ export function splitHostPort(address: string): { host: string; port: number } {
   if (!m) throw new Error(`not a host:port address: ${JSON.stringify(address)}`);
   return { host: m[1], port: Number(m[2]) };
 }
+
+/**
+ * TCP keepalive on every proxied socket: a client that vanishes without a FIN (a laptop lid
+ * closed mid-watch) is found dead by the kernel, so its connection stops counting as open and
+ * no longer keeps its cluster awake.
+ */
+export const KEEPALIVE_DELAY_MS = 30_000;

@@ -1,7 +1,7 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { createProxyServer } from "http-proxy-3";
-import type { GatewayContext } from "./gateway-context.js";
+import { KEEPALIVE_DELAY_MS, type GatewayContext } from "./gateway-context.js";
 import { CLUSTER_ID, readHttpRoute } from "./route-reader.js";
 import { ServiceLookup } from "./service-lookup.js";
 import { runningRoute } from "./wake-hold.js";
@@ -23,7 +23,7 @@ export function createHttpGateway(ctx: GatewayContext): Server {
   const proxy = createProxyServer({ xfwd: true, ws: true });
   // Errors of a proxied request go to its callback; anything else (a socket failing later) is logged, never thrown.
   proxy.on("error", (err: Error) => ctx.log.debug({ err }, "HTTP proxy error"));
-  const server = createServer();
+  const server = createServer({ keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS });
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     const host = hostOf(req);

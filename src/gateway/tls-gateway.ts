@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from "node:net";
-import type { GatewayContext } from "./gateway-context.js";
+import { KEEPALIVE_DELAY_MS, type GatewayContext } from "./gateway-context.js";
 import { clusterHostname } from "./gateway-files.js";
 import { CLUSTER_ID } from "./route-reader.js";
 import { MAX_SNI_BUFFER_BYTES, parseSni } from "./sni.js";
@@ -37,6 +37,7 @@ export function clusterIdOfSni(hostname: string, clusterDomain: string): string 
 async function handleConnection(ctx: GatewayContext, client: Socket): Promise<void> {
   const { metrics, log } = ctx;
   client.on("error", (err) => log.debug({ err }, "client socket error"));
+  client.setKeepAlive(true, KEEPALIVE_DELAY_MS);
   const gone = new AbortController();
   client.once("close", () => gone.abort());
 

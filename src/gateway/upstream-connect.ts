@@ -1,5 +1,5 @@
 import { connect, type Socket } from "node:net";
-import { splitHostPort } from "./gateway-context.js";
+import { KEEPALIVE_DELAY_MS, splitHostPort } from "./gateway-context.js";
 
 /**
  * A TCP connection to a cluster's address. Right after a wake the runtime has seen the
@@ -16,6 +16,7 @@ export async function connectUpstream(address: string, retryForMs: number): Prom
         sock.setTimeout(10_000, () => sock.destroy(new Error(`connect to ${address} timed out`)));
         sock.once("connect", () => {
           sock.setTimeout(0);
+          sock.setKeepAlive(true, KEEPALIVE_DELAY_MS);
           sock.removeListener("error", reject);
           resolve(sock);
         });
