@@ -1,4 +1,5 @@
-import { mkdir, open, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, open, readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureCgroup } from "../runtime/local/cgroups.js";
@@ -21,7 +22,23 @@ const READY_TIMEOUT_MS = 10_000;
 const CONFIG_EXIT_CODE = 2;
 const GIVE_UP_EXITS = 3;
 
-const MAIN_JS = join(dirname(fileURLToPath(import.meta.url)), "main.js");
+const GATEWAY_JS_DIR = dirname(fileURLToPath(import.meta.url));
+const MAIN_JS = join(GATEWAY_JS_DIR, "main.js");
+
+/**
+ * A hash of the gateway's own code: a gateway started by an older tempkube keeps running
+ * across server restarts, so an upgrade is noticed by this, not only by a changed config.
+ */
+async function codeVersion(): Promise<string> {
+  const hash = createHash("sha256");
+  const files = (await readdir(GATEWAY_JS_DIR)).filter((f) => f.endsWith(".js") && !f.includes(".test.")).sort();
+  for (const f of files)
+    hash
+      .update(`${f}\0`)
+      .update(await readFile(join(GATEWAY_JS_DIR, f)))
+      .update("\0");
+  return hash.digest("hex").slice(0, 16);
+}
 
 function supervisor(paths: GatewayPaths): Supervisor {
   return new Supervisor(paths.runDir, paths.logDir);
@@ -48,6 +65,9 @@ export async function ensureGateway(dataDir: string, config: GatewayConfig): Pro
     await mkdir(dir, { recursive: true });
   const text = `${JSON.stringify(config, null, 2)}\n`;
   const current = await readFile(paths.config, "utf8").catch(() => undefined);
+  const codeFile = join(paths.runDir, "gateway.code");
+  const code = await codeVersion();
+  const sameCode = (await readFile(codeFile, "utf8").catch(() => "")) === code;
   const running = await sup.isRunning(GATEWAY_COMPONENT);
   // The log is appended to across runs: only what this start wrote explains its failure.
   const logStart = await stat(sup.logFile(GATEWAY_COMPONENT)).then(
@@ -55,9 +75,9 @@ export async function ensureGateway(dataDir: string, config: GatewayConfig): Pro
     () => 0,
   );
   // Same configuration: leave it running (its connections stay open); it may still be starting, so it gets the same wait.
-  if (!running || current !== text) {
+  if (!running || current !== text || !sameCode) {
     if (running) {
-      logger.info({ dataDir }, "gateway configuration changed; restarting it");
+      logger.info({ dataDir }, `gateway ${sameCode ? "configuration" : "code"} changed; restarting it`);
       await sup.stopAll();
     }
     await writeFile(`${paths.config}.tmp`, text);
@@ -66,6 +86,7 @@ export async function ensureGateway(dataDir: string, config: GatewayConfig): Pro
       // Without a cgroup (not root, no cgroupfs) the gateway runs all the same; the supervisor skips what it cannot join.
       logger.warn({ err }, `cannot make the gateway's cgroup ${GATEWAY_CGROUP}`),
     );
+    await writeFile(codeFile, code);
     await sup.start({
       name: GATEWAY_COMPONENT,
       command: process.execPath,
