@@ -22,7 +22,7 @@ import {
 import { listClusters, readState, writeState, type LocalClusterState } from "./cluster-state.js";
 import { ensureDatastoreTemplate, seedDatastore } from "./datastore-template.js";
 import { describeFailure } from "./failure-diagnosis.js";
-import { clusterRoute, removeRoute, writeRoute } from "./gateway-route.js";
+import { adoptRoutes, clusterRoute, removeRoute, writeRoute } from "./gateway-route.js";
 import { DEFAULT_CLUSTER_EGRESS, type ClusterEgress } from "./host-firewall.js";
 import { HostRegistry } from "./host-registry.js";
 import { archiveImages } from "./image-references.js";
@@ -81,6 +81,14 @@ export class LocalRuntime implements RuntimeDriver {
 
   async list(): Promise<string[]> {
     return listClusters(this.base);
+  }
+
+  /**
+   * Gives the gateway a route for every cluster of the data dir that has none (made before
+   * routes existed), and drops routes of clusters that are gone; for the server's start.
+   */
+  async adoptRoutes(): Promise<void> {
+    await adoptRoutes(this.base);
   }
 
   // ---------------------------------------------------------------- provision
