@@ -11,6 +11,7 @@ import type { Clock } from "../core/clock.js";
 import { capacityRefusal, policyRefusal, type TokenIdentity } from "../core/quota.js";
 import { claimPooled, poolServes } from "../core/warm-pool.js";
 import type { LifetimeController } from "../controller/lifetime-controller.js";
+import { gatewayKubeconfig, gatewayServer, type GatewayAccess } from "../gateway/gateway-kubeconfig.js";
 import { notificationsFor, type NotificationPolicy } from "../core/notifications.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import { DEFAULT_KUBERNETES_MINOR, findRelease } from "../setup/catalogue.js";
@@ -35,6 +36,11 @@ export interface ServiceLimits {
   notifications: NotificationPolicy;
 }
 
+export interface ClusterServiceOptions {
+  /** When set, every kubeconfig and server handed out leads through the gateway (usable from other machines). */
+  gateway?: GatewayAccess;
+}
+
 const sameRelease = (a: string, b: string) => findRelease(a)?.version === findRelease(b)?.version;
 
 /** How long a request that asked to wait (create, start, stop, delete) is held at most. */
@@ -51,6 +57,7 @@ export class ClusterService {
     private readonly driver: RuntimeDriver,
     private readonly clock: Clock,
     private readonly limits: ServiceLimits = { hostCapacity: Number.POSITIVE_INFINITY, notifications: {} },
+    private readonly options: ClusterServiceOptions = {},
   ) {}
 
   /**
@@ -136,7 +143,8 @@ export class ClusterService {
   async endpoint(r: ClusterRecord): Promise<string | null> {
     if (r.phase === "pending" || r.phase === "provisioning" || r.phase === "terminated" || r.phase === "failed")
       return null;
-    return (await this.driver.credentials(r.id).catch(() => undefined))?.server ?? null;
+    const server = (await this.driver.credentials(r.id).catch(() => undefined))?.server ?? null;
+    return server && this.options.gateway ? gatewayServer(this.options.gateway) : server;
   }
 
   async kubeconfig(who: TokenIdentity, id: string): Promise<string> {
@@ -144,7 +152,8 @@ export class ClusterService {
     if (r.phase !== "running" && r.phase !== "stopped" && r.phase !== "starting" && r.phase !== "stopping") {
       throw new TempkubeError("conflict", `cluster ${id} has no kubeconfig while ${r.phase}`);
     }
-    return (await this.driver.credentials(id)).tenantKubeconfig;
+    const kubeconfig = (await this.driver.credentials(id)).tenantKubeconfig;
+    return this.options.gateway ? gatewayKubeconfig(kubeconfig, id, this.options.gateway) : kubeconfig;
   }
 
   /**

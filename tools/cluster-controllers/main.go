@@ -1,6 +1,6 @@
 // cluster-controllers runs tempkube's own controllers of one cluster, beside
 // kube-controller-manager with the admin credential: LoadBalancer Services get the node
-// address (load_balancer.go), and tenants get rights on the custom resources of their
+// address and their name under the tempkube gateway (load_balancer.go), and tenants get rights on the custom resources of their
 // CRDs (crd_rights.go); and it serves the apiserver's authorization webhook that keeps
 // kube-system's Secrets from tenants (secrets_authorizer.go). Small on purpose: no cloud provider, no leader election (there is
 // one process per cluster).
@@ -28,6 +28,7 @@ const resync = 10 * time.Minute
 func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the cluster (admin)")
 	address := flag.String("address", "", "node address to publish as the load balancer ingress")
+	hostnameSuffix := flag.String("hostname-suffix", "", "<cluster id>.<cluster domain>: a LoadBalancer's ingress hostname is <service>.<namespace>.<suffix> (none when empty)")
 	authorizerAddress := flag.String("authorizer-address", "", "host:port where the apiserver's authorization webhook is served (TLS)")
 	authorizerCert := flag.String("authorizer-cert", "", "serving certificate of the authorization webhook")
 	authorizerKey := flag.String("authorizer-key", "", "its key")
@@ -53,7 +54,7 @@ func main() {
 	factory := informers.NewSharedInformerFactory(client, resync)
 	dynFactory := dynamicinformer.NewDynamicSharedInformerFactory(dyn, resync)
 	controllers := []controller{
-		newLoadBalancer(client, factory, *address),
+		newLoadBalancer(client, factory, *address, *hostnameSuffix),
 		newCRDRights(client, factory, dynFactory),
 	}
 	factory.Start(ctx.Done())

@@ -1,11 +1,14 @@
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { DEFAULT_SIZE, SIZE_PRESETS, newClusterId, type SizePreset } from "../../core/cluster-spec.js";
+import { GatewayPaths, type GatewayConfig } from "../../gateway/gateway-files.js";
+import { gatewayKubeconfig, type GatewayAccess } from "../../gateway/gateway-kubeconfig.js";
 import { DEFAULT_KUBERNETES_MINOR } from "../../setup/catalogue.js";
 import { LocalRuntime } from "../../runtime/local/local-runtime.js";
 import { DEFAULT_CLUSTER_EGRESS, parseClusterEgress } from "../../runtime/local/host-firewall.js";
 import { TempkubeError } from "../../util/errors.js";
 import { progress } from "../../util/log.js";
+import { dataDir } from "../../util/paths.js";
 import { stepPrinter } from "../progress.js";
 import { table } from "./versions.js";
 
@@ -17,6 +20,35 @@ export interface CreateOptions {
   privileged?: boolean;
   kubeconfig?: string;
   clusterEgress: string;
+}
+
+/**
+ * The gateway of this data dir, from the config the server wrote when it started it: the
+ * runtime names clusters under its domain, and kubeconfigs lead through it. None: direct.
+ */
+async function gatewayOfDataDir(): Promise<GatewayAccess | undefined> {
+  const path = new GatewayPaths(dataDir()).config;
+  const text = await readFile(path, "utf8").catch(() => undefined);
+  if (text === undefined) return undefined;
+  const config = JSON.parse(text) as GatewayConfig;
+  if (!config.publicAddress || !config.listen?.port || !config.clusterDomain)
+    throw new TempkubeError("setup", `${path} lacks publicAddress, listen.port or clusterDomain`);
+  return { publicAddress: config.publicAddress, port: config.listen.port, clusterDomain: config.clusterDomain };
+}
+
+/** The local runtime of this data dir, under its gateway's cluster domain when it has one. */
+async function localRuntime(clusterEgress?: string): Promise<LocalRuntime> {
+  const gateway = await gatewayOfDataDir();
+  return new LocalRuntime({
+    clusterDomain: gateway?.clusterDomain,
+    clusterEgress: clusterEgress === undefined ? undefined : parseClusterEgress("--cluster-egress", clusterEgress),
+  });
+}
+
+/** What the user gets: through the gateway when the data dir has one, else the apiserver's own address. */
+async function userKubeconfig(kubeconfig: string, clusterId: string, direct = false): Promise<string> {
+  const gateway = direct ? undefined : await gatewayOfDataDir();
+  return gateway ? gatewayKubeconfig(kubeconfig, clusterId, gateway) : kubeconfig;
 }
 
 /** Creates a cluster with the local runtime, printing steps; shared by `runtime create` and `up`. */
@@ -41,7 +73,7 @@ export async function createLocalCluster(
   );
   steps.done();
   const kubeconfigPath = opts.kubeconfig ?? `${process.cwd()}/kubeconfig-${id}`;
-  await writeFile(kubeconfigPath, credentials.tenantKubeconfig, { mode: 0o600 });
+  await writeFile(kubeconfigPath, await userKubeconfig(credentials.tenantKubeconfig, id), { mode: 0o600 });
   progress(`cluster ${id} ready in ${((Date.now() - started) / 1000).toFixed(1)}s; kubeconfig: ${kubeconfigPath}`);
   return { id, kubeconfigPath };
 }
@@ -73,10 +105,7 @@ export function registerRuntime(program: Command): void {
       "\nExample:\n  $ sudo bin/tempkube runtime create --version 1.34 --kubeconfig ./kc && kubectl --kubeconfig ./kc get nodes",
     )
     .action(async (opts: CreateOptions) => {
-      const { id } = await createLocalCluster(
-        new LocalRuntime({ clusterEgress: parseClusterEgress("--cluster-egress", opts.clusterEgress) }),
-        opts,
-      );
+      const { id } = await createLocalCluster(await localRuntime(opts.clusterEgress), opts);
       process.stdout.write(`${id}\n`);
     });
 
@@ -112,7 +141,7 @@ export function registerRuntime(program: Command): void {
     .description("Start a stopped cluster and wait until it is ready")
     .action(async (id: string) => {
       const steps = stepPrinter();
-      const { timings } = await runtime.start(id, steps.onStep);
+      const { timings } = await (await localRuntime()).start(id, steps.onStep);
       steps.done();
       progress(`cluster ${id} ready in ${((timings.total ?? 0) / 1000).toFixed(1)}s`);
     });
@@ -127,11 +156,13 @@ export function registerRuntime(program: Command): void {
 
   group
     .command("kubeconfig <id>")
-    .description("Print the tenant kubeconfig")
+    .description("Print the tenant kubeconfig (through the gateway when the server runs one)")
     .option("--admin", "print the admin kubeconfig instead")
-    .action(async (id: string, opts: { admin?: boolean }) => {
+    .option("--direct", "the apiserver's own address (this host only), not the gateway")
+    .action(async (id: string, opts: { admin?: boolean; direct?: boolean }) => {
       const creds = await runtime.credentials(id);
-      process.stdout.write(opts.admin ? creds.adminKubeconfig : creds.tenantKubeconfig);
+      const kubeconfig = opts.admin ? creds.adminKubeconfig : creds.tenantKubeconfig;
+      process.stdout.write(await userKubeconfig(kubeconfig, id, opts.direct));
     });
 
   group
@@ -151,7 +182,7 @@ export function registerUp(program: Command): void {
     .description("Create a cluster, keep it while this command runs, destroy it on Ctrl-C")
     .addHelpText("after", "\nExample:\n  $ sudo bin/tempkube up --workers 1")
     .action(async (opts: CreateOptions) => {
-      const runtime = new LocalRuntime({ clusterEgress: parseClusterEgress("--cluster-egress", opts.clusterEgress) });
+      const runtime = await localRuntime(opts.clusterEgress);
       // Ctrl-C may come while the cluster is still being made: remember it, never leave a half-made cluster.
       const interrupted = new Promise<void>((resolve) => {
         process.once("SIGINT", resolve);

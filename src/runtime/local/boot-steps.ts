@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { SIZE_PRESETS } from "../../core/cluster-spec.js";
+import { DEFAULT_CLUSTER_DOMAIN } from "../../gateway/gateway-files.js";
 import type { KubernetesRelease } from "../../setup/catalogue.js";
 import { logger } from "../../util/log.js";
 import {
@@ -90,7 +91,13 @@ export async function bootContext(options: {
   return {
     ...options,
     nodes: state.network.nodes,
-    commands: { clusterId: state.id, release: options.release, layout, net: state.network },
+    commands: {
+      clusterId: state.id,
+      release: options.release,
+      layout,
+      net: state.network,
+      clusterDomain: state.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN,
+    },
     api,
     since,
     left: () => Math.max(0, deadline - Date.now()),

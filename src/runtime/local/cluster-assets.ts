@@ -1,6 +1,8 @@
+import { X509Certificate } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { clusterHostname } from "../../gateway/gateway-files.js";
 import { kubeletCgroupRoot } from "./cgroups.js";
 import { containerdRegistryHosts } from "./host-registry.js";
 import { admissionConfig, cniConfig, containerdConfig, kubeletConfig, kubeProxyConfig } from "./component-configs.js";
@@ -11,9 +13,6 @@ import { KUBERNETES_SERVICE_IP, type ClusterNetwork } from "./network.js";
 import { CertificateAuthority, serviceAccountKeyPair, type CertificateRequest } from "./pki.js";
 import { authorizationConfig, SECRETS_AUTHORIZER_ADDRESS, TENANT_GROUP } from "./tenant-guards.js";
 import YAML from "yaml";
-
-/** The domain under which clusters are reachable by name (`<id>.<domain>`, a SAN of the apiserver). */
-export const CLUSTER_DOMAIN = process.env.TEMPKUBE_DOMAIN ?? "tempkube.local";
 
 async function put(path: string, content: string, mode = 0o600): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
@@ -42,6 +41,7 @@ export async function writeClusterAssets(
   clusterId: string,
   net: ClusterNetwork,
   privileged: boolean,
+  clusterDomain: string,
 ): Promise<void> {
   const controlPlane = net.nodes[0];
   const server = `https://${controlPlane.ip}:6443`;
@@ -61,19 +61,7 @@ export async function writeClusterAssets(
   };
 
   const issued = await Promise.all([
-    issueTo("apiserver", {
-      commonName: "kube-apiserver",
-      usage: "server",
-      dnsNames: [
-        "kubernetes",
-        "kubernetes.default",
-        "kubernetes.default.svc",
-        "kubernetes.default.svc.cluster.local",
-        "localhost",
-        `${clusterId}.${CLUSTER_DOMAIN}`,
-      ],
-      ipAddresses: [controlPlane.ip, "127.0.0.1", KUBERNETES_SERVICE_IP],
-    }),
+    issueTo("apiserver", apiServerCertificateRequest(clusterId, net, clusterDomain)),
     // Serving certificates for the controllers' loopback ports: without them each generates
     // a self-signed RSA key at start-up, which costs a second of CPU.
     issueTo("controller-manager-serving", {
@@ -205,12 +193,64 @@ async function writeAuthorizationAssets(layout: ClusterLayout, ca: CertificateAu
   );
 }
 
-/** A cluster made before the authorization webhook existed gets its files at its next start. */
-export async function ensureAuthorizationAssets(layout: ClusterLayout): Promise<void> {
-  if (existsSync(layout.config("authorization.yaml")) && existsSync(layout.pki("secrets-authorizer.key"))) return;
-  const ca = await CertificateAuthority.load(
+/**
+ * The apiserver's serving certificate. Its name under the gateway, `<id>.<cluster domain>`,
+ * is what clients verify it by: the gateway passes TLS through, and the kubeconfigs it hands
+ * out carry that name as tls-server-name.
+ */
+function apiServerCertificateRequest(
+  clusterId: string,
+  net: ClusterNetwork,
+  clusterDomain: string,
+): CertificateRequest {
+  return {
+    commonName: "kube-apiserver",
+    usage: "server",
+    dnsNames: [
+      "kubernetes",
+      "kubernetes.default",
+      "kubernetes.default.svc",
+      "kubernetes.default.svc.cluster.local",
+      "localhost",
+      clusterHostname(clusterId, clusterDomain),
+    ],
+    ipAddresses: [net.nodes[0].ip, "127.0.0.1", KUBERNETES_SERVICE_IP],
+  };
+}
+
+/**
+ * Before the apiserver starts: a certificate without the cluster's name under the current
+ * domain (a cluster made before the gateway, or by a server with another --cluster-domain)
+ * is issued again from the cluster's own CA; the key changes with it, nothing else does.
+ * Returns whether it was.
+ */
+export async function ensureApiServerCertificate(
+  layout: ClusterLayout,
+  clusterId: string,
+  net: ClusterNetwork,
+  clusterDomain: string,
+): Promise<boolean> {
+  const current = new X509Certificate(await readFile(layout.pki("apiserver.crt")));
+  // checkHost matches the certificate's DNS SANs the way a TLS client does (RFC 6125).
+  if (current.checkHost(clusterHostname(clusterId, clusterDomain), { wildcards: false }) !== undefined) return false;
+  const ca = await loadCertificateAuthority(layout);
+  const pair = await ca.issue(apiServerCertificateRequest(clusterId, net, clusterDomain));
+  // The key first: were this cut short, the old certificate with a new key fails the next
+  // check too (no SAN), so it is issued again rather than leaving a pair that does not match.
+  await put(layout.pki("apiserver.key"), pair.keyPem);
+  await put(layout.pki("apiserver.crt"), pair.certPem, 0o644);
+  return true;
+}
+
+async function loadCertificateAuthority(layout: ClusterLayout): Promise<CertificateAuthority> {
+  return CertificateAuthority.load(
     await readFile(layout.pki("ca.crt"), "utf8"),
     await readFile(layout.pki("ca.key"), "utf8"),
   );
-  await writeAuthorizationAssets(layout, ca);
+}
+
+/** A cluster made before the authorization webhook existed gets its files at its next start. */
+export async function ensureAuthorizationAssets(layout: ClusterLayout): Promise<void> {
+  if (existsSync(layout.config("authorization.yaml")) && existsSync(layout.pki("secrets-authorizer.key"))) return;
+  await writeAuthorizationAssets(layout, await loadCertificateAuthority(layout));
 }

@@ -14,6 +14,8 @@ export interface LocalClusterState {
   network: ClusterNetwork;
   phase: Exclude<RuntimePhase, "absent">;
   createdAt: string;
+  /** The domain its apiserver certificate and LoadBalancer hostnames were last made for (absent: made before the gateway). */
+  clusterDomain?: string;
 }
 
 export async function readState(layout: ClusterLayout): Promise<LocalClusterState> {

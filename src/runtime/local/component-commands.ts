@@ -1,3 +1,4 @@
+import { clusterHostname } from "../../gateway/gateway-files.js";
 import type { KubernetesRelease } from "../../setup/catalogue.js";
 import { addonBinary, kubernetesBinary, localToolBinary } from "../../setup/artifact-paths.js";
 import { mutatingPolicyApiVersion } from "./addon-manifests.js";
@@ -14,6 +15,8 @@ export interface ClusterCommandsInput {
   release: KubernetesRelease;
   layout: ClusterLayout;
   net: ClusterNetwork;
+  /** Clusters are named `<id>.<clusterDomain>` under the gateway. */
+  clusterDomain: string;
 }
 
 /** kine and kube-apiserver: started first, everything else needs them. */
@@ -32,13 +35,14 @@ export function controllerCommands(input: ClusterCommandsInput): ComponentComman
     ...controlPlaneCommands(input).filter((c) => c.name !== CONTROL_PLANE.kine && c.name !== CONTROL_PLANE.apiServer),
     {
       // tools/cluster-controllers: LoadBalancer Services get the control-plane node's address,
-      // where kube-proxy answers; tenants get rights on the custom resources of their CRDs;
+      // where kube-proxy answers, and their hostname under the gateway; tenants get rights on the custom resources of their CRDs;
       // and the apiserver's authorization webhook for kube-system's Secrets.
       name: CONTROL_PLANE.clusterControllers,
       command: localToolBinary("cluster-controllers"),
       args: [
         `--kubeconfig=${input.layout.kubeconfig("admin")}`,
         `--address=${input.net.nodes[0].ip}`,
+        `--hostname-suffix=${clusterHostname(input.clusterId, input.clusterDomain)}`,
         `--authorizer-address=${SECRETS_AUTHORIZER_ADDRESS}`,
         `--authorizer-cert=${input.layout.pki("secrets-authorizer.crt")}`,
         `--authorizer-key=${input.layout.pki("secrets-authorizer.key")}`,

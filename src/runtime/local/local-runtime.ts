@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { validateSpec, type ClusterSpec } from "../../core/cluster-spec.js";
+import { DEFAULT_CLUSTER_DOMAIN } from "../../gateway/gateway-files.js";
 import { refuseUnlessRoomFor } from "../../host/host-budgets.js";
 import { unmountAll } from "../../host/mounts.js";
 import { findRelease, type KubernetesRelease } from "../../setup/catalogue.js";
@@ -12,10 +13,16 @@ import type { ClusterCredentials, ClusterRuntimeStatus, RuntimeDriver, StepTimin
 import { AddressRanges } from "./address-ranges.js";
 import { bootContext, firstBoot, restart, type BootContext } from "./boot-steps.js";
 import { clusterCgroup, killAll, removeCgroup, setupClusterCgroups } from "./cgroups.js";
-import { ensureAuthorizationAssets, nodeName, writeClusterAssets } from "./cluster-assets.js";
+import {
+  ensureApiServerCertificate,
+  ensureAuthorizationAssets,
+  nodeName,
+  writeClusterAssets,
+} from "./cluster-assets.js";
 import { listClusters, readState, writeState, type LocalClusterState } from "./cluster-state.js";
 import { ensureDatastoreTemplate, seedDatastore } from "./datastore-template.js";
 import { describeFailure } from "./failure-diagnosis.js";
+import { adoptRoutes, clusterRoute, removeRoute, writeRoute } from "./gateway-route.js";
 import { DEFAULT_CLUSTER_EGRESS, type ClusterEgress } from "./host-firewall.js";
 import { HostRegistry } from "./host-registry.js";
 import { archiveImages } from "./image-references.js";
@@ -38,12 +45,20 @@ export class LocalRuntime implements RuntimeDriver {
 
   private readonly ranges: AddressRanges;
   private readonly clusterEgress: ClusterEgress;
+  private readonly clusterDomain: string;
 
-  /** clusterEgress: what clusters made by this runtime may reach outside the host (recorded in each cluster's state). */
-  constructor(options: { dataDir?: string; readyTimeoutMs?: number; clusterEgress?: ClusterEgress } = {}) {
+  /**
+   * clusterEgress: what clusters made by this runtime may reach outside the host (recorded in each cluster's state).
+   * clusterDomain: clusters are named `<id>.<clusterDomain>` under the gateway (apiserver certificate,
+   * LoadBalancer hostnames); a cluster started under another domain is renamed at that start.
+   */
+  constructor(
+    options: { dataDir?: string; readyTimeoutMs?: number; clusterEgress?: ClusterEgress; clusterDomain?: string } = {},
+  ) {
     this.base = options.dataDir ?? dataDir();
     this.readyTimeoutMs = options.readyTimeoutMs ?? READY_TIMEOUT_MS;
     this.clusterEgress = options.clusterEgress ?? DEFAULT_CLUSTER_EGRESS;
+    this.clusterDomain = options.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN;
     this.ranges = new AddressRanges();
   }
 
@@ -66,6 +81,14 @@ export class LocalRuntime implements RuntimeDriver {
 
   async list(): Promise<string[]> {
     return listClusters(this.base);
+  }
+
+  /**
+   * Gives the gateway a route for every cluster of the data dir that has none (made before
+   * routes existed), and drops routes of clusters that are gone; for the server's start.
+   */
+  async adoptRoutes(): Promise<void> {
+    await adoptRoutes(this.base);
   }
 
   // ---------------------------------------------------------------- provision
@@ -104,10 +127,11 @@ export class LocalRuntime implements RuntimeDriver {
         network,
         phase: "provisioning",
         createdAt: new Date().toISOString(),
+        clusterDomain: this.clusterDomain,
       };
       await writeState(layout, state);
       steps.mark("certificates and configuration");
-      await writeClusterAssets(layout, spec.id, network, spec.privileged);
+      await writeClusterAssets(layout, spec.id, network, spec.privileged, this.clusterDomain);
       steps.mark("network");
       await setupNetwork(spec.id, network);
       steps.mark("cgroups");
@@ -124,6 +148,7 @@ export class LocalRuntime implements RuntimeDriver {
       const timings = steps.finish();
       state.phase = "running";
       await writeState(layout, state);
+      await writeRoute(this.base, clusterRoute(state, layout, "running"));
       return { credentials: await this.credentials(spec.id), timings };
     } catch (err) {
       const failure = await describeFailure(this.supervisor(layout), spec.id, steps.step, err);
@@ -242,15 +267,24 @@ export class LocalRuntime implements RuntimeDriver {
       await setupNetwork(clusterId, state.network);
       await setupClusterCgroups(state.spec);
       await ensureAuthorizationAssets(layout);
+      if (await ensureApiServerCertificate(layout, clusterId, state.network, this.clusterDomain))
+        logger.info(
+          { clusterId, clusterDomain: this.clusterDomain },
+          "apiserver certificate issued for the cluster domain",
+        );
+      state.clusterDomain = this.clusterDomain;
       await this.boot(restart, state, layout, release, steps);
     } catch (err) {
       state.phase = "failed";
       await writeState(layout, state);
+      // Not ready: no connection goes to it (it may have been routed as running before this start).
+      await writeRoute(this.base, clusterRoute(state, layout, "stopped"));
       throw await describeFailure(this.supervisor(layout), clusterId, steps.step, err);
     }
     const timings = steps.finish();
     state.phase = "running";
     await writeState(layout, state);
+    await writeRoute(this.base, clusterRoute(state, layout, "running"));
     return { timings };
   }
 
@@ -258,6 +292,8 @@ export class LocalRuntime implements RuntimeDriver {
   async stop(clusterId: string): Promise<void> {
     const state = await this.readState(clusterId);
     const layout = this.layout(clusterId);
+    // Before the processes go: the gateway stops routing to it (or holds a connection to wake it).
+    await writeRoute(this.base, clusterRoute(state, layout, "stopped"));
     await this.stopProcesses(layout);
     state.phase = "stopped";
     await writeState(layout, state);
@@ -281,6 +317,8 @@ export class LocalRuntime implements RuntimeDriver {
     // what it made, which must not be the other's); links go by index, and only if this
     // cluster holds that index.
     const idInUse = await this.ranges.idHeldElsewhere({ dataDir: this.base, clusterId });
+    // First, so no connection is routed to what is going (routes are per data dir: always this one's).
+    await removeRoute(this.base, clusterId);
     await this.stopProcesses(layout, idInUse);
     const index = await this.reservedIndex(clusterId);
     if (state && index !== undefined && state.network.index !== index) {
