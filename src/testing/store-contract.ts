@@ -34,6 +34,9 @@ function record(id: string, changes: Partial<ClusterRecord> = {}): ClusterRecord
     generation: 0,
     labels: { team: "a" },
     pooled: false,
+    idleMinutes: 0,
+    runningSince: null,
+    sleptAt: null,
     ...changes,
   };
 }
