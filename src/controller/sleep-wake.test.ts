@@ -334,6 +334,9 @@ describe("sleep when idle, wake on connect (fake clock, fake driver, fake gatewa
     assert.equal(s.link!.markers.size, 0);
     assert.equal(s.link!.requests.size, 0);
     assert.ok(s.events.includes(`woke ${r.id} failed`));
+    s.driver.start = FakeDriver.prototype.start;
+    await s.service.start(owner, r.id);
+    assert.equal((await s.settle(r.id)).phase, "running", "a start tries it again");
     await s.controller.stop();
   });
 });

@@ -89,6 +89,7 @@ describe("conflictFor", () => {
       "cluster abc123 is already starting",
       "a wake under way",
     );
+    assert.equal(conflictFor("start", record({ desired: "running", phase: "failed" })), undefined, "tried again");
   });
 });
 

@@ -68,7 +68,8 @@ export function conflictFor(op: Operation, r: ClusterRecord): string | undefined
         : undefined;
     case "start":
       // A sleeping cluster is still wanted running; a start wakes it now instead of at the next connection.
-      if (r.phase === "sleeping") return undefined;
+      // A failed one (a wake the host had no room for, say) is tried again.
+      if (r.phase === "sleeping" || r.phase === "failed") return undefined;
       return r.desired === "running"
         ? `cluster ${r.id} is already ${r.phase === "running" ? "running" : "starting"}`
         : undefined;

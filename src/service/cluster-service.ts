@@ -205,7 +205,8 @@ export class ClusterService {
       id,
       "start",
       { desired: "running", expiresAt, ...(r.phase === "failed" ? { phase: "stopped" as const } : {}) },
-      this.admission(who),
+      // A cluster still wanted running (one that failed to start or wake) already holds its place.
+      r.desired === "running" ? undefined : this.admission(who),
     );
   }
 
