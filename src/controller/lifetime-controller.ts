@@ -64,6 +64,7 @@ export class LifetimeController extends EventEmitter {
   /** Sleeping clusters whose stop this process saw finish (others are stopped again: a sleep cut short). */
   private readonly asleep = new Set<string>();
   private unsubscribeWakes: (() => void) | undefined;
+  private activityFailing = false;
 
   constructor(
     private readonly store: Store,
@@ -343,10 +344,18 @@ export class LifetimeController extends EventEmitter {
   private async idleClusters(live: ClusterRecord[], now: number): Promise<Set<string>> {
     const candidates = live.filter((r) => mayFallAsleep(r) && !this.busy.has(r.id) && !this.wakes.has(r.id));
     if (!this.gateway || !this.markers || !candidates.length) return new Set();
-    const activity = await this.gateway.activity().catch((err: unknown) => {
-      logger.warn({ err: String(err) }, "gateway activity unavailable; no cluster is put to sleep");
-      return undefined;
-    });
+    const activity = await this.gateway.activity().then(
+      (a) => {
+        this.activityFailing = false;
+        return a;
+      },
+      (err: unknown) => {
+        // Said once per outage, not at every check.
+        if (!this.activityFailing) logger.warn({ err: String(err) }, "gateway activity unavailable; nothing sleeps");
+        this.activityFailing = true;
+        return undefined;
+      },
+    );
     return new Set(candidates.filter((r) => isIdle(r, activity, now)).map((r) => r.id));
   }
 

@@ -136,6 +136,12 @@ describe("sleep when idle, wake on connect (fake clock, fake driver, fake gatewa
     await s.settle(quiet.id);
     await s.pass(60 * MINUTE);
     assert.equal((await s.settle(quiet.id)).phase, "running", "no activity known: no sleep");
+    s.link!.activity = async () => {
+      throw new Error("connect ENOENT control.sock");
+    };
+    await s.pass(MINUTE);
+    assert.equal((await s.settle(quiet.id)).phase, "running", "no gateway answering: no sleep");
+    s.link!.activity = FakeGatewayLink.prototype.activity;
     s.link!.current = { since: 0, clusters: {} };
     await s.pass(10_000);
     assert.equal((await s.settle(quiet.id)).phase, "sleeping");
