@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { FakeDriver, fakeKubeconfig } from "../testing/fakes.js";
+import { FakeGatewayLink } from "../testing/fake-gateway-link.js";
+import { FakeClock, FakeDriver, fakeKubeconfig } from "../testing/fakes.js";
 import { restCall } from "../testing/http.js";
 import { startServer, type RunningServer } from "./server.js";
 
@@ -197,5 +198,56 @@ describe("REST API: tokens, limits, capacity, OpenAPI (fake driver)", () => {
     assert.equal(full.status, 429);
     assert.match(full.json.message, /host capacity reached: 3 of 3/);
     assert.equal((await call(admin, "GET", "/v1/clusters")).json.items.length, before + 3 - running);
+  });
+});
+
+describe("sleep and wake through the server (fake driver, fake clock, fake gateway)", () => {
+  it("puts an idle cluster to sleep, wakes it on a request, and counts both in /metrics", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "tempkube-app-sleep-"));
+    const clock = new FakeClock();
+    const driver = new FakeDriver();
+    const gatewayLink = new FakeGatewayLink(driver.calls, clock.now());
+    const server = await startServer({
+      host: "127.0.0.1",
+      port: 0,
+      dataDir: dir,
+      driver,
+      clock,
+      hostCapacity: 3,
+      gatewayLink,
+    });
+    try {
+      const admin = (await readFile(server.adminTokenFile, "utf8")).trim();
+      const call = (method: string, path: string, body?: unknown) => restCall(server.url, admin, method, path, body);
+      /** Polls (a deadline, not a timing assertion) while `step` moves things on. */
+      const until = async (phase: string, id: string, step: () => void) => {
+        for (let i = 0; i < 500; i++) {
+          const r = await call("GET", `/v1/clusters/${id}`);
+          if (r.json.phase === phase) return;
+          step();
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        assert.fail(`cluster ${id} never became ${phase}`);
+      };
+      const made = await call("POST", "/v1/clusters", { idleMinutes: 1, ttlMinutes: 60 });
+      await until("running", made.json.id, () => undefined);
+      await until("sleeping", made.json.id, () => clock.advance(10_000));
+      gatewayLink.requestWake(made.json.id);
+      await until("running", made.json.id, () => undefined);
+      // Counted once each operation has ended, which may be a moment after the phase shows.
+      const counted = (text: string) =>
+        /^tempkube_cluster_sleeps_total 1$/m.test(text) &&
+        /^tempkube_cluster_wakes_total\{result="running"\} 1$/m.test(text);
+      let metrics = "";
+      for (let i = 0; i < 200 && !counted(metrics); i++) {
+        if (i) await new Promise((resolve) => setTimeout(resolve, 10));
+        metrics = (await restCall(server.url, undefined, "GET", "/metrics")).text;
+      }
+      assert.match(metrics, /^tempkube_cluster_sleeps_total 1$/m);
+      assert.match(metrics, /^tempkube_cluster_wakes_total\{result="running"\} 1$/m);
+    } finally {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
