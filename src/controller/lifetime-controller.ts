@@ -18,13 +18,17 @@ import { DEFAULT_WARNING_MS, onExpiryWarning, onPhaseChange, type NotificationPo
 import type { Notifier } from "./notifier.js";
 import { IDLE_CHECK_MS, isIdle, mayFallAsleep, sleepFieldsFor } from "../core/idle.js";
 import type { GatewayLink } from "./gateway-link.js";
+import type { ClusterActivity } from "../gateway/gateway-files.js";
+
+/** Clusters found idle in a pass, each with its activity as then seen (none: no connection ever). */
+type IdleClusters = Map<string, ClusterActivity | undefined>;
 
 /** One runtime operation and the phases recorded around it. */
 interface Step {
   /** Recorded before the operation (none: the phase stays as it is). */
   during?: ClusterRecord["phase"];
-  /** Recorded once it succeeded (none: the phase stays as it is). */
-  after?: ClusterRecord["phase"];
+  /** Recorded once it succeeded (none: the phase stays as it is); a function when the operation decides. */
+  after?: ClusterRecord["phase"] | (() => ClusterRecord["phase"] | undefined);
   run: () => Promise<unknown>;
   timings?: () => Record<string, number>;
   /** sleep: put to sleep now; resleep: a sleep found unfinished (restart); wake: a start out of sleep. */
@@ -186,7 +190,7 @@ export class LifetimeController extends EventEmitter {
   }
 
   /** Starts the one operation that brings the runtime closer to the desired state, if any. */
-  private act(r: ClusterRecord, idle: Set<string>): void {
+  private act(r: ClusterRecord, idle: IdleClusters): void {
     const step = this.nextStep(r, idle);
     if (!step) return;
     this.busy.add(r.id);
@@ -194,19 +198,21 @@ export class LifetimeController extends EventEmitter {
       try {
         if (step.during) await this.setPhase(r.id, step.during);
         await step.run();
-        const done = step.after
-          ? await this.setPhase(r.id, step.after, {
+        const after = typeof step.after === "function" ? step.after() : step.after;
+        const done = after
+          ? await this.setPhase(r.id, after, {
               lastError: null,
               ...(step.timings ? { timings: step.timings() } : {}),
             })
           : undefined;
         if (step.during === "provisioning" && r.pooled) this.poolFailures = 0;
         if (step.during === "provisioning" && !r.pooled) this.emit("ready", done);
-        if (step.kind === "sleep" || step.kind === "resleep") this.asleep.add(r.id);
-        if (step.kind === "sleep") {
+        if (step.kind === "resleep" || (step.kind === "sleep" && !done)) this.asleep.add(r.id);
+        if (step.kind === "sleep" && !done) {
           logger.info({ clusterId: r.id }, "cluster idle: asleep");
           this.emit("slept", r);
         }
+        if (step.kind === "sleep" && done) logger.info({ clusterId: r.id }, "sleep called off: a connection came");
         // Only now that it runs may the gateway proxy to it (and the held connection go through).
         if (done && done.phase !== "sleeping") {
           this.asleep.delete(r.id);
@@ -235,12 +241,12 @@ export class LifetimeController extends EventEmitter {
     })();
   }
 
-  private nextStep(r: ClusterRecord, idle: Set<string>): Step | undefined {
+  private nextStep(r: ClusterRecord, idle: IdleClusters): Step | undefined {
     if (r.phase === "failed" && r.desired !== "terminated") return undefined;
     let timings: Record<string, number> | undefined;
     switch (r.desired) {
       case "running":
-        if (r.phase === "running") return idle.has(r.id) ? this.sleepStep(r, "sleep") : undefined;
+        if (r.phase === "running") return idle.has(r.id) ? this.sleepStep(r, "sleep", idle.get(r.id)) : undefined;
         if (r.phase === "sleeping") {
           if (this.wakes.has(r.id))
             return { during: "starting", after: "running", kind: "wake", run: () => this.driver.start(r.id) };
@@ -280,17 +286,32 @@ export class LifetimeController extends EventEmitter {
   /**
    * Sleep: `sleeping` is recorded (by the step's `during`), then the marker written, then the
    * cluster stopped: a connection that arrives while it stops is held and a wake asked for,
-   * never refused. A resleep (a sleep cut short by a restart) does the last two again.
+   * never refused. One that came between the look at the activity and the marker went
+   * straight to the cluster: the activity is looked at once more, and if it changed the sleep
+   * is called off (running again, marker cleared) rather than cutting that connection.
+   * A resleep (a sleep cut short by a restart) writes the marker and stops again.
    */
-  private sleepStep(r: ClusterRecord, kind: "sleep" | "resleep"): Step {
+  private sleepStep(r: ClusterRecord, kind: "sleep" | "resleep", seen?: ClusterActivity): Step {
+    let inUse = false;
     return {
       ...(kind === "sleep" ? { during: "sleeping" as const } : {}),
+      after: () => (inUse ? "running" : undefined),
       kind,
       run: async () => {
         await this.markSleeping(r.id);
+        if (kind === "sleep" && (await this.usedSince(r.id, seen))) {
+          inUse = true;
+          return;
+        }
         await this.driver.stop(r.id);
       },
     };
+  }
+
+  /** Whether the gateway saw a connection for the cluster since `seen` (no answer now: none seen). */
+  private async usedSince(id: string, seen: ClusterActivity | undefined): Promise<boolean> {
+    const now = (await this.gateway?.activity().catch(() => undefined))?.clusters[id];
+    return !!now && (now.open > 0 || now.lastActiveAt !== seen?.lastActiveAt);
   }
 
   private async markSleeping(id: string): Promise<void> {
@@ -341,9 +362,9 @@ export class LifetimeController extends EventEmitter {
   }
 
   /** The clusters to put to sleep now; none when no gateway answers (idleness is then unknown). */
-  private async idleClusters(live: ClusterRecord[], now: number): Promise<Set<string>> {
+  private async idleClusters(live: ClusterRecord[], now: number): Promise<IdleClusters> {
     const candidates = live.filter((r) => mayFallAsleep(r) && !this.busy.has(r.id) && !this.wakes.has(r.id));
-    if (!this.gateway || !this.markers || !candidates.length) return new Set();
+    if (!this.gateway || !this.markers || !candidates.length) return new Map();
     const activity = await this.gateway.activity().then(
       (a) => {
         this.activityFailing = false;
@@ -356,7 +377,7 @@ export class LifetimeController extends EventEmitter {
         return undefined;
       },
     );
-    return new Set(candidates.filter((r) => isIdle(r, activity, now)).map((r) => r.id));
+    return new Map(candidates.filter((r) => isIdle(r, activity, now)).map((r) => [r.id, activity!.clusters[r.id]]));
   }
 
   private async setPhase(

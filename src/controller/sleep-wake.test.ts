@@ -113,6 +113,25 @@ describe("sleep when idle, wake on connect (fake clock, fake driver, fake gatewa
     await s.controller.stop();
   });
 
+  it("calls a sleep off when a connection came just before the marker: not cut, running again, nobody told", async () => {
+    const s = await setup();
+    const r = await s.service.create(owner, { ttlMinutes: 60, idleMinutes: 5 });
+    await s.settle(r.id);
+    s.link!.onMark = (id) => s.link!.connection(id, s.clock.now(), 1);
+    await s.pass(5 * MINUTE);
+    const kept = await s.settle(r.id);
+    assert.equal(kept.phase, "running");
+    assert.equal(kept.sleptAt, null);
+    assert.deepEqual(s.driver.calls, [`provision ${r.id}`, `mark ${r.id}`, `clear ${r.id}`], "never stopped");
+    assert.ok(!s.events.some((e) => e.startsWith("slept")));
+    assert.deepEqual(await s.told(r.id), ["ready"]);
+    s.link!.onMark = undefined;
+    s.link!.connection(r.id, s.clock.now(), 0);
+    await s.pass(5 * MINUTE);
+    assert.equal((await s.settle(r.id)).phase, "sleeping", "and sleeps once idle again");
+    await s.controller.stop();
+  });
+
   it("keeps a cluster with an open connection awake; idle time counts from the last one", async () => {
     const s = await setup();
     const r = await s.service.create(owner, { ttlMinutes: 120, idleMinutes: 5 });

@@ -12,6 +12,8 @@ export class FakeGatewayLink implements GatewayLink {
   readonly markers = new Set<string>();
   readonly requests = new Set<string>();
   private listener: ((id: string) => void) | undefined;
+  /** Called as a marker is written: what happens at the gateway at that moment. */
+  onMark: ((id: string) => void) | undefined;
 
   constructor(
     readonly calls: string[] = [],
@@ -40,6 +42,7 @@ export class FakeGatewayLink implements GatewayLink {
   async markSleeping(id: string): Promise<void> {
     this.calls.push(`mark ${id}`);
     this.markers.add(id);
+    this.onMark?.(id);
   }
   async clearSleeping(id: string): Promise<void> {
     this.calls.push(`clear ${id}`);
