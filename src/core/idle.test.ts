@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { GatewayActivity } from "../gateway/gateway-files.js";
 import type { ClusterRecord } from "./cluster-record.js";
-import { endsWake, isIdle, lastActiveAt, mayFallAsleep, sleepFieldsFor } from "./idle.js";
+import { endsWake, isIdle, lastActiveAt, mayFallAsleep, sleepFieldsFor, type ConnectionActivity } from "./idle.js";
 
 const NOW = Date.UTC(2026, 0, 1, 12);
 const MINUTE = 60_000;
@@ -33,7 +32,7 @@ function record(changes: Partial<ClusterRecord> = {}): ClusterRecord {
   };
 }
 
-const activity = (clusters: GatewayActivity["clusters"], since = NOW - 120 * MINUTE): GatewayActivity => ({
+const activity = (clusters: ConnectionActivity["clusters"], since = NOW - 120 * MINUTE): ConnectionActivity => ({
   since,
   clusters,
 });

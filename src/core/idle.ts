@@ -1,4 +1,3 @@
-import type { GatewayActivity } from "../gateway/gateway-files.js";
 import type { ClusterRecord, Phase } from "./cluster-record.js";
 
 /**
@@ -6,6 +5,16 @@ import type { ClusterRecord, Phase } from "./cluster-record.js";
  * connection through the gateway for that long is stopped with phase `sleeping` (its state
  * kept, its TTL still running); the gateway holds the next connection and asks for a wake.
  */
+
+/**
+ * Connections through the gateway as the rules need them: the shape of the gateway's
+ * GatewayActivity (src/gateway/gateway-files.ts), restated so that core imports nothing outside it.
+ */
+export interface ConnectionActivity {
+  /** Epoch ms the gateway started: it knows of no connection before. */
+  since: number;
+  clusters: Record<string, { lastActiveAt: number; open: number }>;
+}
 
 /** How often the controller looks for idle clusters: a sleep lands within this of its due time. */
 export const IDLE_CHECK_MS = 10_000;
@@ -23,7 +32,7 @@ export function mayFallAsleep(r: ClusterRecord): boolean {
  * the gateway, or, when later, the gateway's own start (it knows nothing from before) and the
  * moment the cluster last became running (a woken or started cluster gets its full idle time).
  */
-export function lastActiveAt(r: ClusterRecord, activity: GatewayActivity): number {
+export function lastActiveAt(r: ClusterRecord, activity: ConnectionActivity): number {
   return Math.max(activity.clusters[r.id]?.lastActiveAt ?? 0, activity.since, r.runningSince ?? r.createdAt);
 }
 
@@ -32,7 +41,7 @@ export function lastActiveAt(r: ClusterRecord, activity: GatewayActivity): numbe
  * nothing is: idleness cannot be told from no information. An open connection (a watch,
  * `logs -f`) keeps it awake however long it has been since it was opened.
  */
-export function isIdle(r: ClusterRecord, activity: GatewayActivity | undefined, now: number): boolean {
+export function isIdle(r: ClusterRecord, activity: ConnectionActivity | undefined, now: number): boolean {
   if (!activity || !mayFallAsleep(r)) return false;
   if ((activity.clusters[r.id]?.open ?? 0) > 0) return false;
   return now - lastActiveAt(r, activity) >= r.idleMinutes * 60_000;
