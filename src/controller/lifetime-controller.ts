@@ -16,12 +16,38 @@ import { CoalescingTask } from "../util/coalescing-task.js";
 import { logger } from "../util/log.js";
 import { DEFAULT_WARNING_MS, onExpiryWarning, onPhaseChange, type NotificationPolicy } from "../core/notifications.js";
 import type { Notifier } from "./notifier.js";
+import { IDLE_CHECK_MS, isIdle, mayFallAsleep, sleepFieldsFor } from "../core/idle.js";
+import type { GatewayLink } from "./gateway-link.js";
+import type { ClusterActivity } from "../gateway/gateway-files.js";
+
+/** Clusters found idle in a pass, each with its activity as then seen (none: no connection ever). */
+type IdleClusters = Map<string, ClusterActivity | undefined>;
+
+/** One runtime operation and the phases recorded around it. */
+interface Step {
+  /** Recorded before the operation (none: the phase stays as it is). */
+  during?: ClusterRecord["phase"];
+  /** Recorded once it succeeded (none: the phase stays as it is); a function when the operation decides. */
+  after?: ClusterRecord["phase"] | (() => ClusterRecord["phase"] | undefined);
+  run: () => Promise<unknown>;
+  timings?: () => Record<string, number>;
+  /** sleep: put to sleep now; resleep: a sleep found unfinished (restart); wake: a start out of sleep. */
+  kind?: "sleep" | "resleep" | "wake";
+}
 
 /**
  * Makes the runtime match the store. Level-triggered: each pass reads every live cluster,
  * applies expiry (exact: a timer is set for the next expiry, no polling), and starts at
  * most one runtime operation per cluster. Killed at any point, the next process's first
  * pass picks up where this one stopped: phases record what was under way.
+ *
+ * Sleep when idle (with a GatewayLink): every IDLE_CHECK_MS while a cluster may fall asleep,
+ * the gateway's activity says which have had no connection for their `idleMinutes`; those are
+ * recorded `sleeping`, marked so (the gateway then holds a new connection and asks for a wake
+ * instead of refusing it), and only then stopped. A wake request for a sleeping cluster starts
+ * it (`starting`, `running`), then clears the marker (the gateway proxies the held
+ * connection), then removes the request. Markers and requests are reconciled with the store
+ * on every pass, so a restart at any point finishes what was under way.
  */
 export class LifetimeController extends EventEmitter {
   private readonly busy = new Set<string>();
@@ -35,6 +61,14 @@ export class LifetimeController extends EventEmitter {
   /** Pool boots wait after failures (a broken setup must not loop on provisioning). */
   private poolFailures = 0;
   private poolRetryAt = 0;
+  /** Wake requests reported by the gateway and not yet handled. */
+  private readonly wakes = new Set<string>();
+  /** Sleeping markers present, as far as this process knows (read once at the first pass). */
+  private markers: Set<string> | undefined;
+  /** Sleeping clusters whose stop this process saw finish (others are stopped again: a sleep cut short). */
+  private readonly asleep = new Set<string>();
+  private unsubscribeWakes: (() => void) | undefined;
+  private activityFailing = false;
 
   constructor(
     private readonly store: Store,
@@ -43,17 +77,25 @@ export class LifetimeController extends EventEmitter {
     private readonly notifications: { notifier?: Notifier; options: NotificationPolicy } = { options: {} },
     /** Clusters of this shape kept booted for creates to claim. */
     private readonly pool: { size: number; shape?: Omit<ClusterSpec, "id"> } = { size: 0 },
+    /** The gateway's activity, markers and wake requests; without it no cluster is put to sleep. */
+    private readonly gateway?: GatewayLink,
   ) {
     super();
     this.warningMs = notifications.options.warningMs ?? DEFAULT_WARNING_MS;
   }
 
   start(): void {
+    this.unsubscribeWakes = this.gateway?.wakeRequests((id) => {
+      this.wakes.add(id);
+      this.trigger();
+    });
     this.passes.start();
   }
 
   /** Waits for running operations to finish; leaves clusters as they are. */
   async stop(): Promise<void> {
+    this.unsubscribeWakes?.();
+    this.unsubscribeWakes = undefined;
     await this.passes.stop();
     if (this.timer) this.clock.clearTimer(this.timer);
     await this.idle();
@@ -93,6 +135,8 @@ export class LifetimeController extends EventEmitter {
   private async reconcile(): Promise<void> {
     const now = this.clock.now();
     const live = (await this.store.clusters.all()).filter((r) => r.phase !== "terminated");
+    await this.reconcileGateway(live);
+    const idle = await this.idleClusters(live, now);
     for (const r of live) {
       let record = r;
       const warnAt = warningAt(record, this.warningMs);
@@ -114,7 +158,7 @@ export class LifetimeController extends EventEmitter {
         logger.info({ clusterId: record.id, desired: record.desired }, "cluster expired");
         this.emit("expired", record);
       }
-      if (!this.busy.has(record.id)) this.act(record);
+      if (!this.busy.has(record.id)) this.act(record, idle);
     }
     await this.keepPoolLevel(live, now);
     this.scheduleExpiry(live, now);
@@ -138,25 +182,46 @@ export class LifetimeController extends EventEmitter {
     this.timer = undefined;
     let next = nextWakeUp(records, now, this.warningMs);
     if (this.poolRetryAt > now && (next === undefined || this.poolRetryAt < next)) next = this.poolRetryAt;
+    // Idleness is not known ahead (a connection may come any moment): looked at again soon.
+    const idleCheckAt = now + IDLE_CHECK_MS;
+    if (this.gateway && records.some(mayFallAsleep) && (next === undefined || idleCheckAt < next)) next = idleCheckAt;
     // The pass took time since `now` was read: the delay counts from the clock as it is now.
     if (next !== undefined) this.timer = this.clock.setTimer(() => this.trigger(), next - this.clock.now());
   }
 
   /** Starts the one operation that brings the runtime closer to the desired state, if any. */
-  private act(r: ClusterRecord): void {
-    const step = this.nextStep(r);
+  private act(r: ClusterRecord, idle: IdleClusters): void {
+    const step = this.nextStep(r, idle);
     if (!step) return;
     this.busy.add(r.id);
     void (async () => {
       try {
-        await this.setPhase(r.id, step.during);
+        if (step.during) await this.setPhase(r.id, step.during);
         await step.run();
-        const done = await this.setPhase(r.id, step.after, {
-          lastError: null,
-          ...(step.timings ? { timings: step.timings() } : {}),
-        });
+        const after = typeof step.after === "function" ? step.after() : step.after;
+        const done = after
+          ? await this.setPhase(r.id, after, {
+              lastError: null,
+              ...(step.timings ? { timings: step.timings() } : {}),
+            })
+          : undefined;
         if (step.during === "provisioning" && r.pooled) this.poolFailures = 0;
         if (step.during === "provisioning" && !r.pooled) this.emit("ready", done);
+        if (step.kind === "resleep" || (step.kind === "sleep" && !done)) this.asleep.add(r.id);
+        if (step.kind === "sleep" && !done) {
+          logger.info({ clusterId: r.id }, "cluster idle: asleep");
+          this.emit("slept", r);
+        }
+        if (step.kind === "sleep" && done) logger.info({ clusterId: r.id }, "sleep called off: a connection came");
+        // Only now that it runs may the gateway proxy to it (and the held connection go through).
+        if (done && done.phase !== "sleeping") {
+          this.asleep.delete(r.id);
+          await this.leaveSleep(r.id);
+        }
+        if (step.kind === "wake") {
+          logger.info({ clusterId: r.id }, "cluster woke");
+          this.emit("woke", done);
+        }
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         logger.warn({ clusterId: r.id, err: message }, "runtime operation failed");
@@ -164,7 +229,11 @@ export class LifetimeController extends EventEmitter {
           this.poolFailures++;
           this.poolRetryAt = this.clock.now() + Math.min(30 * 60_000, 30_000 * 2 ** (this.poolFailures - 1));
         }
-        await this.setPhase(r.id, "failed", { lastError: message });
+        const failed = await this.setPhase(r.id, "failed", { lastError: message });
+        this.asleep.delete(r.id);
+        // The gateway then refuses connections for it rather than holding them for a wake that will not come.
+        await this.leaveSleep(r.id);
+        if (step.kind === "wake") this.emit("woke", failed);
       } finally {
         this.busy.delete(r.id);
         this.trigger();
@@ -172,19 +241,17 @@ export class LifetimeController extends EventEmitter {
     })();
   }
 
-  private nextStep(r: ClusterRecord):
-    | {
-        during: ClusterRecord["phase"];
-        after: ClusterRecord["phase"];
-        run: () => Promise<unknown>;
-        timings?: () => Record<string, number>;
-      }
-    | undefined {
+  private nextStep(r: ClusterRecord, idle: IdleClusters): Step | undefined {
     if (r.phase === "failed" && r.desired !== "terminated") return undefined;
     let timings: Record<string, number> | undefined;
     switch (r.desired) {
       case "running":
-        if (r.phase === "running") return undefined;
+        if (r.phase === "running") return idle.has(r.id) ? this.sleepStep(r, "sleep", idle.get(r.id)) : undefined;
+        if (r.phase === "sleeping") {
+          if (this.wakes.has(r.id))
+            return { during: "starting", after: "running", kind: "wake", run: () => this.driver.start(r.id) };
+          return this.asleep.has(r.id) ? undefined : this.sleepStep(r, "resleep");
+        }
         if (r.phase === "pending" || r.phase === "provisioning") {
           return {
             during: "provisioning",
@@ -197,14 +264,120 @@ export class LifetimeController extends EventEmitter {
             },
           };
         }
-        return { during: "starting", after: "running", run: () => this.driver.start(r.id) };
+        return {
+          during: "starting",
+          after: "running",
+          // Out of sleep (a start of a sleeping cluster, or a wake cut short by a restart): still a wake.
+          ...(r.sleptAt !== null ? { kind: "wake" as const } : {}),
+          run: () => this.driver.start(r.id),
+        };
       case "stopped":
         if (r.phase === "stopped") return undefined;
         if (r.phase === "pending") return { during: "stopped", after: "stopped", run: async () => undefined };
+        // A sleep this process finished left nothing to stop; one cut short may have.
+        if (r.phase === "sleeping" && this.asleep.has(r.id))
+          return { during: "stopping", after: "stopped", run: async () => undefined };
         return { during: "stopping", after: "stopped", run: () => this.driver.stop(r.id) };
       case "terminated":
         return { during: "terminating", after: "terminated", run: () => this.driver.destroy(r.id) };
     }
+  }
+
+  /**
+   * Sleep: `sleeping` is recorded (by the step's `during`), then the marker written, then the
+   * cluster stopped: a connection that arrives while it stops is held and a wake asked for,
+   * never refused. One that came between the look at the activity and the marker went
+   * straight to the cluster: the activity is looked at once more, and if it changed the sleep
+   * is called off (running again, marker cleared) rather than cutting that connection.
+   * A resleep (a sleep cut short by a restart) writes the marker and stops again.
+   */
+  private sleepStep(r: ClusterRecord, kind: "sleep" | "resleep", seen?: ClusterActivity): Step {
+    let inUse = false;
+    return {
+      ...(kind === "sleep" ? { during: "sleeping" as const } : {}),
+      after: () => (inUse ? "running" : undefined),
+      kind,
+      run: async () => {
+        await this.markSleeping(r.id);
+        if (kind === "sleep" && (await this.usedSince(r.id, seen))) {
+          inUse = true;
+          return;
+        }
+        await this.driver.stop(r.id);
+      },
+    };
+  }
+
+  /** Whether the gateway saw a connection for the cluster since `seen` (no answer now: none seen). */
+  private async usedSince(id: string, seen: ClusterActivity | undefined): Promise<boolean> {
+    const now = (await this.gateway?.activity().catch(() => undefined))?.clusters[id];
+    return !!now && (now.open > 0 || now.lastActiveAt !== seen?.lastActiveAt);
+  }
+
+  private async markSleeping(id: string): Promise<void> {
+    if (!this.gateway || this.markers?.has(id)) return;
+    await this.gateway.markSleeping(id);
+    this.markers?.add(id);
+  }
+
+  /** After a cluster left sleep (woke, failed, stopped, went): its marker cleared, then its wake request removed. */
+  private async leaveSleep(id: string): Promise<void> {
+    if (!this.gateway) return;
+    try {
+      if (this.markers?.has(id)) {
+        await this.gateway.clearSleeping(id);
+        this.markers.delete(id);
+      }
+      if (this.wakes.has(id)) {
+        await this.gateway.wakeHandled(id);
+        this.wakes.delete(id);
+      }
+    } catch (err) {
+      // The next pass's reconcileGateway tries again.
+      logger.warn({ clusterId: id, err: String(err) }, "could not clear a sleeping marker or wake request");
+    }
+  }
+
+  /**
+   * Level-triggered bookkeeping of the gateway's files: a marker stays only on a cluster that
+   * sleeps or is waking; a wake request stays only while its cluster sleeps or wakes. A cluster
+   * under an operation is left to that operation, which does the same when it ends.
+   */
+  private async reconcileGateway(live: ClusterRecord[]): Promise<void> {
+    if (!this.gateway) return;
+    const byId = new Map(live.map((r) => [r.id, r]));
+    const sleepingOrWaking = (id: string) => {
+      const r = byId.get(id);
+      return (
+        !!r && r.desired === "running" && (r.phase === "sleeping" || (r.phase === "starting" && r.sleptAt !== null))
+      );
+    };
+    try {
+      this.markers ??= new Set(await this.gateway.sleepingMarkers());
+      for (const id of [...this.markers, ...this.wakes])
+        if (!this.busy.has(id) && !sleepingOrWaking(id)) await this.leaveSleep(id);
+    } catch (err) {
+      logger.warn({ err: String(err) }, "could not read the gateway's sleeping markers; trying again at the next pass");
+    }
+  }
+
+  /** The clusters to put to sleep now; none when no gateway answers (idleness is then unknown). */
+  private async idleClusters(live: ClusterRecord[], now: number): Promise<IdleClusters> {
+    const candidates = live.filter((r) => mayFallAsleep(r) && !this.busy.has(r.id) && !this.wakes.has(r.id));
+    if (!this.gateway || !this.markers || !candidates.length) return new Map();
+    const activity = await this.gateway.activity().then(
+      (a) => {
+        this.activityFailing = false;
+        return a;
+      },
+      (err: unknown) => {
+        // Said once per outage, not at every check.
+        if (!this.activityFailing) logger.warn({ err: String(err) }, "gateway activity unavailable; nothing sleeps");
+        this.activityFailing = true;
+        return undefined;
+      },
+    );
+    return new Map(candidates.filter((r) => isIdle(r, activity, now)).map((r) => [r.id, activity!.clusters[r.id]]));
   }
 
   private async setPhase(
@@ -215,7 +388,7 @@ export class LifetimeController extends EventEmitter {
     const now = this.clock.now();
     const r = await this.store.clusters.update(
       id,
-      { phase, ...extra },
+      { phase, ...sleepFieldsFor(phase, now), ...extra },
       { now, notify: onPhaseChange(now, this.notifications.options) },
     );
     this.notifications.notifier?.trigger();

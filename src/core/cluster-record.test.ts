@@ -34,6 +34,9 @@ function record(changes: Partial<ClusterRecord> = {}): ClusterRecord {
     generation: 0,
     labels: {},
     pooled: false,
+    idleMinutes: 0,
+    runningSince: null,
+    sleptAt: null,
     ...changes,
   };
 }
@@ -77,6 +80,17 @@ describe("conflictFor", () => {
     assert.equal(conflictFor("extend", record({ desired: "stopped", phase: "stopped" })), undefined);
     assert.equal(conflictFor("delete", record({ phase: "failed" })), undefined);
   });
+
+  it("lets every operation through on a sleeping cluster: start wakes it, stop, extend and delete as usual", () => {
+    for (const op of ["stop", "start", "extend", "delete"] as const)
+      assert.equal(conflictFor(op, record({ desired: "running", phase: "sleeping" })), undefined, op);
+    assert.equal(
+      conflictFor("start", record({ desired: "running", phase: "starting", sleptAt: NOW })),
+      "cluster abc123 is already starting",
+      "a wake under way",
+    );
+    assert.equal(conflictFor("start", record({ desired: "running", phase: "failed" })), undefined, "tried again");
+  });
 });
 
 describe("expiry", () => {
@@ -113,6 +127,15 @@ describe("expiry", () => {
     assert.equal(nextExpiry([later, record({ expiresAt: NOW - 1 })], NOW), NOW);
     assert.equal(nextExpiry([], NOW), undefined);
   });
+
+  it("keeps running while a cluster sleeps: stopped (keep) or terminated at expiry like any other", () => {
+    const asleep = record({ phase: "sleeping", sleptAt: NOW });
+    assert.equal(nextExpiry([asleep], NOW), asleep.expiresAt);
+    assert.equal(expiryDue(asleep, asleep.expiresAt), true);
+    assert.equal(expiryOutcome(asleep), "terminated");
+    assert.equal(expiryDue({ ...asleep, keep: true }, asleep.expiresAt), true);
+    assert.equal(expiryOutcome({ ...asleep, keep: true }), "stopped");
+  });
 });
 
 describe("expiry warning", () => {
@@ -142,7 +165,8 @@ describe("isSettled", () => {
     assert.equal(isSettled(record({ desired: "stopped", phase: "stopped" })), true);
     assert.equal(isSettled(record({ desired: "terminated", phase: "terminated" })), true);
     assert.equal(isSettled(record({ desired: "running", phase: "failed" })), true);
-    for (const phase of PHASES.filter((p) => p !== "running" && p !== "failed")) {
+    assert.equal(isSettled(record({ desired: "running", phase: "sleeping" })), true, "asleep is where it rests");
+    for (const phase of PHASES.filter((p) => p !== "running" && p !== "failed" && p !== "sleeping")) {
       assert.equal(isSettled(record({ desired: "running", phase })), false, phase);
     }
   });

@@ -13,6 +13,8 @@ export const PHASES = [
   "running",
   "stopping",
   "stopped",
+  /** Stopped by the controller after `idleMinutes` with no connection; the next connection (or a start) wakes it. */
+  "sleeping",
   "starting",
   "terminating",
   "terminated",
@@ -43,6 +45,15 @@ export interface ClusterRecord {
   labels: Record<string, string>;
   /** A warm-pool cluster no user has claimed yet (the pool's clusters are not listed or counted as users'). */
   pooled: boolean;
+  /** Minutes with no connection through the gateway after which the cluster is put to sleep; 0: never. */
+  idleMinutes: number;
+  /** Epoch ms the cluster last became running (or was claimed from the pool): no idle time counts before it. */
+  runningSince: number | null;
+  /**
+   * Epoch ms the cluster was put to sleep; kept while it wakes (phase starting) and cleared once it
+   * runs again or leaves the sleep another way. While set, a start is a wake, which the owner is not told about.
+   */
+  sleptAt: number | null;
 }
 
 export type Operation = "stop" | "start" | "extend" | "delete";
@@ -56,6 +67,9 @@ export function conflictFor(op: Operation, r: ClusterRecord): string | undefined
         ? `cluster ${r.id} is already ${r.phase === "stopped" ? "stopped" : "stopping"}`
         : undefined;
     case "start":
+      // A sleeping cluster is still wanted running; a start wakes it now instead of at the next connection.
+      // A failed one (a wake the host had no room for, say) is tried again.
+      if (r.phase === "sleeping" || r.phase === "failed") return undefined;
       return r.desired === "running"
         ? `cluster ${r.id} is already ${r.phase === "running" ? "running" : "starting"}`
         : undefined;
@@ -112,6 +126,7 @@ export function nextWakeUp(records: ClusterRecord[], now: number, warningMs: num
 export function isSettled(r: ClusterRecord): boolean {
   return (
     (r.desired === "running" && r.phase === "running") ||
+    (r.desired === "running" && r.phase === "sleeping") ||
     (r.desired === "stopped" && r.phase === "stopped") ||
     (r.desired === "terminated" && r.phase === "terminated") ||
     r.phase === "failed"

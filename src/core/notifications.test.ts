@@ -31,6 +31,9 @@ function record(changes: Partial<ClusterRecord> = {}): ClusterRecord {
     generation: 3,
     labels: {},
     pooled: false,
+    idleMinutes: 0,
+    runningSince: null,
+    sleptAt: null,
     ...changes,
   };
 }
@@ -47,6 +50,9 @@ describe("which phase change is an event", () => {
       ["pending", "provisioning", undefined],
       ["running", "stopping", undefined],
       ["running", "running", undefined],
+      ["running", "sleeping", undefined],
+      ["sleeping", "stopped", "stopped"],
+      ["sleeping", "terminating", undefined],
     ];
     for (const [before, after, event] of cases)
       assert.equal(eventForTransition(before, after), event, `${before} → ${after}`);
@@ -78,6 +84,22 @@ describe("who is told", () => {
       ["ready"],
     );
     assert.deepEqual(notify(record({ phase: "provisioning" }), record({ phase: "pending" })), []);
+  });
+
+  it("tells nobody of a sleep or a wake, but a start out of stopped and a failed wake as usual", () => {
+    const notify = onPhaseChange(NOW, { webhookUrl: HOOK });
+    assert.deepEqual(notify(record({ phase: "sleeping", sleptAt: NOW }), record({ phase: "running" })), []);
+    const waking = record({ phase: "starting", sleptAt: NOW - 60_000 });
+    assert.deepEqual(notify(record({ phase: "running", sleptAt: null }), waking), [], "the wake");
+    assert.deepEqual(
+      notify(record({ phase: "failed", sleptAt: null }), waking).map((m) => m.event),
+      ["failed", "failed"],
+      "a wake that fails is a failure like any other",
+    );
+    assert.deepEqual(
+      notify(record({ phase: "running" }), record({ phase: "starting" })).map((m) => m.event),
+      ["started", "started"],
+    );
   });
 
   it("keys an expiry warning by the expiry it warns of, so an extend earns a new warning", () => {

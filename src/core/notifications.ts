@@ -1,4 +1,5 @@
 import type { ClusterRecord, Phase } from "./cluster-record.js";
+import { endsWake } from "./idle.js";
 
 /**
  * Who is told what, when, and in which words: the whole notification policy, pure. The
@@ -55,6 +56,10 @@ export function eventForTransition(before: Phase, after: Phase): NotificationEve
       return "terminated";
     case "failed":
       return "failed";
+    // Sleep is the service saving resources, not the owner's doing or concern: nothing is sent
+    // (nor for the wake: see onPhaseChange). Expiry, stop and delete of a sleeping cluster are told as usual.
+    case "sleeping":
+      return undefined;
     default:
       return undefined;
   }
@@ -135,9 +140,10 @@ export function notificationsFor(
   return out;
 }
 
-/** A phase change tells the owner when it means an event (see eventForTransition). */
+/** A phase change tells the owner when it means an event (see eventForTransition); a wake from sleep tells nobody. */
 export function onPhaseChange(now: number, policy: NotificationPolicy): ChangeNotifications {
   return (next, previous) => {
+    if (endsWake(next, previous)) return [];
     const event = eventForTransition(previous.phase, next.phase);
     return event ? notificationsFor(event, next, now, policy) : [];
   };

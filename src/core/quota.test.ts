@@ -45,7 +45,8 @@ describe("capacityRefusal", () => {
     assert.equal(capacityRefusal(ci, { owner: 1, total: 1 }, 2), undefined);
     assert.deepEqual(capacityRefusal(ci, { owner: 2, total: 2 }, 2), {
       type: "forbidden",
-      message: 'quota: token "ci" may run 2 cluster(s) at once and runs 2; stop or delete one first',
+      message:
+        'quota: token "ci" may run 2 cluster(s) at once and runs 2 (sleeping ones count); stop or delete one first',
     });
     assert.deepEqual(capacityRefusal(ci, { owner: 1, total: 5 }, 5), {
       type: "capacity",

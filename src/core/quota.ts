@@ -28,11 +28,16 @@ export interface TokenIdentity {
   limits: TokenLimits;
 }
 
-/** Clusters that hold (or are about to hold) host resources, counted at the moment of a decision. */
+/**
+ * Clusters counted at the moment of a decision. Sleeping clusters are their owner's (a wake
+ * must never find its place in the quota taken) but hold nothing on the host, so they count
+ * for the token and not for the host's capacity. A wake is not admitted again: it is tried,
+ * and the runtime's own room check (kernel limits, addresses) is what can refuse it.
+ */
 export interface RunningCounts {
-  /** The caller's clusters that run or are on their way to running. */
+  /** The caller's clusters that run, are on their way to running, or sleep. */
   owner: number;
-  /** Every tenant's clusters that run or are on their way to running. */
+  /** Every tenant's clusters that run or are on their way to running (sleeping ones not). */
   total: number;
 }
 
@@ -74,7 +79,7 @@ export function capacityRefusal(who: TokenIdentity, counts: RunningCounts, hostC
   if (max !== null && counts.owner >= max) {
     return {
       type: "forbidden",
-      message: `quota: token "${who.name}" may run ${max} cluster(s) at once and runs ${counts.owner}; stop or delete one first`,
+      message: `quota: token "${who.name}" may run ${max} cluster(s) at once and runs ${counts.owner} (sleeping ones count); stop or delete one first`,
     };
   }
   if (counts.total >= hostCapacity) {

@@ -56,12 +56,15 @@ describe("warm pool", () => {
       notificationEmail: "u@example.com",
       ttlMinutes: 30,
       labels: { pr: "42" },
+      idleMinutes: 15,
     };
     const r = claimPooled(member("pool1", { phase: "running" }), claim, later);
     assert.equal(r.pooled, false);
     assert.equal(r.phase, "running");
     assert.equal(r.createdAt, later);
     assert.equal(r.expiresAt, later + 30 * 60_000);
+    assert.equal(r.idleMinutes, 15);
+    assert.equal(r.runningSince, later, "its idle time counts from the claim, not from its boot");
     assert.deepEqual(
       { owner: r.owner, name: r.name, keep: r.keep, notificationEmail: r.notificationEmail, labels: r.labels },
       { owner: "7", name: "mine", keep: true, notificationEmail: "u@example.com", labels: { pr: "42" } },

@@ -45,6 +45,9 @@ export function newPooledRecord(shape: Omit<ClusterSpec, "id">, now: number, id 
     generation: 0,
     labels: {},
     pooled: true,
+    idleMinutes: 0,
+    runningSince: null,
+    sleptAt: null,
   };
 }
 
@@ -60,7 +63,7 @@ export function poolPlan(live: ClusterRecord[], size: number): { boot: number; r
 /** The user's view of a claimed pool member: theirs from now, with their lifetime. */
 export function claimPooled(
   r: ClusterRecord,
-  claim: Pick<ClusterRecord, "owner" | "name" | "keep" | "notificationEmail" | "ttlMinutes" | "labels">,
+  claim: Pick<ClusterRecord, "owner" | "name" | "keep" | "notificationEmail" | "ttlMinutes" | "labels" | "idleMinutes">,
   now: number,
 ): ClusterRecord {
   return {
@@ -70,5 +73,7 @@ export function claimPooled(
     createdAt: now,
     updatedAt: now,
     expiresAt: now + claim.ttlMinutes * 60_000,
+    // Its idle time counts from the claim: it ran unused in the pool until now.
+    runningSince: now,
   };
 }

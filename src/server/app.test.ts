@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { FakeDriver, fakeKubeconfig } from "../testing/fakes.js";
+import { FakeGatewayLink } from "../testing/fake-gateway-link.js";
+import { FakeClock, FakeDriver, fakeKubeconfig } from "../testing/fakes.js";
 import { restCall } from "../testing/http.js";
 import { startServer, type RunningServer } from "./server.js";
 
@@ -18,7 +19,14 @@ describe("REST API: tokens, limits, capacity, OpenAPI (fake driver)", () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "tempkube-app-"));
-    server = await startServer({ host: "127.0.0.1", port: 0, dataDir: dir, driver: new FakeDriver(), hostCapacity: 3 });
+    server = await startServer({
+      host: "127.0.0.1",
+      port: 0,
+      dataDir: dir,
+      driver: new FakeDriver(),
+      hostCapacity: 3,
+      idleMinutes: 20,
+    });
     admin = (await readFile(server.adminTokenFile, "utf8")).trim();
   });
   after(async () => {
@@ -44,6 +52,11 @@ describe("REST API: tokens, limits, capacity, OpenAPI (fake driver)", () => {
     const schema = create.requestBody.content["application/json"].schema;
     assert.deepEqual(schema.properties.size.enum, ["1-small", "1-mid", "1-large"]);
     assert.equal(schema.properties.ttlMinutes.minimum, 1);
+    assert.deepEqual([schema.properties.idleMinutes.minimum, schema.properties.idleMinutes.maximum], [0, 1440]);
+    assert.equal(schema.properties.idleMinutes.default, undefined, "absent means the server's default");
+    const shown = create.responses["201"].content["application/json"].schema;
+    assert.equal(shown.properties.idleMinutes.type, "integer");
+    assert.ok(shown.properties.phase.enum.includes("sleeping"));
     assert.ok(create.responses["403"] && create.responses["429"]);
     for (const path of [
       "/v1/clusters/{id}",
@@ -120,6 +133,61 @@ describe("REST API: tokens, limits, capacity, OpenAPI (fake driver)", () => {
     assert.match((await call(admin, "DELETE", "/v1/tokens/1")).json.message, /last admin token/);
   });
 
+  it("takes idleMinutes (REST) and minutes-to-idle (SMEK-style), the server's default otherwise, and shows sleeping", async () => {
+    const bad = await call(admin, "POST", "/v1/clusters", { idleMinutes: -1 });
+    assert.equal(bad.status, 400);
+    assert.match(bad.json.message, /body\/idleMinutes must be >= 0/);
+    assert.match(
+      (await call(admin, "POST", "/v1/clusters", { idleMinutes: "soon" })).json.message,
+      /body\/idleMinutes must be integer/,
+    );
+    const badSmek = await call(admin, "POST", "/create", {
+      "notification-email": "a@example.com",
+      "minutes-to-idle": -3,
+    });
+    assert.equal(badSmek.status, 400);
+    assert.match(
+      badSmek.json.message,
+      /^minutes-to-idle must be a whole number of minutes from 0 \(never sleep\) to 1440, not -3/,
+    );
+    assert.match(
+      (await call(admin, "POST", "/create", { "notification-email": "a@example.com", "minutes-to-idle": "x" })).json
+        .message,
+      /minutes-to-idle must be a number/,
+    );
+
+    const given = await call(admin, "POST", "/v1/clusters", { idleMinutes: 5, ttlMinutes: 10, wait: true });
+    assert.equal(given.json.idleMinutes, 5);
+    const byDefault = await call(admin, "POST", "/v1/clusters", { ttlMinutes: 10 });
+    assert.equal(byDefault.json.idleMinutes, 20, "the server's --idle-minutes");
+    assert.equal((await call(admin, "DELETE", `/v1/clusters/${byDefault.json.id}?wait=true`)).status, 200);
+    const smek = await call(admin, "POST", "/create", {
+      "notification-email": "a@example.com",
+      "minutes-to-live": 10,
+      "minutes-to-idle": "7",
+      "keep-cluster": false,
+    });
+    assert.equal(smek.status, 200);
+    const smekId = /kubeconfig-([a-z0-9]+)/.exec(smek.text)![1];
+    assert.equal((await call(admin, "GET", `/v1/clusters/${smekId}`)).json.idleMinutes, 7);
+
+    await server.store.clusters.update(given.json.id, { phase: "sleeping", sleptAt: Date.now() }, { now: Date.now() });
+    assert.equal((await call(admin, "GET", `/v1/clusters/${given.json.id}`)).json.phase, "sleeping");
+    const listed = (await call(admin, "GET", "/v1/clusters")).json.items.find(
+      (c: { id: string }) => c.id === given.json.id,
+    );
+    assert.equal(listed.phase, "sleeping");
+    const smekListed = (await call(admin, "GET", "/list")).json.find(
+      (c: Record<string, string>) => c["cluster-id"] === given.json.id,
+    );
+    assert.equal(smekListed["cluster-status"], "sleeping");
+    assert.equal((await call(admin, "GET", `/v1/clusters/${given.json.id}/kubeconfig`)).status, 200);
+    const woken = await call(admin, "POST", `/v1/clusters/${given.json.id}/start?wait=true`);
+    assert.equal(woken.json.phase, "running");
+    for (const id of [given.json.id, smekId])
+      assert.equal((await call(admin, "DELETE", `/v1/clusters/${id}?wait=true`)).json.phase, "terminated");
+  });
+
   it("answers 429 with the reason at host capacity, and makes nothing", async () => {
     const before = (await call(admin, "GET", "/v1/clusters")).json.items.length as number;
     const running = (await call(admin, "GET", "/v1/clusters")).json.items.filter(
@@ -130,5 +198,56 @@ describe("REST API: tokens, limits, capacity, OpenAPI (fake driver)", () => {
     assert.equal(full.status, 429);
     assert.match(full.json.message, /host capacity reached: 3 of 3/);
     assert.equal((await call(admin, "GET", "/v1/clusters")).json.items.length, before + 3 - running);
+  });
+});
+
+describe("sleep and wake through the server (fake driver, fake clock, fake gateway)", () => {
+  it("puts an idle cluster to sleep, wakes it on a request, and counts both in /metrics", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "tempkube-app-sleep-"));
+    const clock = new FakeClock();
+    const driver = new FakeDriver();
+    const gatewayLink = new FakeGatewayLink(driver.calls, clock.now());
+    const server = await startServer({
+      host: "127.0.0.1",
+      port: 0,
+      dataDir: dir,
+      driver,
+      clock,
+      hostCapacity: 3,
+      gatewayLink,
+    });
+    try {
+      const admin = (await readFile(server.adminTokenFile, "utf8")).trim();
+      const call = (method: string, path: string, body?: unknown) => restCall(server.url, admin, method, path, body);
+      /** Polls (a deadline, not a timing assertion) while `step` moves things on. */
+      const until = async (phase: string, id: string, step: () => void) => {
+        for (let i = 0; i < 500; i++) {
+          const r = await call("GET", `/v1/clusters/${id}`);
+          if (r.json.phase === phase) return;
+          step();
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        assert.fail(`cluster ${id} never became ${phase}`);
+      };
+      const made = await call("POST", "/v1/clusters", { idleMinutes: 1, ttlMinutes: 60 });
+      await until("running", made.json.id, () => undefined);
+      await until("sleeping", made.json.id, () => clock.advance(10_000));
+      gatewayLink.requestWake(made.json.id);
+      await until("running", made.json.id, () => undefined);
+      // Counted once each operation has ended, which may be a moment after the phase shows.
+      const counted = (text: string) =>
+        /^tempkube_cluster_sleeps_total 1$/m.test(text) &&
+        /^tempkube_cluster_wakes_total\{result="running"\} 1$/m.test(text);
+      let metrics = "";
+      for (let i = 0; i < 200 && !counted(metrics); i++) {
+        if (i) await new Promise((resolve) => setTimeout(resolve, 10));
+        metrics = (await restCall(server.url, undefined, "GET", "/metrics")).text;
+      }
+      assert.match(metrics, /^tempkube_cluster_sleeps_total 1$/m);
+      assert.match(metrics, /^tempkube_cluster_wakes_total\{result="running"\} 1$/m);
+    } finally {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

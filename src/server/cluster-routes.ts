@@ -28,6 +28,7 @@ export function clusterView(r: ClusterRecord, endpoint: string | null = null) {
     keep: r.keep,
     notificationEmail: r.notificationEmail,
     ttlMinutes: r.ttlMinutes,
+    idleMinutes: r.idleMinutes,
     expiresAt: new Date(r.expiresAt).toISOString(),
     createdAt: new Date(r.createdAt).toISOString(),
     endpoint,
@@ -114,7 +115,7 @@ export function registerClusterRoutes(app: FastifyInstance, clusters: ClusterSer
   app.post<IdParams & Wait>(
     "/v1/clusters/:id/start",
     routeSchema(
-      "Start a stopped cluster",
+      "Start a stopped cluster, or wake a sleeping one",
       { params: clusterIdParamsSchema, querystring: waitQuerySchema },
       clusterSchema,
     ),

@@ -16,6 +16,17 @@ export class ServiceMetrics {
     labelNames: ["outcome"],
     registers: [this.registry],
   });
+  readonly sleeps = new Counter({
+    name: "tempkube_cluster_sleeps_total",
+    help: "Clusters put to sleep after their idle time without a connection",
+    registers: [this.registry],
+  });
+  readonly wakes = new Counter({
+    name: "tempkube_cluster_wakes_total",
+    help: "Clusters woken from sleep (by a connection or a start), by outcome",
+    labelNames: ["result"],
+    registers: [this.registry],
+  });
   readonly deliveries = new Counter({
     name: "tempkube_notification_deliveries_total",
     help: "Notification delivery attempts",

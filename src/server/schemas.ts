@@ -7,6 +7,7 @@ import {
   MAX_WORKERS,
   SIZE_PRESETS,
 } from "../core/cluster-spec.js";
+import { MAX_IDLE_MINUTES } from "../core/idle.js";
 import { KUBERNETES_RELEASES } from "../setup/catalogue.js";
 
 /**
@@ -41,6 +42,14 @@ export const createClusterBodySchema = {
       description: "minutes until expiry",
     },
     keep: { type: "boolean", default: false, description: "at expiry stop (state kept) instead of terminate" },
+    idleMinutes: {
+      // No `default` here: absent means the server's `--idle-minutes`, which the schema cannot know.
+      type: "integer",
+      minimum: 0,
+      maximum: MAX_IDLE_MINUTES,
+      description:
+        "minutes without a connection through the gateway after which the cluster sleeps (stopped, state kept, TTL still running) until the next connection wakes it; 0: never; absent: the server's default",
+    },
     notificationEmail: { type: "string", format: "email" },
     privileged: {
       type: "boolean",
@@ -94,7 +103,11 @@ export const clusterSchema = {
   properties: {
     id: { type: "string" },
     name: { type: ["string", "null"] },
-    phase: { type: "string", enum: PHASES },
+    phase: {
+      type: "string",
+      enum: PHASES,
+      description: "sleeping: stopped while idle; the next connection through the gateway (or a start) wakes it",
+    },
     desired: { type: "string", enum: DESIRED_STATES },
     kubernetesVersion: { type: "string" },
     size: { type: "string" },
@@ -103,6 +116,7 @@ export const clusterSchema = {
     keep: { type: "boolean" },
     notificationEmail: { type: ["string", "null"] },
     ttlMinutes: { type: "integer" },
+    idleMinutes: { type: "integer", description: "sleeps after this many minutes without a connection; 0: never" },
     expiresAt: { type: "string", format: "date-time" },
     createdAt: { type: "string", format: "date-time" },
     endpoint: { type: ["string", "null"], description: "the apiserver URL (reachable from this host)" },

@@ -20,6 +20,7 @@ import { buildApp } from "./app.js";
 import { ServiceMetrics } from "./metrics.js";
 import { ClusterService } from "../service/cluster-service.js";
 import { TokenService } from "../service/token-service.js";
+import type { GatewayLink } from "../controller/gateway-link.js";
 
 export interface ServerOptions {
   host: string;
@@ -36,6 +37,10 @@ export interface ServerOptions {
   database?: string;
   /** What clusters may reach outside the host (local runtime; ignored with `driver`). */
   clusterEgress?: ClusterEgress;
+  /** `idleMinutes` of a create that names none (`--idle-minutes`); 0 or absent: clusters never sleep unless asked. */
+  idleMinutes?: number;
+  /** The gateway's activity, sleeping markers and wake requests (src/gateway/sleep-markers.ts); without it nothing sleeps. */
+  gatewayLink?: GatewayLink;
 }
 
 export interface RunningServer {
@@ -75,16 +80,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     clock,
     { notifier, options: notificationOptions },
     { size: options.warmPool ?? 0, shape: pooledShape(DEFAULT_KUBERNETES_MINOR) },
+    options.gatewayLink,
   );
   const estimate = options.hostCapacity === undefined ? await estimateHostCapacity() : undefined;
   const hostCapacity = options.hostCapacity ?? estimate!.capacity;
   const metrics = new ServiceMetrics(store);
   controller.on("ready", (r: ClusterRecord) => metrics.createSeconds.observe((clock.now() - r.createdAt) / 1000));
   controller.on("expired", (r: ClusterRecord) => metrics.expiries.inc({ outcome: r.desired }));
+  controller.on("slept", () => metrics.sleeps.inc());
+  controller.on("woke", (r: ClusterRecord) =>
+    metrics.wakes.inc({ result: r.phase === "running" ? "running" : "failed" }),
+  );
   notifier.onAttempt = (ok) => metrics.deliveries.inc({ result: ok ? "delivered" : "failed" });
   const clusters = new ClusterService(store, controller, driver, clock, {
     hostCapacity,
     notifications: notificationOptions,
+    defaultIdleMinutes: options.idleMinutes,
   });
   const app = await buildApp({
     clusters,

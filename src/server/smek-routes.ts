@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ClusterRecord } from "../core/cluster-record.js";
 import { DEFAULT_SIZE, DEFAULT_TTL_MINUTES } from "../core/cluster-spec.js";
-import type { ClusterService } from "../service/cluster-service.js";
+import { idleMinutesProblem, type ClusterService } from "../service/cluster-service.js";
 import { TempkubeError } from "../util/errors.js";
 import { parseJsonWithComments } from "../util/jsonc.js";
 import { caller } from "./auth.js";
@@ -28,6 +28,7 @@ const KNOWN_CREATE = [
   "notification-email",
   "enable-privileged",
   "cluster-size",
+  "minutes-to-idle",
 ];
 
 function field<T>(b: Body, name: string, type: "string" | "number" | "boolean", fallback?: T): T {
@@ -57,6 +58,12 @@ echo "try: kubectl --kubeconfig $(pwd)/kubeconfig-${id} get nodes"
 `;
 }
 
+/** stopped, sleeping (idle; the next connection wakes it) or running. */
+function smekStatus(r: ClusterRecord): string {
+  if (r.desired === "stopped" || r.phase === "stopped") return "stopped";
+  return r.phase === "sleeping" ? "sleeping" : "running";
+}
+
 export function registerSmekRoutes(app: FastifyInstance, clusters: ClusterService): void {
   app.post("/create", async (req, reply) => {
     const b = body(req);
@@ -70,6 +77,9 @@ export function registerSmekRoutes(app: FastifyInstance, clusters: ClusterServic
     const minutes = field<number>(b, "minutes-to-live", "number", DEFAULT_TTL_MINUTES);
     if (!Number.isInteger(minutes) || minutes < 1)
       throw new TempkubeError("invalid-input", "minutes-to-live must be a positive integer");
+    const idle = b["minutes-to-idle"] == null ? undefined : field<number>(b, "minutes-to-idle", "number");
+    const idleProblem = idle === undefined ? undefined : idleMinutesProblem(idle, "minutes-to-idle");
+    if (idleProblem) throw new TempkubeError("invalid-input", idleProblem);
     let record: ClusterRecord = await clusters.create(caller(req), {
       kubernetesVersion: b["k8s-version"] === undefined ? undefined : field<string>(b, "k8s-version", "string"),
       ttlMinutes: minutes,
@@ -77,6 +87,7 @@ export function registerSmekRoutes(app: FastifyInstance, clusters: ClusterServic
       notificationEmail: email,
       privileged: field<boolean>(b, "enable-privileged", "boolean", false),
       size: field<string>(b, "cluster-size", "string", DEFAULT_SIZE),
+      idleMinutes: idle,
     });
     record = (await clusters.waitSettled(record.id)) ?? record;
     if (record.phase !== "running") {
@@ -110,7 +121,7 @@ export function registerSmekRoutes(app: FastifyInstance, clusters: ClusterServic
       .filter((r) => r.phase !== "terminated")
       .map((r) => ({
         "cluster-id": r.id,
-        "cluster-status": r.desired === "stopped" || r.phase === "stopped" ? "stopped" : "running",
+        "cluster-status": smekStatus(r),
         "k8s-version": r.spec.kubernetesVersion,
         "cluster-size": r.spec.size,
         "keep-cluster": r.keep,

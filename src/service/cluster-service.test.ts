@@ -23,7 +23,7 @@ describe("cluster service admission and warm pool (fake clock, fake driver)", ()
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function setup(name: string, hostCapacity = 100, poolSize = 0) {
+  async function setup(name: string, hostCapacity = 100, poolSize = 0, defaultIdleMinutes?: number) {
     const store = await Store.openSqlite(join(dir, `${name}.db`));
     const clock = new FakeClock();
     const driver = new FakeDriver();
@@ -35,7 +35,11 @@ describe("cluster service admission and warm pool (fake clock, fake driver)", ()
       { size: poolSize, shape: pooledShape(DEFAULT_KUBERNETES_MINOR) },
     );
     controller.start();
-    const service = new ClusterService(store, controller, driver, clock, { hostCapacity, notifications: {} });
+    const service = new ClusterService(store, controller, driver, clock, {
+      hostCapacity,
+      notifications: {},
+      defaultIdleMinutes,
+    });
     return {
       store,
       clock,
@@ -145,6 +149,52 @@ describe("cluster service admission and warm pool (fake clock, fake driver)", ()
     await s.controller.idle();
     assert.equal((await s.store.clusters.get(mine.id))?.phase, "terminated");
     assert.equal((await s.store.clusters.all()).filter((r) => r.pooled && r.phase === "running").length, 1);
+    await s.close();
+  });
+
+  it("takes idleMinutes from the request or the server's default, and refuses a bad one naming the field", async () => {
+    const s = await setup("idle", 100, 0, 30);
+    assert.equal((await s.service.create(unlimitedTenant, {})).idleMinutes, 30, "the server's default");
+    assert.equal((await s.service.create(unlimitedTenant, { idleMinutes: 0 })).idleMinutes, 0, "0: never");
+    assert.equal((await s.service.create(unlimitedTenant, { idleMinutes: 5 })).idleMinutes, 5);
+    for (const bad of [-1, 1.5, 24 * 60 + 1])
+      await assert.rejects(
+        s.service.create(unlimitedTenant, { idleMinutes: bad }),
+        refusedAs("invalid-input", /^idleMinutes must be a whole number of minutes from 0 \(never sleep\) to 1440/),
+      );
+    await s.close();
+  });
+
+  it("counts a sleeping cluster against its token's quota, not the host's capacity; start wakes it without admission", async () => {
+    const s = await setup("asleep", 1);
+    const limited: TokenIdentity = {
+      ...unlimitedTenant,
+      id: 8,
+      name: "one",
+      limits: { ...unlimitedTenant.limits, maxClusters: 1 },
+    };
+    const r = await s.service.create(limited, { idleMinutes: 5 });
+    await s.controller.idle();
+    await s.store.clusters.update(r.id, { phase: "sleeping", sleptAt: s.clock.now() }, { now: s.clock.now() });
+    await assert.rejects(s.service.create(limited, {}), refusedAs("forbidden", /quota: .* \(sleeping ones count\)/));
+    const other = await s.service.create(unlimitedTenant, {});
+    await s.controller.idle();
+    assert.equal((await s.store.clusters.get(other.id))?.phase, "running", "the sleeper's place on the host was free");
+    const waking = await s.service.start(limited, r.id);
+    assert.equal(waking.phase, "starting", "a wake is not refused for a full host: it is tried");
+    assert.equal((await s.service.waitSettled(r.id))?.phase, "running");
+    await assert.rejects(s.service.start(limited, r.id), refusedAs("conflict", /already running/));
+    await s.close();
+  });
+
+  it("hands a pool cluster over with the request's idleMinutes, its idle time counted from the claim", async () => {
+    const s = await setup("pool-idle", 10, 1);
+    await s.controller.idle();
+    s.clock.advance(60 * 60_000);
+    const mine = await s.service.create(unlimitedTenant, { idleMinutes: 7 });
+    assert.equal(mine.pooled, false);
+    assert.equal(mine.idleMinutes, 7);
+    assert.equal(mine.runningSince, s.clock.now());
     await s.close();
   });
 

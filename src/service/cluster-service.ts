@@ -10,6 +10,7 @@ import { conflictFor, type ClusterRecord } from "../core/cluster-record.js";
 import type { Clock } from "../core/clock.js";
 import { capacityRefusal, policyRefusal, type TokenIdentity } from "../core/quota.js";
 import { claimPooled, poolServes } from "../core/warm-pool.js";
+import { MAX_IDLE_MINUTES } from "../core/idle.js";
 import type { LifetimeController } from "../controller/lifetime-controller.js";
 import { gatewayKubeconfig, gatewayServer, type GatewayAccess } from "../gateway/gateway-kubeconfig.js";
 import { notificationsFor, type NotificationPolicy } from "../core/notifications.js";
@@ -28,12 +29,23 @@ export interface CreateClusterRequest {
   workers?: number;
   name?: string;
   labels?: Record<string, string>;
+  /** Minutes without a connection through the gateway before the cluster sleeps; 0: never; absent: the server's default. */
+  idleMinutes?: number;
 }
 
 export interface ServiceLimits {
   /** Users' clusters running (or on their way) at once on this host. */
   hostCapacity: number;
   notifications: NotificationPolicy;
+  /** `idleMinutes` of a create that names none (`tempkube server --idle-minutes`); 0: never sleep. */
+  defaultIdleMinutes?: number;
+}
+
+/** Why an idle time is not acceptable, naming the field as the caller knows it; undefined when it is. */
+export function idleMinutesProblem(minutes: number, field: string): string | undefined {
+  if (!Number.isInteger(minutes) || minutes < 0 || minutes > MAX_IDLE_MINUTES)
+    return `${field} must be a whole number of minutes from 0 (never sleep) to ${MAX_IDLE_MINUTES}, not ${minutes}`;
+  return undefined;
 }
 
 export interface ClusterServiceOptions {
@@ -79,6 +91,9 @@ export class ClusterService {
     const problems = validateSpec(spec);
     if (problems.length) throw new TempkubeError("invalid-input", problems.join("; "));
     const ttlMinutes = req.ttlMinutes ?? DEFAULT_TTL_MINUTES;
+    const idleMinutes = req.idleMinutes ?? this.limits.defaultIdleMinutes ?? 0;
+    const idleProblem = idleMinutesProblem(idleMinutes, "idleMinutes");
+    if (idleProblem) throw new TempkubeError("invalid-input", idleProblem);
     const refused = policyRefusal(who, spec, ttlMinutes);
     if (refused) throw new TempkubeError(refused.type, refused.message);
     const now = this.clock.now();
@@ -89,6 +104,7 @@ export class ClusterService {
       notificationEmail: req.notificationEmail ?? null,
       ttlMinutes,
       labels: req.labels ?? {},
+      idleMinutes,
     };
     const claimed = await this.store.clusters.claimPooled(
       (r) => poolServes(r.spec, spec, sameRelease),
@@ -113,6 +129,8 @@ export class ClusterService {
       timings: {},
       generation: 0,
       pooled: false,
+      runningSince: null,
+      sleptAt: null,
       ...mine,
     };
     await this.store.clusters.insert(record, this.admission(who));
@@ -149,7 +167,8 @@ export class ClusterService {
 
   async kubeconfig(who: TokenIdentity, id: string): Promise<string> {
     const r = await this.get(who, id);
-    if (r.phase !== "running" && r.phase !== "stopped" && r.phase !== "starting" && r.phase !== "stopping") {
+    // A sleeping cluster's kubeconfig works: the first connection through it wakes the cluster.
+    if (!["running", "stopped", "starting", "stopping", "sleeping"].includes(r.phase)) {
       throw new TempkubeError("conflict", `cluster ${id} has no kubeconfig while ${r.phase}`);
     }
     const kubeconfig = (await this.driver.credentials(id)).tenantKubeconfig;
@@ -164,7 +183,10 @@ export class ClusterService {
     if (clusterId) {
       const r = await this.get(who, clusterId);
       if (r.phase !== "running")
-        throw new TempkubeError("conflict", `cluster ${clusterId} is ${r.phase}; images load into running clusters`);
+        throw new TempkubeError(
+          "conflict",
+          `cluster ${clusterId} is ${r.phase}; images load into running clusters${r.phase === "sleeping" ? " (start wakes it)" : ""}`,
+        );
     } else if (!who.admin) {
       throw new TempkubeError(
         "forbidden",
@@ -180,6 +202,10 @@ export class ClusterService {
 
   async start(who: TokenIdentity, id: string): Promise<ClusterRecord> {
     const r = await this.get(who, id);
+    // A wake, as a connection through the gateway would make: it already holds its place in the
+    // token's quota, and wakes are not admitted against host capacity (core/quota.ts RunningCounts).
+    // Recorded as the wake's first phase, so the controller starts it, and waits see it under way.
+    if (r.phase === "sleeping" && r.desired === "running") return this.change(who, id, "start", { phase: "starting" });
     const now = this.clock.now();
     // An expired kept cluster comes back with a fresh lifetime of its TTL.
     const expiresAt = r.expiresAt <= now ? now + r.ttlMinutes * 60_000 : r.expiresAt;
@@ -188,7 +214,8 @@ export class ClusterService {
       id,
       "start",
       { desired: "running", expiresAt, ...(r.phase === "failed" ? { phase: "stopped" as const } : {}) },
-      this.admission(who),
+      // A cluster still wanted running (one that failed to start or wake) already holds its place.
+      r.desired === "running" ? undefined : this.admission(who),
     );
   }
 
@@ -214,7 +241,13 @@ export class ClusterService {
     const conflict = conflictFor(op, r);
     if (conflict) throw new TempkubeError("conflict", conflict);
     const generation = changes.desired && changes.desired !== r.desired ? r.generation + 1 : r.generation;
-    const updated = await this.store.clusters.update(id, { ...changes, generation }, { now: this.clock.now(), admit });
+    // Checked again in the write's transaction: the controller may have moved the cluster on since
+    // the read (a wake finishing must not be followed by a second start of a running cluster).
+    const updated = await this.store.clusters.update(
+      id,
+      { ...changes, generation },
+      { now: this.clock.now(), admit, conflict: (current) => conflictFor(op, current) },
+    );
     this.controller.trigger();
     return updated;
   }

@@ -16,6 +16,8 @@ export interface ClusterUpdate {
   notify?: ChangeNotifications;
   /** Checked first, in the same transaction, when the change makes the cluster run again. */
   admit?: Admission;
+  /** Why the change may not be made to the record as it is now (a conflict), checked in the same transaction. */
+  conflict?: (current: ClusterRecord) => string | undefined;
 }
 
 /** The clusters table: users' clusters and the warm pool's. */
@@ -45,12 +47,14 @@ export class Clusters {
   async update(
     id: string,
     changes: Partial<ClusterRecord>,
-    { now, notify, admit }: ClusterUpdate,
+    { now, notify, admit, conflict }: ClusterUpdate,
   ): Promise<ClusterRecord> {
     return this.connection.serialized(async (trx) => {
       const row = await trx.selectFrom("clusters").selectAll().where("id", "=", id).executeTakeFirst();
       if (!row) throw new TempkubeError("not-found", `cluster ${id} not found`);
       const previous = fromRow(row);
+      const conflicting = conflict?.(previous);
+      if (conflicting) throw new TempkubeError("conflict", conflicting);
       if (admit) refuseIf(admit(await runningCounts(trx, previous.owner)));
       const next = { ...previous, ...changes, updatedAt: now };
       await trx.updateTable("clusters").set(toRow(next)).where("id", "=", id).execute();
@@ -116,15 +120,21 @@ function refuseIf(refusal: Refusal | undefined): void {
   if (refusal) throw new TempkubeError(refusal.type, refusal.message);
 }
 
-/** Users' clusters that run or are on their way to running (the pool's are the operator's, not counted). */
+/**
+ * Users' clusters that run or are on their way to running (the pool's are the operator's, not
+ * counted); sleeping ones count for their owner, not for the host (core/quota.ts RunningCounts).
+ */
 async function runningCounts(trx: Transaction<Database>, owner: string): Promise<RunningCounts> {
   const rows = await trx
     .selectFrom("clusters")
-    .select(["owner"])
+    .select(["owner", "phase"])
     .where("desired", "=", "running")
     .where("pooled", "=", 0)
     .execute();
-  return { owner: rows.filter((r) => r.owner === owner).length, total: rows.length };
+  return {
+    owner: rows.filter((r) => r.owner === owner).length,
+    total: rows.filter((r) => r.phase !== "sleeping").length,
+  };
 }
 
 function toRow(r: ClusterRecord): ClusterRow {
@@ -146,6 +156,9 @@ function toRow(r: ClusterRecord): ClusterRow {
     generation: r.generation,
     labels: JSON.stringify(r.labels),
     pooled: r.pooled ? 1 : 0,
+    idle_minutes: r.idleMinutes,
+    running_since: r.runningSince,
+    slept_at: r.sleptAt,
   };
 }
 
@@ -168,5 +181,8 @@ function fromRow(row: ClusterRow): ClusterRecord {
     generation: Number(row.generation),
     labels: JSON.parse(row.labels) as Record<string, string>,
     pooled: Number(row.pooled) === 1,
+    idleMinutes: Number(row.idle_minutes),
+    runningSince: row.running_since === null ? null : Number(row.running_since),
+    sleptAt: row.slept_at === null ? null : Number(row.slept_at),
   };
 }

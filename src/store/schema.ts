@@ -39,6 +39,9 @@ export interface ClusterRow {
   generation: number;
   labels: string;
   pooled: number;
+  idle_minutes: number;
+  running_since: number | null;
+  slept_at: number | null;
 }
 
 export interface TokenRow {
@@ -164,6 +167,18 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
           .alterTable("clusters")
           .addColumn("pooled", "integer", (c) => c.notNull().defaultTo(0))
           .execute();
+      },
+    },
+    // Sleep when idle (issue 12). Clusters made before it never sleep (idle_minutes 0).
+    "005_cluster_sleep": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable("clusters")
+          .addColumn("idle_minutes", "integer", (c) => c.notNull().defaultTo(0))
+          .execute();
+        for (const name of ["running_since", "slept_at"]) {
+          await db.schema.alterTable("clusters").addColumn(name, "bigint").execute();
+        }
       },
     },
   };

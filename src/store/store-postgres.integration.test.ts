@@ -36,7 +36,7 @@ describe("store on PostgreSQL", () => {
         data_type: string;
         is_identity: string;
       }>(
-        "select table_name, column_name, data_type, is_identity from information_schema.columns where table_schema = 'public' and table_name in ('clusters', 'tokens', 'outbox') and column_name in ('id', 'expires_at', 'revoked_at')",
+        "select table_name, column_name, data_type, is_identity from information_schema.columns where table_schema = 'public' and table_name in ('clusters', 'tokens', 'outbox') and column_name in ('id', 'expires_at', 'revoked_at', 'idle_minutes', 'running_since', 'slept_at')",
       );
       const types = Object.fromEntries(
         rows.map((r) => [
@@ -47,6 +47,9 @@ describe("store on PostgreSQL", () => {
       assert.deepEqual(types, {
         "clusters.id": "text",
         "clusters.expires_at": "bigint",
+        "clusters.idle_minutes": "integer",
+        "clusters.running_since": "bigint",
+        "clusters.slept_at": "bigint",
         "tokens.id": "integer identity",
         "tokens.revoked_at": "bigint",
         "outbox.id": "integer identity",
@@ -54,10 +57,47 @@ describe("store on PostgreSQL", () => {
       const { rows: done } = await client.query<{ name: string }>("select name from kysely_migration order by name");
       assert.deepEqual(
         done.map((r) => r.name),
-        ["001_clusters_and_tokens", "002_outbox", "003_cluster_generation", "004_token_limits_labels_pool"],
+        [
+          "001_clusters_and_tokens",
+          "002_outbox",
+          "003_cluster_generation",
+          "004_token_limits_labels_pool",
+          "005_cluster_sleep",
+        ],
       );
     } finally {
       await client.end();
+    }
+  });
+
+  it("adds the sleep columns to a database made before them, its clusters never sleeping", async () => {
+    assert.ok(postgres);
+    const url = await postgres.createDatabase("before_sleep");
+    await (await Store.openPostgres(url)).close();
+    const { Client } = (await import("pg")).default;
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    try {
+      // The database as migration 004 left it, with one cluster in it.
+      await client.query(
+        "alter table clusters drop column idle_minutes, drop column running_since, drop column slept_at",
+      );
+      await client.query("delete from kysely_migration where name = '005_cluster_sleep'");
+      await client.query(
+        `insert into clusters (id, owner, name, spec, keep, notification_email, desired, phase, ttl_minutes, expires_at,
+           created_at, updated_at, last_error, timings, generation, labels, pooled)
+         values ('old1', '1', null, '{"id":"old1","kubernetesVersion":"1.34","privileged":false,"size":"1-small","workers":0}',
+           0, null, 'running', 'running', 60, 1767229200000, 1767225600000, 1767225600000, null, '{}', 0, '{}', 0)`,
+      );
+    } finally {
+      await client.end();
+    }
+    const store = await Store.openPostgres(url);
+    try {
+      const old = await store.clusters.get("old1");
+      assert.deepEqual([old?.idleMinutes, old?.runningSince, old?.sleptAt], [0, null, null]);
+    } finally {
+      await store.close();
     }
   });
 

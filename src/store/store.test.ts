@@ -31,4 +31,31 @@ describe("store on SQLite", () => {
       db.close();
     }
   });
+
+  it("adds the sleep columns to a database made before them, its clusters never sleeping", async () => {
+    const file = join(dir, "before-sleep.db");
+    await (await Store.openSqlite(file)).close();
+    const db = new SQLite(file);
+    try {
+      // The database as migration 004 left it, with one cluster in it.
+      for (const column of ["idle_minutes", "running_since", "slept_at"])
+        db.exec(`alter table clusters drop column ${column}`);
+      db.exec("delete from kysely_migration where name = '005_cluster_sleep'");
+      db.prepare(
+        `insert into clusters (id, owner, name, spec, keep, notification_email, desired, phase, ttl_minutes, expires_at,
+           created_at, updated_at, last_error, timings, generation, labels, pooled)
+         values ('old1', '1', null, ?, 0, null, 'running', 'running', 60, 1767229200000, 1767225600000, 1767225600000,
+           null, '{}', 0, '{}', 0)`,
+      ).run(JSON.stringify({ id: "old1", kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 }));
+    } finally {
+      db.close();
+    }
+    const store = await Store.openSqlite(file);
+    try {
+      const old = await store.clusters.get("old1");
+      assert.deepEqual([old?.idleMinutes, old?.runningSince, old?.sleptAt], [0, null, null]);
+    } finally {
+      await store.close();
+    }
+  });
 });

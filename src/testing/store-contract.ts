@@ -34,6 +34,9 @@ function record(id: string, changes: Partial<ClusterRecord> = {}): ClusterRecord
     generation: 0,
     labels: { team: "a" },
     pooled: false,
+    idleMinutes: 0,
+    runningSince: null,
+    sleptAt: null,
     ...changes,
   };
 }
@@ -67,7 +70,14 @@ export function storeContract(fresh: () => Promise<Store>): void {
 
   it("keeps clusters: insert, get, update, list (users' only), allClusters", async () => {
     const store = await open();
-    const a = record("aaa1", { keep: true, timings: { provision: 1234 }, expiresAt: NOW + 2 ** 40 });
+    const a = record("aaa1", {
+      keep: true,
+      timings: { provision: 1234 },
+      expiresAt: NOW + 2 ** 40,
+      idleMinutes: 15,
+      runningSince: NOW + 3,
+      sleptAt: NOW + 4,
+    });
     await store.clusters.insert(a);
     await store.clusters.insert(record("bbb2", { owner: "bob", createdAt: NOW + 1 }));
     await store.clusters.insert(record("ccc3", { owner: "pool", pooled: true, createdAt: NOW + 2 }));
@@ -253,6 +263,46 @@ export function storeContract(fresh: () => Promise<Store>): void {
     assert.deepEqual(await store.outbox.list(), []);
     await store.clusters.update("aaa1", { desired: "stopped" }, { now: NOW });
     await store.clusters.update("bbb2", { desired: "running" }, { now: NOW, admit: hostOf(1) });
+  });
+
+  it("counts a sleeping cluster against its owner's quota but not against the host's capacity", async () => {
+    const store = await open();
+    const quotaOf =
+      (max: number): Admission =>
+      (counts) =>
+        capacityRefusal(
+          { id: 1, name: "alice", admin: false, limits: { ...NO_LIMITS, maxClusters: max } },
+          counts,
+          Number.POSITIVE_INFINITY,
+        );
+    await store.clusters.insert(record("aaa1", { phase: "sleeping", sleptAt: NOW }));
+    await assert.rejects(
+      store.clusters.insert(record("bbb2"), quotaOf(1)),
+      refusedAs("forbidden", /may run 1 cluster\(s\) at once and runs 1 \(sleeping ones count\)/),
+    );
+    await store.clusters.insert(record("bbb2", { owner: "bob" }), hostOf(1));
+    await assert.rejects(
+      store.clusters.insert(record("ccc3", { owner: "bob" }), hostOf(1)),
+      refusedAs("capacity", /1 of 1/),
+    );
+  });
+
+  it("checks a conflict inside the update's transaction, and writes nothing then", async () => {
+    const store = await open();
+    await store.clusters.insert(record("aaa1", { phase: "running" }));
+    const unlessSleeping = (r: ClusterRecord) => (r.phase === "sleeping" ? undefined : `cluster is ${r.phase}`);
+    await assert.rejects(
+      store.clusters.update("aaa1", { phase: "starting" }, { now: NOW + 1, conflict: unlessSleeping }),
+      refusedAs("conflict", /cluster is running/),
+    );
+    assert.equal((await store.clusters.get("aaa1"))?.updatedAt, NOW);
+    await store.clusters.update("aaa1", { phase: "sleeping" }, { now: NOW + 2 });
+    const woken = await store.clusters.update(
+      "aaa1",
+      { phase: "starting" },
+      { now: NOW + 3, conflict: unlessSleeping },
+    );
+    assert.equal(woken.phase, "starting");
   });
 
   it("hands a running pool cluster to one user", async () => {

@@ -7,4 +7,6 @@ it("reads TTLs as minutes or hours", () => {
   assert.equal(parseTtl("2h"), 120);
   assert.equal(parseTtl("45"), 45);
   assert.throws(() => parseTtl("soon"), /--ttl must look like 30m or 2h, not "soon"/);
+  assert.equal(parseTtl("0", "--idle"), 0);
+  assert.throws(() => parseTtl("-5m", "--idle"), /--idle must look like 30m or 2h, not "-5m"/);
 });

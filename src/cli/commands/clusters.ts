@@ -23,10 +23,10 @@ type ClusterView = {
   phaseTimingsMs?: Record<string, number>;
 };
 
-/** "30m", "2h", "90" (minutes) → minutes. */
-export function parseTtl(text: string): number {
+/** "30m", "2h", "90" (minutes) → minutes; `flag` names the option in the error. */
+export function parseTtl(text: string, flag = "--ttl"): number {
   const m = /^(\d+)\s*(m|min|h)?$/.exec(text.trim());
-  if (!m) throw new TempkubeError("invalid-input", `--ttl must look like 30m or 2h, not "${text}"`);
+  if (!m) throw new TempkubeError("invalid-input", `${flag} must look like 30m or 2h, not "${text}"`);
   return Number(m[1]) * (m[2] === "h" ? 60 : 1);
 }
 
@@ -37,7 +37,7 @@ export function print(output: string | undefined, value: unknown, human: () => s
 }
 
 const describe = (c: ClusterView) =>
-  `${c.id}  ${c.phase}  Kubernetes ${c.kubernetesVersion}  ${c.size}  expires ${c.expiresAt}${c.endpoint ? `  ${c.endpoint}` : ""}${c.lastError ? `\n  error: ${c.lastError}` : ""}\n`;
+  `${c.id}  ${c.phase}${c.phase === "sleeping" ? " (the next connection wakes it)" : ""}  Kubernetes ${c.kubernetesVersion}  ${c.size}  expires ${c.expiresAt}${c.endpoint ? `  ${c.endpoint}` : ""}${c.lastError ? `\n  error: ${c.lastError}` : ""}\n`;
 
 const TERMINAL: Record<string, (c: ClusterView) => boolean> = {
   running: (c) => c.phase === "running" || c.phase === "failed",
@@ -91,6 +91,10 @@ export function registerClusterCommands(program: Command): void {
     .option("--ttl <duration>", "time to live (30m, 2h)", `${DEFAULT_TTL_MINUTES}m`)
     .option("--keep", "stop instead of terminate at expiry")
     .option(
+      "--idle <duration>",
+      "sleep after this long without a connection (15m, 1h; 0: never); the next connection wakes it (default: the server's)",
+    )
+    .option(
       "--privileged",
       "allow privileged pods (root on the host on the local runtime; needs a token made with --privileged)",
     )
@@ -113,12 +117,14 @@ export function registerClusterCommands(program: Command): void {
 Examples:
   $ bin/tempkube create --ttl 30m --kubeconfig ./kc && kubectl --kubeconfig ./kc get nodes
   $ bin/tempkube create --merge && kubectl get nodes
-  $ id=$(bin/tempkube create --ttl 2h --keep --label ci=pr-42 2>/dev/null)`,
+  $ id=$(bin/tempkube create --ttl 2h --keep --label ci=pr-42 2>/dev/null)
+  $ bin/tempkube create --ttl 8h --idle 15m   # sleeps after 15 idle minutes; kubectl wakes it`,
     )
     .action(
       async (o: {
         ttl: string;
         keep?: boolean;
+        idle?: string;
         privileged?: boolean;
         size?: string;
         version?: string;
@@ -136,6 +142,7 @@ Examples:
         let c = await api.request<ClusterView>("POST", "/v1/clusters", {
           ttlMinutes: parseTtl(o.ttl),
           keep: !!o.keep,
+          idleMinutes: o.idle === undefined ? undefined : parseTtl(o.idle, "--idle"),
           privileged: !!o.privileged,
           size: o.size,
           kubernetesVersion: o.version,
@@ -217,7 +224,7 @@ Examples:
 
   for (const [verb, what, target] of [
     ["stop", "Stop a cluster (state kept)", "stopped"],
-    ["start", "Start a stopped cluster", "running"],
+    ["start", "Start a stopped cluster, or wake a sleeping one", "running"],
   ] as const) {
     program
       .command(`${verb} <id>`)

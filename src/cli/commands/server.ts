@@ -5,6 +5,7 @@ import { describeBound } from "../../host/capacity.js";
 import { estimateHostCapacity } from "../../host/host-budgets.js";
 import { DEFAULT_WARNING_MS } from "../../core/notifications.js";
 import { startServer } from "../../server/server.js";
+import { idleMinutesProblem } from "../../service/cluster-service.js";
 import { TempkubeError } from "../../util/errors.js";
 import { progress } from "../../util/log.js";
 
@@ -35,6 +36,11 @@ export function registerServer(program: Command): void {
     )
     .option("--warm-pool <n>", "clusters of the default shape kept booted, so a create takes well under a second", "1")
     .option(
+      "--idle-minutes <n>",
+      "clusters whose create names no idle time sleep after this many minutes without a connection through the gateway (0: never)",
+      "0",
+    )
+    .option(
       "--database <url>",
       "PostgreSQL store, e.g. postgres://user:pass@host:5432/tempkube (default $TEMPKUBE_DATABASE_URL, else SQLite in the data dir)",
     )
@@ -57,6 +63,7 @@ Example:
         warningMinutes: string;
         capacity?: string;
         warmPool: string;
+        idleMinutes: string;
         database?: string;
       }) => {
         const match = /^(.+):(\d+)$/.exec(opts.listen);
@@ -70,6 +77,9 @@ Example:
         const capacity =
           opts.capacity === undefined ? undefined : await checkedCapacity(wholeNumber("--capacity", opts.capacity, 1));
         const warmPool = wholeNumber("--warm-pool", opts.warmPool, 0);
+        const idleMinutes = wholeNumber("--idle-minutes", opts.idleMinutes, 0);
+        const idleProblem = idleMinutesProblem(idleMinutes, "--idle-minutes");
+        if (idleProblem) throw new TempkubeError("invalid-input", idleProblem);
         const clusterEgress = parseClusterEgress("--cluster-egress", opts.clusterEgress);
         // Whatever else reads $TEMPKUBE_HOME in this process (the runtime's defaults) sees the same directory.
         if (opts.dataDir) process.env.TEMPKUBE_HOME = resolve(opts.dataDir);
@@ -79,6 +89,7 @@ Example:
           dataDir: opts.dataDir && resolve(opts.dataDir),
           hostCapacity: capacity,
           warmPool,
+          idleMinutes,
           clusterEgress,
           database: opts.database ?? (process.env.TEMPKUBE_DATABASE_URL || undefined),
           notifications: {
