@@ -111,7 +111,12 @@ export class ApiClient {
   /** fetch says "fetch failed"; the cause says why, and a certificate or protocol mismatch says what to do. */
   private unreachable(err: Error): TempkubeError {
     const cause = (err.cause ?? err) as NodeJS.ErrnoException;
-    const why = cause.code ? `${cause.code}: ${cause.message}` : cause.message;
+    // OpenSSL's own text (ERR_SSL_…) is a multi-line dump; its code says it all.
+    const why = cause.code?.startsWith("ERR_SSL_")
+      ? cause.code
+      : cause.code
+        ? `${cause.code}: ${cause.message}`
+        : cause.message;
     const at = `the tempkube server at ${this.baseUrl}`;
     if (cause.code && CERTIFICATE_ERRORS.has(cause.code)) {
       const fix = this.ca ? `${this.ca.from} ${this.ca.file} is not the certificate (or CA) of this server; ` : "";
@@ -122,7 +127,7 @@ export class ApiClient {
           `(its path and fingerprint are printed when the server starts)`,
       );
     }
-    if (this.baseUrl.startsWith("https:") && /wrong version number|packet length too long|EPROTO/i.test(why))
+    if (this.baseUrl.startsWith("https:") && /WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|EPROTO/i.test(why))
       return new TempkubeError("host", `${at} does not speak HTTPS (${why}); try an http:// TEMPKUBE_URL`);
     if (this.baseUrl.startsWith("http:") && /other side closed|ECONNRESET|SocketError/i.test(why))
       return new TempkubeError(
