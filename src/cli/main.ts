@@ -18,6 +18,8 @@ const program = new Command()
   .name("tempkube")
   .description("Throwaway, isolated, real Kubernetes clusters in seconds.")
   .showHelpAfterError("(run with --help for usage)")
+  // Every command's --help lists --ca-file under "Global Options".
+  .configureHelp({ showGlobalOptions: true })
   .option(
     "--ca-file <file>",
     "CA certificate (PEM) to trust for an https TEMPKUBE_URL, e.g. the server's <data dir>/api-tls/server.crt (default $TEMPKUBE_CA_FILE)",

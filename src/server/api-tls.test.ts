@@ -11,6 +11,7 @@ import {
   isLoopbackHost,
   missingNames,
   selfSignedCertificate,
+  withListenHost,
 } from "./api-tls.js";
 
 describe("API transport choice", () => {
@@ -81,6 +82,15 @@ describe("self-signed API certificate", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it("adds a particular --listen name or address, not a wildcard", () => {
+    const base = { dnsNames: ["localhost"], ipAddresses: ["127.0.0.1", "::1"] };
+    assert.deepEqual(withListenHost(base, "0.0.0.0"), base);
+    assert.deepEqual(withListenHost(base, "[::]"), base);
+    assert.deepEqual(withListenHost(base, "0:0::1"), base);
+    assert.deepEqual(withListenHost(base, "192.0.2.7").ipAddresses, ["127.0.0.1", "::1", "192.0.2.7"]);
+    assert.deepEqual(withListenHost(base, "TK.example.com").dnsNames, ["localhost", "tk.example.com"]);
   });
 
   it("leaves out tempkube's own cluster addresses, which come and go with clusters", () => {

@@ -132,6 +132,19 @@ export function inAddressPlan(address: string): boolean {
   return isIP(address) === 4 && PLAN.check(address, "ipv4");
 }
 
+/** The host's names, and the one --listen gives when it is a particular name or address (not 0.0.0.0 or ::). */
+export function withListenHost(names: HostNames, listenHost: string): HostNames {
+  const host = listenHost.replace(/^\[(.*)\]$/, "$1");
+  if (host === "0.0.0.0" || host === "::" || host === "") return names;
+  if (isIP(host))
+    return names.ipAddresses.some((a) => canonicalIp(a) === canonicalIp(host))
+      ? names
+      : { ...names, ipAddresses: [...names.ipAddresses, host] };
+  return names.dnsNames.includes(host.toLowerCase())
+    ? names
+    : { ...names, dnsNames: [...names.dnsNames, host.toLowerCase()] };
+}
+
 /** The names in `wanted` that the certificate does not carry as SANs. */
 export function missingNames(certPem: string, wanted: HostNames): string[] {
   const san = new x509.X509Certificate(certPem).getExtension(x509.SubjectAlternativeNameExtension);

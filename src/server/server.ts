@@ -17,7 +17,7 @@ import { pooledShape } from "../core/warm-pool.js";
 import { TempkubeError } from "../util/errors.js";
 import { DEFAULT_KUBERNETES_MINOR } from "../setup/catalogue.js";
 import { buildApp } from "./app.js";
-import { loadGivenCertificate, selfSignedCertificate, type ApiTls } from "./api-tls.js";
+import { hostNames, loadGivenCertificate, selfSignedCertificate, withListenHost, type ApiTls } from "./api-tls.js";
 import { ServiceMetrics } from "./metrics.js";
 import { ClusterService } from "../service/cluster-service.js";
 import { TokenService } from "../service/token-service.js";
@@ -64,7 +64,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // Before anything else: a wrong --tls-cert/--tls-key should fail without side effects.
   const tls =
     options.tls === "self-signed"
-      ? await selfSignedCertificate(dir)
+      ? await selfSignedCertificate(dir, withListenHost(hostNames(), options.host))
       : options.tls && (await loadGivenCertificate(options.tls.certFile, options.tls.keyFile));
   const clock = options.clock ?? systemClock;
   // Uploads cut short by a crash are of no use to anyone.
