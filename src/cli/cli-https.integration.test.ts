@@ -360,6 +360,29 @@ describe(
       } finally {
         await again.stop();
       }
+      // The "host" gains an address (on a veth pair whose both ends stay inside the namespace):
+      // clients dialling it would be refused by the old certificate.
+      await exec("ip", ["-n", netns, "link", "add", "tkqa", "type", "veth", "peer", "name", "tkqb"]);
+      await exec("ip", ["-n", netns, "addr", "add", "198.51.100.7/24", "dev", "tkqa"]);
+      await exec("ip", ["-n", netns, "link", "set", "tkqa", "up"]);
+      await exec("ip", ["-n", netns, "link", "set", "tkqb", "up"]);
+      const moved = await serverProcess(["--listen", "0.0.0.0:0", "--data-dir", data], netns);
+      try {
+        assert.match(moved.log(), /self-signed certificate, made again \(it lacked 198\.51\.100\.7\)/);
+        const renewed = await opensslFingerprint(join(data, "api-tls", "server.crt"));
+        assert.notEqual(renewed, fingerprint);
+        assert.match(moved.log(), new RegExp(`SHA-256 fingerprint ${renewed}`));
+        const port = new URL(moved.url).port;
+        await inNs([
+          "curl",
+          "-sSf",
+          "--cacert",
+          join(data, "api-tls", "server.crt"),
+          `https://198.51.100.7:${port}/healthz`,
+        ]);
+      } finally {
+        await moved.stop();
+      }
     });
 
     it("--insecure-http gives plain HTTP on 0.0.0.0, with a warning", async () => {

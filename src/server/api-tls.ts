@@ -233,7 +233,8 @@ export async function selfSignedCertificate(dataDir: string, names: HostNames = 
     made = { renewed: missing ? `it lacked ${missing.join(", ")}` : `${files.certFile} or its key was unreadable` };
   }
   const { certPem, keyPem } = await makeSelfSigned(names);
-  await mkdir(files.dir, { recursive: true, mode: 0o700 });
+  // The certificate is public (local users pass it as --ca-file); the key alone is private.
+  await mkdir(files.dir, { recursive: true, mode: 0o755 });
   // Each written aside and renamed: a crash leaves whole files (a key and certificate that do
   // not match at worst, which the next start makes again).
   await writeFile(`${files.keyFile}.new`, keyPem, { mode: 0o600 });
