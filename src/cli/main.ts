@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from "commander";
+import { useCaFile } from "../client/api-client.js";
 import { TempkubeError } from "../util/errors.js";
 import { registerBench } from "./commands/bench.js";
 import { registerClusterCommands } from "./commands/clusters.js";
@@ -16,7 +17,15 @@ import { exitCodeFor } from "./exit-codes.js";
 const program = new Command()
   .name("tempkube")
   .description("Throwaway, isolated, real Kubernetes clusters in seconds.")
-  .showHelpAfterError("(run with --help for usage)");
+  .showHelpAfterError("(run with --help for usage)")
+  // Every command's --help lists --ca-file under "Global Options".
+  .configureHelp({ showGlobalOptions: true })
+  .option(
+    "--ca-file <file>",
+    "CA certificate (PEM) to trust for an https TEMPKUBE_URL, e.g. the server's <data dir>/api-tls/server.crt (default $TEMPKUBE_CA_FILE)",
+  )
+  // A global option: commander reads it before or after the subcommand; the client picks it up.
+  .hook("preAction", (cmd) => useCaFile((cmd.opts() as { caFile?: string }).caFile));
 
 registerSetup(program);
 registerVersions(program);

@@ -31,12 +31,15 @@ export interface AppParts {
   metrics: ServiceMetrics;
   /** Where uploaded image archives are streamed to before loading. */
   uploadsDir: string;
+  /** Serve over HTTPS with this certificate and key (PEM). */
+  https?: { cert: string; key: string };
 }
 
 /** The HTTP app: error mapping, body parsing, OpenAPI, authentication, then each resource's routes. */
-export async function buildApp({ clusters, tokens, metrics, uploadsDir }: AppParts): Promise<FastifyInstance> {
+export async function buildApp({ clusters, tokens, metrics, uploadsDir, https }: AppParts): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
+    ...(https ? { https } : {}),
     // Messages name the field and the rule: "body/ttlMinutes must be >= 1", "body/colour is not a known field".
     schemaErrorFormatter: (errors, dataVar) =>
       new Error(

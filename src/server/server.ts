@@ -17,6 +17,7 @@ import { pooledShape } from "../core/warm-pool.js";
 import { TempkubeError } from "../util/errors.js";
 import { DEFAULT_KUBERNETES_MINOR } from "../setup/catalogue.js";
 import { buildApp } from "./app.js";
+import { hostNames, loadGivenCertificate, selfSignedCertificate, withListenHost, type ApiTls } from "./api-tls.js";
 import { ServiceMetrics } from "./metrics.js";
 import { ClusterService } from "../service/cluster-service.js";
 import { TokenService } from "../service/token-service.js";
@@ -41,6 +42,8 @@ export interface ServerOptions {
   idleMinutes?: number;
   /** The gateway's activity, sleeping markers and wake requests (src/gateway/sleep-markers.ts); without it nothing sleeps. */
   gatewayLink?: GatewayLink;
+  /** HTTPS with the operator's certificate, or a self-signed one kept in <dataDir>/api-tls; plain HTTP without. */
+  tls?: { certFile: string; keyFile: string } | "self-signed";
 }
 
 export interface RunningServer {
@@ -51,6 +54,8 @@ export interface RunningServer {
   hostCapacity: number;
   /** What bounds the capacity when the host's own figures set it ("18 clusters, bound by CPU at idle (...)"). */
   capacityBound?: string;
+  /** The certificate served over HTTPS (absent on plain HTTP): the file clients trust, its fingerprint. */
+  tls?: ApiTls;
   close(): Promise<void>;
 }
 
@@ -61,6 +66,11 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const dir = options.dataDir ?? defaultDataDir();
   await mkdir(dir, { recursive: true });
+  // Before anything else: a wrong --tls-cert/--tls-key should fail without side effects.
+  const tls =
+    options.tls === "self-signed"
+      ? await selfSignedCertificate(dir, withListenHost(hostNames(), options.host))
+      : options.tls && (await loadGivenCertificate(options.tls.certFile, options.tls.keyFile));
   const clock = options.clock ?? systemClock;
   // Uploads cut short by a crash are of no use to anyone.
   await rm(join(dir, "uploads"), { recursive: true, force: true });
@@ -102,6 +112,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     tokens: new TokenService(store, clock),
     metrics,
     uploadsDir: join(dir, "uploads"),
+    https: tls && { cert: tls.certPem, key: tls.keyPem },
   });
   // The address first: a second server started by mistake must fail before its controller
   // acts on the store (it would retire the first one's warm pool, for a start).
@@ -128,6 +139,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     store,
     hostCapacity,
     capacityBound: estimate && describeBound(estimate.boundBy),
+    tls,
     async close() {
       await app.close();
       await controller.stop();

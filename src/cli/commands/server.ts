@@ -6,6 +6,7 @@ import { estimateHostCapacity } from "../../host/host-budgets.js";
 import { DEFAULT_WARNING_MS } from "../../core/notifications.js";
 import { startServer } from "../../server/server.js";
 import { idleMinutesProblem } from "../../service/cluster-service.js";
+import { chooseApiTransport, isLoopbackHost, type ApiTls } from "../../server/api-tls.js";
 import { TempkubeError } from "../../util/errors.js";
 import { progress } from "../../util/log.js";
 
@@ -14,6 +15,12 @@ export function registerServer(program: Command): void {
     .command("server")
     .description("Run the tempkube service (REST API, lifetime controller) on the local runtime")
     .option("--listen <host:port>", "address to listen on", "127.0.0.1:7780")
+    .option("--tls-cert <file>", "serve the API over HTTPS with this certificate (PEM; with --tls-key)")
+    .option("--tls-key <file>", "the private key of --tls-cert (PEM, unencrypted)")
+    .option(
+      "--insecure-http",
+      "plain HTTP on a non-loopback --listen (default there: HTTPS with a self-signed certificate kept in <data dir>/api-tls)",
+    )
     .option(
       "--data-dir <dir>",
       "store and cluster data; the same as setting $TEMPKUBE_HOME (default $TEMPKUBE_HOME or /var/lib/tempkube)",
@@ -48,13 +55,23 @@ export function registerServer(program: Command): void {
       "after",
       `
 On first start it writes an admin token to <data dir>/admin-token (mode 0600).
-Example:
+On loopback the API is plain HTTP unless --tls-cert/--tls-key are given. On any other address it
+is HTTPS: with a self-signed certificate made on first start (<data dir>/api-tls/server.crt;
+clients pass it as --ca-file or $TEMPKUBE_CA_FILE, curl as --cacert) unless a certificate is given
+or --insecure-http says otherwise.
+Examples:
   $ sudo bin/tempkube server
-  $ curl -H "Authorization: Bearer $(sudo cat /var/lib/tempkube/admin-token)" http://127.0.0.1:7780/v1/clusters`,
+  $ curl -H "Authorization: Bearer $(sudo cat /var/lib/tempkube/admin-token)" http://127.0.0.1:7780/v1/clusters
+  $ sudo bin/tempkube server --listen 0.0.0.0:7780      # HTTPS, self-signed; prints the certificate's path and fingerprint
+  $ TEMPKUBE_URL=https://tk.example:7780 bin/tempkube list --ca-file server.crt
+  $ sudo bin/tempkube server --listen 0.0.0.0:7780 --tls-cert /etc/tempkube/tls.crt --tls-key /etc/tempkube/tls.key`,
     )
     .action(
       async (opts: {
         listen: string;
+        tlsCert?: string;
+        tlsKey?: string;
+        insecureHttp?: boolean;
         dataDir?: string;
         clusterEgress: string;
         smtpUrl?: string;
@@ -68,6 +85,8 @@ Example:
       }) => {
         const match = /^(.+):(\d+)$/.exec(opts.listen);
         if (!match) throw new TempkubeError("invalid-input", `--listen must be host:port, not "${opts.listen}"`);
+        const host = match[1]!.replace(/^\[(.*)\]$/, "$1");
+        const transport = chooseApiTransport(host, opts);
         const warningMinutes = Number(opts.warningMinutes);
         if (!Number.isFinite(warningMinutes) || warningMinutes < 0)
           throw new TempkubeError(
@@ -84,13 +103,19 @@ Example:
         // Whatever else reads $TEMPKUBE_HOME in this process (the runtime's defaults) sees the same directory.
         if (opts.dataDir) process.env.TEMPKUBE_HOME = resolve(opts.dataDir);
         const server = await startServer({
-          host: match[1],
+          host,
           port: Number(match[2]),
           dataDir: opts.dataDir && resolve(opts.dataDir),
           hostCapacity: capacity,
           warmPool,
           idleMinutes,
           clusterEgress,
+          tls:
+            transport.kind === "self-signed"
+              ? "self-signed"
+              : transport.kind === "given"
+                ? { certFile: resolve(transport.certFile), keyFile: resolve(transport.keyFile) }
+                : undefined,
           database: opts.database ?? (process.env.TEMPKUBE_DATABASE_URL || undefined),
           notifications: {
             smtpUrl: opts.smtpUrl ?? process.env.TEMPKUBE_SMTP_URL,
@@ -102,6 +127,9 @@ Example:
         progress(
           `tempkube server listening on ${server.url}; admin token in ${server.adminTokenFile}; warm pool ${warmPool}`,
         );
+        if (server.tls) progress(describeTls(server.tls));
+        else if (!isLoopbackHost(host))
+          progress("warning: plain HTTP off loopback (--insecure-http): bearer tokens cross the network in clear text");
         progress(
           server.capacityBound
             ? `capacity: ${server.capacityBound}`
@@ -115,6 +143,23 @@ Example:
         await server.close();
       },
     );
+}
+
+/** What a client needs to trust the API's certificate, and to check it was given the right one. */
+function describeTls(tls: ApiTls): string {
+  const made =
+    tls.made === undefined
+      ? "certificate"
+      : tls.made === "new"
+        ? "self-signed certificate, made now,"
+        : tls.made === "reused"
+          ? "self-signed certificate"
+          : `self-signed certificate, made again (${tls.made.renewed}),`;
+  const trust =
+    tls.made === undefined
+      ? "clients trust the CA that signed it (or this file, if self-signed) with --ca-file or $TEMPKUBE_CA_FILE"
+      : `clients trust it with --ca-file ${tls.certFile} (or $TEMPKUBE_CA_FILE; curl --cacert ${tls.certFile})`;
+  return `TLS: ${made} ${tls.certFile}; ${trust}\nTLS: SHA-256 fingerprint ${tls.fingerprint}`;
 }
 
 /**
