@@ -11,6 +11,8 @@ import { CertificateAuthority } from "../runtime/local/pki.js";
 import { startServer, type RunningServer } from "../server/server.js";
 import { BIN, tempkube } from "../testing/cli.js";
 import { FakeDriver } from "../testing/fakes.js";
+import { stopGateway } from "../gateway/gateway-process.js";
+import { freePort } from "../util/net.js";
 import { unlessRoot } from "../testing/root.js";
 
 const exec = promisify(execFile);
@@ -37,7 +39,10 @@ async function serverProcess(
   args: string[],
   netns?: string,
 ): Promise<{ child: ChildProcess; log: () => string; url: string; stop(): Promise<void> }> {
-  const argv = [BIN, "server", "--warm-pool", "0", "--capacity", "1", ...args];
+  // The gateway the server starts outlives it: ports of the test's own, and stopped with the server.
+  const gatewayArgs = ["--gateway-listen", String(await freePort()), "--gateway-http-listen", String(await freePort())];
+  const argv = [BIN, "server", "--warm-pool", "0", "--capacity", "1", ...gatewayArgs, ...args];
+  const dataDir = args[args.indexOf("--data-dir") + 1];
   const child = netns
     ? spawn("ip", ["netns", "exec", netns, ...argv], { stdio: ["ignore", "pipe", "pipe"] })
     : spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
@@ -60,6 +65,7 @@ async function serverProcess(
     async stop() {
       child.kill("SIGTERM");
       await exited;
+      if (args.includes("--data-dir")) await stopGateway(dataDir!);
     },
   };
 }

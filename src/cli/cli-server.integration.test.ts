@@ -46,6 +46,7 @@ describe("CLI over the REST API (fake driver)", () => {
       "token revoke",
       "token whoami",
       "server",
+      "gateway",
       "doctor",
       "versions",
       "versions install",

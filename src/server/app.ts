@@ -33,10 +33,19 @@ export interface AppParts {
   uploadsDir: string;
   /** Serve over HTTPS with this certificate and key (PEM). */
   https?: { cert: string; key: string };
+  /** More Prometheus text for /metrics (the gateway process's own registry). */
+  extraMetrics?: () => Promise<string>;
 }
 
 /** The HTTP app: error mapping, body parsing, OpenAPI, authentication, then each resource's routes. */
-export async function buildApp({ clusters, tokens, metrics, uploadsDir, https }: AppParts): Promise<FastifyInstance> {
+export async function buildApp({
+  clusters,
+  tokens,
+  metrics,
+  uploadsDir,
+  https,
+  extraMetrics,
+}: AppParts): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
     ...(https ? { https } : {}),
@@ -93,7 +102,9 @@ export async function buildApp({ clusters, tokens, metrics, uploadsDir, https }:
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   app.get("/healthz", async () => ({ ok: true }));
   app.get("/metrics", async (_req, reply) =>
-    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+    reply
+      .type(metrics.registry.contentType)
+      .send((await metrics.registry.metrics()) + (extraMetrics ? await extraMetrics() : "")),
   );
 
   requireBearerToken(app, tokens);

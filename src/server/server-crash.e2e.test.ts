@@ -11,6 +11,7 @@ import { restCall } from "../testing/http.js";
 import { unlessRoot } from "../testing/root.js";
 import { smtpSink } from "../testing/smtp.js";
 import { run } from "../util/exec.js";
+import { stopGateway } from "../gateway/gateway-process.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -28,6 +29,7 @@ describe(
     let dir: string;
     let smtp: Awaited<ReturnType<typeof smtpSink>>;
     let port: number;
+    let gatewayPorts: number[] = [];
     let server: ChildProcess | undefined;
     let token = "";
     let before_: string[] = [];
@@ -48,6 +50,11 @@ describe(
           "0.5",
           "--warm-pool",
           "0",
+          // Ports of the test's own: the gateway it starts outlives the server (stopped in after()).
+          "--gateway-listen",
+          `127.0.0.1:${gatewayPorts[0]}`,
+          "--gateway-http-listen",
+          `127.0.0.1:${gatewayPorts[1]}`,
         ],
         { stdio: ["ignore", "pipe", "pipe"] },
       );
@@ -89,6 +96,7 @@ describe(
       runtime = new LocalRuntime({ dataDir: dir });
       smtp = await smtpSink();
       port = await freePort();
+      gatewayPorts = [await freePort(), await freePort()];
       before_ = await runtime.list();
     });
     after(async () => {
@@ -97,6 +105,7 @@ describe(
       for (const id of await runtime.list())
         if (!before_.includes(id)) await runtime.destroy(id).catch(() => undefined);
       await smtp.close();
+      await stopGateway(dir);
       await rm(dir, { recursive: true, force: true });
     });
 

@@ -16,6 +16,11 @@ import type { ClusterRecord } from "../core/cluster-record.js";
 import { pooledShape } from "../core/warm-pool.js";
 import { TempkubeError } from "../util/errors.js";
 import { DEFAULT_KUBERNETES_MINOR } from "../setup/catalogue.js";
+import { GatewayPaths, type GatewayConfig } from "../gateway/gateway-files.js";
+import { ensureGateway } from "../gateway/gateway-process.js";
+import { fetchGatewayActivity, fetchGatewayMetrics } from "../gateway/control-client.js";
+import { GatewaySleepFiles } from "../gateway/sleep-markers.js";
+import { defaultPublicAddress } from "../gateway/public-address.js";
 import { buildApp } from "./app.js";
 import { hostNames, loadGivenCertificate, selfSignedCertificate, withListenHost, type ApiTls } from "./api-tls.js";
 import { ServiceMetrics } from "./metrics.js";
@@ -42,11 +47,19 @@ export interface ServerOptions {
   idleMinutes?: number;
   /** The gateway's activity, sleeping markers and wake requests (src/gateway/sleep-markers.ts); without it nothing sleeps. */
   gatewayLink?: GatewayLink;
+  /**
+   * The gateway in front of every cluster (its own supervised process, left running when the
+   * server stops, so connections through it survive a restart): kubeconfigs lead through it.
+   * publicAddress: by default the --listen host's (src/gateway/public-address.ts).
+   */
+  gateway?: Omit<GatewayConfig, "publicAddress"> & { publicAddress?: string };
   /** HTTPS with the operator's certificate, or a self-signed one kept in <dataDir>/api-tls; plain HTTP without. */
   tls?: { certFile: string; keyFile: string } | "self-signed";
 }
 
 export interface RunningServer {
+  /** The gateway's configuration, when the server runs one. */
+  gateway?: GatewayConfig;
   url: string;
   app: FastifyInstance;
   adminTokenFile: string;
@@ -81,7 +94,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await writeFile(adminTokenFile, `${token}\n`, { mode: 0o600 });
   }
   // The data dir holds the clusters as well as the store: one directory, whichever way it is named.
-  const driver = options.driver ?? new LocalRuntime({ dataDir: dir, clusterEgress: options.clusterEgress });
+  const driver =
+    options.driver ??
+    new LocalRuntime({
+      dataDir: dir,
+      clusterEgress: options.clusterEgress,
+      clusterDomain: options.gateway?.clusterDomain,
+    });
+  const gateway = options.gateway && (await startGateway(dir, options.host, options.gateway, driver));
+  const gatewayPaths = new GatewayPaths(dir);
   const notificationOptions = options.notifications ?? {};
   const notifier = new Notifier(store, clock, notificationOptions);
   const controller = new LifetimeController(
@@ -90,7 +111,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     clock,
     { notifier, options: notificationOptions },
     { size: options.warmPool ?? 0, shape: pooledShape(DEFAULT_KUBERNETES_MINOR) },
-    options.gatewayLink,
+    options.gatewayLink ??
+      (gateway ? new GatewaySleepFiles(gatewayPaths, () => fetchGatewayActivity(gatewayPaths)) : undefined),
   );
   const estimate = options.hostCapacity === undefined ? await estimateHostCapacity() : undefined;
   const hostCapacity = options.hostCapacity ?? estimate!.capacity;
@@ -102,16 +124,31 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     metrics.wakes.inc({ result: r.phase === "running" ? "running" : "failed" }),
   );
   notifier.onAttempt = (ok) => metrics.deliveries.inc({ result: ok ? "delivered" : "failed" });
-  const clusters = new ClusterService(store, controller, driver, clock, {
-    hostCapacity,
-    notifications: notificationOptions,
-    defaultIdleMinutes: options.idleMinutes,
-  });
+  const clusters = new ClusterService(
+    store,
+    controller,
+    driver,
+    clock,
+    {
+      hostCapacity,
+      notifications: notificationOptions,
+      defaultIdleMinutes: options.idleMinutes,
+    },
+    {
+      gateway: gateway && {
+        publicAddress: gateway.publicAddress,
+        port: gateway.listen.port,
+        clusterDomain: gateway.clusterDomain,
+      },
+    },
+  );
   const app = await buildApp({
     clusters,
     tokens: new TokenService(store, clock),
     metrics,
     uploadsDir: join(dir, "uploads"),
+    // The gateway's own counters (connections, bytes, refusals) beside the service's, on one /metrics.
+    extraMetrics: gateway ? async () => (await fetchGatewayMetrics(gatewayPaths)) ?? "" : undefined,
     https: tls && { cert: tls.certPem, key: tls.keyPem },
   });
   // The address first: a second server started by mistake must fail before its controller
@@ -140,6 +177,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     hostCapacity,
     capacityBound: estimate && describeBound(estimate.boundBy),
     tls,
+    gateway,
     async close() {
       await app.close();
       await controller.stop();
@@ -147,4 +185,25 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await store.close();
     },
   };
+}
+
+/**
+ * Starts (or keeps) the gateway with this configuration, after making sure every cluster of
+ * the data dir has its route (clusters made before the gateway existed).
+ */
+async function startGateway(
+  dir: string,
+  listenHost: string,
+  options: NonNullable<ServerOptions["gateway"]>,
+  driver: RuntimeDriver,
+): Promise<GatewayConfig> {
+  const config: GatewayConfig = {
+    listen: options.listen,
+    httpListen: options.httpListen,
+    clusterDomain: options.clusterDomain,
+    publicAddress: options.publicAddress ?? (await defaultPublicAddress(listenHost)),
+  };
+  if (driver instanceof LocalRuntime) await driver.adoptRoutes();
+  await ensureGateway(dir, config);
+  return config;
 }

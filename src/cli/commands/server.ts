@@ -7,6 +7,13 @@ import { DEFAULT_WARNING_MS } from "../../core/notifications.js";
 import { startServer } from "../../server/server.js";
 import { idleMinutesProblem } from "../../service/cluster-service.js";
 import { chooseApiTransport, isLoopbackHost, type ApiTls } from "../../server/api-tls.js";
+import {
+  DEFAULT_CLUSTER_DOMAIN,
+  DEFAULT_GATEWAY_HTTP_PORT,
+  DEFAULT_GATEWAY_PORT,
+  type GatewayConfig,
+} from "../../gateway/gateway-files.js";
+import { gatewayServer } from "../../gateway/gateway-kubeconfig.js";
 import { TempkubeError } from "../../util/errors.js";
 import { progress } from "../../util/log.js";
 
@@ -21,6 +28,21 @@ export function registerServer(program: Command): void {
       "--insecure-http",
       "plain HTTP on a non-loopback --listen (default there: HTTPS with a self-signed certificate kept in <data dir>/api-tls)",
     )
+    .option(
+      "--gateway-listen <[host:]port>",
+      "the one port in front of every cluster's apiserver (TLS passed through, routed by SNI <id>.<cluster domain>); host defaults to --listen's",
+      String(DEFAULT_GATEWAY_PORT),
+    )
+    .option(
+      "--gateway-http-listen <[host:]port>",
+      "HTTP to clusters' LoadBalancer Services, by Host: <service>.<namespace>.<id>.<cluster domain>; host defaults to --listen's",
+      String(DEFAULT_GATEWAY_HTTP_PORT),
+    )
+    .option(
+      "--public-address <host>",
+      "the name or address other machines reach this host by, put in every kubeconfig (default: --listen's address; for 0.0.0.0 the address of the default route's interface)",
+    )
+    .option("--cluster-domain <domain>", "clusters are named <id>.<domain> through the gateway", DEFAULT_CLUSTER_DOMAIN)
     .option(
       "--data-dir <dir>",
       "store and cluster data; the same as setting $TEMPKUBE_HOME (default $TEMPKUBE_HOME or /var/lib/tempkube)",
@@ -82,6 +104,10 @@ Examples:
         warmPool: string;
         idleMinutes: string;
         database?: string;
+        gatewayListen: string;
+        gatewayHttpListen: string;
+        publicAddress?: string;
+        clusterDomain: string;
       }) => {
         const match = /^(.+):(\d+)$/.exec(opts.listen);
         if (!match) throw new TempkubeError("invalid-input", `--listen must be host:port, not "${opts.listen}"`);
@@ -100,6 +126,12 @@ Examples:
         const idleProblem = idleMinutesProblem(idleMinutes, "--idle-minutes");
         if (idleProblem) throw new TempkubeError("invalid-input", idleProblem);
         const clusterEgress = parseClusterEgress("--cluster-egress", opts.clusterEgress);
+        const gateway = {
+          listen: listenAddress("--gateway-listen", opts.gatewayListen, host),
+          httpListen: listenAddress("--gateway-http-listen", opts.gatewayHttpListen, host),
+          publicAddress: opts.publicAddress?.trim() || undefined,
+          clusterDomain: checkedDomain(opts.clusterDomain),
+        };
         // Whatever else reads $TEMPKUBE_HOME in this process (the runtime's defaults) sees the same directory.
         if (opts.dataDir) process.env.TEMPKUBE_HOME = resolve(opts.dataDir);
         const server = await startServer({
@@ -110,6 +142,7 @@ Examples:
           warmPool,
           idleMinutes,
           clusterEgress,
+          gateway,
           tls:
             transport.kind === "self-signed"
               ? "self-signed"
@@ -127,6 +160,7 @@ Examples:
         progress(
           `tempkube server listening on ${server.url}; admin token in ${server.adminTokenFile}; warm pool ${warmPool}`,
         );
+        if (server.gateway) progress(describeGateway(server.gateway));
         if (server.tls) progress(describeTls(server.tls));
         else if (!isLoopbackHost(host))
           progress("warning: plain HTTP off loopback (--insecure-http): bearer tokens cross the network in clear text");
@@ -143,6 +177,36 @@ Examples:
         await server.close();
       },
     );
+}
+
+function describeGateway(g: GatewayConfig): string {
+  const at = (a: { host: string; port: number }) => `${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.port}`;
+  return (
+    `gateway: clusters on ${at(g.listen)} (kubeconfigs: ${gatewayServer({ publicAddress: g.publicAddress, port: g.listen.port })}, ` +
+    `tls-server-name <id>.${g.clusterDomain}); LoadBalancer Services on http://${at(g.httpListen)} ` +
+    `(Host: <service>.<namespace>.<id>.${g.clusterDomain}); it keeps running when the server stops (tempkube gateway stop)`
+  );
+}
+
+/** "[host:]port"; the host defaults to the API's (a loopback API keeps its gateway on loopback too). */
+function listenAddress(flag: string, text: string, apiHost: string): { host: string; port: number } {
+  const m = /^(?:(.+):)?(\d+)$/.exec(text.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 1 || port > 65535)
+    throw new TempkubeError("invalid-input", `${flag} must be [host:]port with a port from 1 to 65535, not "${text}"`);
+  return { host: m[1] ? m[1].replace(/^\[(.*)\]$/, "$1") : apiHost, port };
+}
+
+/** Cluster names are <id>.<domain> in SNI and certificates: a DNS name, lower case (RFC 1123 labels). */
+function checkedDomain(text: string): string {
+  const domain = text.trim().replace(/\.$/, "");
+  const label = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+  if (!domain || domain.length > 200 || !domain.split(".").every((l) => label.test(l)))
+    throw new TempkubeError(
+      "invalid-input",
+      `--cluster-domain must be a DNS name in lower case (labels of a-z, 0-9 and -), not "${text}"`,
+    );
+  return domain;
 }
 
 /** What a client needs to trust the API's certificate, and to check it was given the right one. */

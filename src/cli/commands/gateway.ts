@@ -1,0 +1,57 @@
+import type { Command } from "commander";
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { GatewayPaths, type GatewayConfig } from "../../gateway/gateway-files.js";
+import { gatewayRunning, stopGateway } from "../../gateway/gateway-process.js";
+import { dataDir } from "../../util/paths.js";
+
+/**
+ * The gateway outlives `tempkube server` on purpose (open watches and `logs -f` survive a
+ * restart); these let an operator see it and stop it.
+ */
+export function registerGateway(program: Command): void {
+  const gateway = program
+    .command("gateway")
+    .description("The gateway the server runs in front of every cluster (it keeps running when the server stops)")
+    .option("--data-dir <dir>", "the server's data dir (default $TEMPKUBE_HOME or /var/lib/tempkube)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ sudo bin/tempkube gateway status
+  $ sudo bin/tempkube gateway stop      # cuts every connection through it; the next server start starts it again`,
+    );
+  const dirOf = () => {
+    const opts = gateway.opts<{ dataDir?: string }>();
+    return opts.dataDir ? resolve(opts.dataDir) : dataDir();
+  };
+  gateway
+    .command("status")
+    .description("Whether it runs, and where it listens")
+    .action(async () => {
+      const dir = dirOf();
+      const paths = new GatewayPaths(dir);
+      const config = await readFile(paths.config, "utf8").then(
+        (t) => JSON.parse(t) as GatewayConfig,
+        () => undefined,
+      );
+      const running = await gatewayRunning(dir);
+      process.stdout.write(
+        `${running ? "running" : "not running"}` +
+          (config
+            ? `: TLS ${config.listen.host}:${config.listen.port}, HTTP ${config.httpListen.host}:${config.httpListen.port}, ` +
+              `public address ${config.publicAddress}, cluster domain ${config.clusterDomain}`
+            : " (no server has configured one in this data dir)") +
+          `\nlog: ${paths.logDir}/gateway.log\n`,
+      );
+    });
+  gateway
+    .command("stop")
+    .description("Stop it (connections through it are cut)")
+    .action(async () => {
+      const dir = dirOf();
+      const was = await gatewayRunning(dir);
+      await stopGateway(dir);
+      process.stdout.write(was ? "gateway stopped\n" : "gateway was not running\n");
+    });
+}
