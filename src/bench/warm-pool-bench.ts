@@ -1,6 +1,5 @@
-import { request } from "node:https";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import YAML from "yaml";
+import { KubeRequester } from "./kube-request.js";
 import { ApiClient } from "../client/api-client.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { startServer } from "../server/server.js";
@@ -11,35 +10,6 @@ export interface WarmPoolReport {
   createUsableMs: number[];
   /** The same request against the same cluster again: what any kubeconfig use costs at least. */
   requestMs: number[];
-}
-
-type Kubeconfig = {
-  clusters: { cluster: { server: string; "certificate-authority-data": string } }[];
-  users: { user: { "client-certificate-data": string; "client-key-data": string } }[];
-};
-
-/** One GET with the kubeconfig's tenant credential, as kubectl would make it; resolves with the status code. */
-function getWith(kubeconfig: string, path: string): Promise<number> {
-  const k = YAML.parse(kubeconfig) as Kubeconfig;
-  const b64 = (s: string) => Buffer.from(s, "base64");
-  const url = new URL(path, k.clusters[0].cluster.server);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        ca: b64(k.clusters[0].cluster["certificate-authority-data"]),
-        cert: b64(k.users[0].user["client-certificate-data"]),
-        key: b64(k.users[0].user["client-key-data"]),
-        agent: false,
-      },
-      (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on("error", reject);
-    req.end();
-  });
 }
 
 /**
@@ -66,12 +36,12 @@ export async function benchWarmPool(runs: number, log: (line: string) => void): 
       const t = Date.now();
       const created = await api.request<{ id: string; phase: string }>("POST", "/v1/clusters", { ttlMinutes: 10 });
       const kubeconfig = await api.request<string>("GET", `/v1/clusters/${created.id}/kubeconfig`);
-      const status = await getWith(kubeconfig, "/api/v1/namespaces/default/serviceaccounts/default");
+      const status = await new KubeRequester(kubeconfig).get("/api/v1/namespaces/default/serviceaccounts/default");
       const usable = Date.now() - t;
       if (created.phase !== "running" || status !== 200)
         throw new Error(`cluster ${created.id} was not usable at once (phase ${created.phase}, HTTP ${status})`);
       const t2 = Date.now();
-      await getWith(kubeconfig, "/api/v1/namespaces/default/serviceaccounts/default");
+      await new KubeRequester(kubeconfig).get("/api/v1/namespaces/default/serviceaccounts/default");
       report.requestMs.push(Date.now() - t2);
       report.createUsableMs.push(usable);
       log(
