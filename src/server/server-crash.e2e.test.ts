@@ -12,6 +12,7 @@ import { unlessRoot } from "../testing/root.js";
 import { smtpSink } from "../testing/smtp.js";
 import { run } from "../util/exec.js";
 import { stopGateway } from "../gateway/gateway-process.js";
+import { unmountAll } from "../host/mounts.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -106,6 +107,8 @@ describe(
         if (!before_.includes(id)) await runtime.destroy(id).catch(() => undefined);
       await smtp.close();
       await stopGateway(dir);
+      // A server killed in the middle of an image import leaves containerd's temporary mounts behind.
+      await unmountAll(dir);
       await rm(dir, { recursive: true, force: true });
     });
 

@@ -26,6 +26,9 @@ export async function ensureImageTemplate(baseDir: string, archives: string[]): 
   if (existsSync(join(root, "complete"))) return join(root, "root");
   return withFileLock(join(templates, "build.lock"), "the image template", async () => {
     if (existsSync(join(root, "complete"))) return join(root, "root");
+    // A build cut short (a SIGKILL of the server during its `ctr import`) leaves containerd's
+    // temporary mounts (root/tmpmounts/containerd-mount*) behind: rmdir on them is EBUSY.
+    await unmountAll(root);
     await rm(root, { recursive: true, force: true });
     await mkdir(join(root, "root"), { recursive: true });
     const socket = join(root, "containerd.sock");
@@ -57,12 +60,15 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         containerd.once("exit", () => resolve());
         containerd.kill("SIGTERM");
       });
-      await unmountAll(join(root, "state"));
+      await unmountAll(root);
       await rm(join(root, "state"), { recursive: true, force: true });
     }
     await writeFile(join(root, "complete"), new Date().toISOString());
     for (const other of await readdir(templates)) {
-      if (other !== key && !other.endsWith(".lock")) await rm(join(templates, other), { recursive: true, force: true });
+      if (other !== key && !other.endsWith(".lock")) {
+        await unmountAll(join(templates, other));
+        await rm(join(templates, other), { recursive: true, force: true });
+      }
     }
     return join(root, "root");
   });
