@@ -2,8 +2,10 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import YAML from "yaml";
 import { TempkubeError } from "../util/errors.js";
+
+/** yaml costs ~25 ms to load: only commands that read or write a kubeconfig pay it. */
+const loadYaml = async () => (await import("yaml")).default;
 
 /**
  * The user's own kubeconfig, as kubectl finds it: the first file of $KUBECONFIG, else
@@ -29,6 +31,7 @@ interface Kubeconfig {
 async function load(path: string): Promise<Kubeconfig> {
   if (!existsSync(path)) return { apiVersion: "v1", kind: "Config", clusters: [], contexts: [], users: [] };
   const text = await readFile(path, "utf8");
+  const YAML = await loadYaml();
   let parsed: unknown;
   try {
     parsed = YAML.parse(text) ?? {};
@@ -47,7 +50,7 @@ async function load(path: string): Promise<Kubeconfig> {
 async function save(path: string, config: Kubeconfig): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.tempkube-${process.pid}`;
-  await writeFile(tmp, YAML.stringify(config), { mode: 0o600 });
+  await writeFile(tmp, (await loadYaml()).stringify(config), { mode: 0o600 });
   await rename(tmp, path);
 }
 
@@ -58,7 +61,7 @@ function upsert(list: Named[] | undefined, entries: Named[] | undefined): Named[
 
 /** Merges `kubeconfigYaml` into the file at `path` and makes its context current; returns the context name. */
 export async function mergeKubeconfig(path: string, kubeconfigYaml: string): Promise<string> {
-  const incoming = YAML.parse(kubeconfigYaml) as Kubeconfig;
+  const incoming = (await loadYaml()).parse(kubeconfigYaml) as Kubeconfig;
   const target = await load(path);
   target.clusters = upsert(target.clusters, incoming.clusters);
   target.users = upsert(target.users, incoming.users);

@@ -1,4 +1,4 @@
-import { progress } from "../util/log.js";
+import { progress } from "../util/progress.js";
 
 /** Prints each step as it starts and how long the previous one took: "  ✓ network (0.1s)". */
 export function stepPrinter(): { onStep: (step: string) => void; done: () => void } {

@@ -1,8 +1,8 @@
-import { openAsBlob, readFileSync } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
+import * as http from "node:http";
 import { join } from "node:path";
-// Node's global fetch takes no CA; undici's own fetch takes a dispatcher that does.
-import { Agent, fetch, type BodyInit, type Dispatcher, type Response } from "undici";
+import { pipeline } from "node:stream/promises";
 import { TempkubeError, type ErrorType } from "../util/errors.js";
 import { dataDir } from "../util/paths.js";
 
@@ -19,17 +19,25 @@ export interface TrustedCa {
   from: string;
 }
 
+/** What a request sends: JSON text, or a file streamed from disk. */
+type Body = { type: string; data: string } | { type: string; file: string; size: number };
+
 /**
  * The REST API's client, shared by the CLI, the bench (and the coming SDK). From the
  * environment: TEMPKUBE_URL, TEMPKUBE_TOKEN, else the local admin token file;
  * for an https URL, the CA in --ca-file or TEMPKUBE_CA_FILE (else the system's).
+ *
+ * It speaks through node:http and node:https, not fetch: Node loads fetch's implementation
+ * (undici) on the first call, ~100 ms of a CLI command that should take ~100 ms in all
+ * (issue 15); https takes the CA as an option of its own.
  */
 export class ApiClient {
   private constructor(
     readonly baseUrl: string,
     private readonly token: string,
     private readonly ca: TrustedCa | undefined,
-    private readonly dispatcher: Dispatcher | undefined,
+    /** The CA's PEM when one is trusted for an https URL; else the system's CAs. */
+    private readonly caPem: string | undefined,
   ) {}
 
   static async fromEnvironment(): Promise<ApiClient> {
@@ -50,7 +58,7 @@ export class ApiClient {
   }
 
   static at(url: string, token: string, ca?: TrustedCa): ApiClient {
-    let dispatcher: Dispatcher | undefined;
+    let caPem: string | undefined;
     if (ca && url.startsWith("https:")) {
       let pem: string;
       try {
@@ -61,9 +69,9 @@ export class ApiClient {
       }
       if (!pem.includes("-----BEGIN CERTIFICATE-----"))
         throw new TempkubeError("invalid-input", `${ca.from} ${ca.file} holds no PEM certificate`);
-      dispatcher = new Agent({ connect: { ca: pem } });
+      caPem = pem;
     }
-    return new ApiClient(url.replace(/\/$/, ""), token, ca, dispatcher);
+    return new ApiClient(url.replace(/\/$/, ""), token, ca, caPem);
   }
 
   async request<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
@@ -78,47 +86,77 @@ export class ApiClient {
   async upload<T = Record<string, unknown>>(path: string, file: string): Promise<T> {
     const info = await stat(file).catch(() => undefined);
     if (!info?.isFile()) throw new TempkubeError("invalid-input", `${file} is not a file`);
-    const blob = await openAsBlob(file);
-    return this.send<T>("POST", path, { type: "application/x-tar", data: blob });
+    return this.send<T>("POST", path, { type: "application/x-tar", file, size: info.size });
   }
 
-  private async send<T>(method: string, path: string, body?: { type: string; data: string | Blob }): Promise<T> {
-    let res: Response;
+  private async send<T>(method: string, path: string, body?: Body): Promise<T> {
+    let status: number;
+    let contentType: string | undefined;
+    let text: string;
     try {
-      res = await fetch(`${this.baseUrl}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${this.token}`, ...(body ? { "content-type": body.type } : {}) },
-        // A file's Blob streams from disk as undici sends it (Node's Blob and undici's typings differ).
-        body: body?.data as BodyInit | undefined,
-        dispatcher: this.dispatcher,
-      });
+      ({ status, contentType, text } = await this.exchange(method, new URL(`${this.baseUrl}${path}`), body));
     } catch (err) {
       throw this.unreachable(err as Error);
     }
-    const text = await res.text();
-    if (!res.ok) {
+    if (status < 200 || status > 299) {
       let message = text;
       try {
         message = (JSON.parse(text) as { message: string }).message;
       } catch {
         /* plain text */
       }
-      throw new TempkubeError(errorTypeFor(res.status), message);
+      throw new TempkubeError(errorTypeFor(status), message);
     }
-    return (res.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text) as T;
+    return (contentType?.includes("json") ? JSON.parse(text) : text) as T;
   }
 
-  /** fetch says "fetch failed"; the cause says why, and a certificate or protocol mismatch says what to do. */
+  /** One request and its whole answer; a failure to connect, or mid-answer, rejects with the socket's error. */
+  private async exchange(
+    method: string,
+    url: URL,
+    body: Body | undefined,
+  ): Promise<{ status: number; contentType?: string; text: string }> {
+    const headers: http.OutgoingHttpHeaders = { authorization: `Bearer ${this.token}` };
+    if (body) {
+      headers["content-type"] = body.type;
+      headers["content-length"] = "data" in body ? Buffer.byteLength(body.data) : body.size;
+    }
+    // node:https (and with it TLS) only for an https URL.
+    const req =
+      url.protocol === "https:"
+        ? (await import("node:https")).request(url, { method, headers, ...(this.caPem ? { ca: this.caPem } : {}) })
+        : http.request(url, { method, headers });
+    const answered = new Promise<http.IncomingMessage>((resolve, reject) => {
+      req.once("response", resolve);
+      req.on("error", reject);
+    });
+    if (!body) req.end();
+    else if ("data" in body) req.end(body.data);
+    // A failed upload destroys the request, which rejects `answered`; a server that answers
+    // before it has read the whole file (a refusal) is heard all the same.
+    else pipeline(createReadStream(body.file), req).catch(() => undefined);
+    const res = await answered;
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    return {
+      status: res.statusCode ?? 0,
+      contentType: res.headers["content-type"],
+      text: Buffer.concat(chunks).toString("utf8"),
+    };
+  }
+
+  /** The socket's error (or fetch-style, its cause) says why; and a certificate or protocol mismatch says what to do. */
   private unreachable(err: Error): TempkubeError {
     const cause = (err.cause ?? err) as NodeJS.ErrnoException;
+    // A TLS record error met while writing comes as EPROTO with OpenSSL's dump in the message
+    // ("…:SSL routines:ssl3_get_record:wrong version number:…"): named the way Node names
+    // OpenSSL's reasons elsewhere (ERR_SSL_WRONG_VERSION_NUMBER).
+    const reason = cause.code === "EPROTO" ? /SSL routines:[^:]*:([^:]+):/.exec(cause.message)?.[1] : undefined;
+    const code = reason ? `ERR_SSL_${reason.toUpperCase().replace(/\W+/g, "_")}` : cause.code;
     // OpenSSL's own text (ERR_SSL_…) is a multi-line dump; its code says it all.
-    const why = cause.code?.startsWith("ERR_SSL_")
-      ? cause.code
-      : cause.code
-        ? `${cause.code}: ${cause.message}`
-        : cause.message;
+    const why = code?.startsWith("ERR_SSL_") ? code : code ? `${code}: ${cause.message}` : cause.message;
     const at = `the tempkube server at ${this.baseUrl}`;
-    if (cause.code && CERTIFICATE_ERRORS.has(cause.code)) {
+    if (code && CERTIFICATE_ERRORS.has(code)) {
       const fix = this.ca ? `${this.ca.from} ${this.ca.file} is not the certificate (or CA) of this server; ` : "";
       return new TempkubeError(
         "host",
@@ -129,7 +167,7 @@ export class ApiClient {
     }
     if (this.baseUrl.startsWith("https:") && /WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|EPROTO/i.test(why))
       return new TempkubeError("host", `${at} does not speak HTTPS (${why}); try an http:// TEMPKUBE_URL`);
-    if (this.baseUrl.startsWith("http:") && /other side closed|ECONNRESET|SocketError/i.test(why))
+    if (this.baseUrl.startsWith("http:") && /other side closed|ECONNRESET|socket hang up|HPE_|SocketError/i.test(why))
       return new TempkubeError(
         "host",
         `${at} closed the connection (${why}); if it serves HTTPS (a non-loopback --listen does), use an https:// TEMPKUBE_URL`,

@@ -6,12 +6,4 @@ export const logger = pino({
   redact: { paths: ["token", "*.token", "password", "*.password", "key", "*.key"], censor: "[redacted]" },
 });
 
-/** Progress lines for humans (setup, CLI). Quiet when TEMPKUBE_QUIET is set. */
-export function progress(line: string): void {
-  if (process.env.TEMPKUBE_QUIET) return;
-  process.stderr.write(`${line}\n`);
-}
-
-export function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)}s`;
-}
+export { progress, seconds } from "./progress.js";

@@ -1,10 +1,13 @@
 import type { Command } from "commander";
-import { benchLocal, formatReport } from "../../bench/local-bench.js";
-import { median } from "../../bench/stats.js";
-import { benchWarmPool, formatWarmPool } from "../../bench/warm-pool-bench.js";
-import { benchGateway, formatGateway } from "../../bench/gateway-bench.js";
 import { TempkubeError } from "../../util/errors.js";
-import { progress } from "../../util/log.js";
+import { progress } from "../../util/progress.js";
+
+function positive(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1)
+    throw new TempkubeError("invalid-input", `${flag} must be a positive integer, not "${text}"`);
+  return n;
+}
 
 export function registerBench(program: Command): void {
   program
@@ -17,10 +20,15 @@ export function registerBench(program: Command): void {
     .option("--no-warm-pool", "skip the warm-pool figure (create through the server from a booted pool)")
     .option("--no-gateway", "skip the gateway figures (request latency through it vs. direct; wake on connect)")
     .option("--requests <n>", "GET /version requests each way for the gateway's latency", "200")
+    .option(
+      "--cli",
+      "only the CLI start-up figures (--help, list, get against a server with a fake runtime, vs. node -e 0): no clusters, no root",
+    )
+    .option("--cli-runs <n>", "times each CLI command is spawned for the CLI figures", "20")
     .option("-o, --output <format>", "text or json", "text")
     .addHelpText(
       "after",
-      "\nFigures are medians; the machine is shared and noisy, so compare the ratios.\nExample:\n  $ sudo bin/tempkube bench --runs 5",
+      "\nFigures are medians; the machine is shared and noisy, so compare the ratios.\nExamples:\n  $ sudo bin/tempkube bench --runs 5\n  $ bin/tempkube bench --cli --cli-runs 30",
     )
     .action(
       async (opts: {
@@ -30,23 +38,41 @@ export function registerBench(program: Command): void {
         warmPool: boolean;
         gateway: boolean;
         requests: string;
+        cli?: boolean;
+        cliRuns: string;
       }) => {
-        const runs = Number(opts.runs);
-        if (!Number.isInteger(runs) || runs < 1)
-          throw new TempkubeError("invalid-input", `--runs must be a positive integer, not "${opts.runs}"`);
+        const cliRuns = positive("--cli-runs", opts.cliRuns);
+        const { benchCli, formatCli } = await import("../../bench/cli-bench.js");
+        if (opts.cli) {
+          const cli = await benchCli(cliRuns, progress);
+          if (opts.output === "json") return void process.stdout.write(`${JSON.stringify({ cli }, null, 2)}\n`);
+          return void process.stdout.write(`tempkube bench --cli\n${formatCli(cli)}`);
+        }
+        const runs = positive("--runs", opts.runs);
+        const requests = positive("--requests", opts.requests);
+        const [
+          { benchLocal, formatReport },
+          { median },
+          { benchWarmPool, formatWarmPool },
+          { benchGateway, formatGateway },
+        ] = await Promise.all([
+          import("../../bench/local-bench.js"),
+          import("../../bench/stats.js"),
+          import("../../bench/warm-pool-bench.js"),
+          import("../../bench/gateway-bench.js"),
+        ]);
         const report = await benchLocal({ runs, idleSeconds: Number(opts.idle), log: progress });
-        const requests = Number(opts.requests);
-        if (!Number.isInteger(requests) || requests < 1)
-          throw new TempkubeError("invalid-input", `--requests must be a positive integer, not "${opts.requests}"`);
         const warmPool = opts.warmPool ? await benchWarmPool(runs, progress) : undefined;
         const gateway = opts.gateway ? await benchGateway(requests, runs, progress) : undefined;
+        const cli = await benchCli(cliRuns, progress);
         if (opts.output === "json")
-          return void process.stdout.write(`${JSON.stringify({ ...report, warmPool, gateway }, null, 2)}\n`);
+          return void process.stdout.write(`${JSON.stringify({ ...report, warmPool, gateway, cli }, null, 2)}\n`);
         const baseline = median(report.baselineReadyMs);
         process.stdout.write(
           formatReport(report) +
             (warmPool ? formatWarmPool(warmPool, baseline) : "") +
-            (gateway ? formatGateway(gateway, baseline) : ""),
+            (gateway ? formatGateway(gateway, baseline) : "") +
+            formatCli(cli),
         );
       },
     );

@@ -1,15 +1,14 @@
 import { writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import type { Command } from "commander";
-import YAML from "yaml";
 import type { Phase } from "../../core/cluster-record.js";
 import { DEFAULT_TTL_MINUTES, SIZE_PRESETS } from "../../core/cluster-spec.js";
-import { parseLabelPairs } from "../../core/labels.js";
 import { TempkubeError } from "../../util/errors.js";
-import { progress, seconds } from "../../util/log.js";
+import { progress, seconds } from "../../util/progress.js";
 import { ApiClient } from "../../client/api-client.js";
+import { parseLabels, parseTtl } from "../flags.js";
 import { mergeKubeconfig, removeFromKubeconfig, userKubeconfigPath } from "../kubeconfig-file.js";
-import { table } from "./versions.js";
+import { print, table } from "../output.js";
 
 type ClusterView = {
   id: string;
@@ -22,19 +21,6 @@ type ClusterView = {
   endpoint?: string | null;
   phaseTimingsMs?: Record<string, number>;
 };
-
-/** "30m", "2h", "90" (minutes) → minutes; `flag` names the option in the error. */
-export function parseTtl(text: string, flag = "--ttl"): number {
-  const m = /^(\d+)\s*(m|min|h)?$/.exec(text.trim());
-  if (!m) throw new TempkubeError("invalid-input", `${flag} must look like 30m or 2h, not "${text}"`);
-  return Number(m[1]) * (m[2] === "h" ? 60 : 1);
-}
-
-export function print(output: string | undefined, value: unknown, human: () => string): void {
-  if (output === "json") process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-  else if (output === "yaml") process.stdout.write(YAML.stringify(value));
-  else process.stdout.write(human());
-}
 
 const describe = (c: ClusterView) =>
   `${c.id}  ${c.phase}${c.phase === "sleeping" ? " (the next connection wakes it)" : ""}  Kubernetes ${c.kubernetesVersion}  ${c.size}  expires ${c.expiresAt}${c.endpoint ? `  ${c.endpoint}` : ""}${c.lastError ? `\n  error: ${c.lastError}` : ""}\n`;
@@ -169,7 +155,7 @@ Examples:
           }
           progress(`cluster ${c.id} ready in ${seconds(Date.now() - started)}; kubeconfig: ${written.join(" and ")}`);
         }
-        print(o.output, c, () => `${c.id}\n`);
+        await print(o.output, c, () => `${c.id}\n`);
       },
     );
 
@@ -188,7 +174,7 @@ Examples:
         "GET",
         `/v1/clusters${selector ? `?label=${encodeURIComponent(selector)}` : ""}`,
       );
-      print(o.output, items, () =>
+      await print(o.output, items, () =>
         table([
           ["ID", "NAME", "PHASE", "VERSION", "SIZE", "EXPIRES"],
           ...items.map((c) => [c.id, c.name ?? "", c.phase, c.kubernetesVersion, c.size, c.expiresAt]),
@@ -202,7 +188,7 @@ Examples:
     .option("-o, --output <format>", "json or yaml")
     .action(async (id: string, o: { output?: string }) => {
       const c = await (await ApiClient.fromEnvironment()).request<ClusterView>("GET", `/v1/clusters/${id}`);
-      print(o.output, c, () => describe(c));
+      await print(o.output, c, () => describe(c));
     });
 
   program
@@ -236,7 +222,7 @@ Examples:
         let c = await api.request<ClusterView>("POST", `/v1/clusters/${id}/${verb}`);
         if (o.wait) c = await follow(api, c, TERMINAL[target]);
         if (c.phase === "failed") throw failedError(c);
-        print(o.output, c, () => describe(c));
+        await print(o.output, c, () => describe(c));
       });
   }
 
@@ -250,7 +236,7 @@ Examples:
       const c = await (
         await ApiClient.fromEnvironment()
       ).request<ClusterView>("POST", `/v1/clusters/${id}/extend`, { ttlMinutes: parseTtl(o.ttl) });
-      print(o.output, c, () => describe(c));
+      await print(o.output, c, () => describe(c));
     });
 
   program
@@ -264,7 +250,7 @@ Examples:
       if (o.wait) c = await follow(api, c, TERMINAL.terminated);
       const removed = await removeFromKubeconfig(userKubeconfigPath(), id).catch(() => 0);
       if (removed) progress(`removed cluster ${id} from ${userKubeconfigPath()}`);
-      print(o.output, c, () => describe(c));
+      await print(o.output, c, () => describe(c));
     });
 
   program
@@ -292,15 +278,6 @@ Examples:
         `loaded ${archive} (${(res.bytes / 2 ** 20).toFixed(1)} MiB) into ${res.into} in ${seconds(Date.now() - started)}${res.images?.length ? `: ${res.images.join(", ")}` : ""}`,
       );
     });
-}
-
-/** ["team=a", "env=ci"] → { team: "a", env: "ci" } */
-export function parseLabels(pairs: string[] | undefined): Record<string, string> | undefined {
-  if (!pairs?.length) return undefined;
-  return parseLabelPairs(
-    pairs,
-    (pair) => new TempkubeError("invalid-input", `--label must be key=value, not "${pair}"`),
-  );
 }
 
 function wholeNumber(flag: string, text: string): number {

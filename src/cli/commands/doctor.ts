@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { runHostChecks } from "../../host/checks.js";
 import { EXIT } from "../exit-codes.js";
 
 export function registerDoctor(program: Command): void {
@@ -15,6 +14,7 @@ Example:
   $ sudo bin/tempkube doctor`,
     )
     .action(async (opts: { output: string }) => {
+      const { runHostChecks } = await import("../../host/checks.js");
       const checks = await runHostChecks();
       const blocking = checks.filter((c) => !c.ok && c.blocking);
       if (opts.output === "json") {

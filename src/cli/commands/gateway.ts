@@ -2,7 +2,6 @@ import type { Command } from "commander";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { GatewayPaths, type GatewayConfig } from "../../gateway/gateway-files.js";
-import { gatewayRunning, stopGateway } from "../../gateway/gateway-process.js";
 import { dataDir } from "../../util/paths.js";
 
 /**
@@ -35,6 +34,7 @@ Examples:
         (t) => JSON.parse(t) as GatewayConfig,
         () => undefined,
       );
+      const { gatewayRunning } = await import("../../gateway/gateway-process.js");
       const running = await gatewayRunning(dir);
       process.stdout.write(
         `${running ? "running" : "not running"}` +
@@ -50,6 +50,7 @@ Examples:
     .description("Stop it (connections through it are cut)")
     .action(async () => {
       const dir = dirOf();
+      const { gatewayRunning, stopGateway } = await import("../../gateway/gateway-process.js");
       const was = await gatewayRunning(dir);
       await stopGateway(dir);
       process.stdout.write(was ? "gateway stopped\n" : "gateway was not running\n");

@@ -2,7 +2,6 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { defaultRelease } from "../../setup/catalogue.js";
-import { kubernetesBinary } from "../../setup/installer.js";
 import { TempkubeError } from "../../util/errors.js";
 
 export function registerKubectl(program: Command): void {
@@ -21,6 +20,7 @@ Examples:
   $ tempkube kubectl --kubeconfig ./kubeconfig get nodes`,
     )
     .action(async (args: string[]) => {
+      const { kubernetesBinary } = await import("../../setup/installer.js");
       const release = defaultRelease();
       const binary = kubernetesBinary(release, "kubectl");
       if (!existsSync(binary)) {

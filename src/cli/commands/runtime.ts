@@ -1,16 +1,16 @@
 import { readFile, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
+import { DEFAULT_CLUSTER_EGRESS } from "../../core/cluster-egress.js";
 import { DEFAULT_SIZE, SIZE_PRESETS, newClusterId, type SizePreset } from "../../core/cluster-spec.js";
 import { GatewayPaths, type GatewayConfig } from "../../gateway/gateway-files.js";
-import { gatewayKubeconfig, type GatewayAccess } from "../../gateway/gateway-kubeconfig.js";
+import type { GatewayAccess } from "../../gateway/gateway-kubeconfig.js";
 import { DEFAULT_KUBERNETES_MINOR } from "../../setup/catalogue.js";
-import { LocalRuntime } from "../../runtime/local/local-runtime.js";
-import { DEFAULT_CLUSTER_EGRESS, parseClusterEgress } from "../../runtime/local/host-firewall.js";
+import type { LocalRuntime } from "../../runtime/local/local-runtime.js";
 import { TempkubeError } from "../../util/errors.js";
-import { progress } from "../../util/log.js";
+import { progress } from "../../util/progress.js";
 import { dataDir } from "../../util/paths.js";
 import { stepPrinter } from "../progress.js";
-import { table } from "./versions.js";
+import { table } from "../output.js";
 
 export interface CreateOptions {
   id?: string;
@@ -36,9 +36,16 @@ async function gatewayOfDataDir(): Promise<GatewayAccess | undefined> {
   return { publicAddress: config.publicAddress, port: config.listen.port, clusterDomain: config.clusterDomain };
 }
 
-/** The local runtime of this data dir, under its gateway's cluster domain when it has one. */
+/**
+ * The local runtime of this data dir, under its gateway's cluster domain when it has one.
+ * Loaded when a command runs, never to define one: it brings most of tempkube with it.
+ */
 async function localRuntime(clusterEgress?: string): Promise<LocalRuntime> {
-  const gateway = await gatewayOfDataDir();
+  const [gateway, { LocalRuntime }, { parseClusterEgress }] = await Promise.all([
+    gatewayOfDataDir(),
+    import("../../runtime/local/local-runtime.js"),
+    import("../../runtime/local/host-firewall.js"),
+  ]);
   return new LocalRuntime({
     clusterDomain: gateway?.clusterDomain,
     clusterEgress: clusterEgress === undefined ? undefined : parseClusterEgress("--cluster-egress", clusterEgress),
@@ -48,7 +55,9 @@ async function localRuntime(clusterEgress?: string): Promise<LocalRuntime> {
 /** What the user gets: through the gateway when the data dir has one, else the apiserver's own address. */
 async function userKubeconfig(kubeconfig: string, clusterId: string, direct = false): Promise<string> {
   const gateway = direct ? undefined : await gatewayOfDataDir();
-  return gateway ? gatewayKubeconfig(kubeconfig, clusterId, gateway) : kubeconfig;
+  if (!gateway) return kubeconfig;
+  const { gatewayKubeconfig } = await import("../../gateway/gateway-kubeconfig.js");
+  return gatewayKubeconfig(kubeconfig, clusterId, gateway);
 }
 
 /** Creates a cluster with the local runtime, printing steps; shared by `runtime create` and `up`. */
@@ -94,7 +103,8 @@ function createOptions(cmd: Command): Command {
 }
 
 export function registerRuntime(program: Command): void {
-  const runtime = new LocalRuntime();
+  /** The data dir's runtime without its gateway's domain: enough for what these commands do. */
+  const runtime = async () => new (await import("../../runtime/local/local-runtime.js")).LocalRuntime();
   const group = program
     .command("runtime")
     .description("Drive the local runtime directly, without the server (operators and debugging)");
@@ -114,8 +124,9 @@ export function registerRuntime(program: Command): void {
     .description("List clusters on this host")
     .action(async () => {
       const rows = [["ID", "PHASE", "COMPONENTS RUNNING"]];
-      for (const id of await runtime.list()) {
-        const s = await runtime.status(id);
+      const local = await runtime();
+      for (const id of await local.list()) {
+        const s = await local.status(id);
         rows.push([id, s.phase, `${s.components.filter((c) => c.running).length}/${s.components.length}`]);
       }
       process.stdout.write(table(rows));
@@ -125,14 +136,14 @@ export function registerRuntime(program: Command): void {
     .command("status <id>")
     .description("Show a cluster's phase and its components")
     .action(async (id: string) => {
-      process.stdout.write(`${JSON.stringify(await runtime.status(id), null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(await (await runtime()).status(id), null, 2)}\n`);
     });
 
   group
     .command("stop <id>")
     .description("Stop every process of a cluster; its state stays on disk")
     .action(async (id: string) => {
-      await runtime.stop(id);
+      await (await runtime()).stop(id);
       progress(`cluster ${id} stopped`);
     });
 
@@ -150,7 +161,7 @@ export function registerRuntime(program: Command): void {
     .command("destroy <id>")
     .description("Remove a cluster and everything it made on the host")
     .action(async (id: string) => {
-      await runtime.destroy(id);
+      await (await runtime()).destroy(id);
       progress(`cluster ${id} destroyed`);
     });
 
@@ -160,7 +171,7 @@ export function registerRuntime(program: Command): void {
     .option("--admin", "print the admin kubeconfig instead")
     .option("--direct", "the apiserver's own address (this host only), not the gateway")
     .action(async (id: string, opts: { admin?: boolean; direct?: boolean }) => {
-      const creds = await runtime.credentials(id);
+      const creds = await (await runtime()).credentials(id);
       const kubeconfig = opts.admin ? creds.adminKubeconfig : creds.tenantKubeconfig;
       process.stdout.write(await userKubeconfig(kubeconfig, id, opts.direct));
     });
@@ -170,7 +181,7 @@ export function registerRuntime(program: Command): void {
     .description("Make an image archive (docker save / OCI) usable by every cluster, or one with --cluster")
     .option("--cluster <id>", "load into this cluster only")
     .action(async (archive: string, opts: { cluster?: string }) => {
-      const { images } = await runtime.loadImage(archive, opts.cluster);
+      const { images } = await (await runtime()).loadImage(archive, opts.cluster);
       progress(
         `loaded ${archive}${opts.cluster ? ` into ${opts.cluster}` : " for every cluster"}: ${images.join(", ") || "(unnamed image)"}`,
       );

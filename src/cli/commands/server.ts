@@ -1,21 +1,16 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
-import { DEFAULT_CLUSTER_EGRESS, parseClusterEgress } from "../../runtime/local/host-firewall.js";
-import { describeBound } from "../../host/capacity.js";
-import { estimateHostCapacity } from "../../host/host-budgets.js";
+import { DEFAULT_CLUSTER_EGRESS } from "../../core/cluster-egress.js";
 import { DEFAULT_WARNING_MS } from "../../core/notifications.js";
-import { startServer } from "../../server/server.js";
-import { idleMinutesProblem } from "../../service/cluster-service.js";
-import { chooseApiTransport, isLoopbackHost, type ApiTls } from "../../server/api-tls.js";
+import type { ApiTls } from "../../server/api-tls.js";
 import {
   DEFAULT_CLUSTER_DOMAIN,
   DEFAULT_GATEWAY_HTTP_PORT,
   DEFAULT_GATEWAY_PORT,
   type GatewayConfig,
 } from "../../gateway/gateway-files.js";
-import { gatewayServer } from "../../gateway/gateway-kubeconfig.js";
 import { TempkubeError } from "../../util/errors.js";
-import { progress } from "../../util/log.js";
+import { progress } from "../../util/progress.js";
 
 export function registerServer(program: Command): void {
   program
@@ -109,6 +104,20 @@ Examples:
         publicAddress?: string;
         clusterDomain: string;
       }) => {
+        // The server and everything it runs: loaded by this command only, never to define it.
+        const [
+          { startServer },
+          { chooseApiTransport, isLoopbackHost },
+          { idleMinutesProblem },
+          { parseClusterEgress },
+          { gatewayServer },
+        ] = await Promise.all([
+          import("../../server/server.js"),
+          import("../../server/api-tls.js"),
+          import("../../service/cluster-service.js"),
+          import("../../runtime/local/host-firewall.js"),
+          import("../../gateway/gateway-kubeconfig.js"),
+        ]);
         const match = /^(.+):(\d+)$/.exec(opts.listen);
         if (!match) throw new TempkubeError("invalid-input", `--listen must be host:port, not "${opts.listen}"`);
         const host = match[1]!.replace(/^\[(.*)\]$/, "$1");
@@ -160,7 +169,13 @@ Examples:
         progress(
           `tempkube server listening on ${server.url}; admin token in ${server.adminTokenFile}; warm pool ${warmPool}`,
         );
-        if (server.gateway) progress(describeGateway(server.gateway));
+        if (server.gateway)
+          progress(
+            describeGateway(
+              server.gateway,
+              gatewayServer({ publicAddress: server.gateway.publicAddress, port: server.gateway.listen.port }),
+            ),
+          );
         if (server.tls) progress(describeTls(server.tls));
         else if (!isLoopbackHost(host))
           progress("warning: plain HTTP off loopback (--insecure-http): bearer tokens cross the network in clear text");
@@ -179,10 +194,11 @@ Examples:
     );
 }
 
-function describeGateway(g: GatewayConfig): string {
+/** `kubeconfigServer`: the server URL kubeconfigs name (gateway-kubeconfig.ts gatewayServer). */
+function describeGateway(g: GatewayConfig, kubeconfigServer: string): string {
   const at = (a: { host: string; port: number }) => `${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.port}`;
   return (
-    `gateway: clusters on ${at(g.listen)} (kubeconfigs: ${gatewayServer({ publicAddress: g.publicAddress, port: g.listen.port })}, ` +
+    `gateway: clusters on ${at(g.listen)} (kubeconfigs: ${kubeconfigServer}, ` +
     `tls-server-name <id>.${g.clusterDomain}); LoadBalancer Services on http://${at(g.httpListen)} ` +
     `(Host: <service>.<namespace>.<id>.${g.clusterDomain}); it keeps running when the server stops (tempkube gateway stop)`
   );
@@ -232,6 +248,10 @@ function describeTls(tls: ApiTls): string {
  * the clusters boot on an overcommitted host, which an operator may want: a warning.
  */
 async function checkedCapacity(requested: number): Promise<number> {
+  const [{ describeBound }, { estimateHostCapacity }] = await Promise.all([
+    import("../../host/capacity.js"),
+    import("../../host/host-budgets.js"),
+  ]);
   const estimate = await estimateHostCapacity();
   const limits = estimate.limitsBound;
   if (limits && requested > limits.clusters) {

@@ -1,7 +1,4 @@
 import type { Command } from "commander";
-import { GoSourceBuild } from "../../setup/go-source-build.js";
-import { ReleaseDownload } from "../../setup/release-download.js";
-import { setupAll } from "../../setup/installer.js";
 import { TempkubeError } from "../../util/errors.js";
 import { resolveReleases } from "../releases.js";
 
@@ -29,6 +26,11 @@ Examples:
       if (opts.source !== "release" && opts.source !== "source") {
         throw new TempkubeError("invalid-input", `--source must be "source" or "release", not "${opts.source}"`);
       }
+      const [{ GoSourceBuild }, { ReleaseDownload }, { setupAll }] = await Promise.all([
+        import("../../setup/go-source-build.js"),
+        import("../../setup/release-download.js"),
+        import("../../setup/installer.js"),
+      ]);
       const build = new GoSourceBuild();
       const source = opts.source === "release" ? new ReleaseDownload(undefined, build) : build;
       await setupAll(resolveReleases(opts.version), source);

@@ -2,10 +2,10 @@ import type { Command } from "commander";
 import { SIZE_PRESETS } from "../../core/cluster-spec.js";
 import { DEFAULT_TENANT_LIMITS } from "../../core/quota.js";
 import { TempkubeError } from "../../util/errors.js";
-import { progress } from "../../util/log.js";
+import { progress } from "../../util/progress.js";
 import { ApiClient } from "../../client/api-client.js";
-import { parseTtl, print } from "./clusters.js";
-import { table } from "./versions.js";
+import { parseTtl } from "../flags.js";
+import { print, table } from "../output.js";
 
 type TokenView = {
   id: number;
@@ -83,7 +83,7 @@ Example:
             .filter(Boolean);
         const t = await (await ApiClient.fromEnvironment()).request<TokenView>("POST", "/v1/tokens", body);
         progress(`token ${t.id} "${t.name}": ${limitsText(t)}. The secret is shown only now:`);
-        print(o.output, t, () => `${t.token}\n`);
+        await print(o.output, t, () => `${t.token}\n`);
       },
     );
 
@@ -93,7 +93,7 @@ Example:
     .option("-o, --output <format>", "json or yaml")
     .action(async (o: { output?: string }) => {
       const { items } = await (await ApiClient.fromEnvironment()).request<{ items: TokenView[] }>("GET", "/v1/tokens");
-      print(o.output, items, () =>
+      await print(o.output, items, () =>
         table([
           ["ID", "NAME", "LIMITS", "CREATED", "REVOKED"],
           ...items.map((t) => [String(t.id), t.name, limitsText(t), t.createdAt, t.revokedAt ?? ""]),
@@ -107,7 +107,7 @@ Example:
     .option("-o, --output <format>", "json or yaml")
     .action(async (id: string, o: { output?: string }) => {
       const t = await (await ApiClient.fromEnvironment()).request<TokenView>("DELETE", `/v1/tokens/${count(id)}`);
-      print(o.output, t, () => `token ${t.id} "${t.name}" revoked at ${t.revokedAt}\n`);
+      await print(o.output, t, () => `token ${t.id} "${t.name}" revoked at ${t.revokedAt}\n`);
     });
 
   group
@@ -116,7 +116,7 @@ Example:
     .option("-o, --output <format>", "json or yaml")
     .action(async (o: { output?: string }) => {
       const t = await (await ApiClient.fromEnvironment()).request<TokenView>("GET", "/v1/tokens/self");
-      print(o.output, t, () => `${t.name} (token ${t.id}): ${limitsText(t)}\n`);
+      await print(o.output, t, () => `${t.name} (token ${t.id}): ${limitsText(t)}\n`);
     });
 }
 

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
-import { GoSourceBuild } from "../../setup/go-source-build.js";
-import { ensureKubernetes, versionStatuses, withSetupLock } from "../../setup/installer.js";
 import { resolveReleases } from "../releases.js";
+import { table } from "../output.js";
 
 export function registerVersions(program: Command): void {
   const versions = program
@@ -16,6 +15,7 @@ Examples:
   $ tempkube versions install 1.33`,
     )
     .action(async (opts: { output: string }) => {
+      const { versionStatuses } = await import("../../setup/installer.js");
       const statuses = await versionStatuses();
       if (opts.output === "json") {
         process.stdout.write(
@@ -49,22 +49,12 @@ Examples:
     .description("Install Kubernetes versions (built from source through the Go module proxy)")
     .action(async (minors: string[]) => {
       const releases = resolveReleases(minors);
+      const [{ ensureKubernetes, withSetupLock }, { GoSourceBuild }] = await Promise.all([
+        import("../../setup/installer.js"),
+        import("../../setup/go-source-build.js"),
+      ]);
       await withSetupLock(async () => {
         for (const release of releases) await ensureKubernetes(release, new GoSourceBuild());
       });
     });
-}
-
-export function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return (
-    rows
-      .map((r) =>
-        r
-          .map((c, i) => c.padEnd(widths[i]))
-          .join("  ")
-          .trimEnd(),
-      )
-      .join("\n") + "\n"
-  );
 }

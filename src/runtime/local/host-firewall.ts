@@ -1,3 +1,4 @@
+import { clusterEgressProblem, isClusterEgress, type ClusterEgress } from "../../core/cluster-egress.js";
 import { TempkubeError } from "../../util/errors.js";
 import { run, succeeds } from "../../util/exec.js";
 import { REGISTRY_ADDRESS, REGISTRY_PORT } from "./host-registry.js";
@@ -20,25 +21,13 @@ import { REGISTRY_ADDRESS, REGISTRY_PORT } from "./host-registry.js";
  * - TEMPKUBE-EGRESS (nat POSTROUTING): with egress `internet`, the cluster's node and pod
  *   ranges are masqueraded behind the host's address on the way out.
  */
-export type ClusterEgress = "internet" | "none";
-export const CLUSTER_EGRESS_CHOICES: readonly ClusterEgress[] = ["internet", "none"];
-/**
- * `internet` unless TEMPKUBE_CLUSTER_EGRESS says otherwise: the test suite sets `none`, so
- * that its clusters send nothing off the host (the egress test makes an outside of its own).
- */
-export const DEFAULT_CLUSTER_EGRESS: ClusterEgress = process.env.TEMPKUBE_CLUSTER_EGRESS
-  ? parseClusterEgress("TEMPKUBE_CLUSTER_EGRESS", process.env.TEMPKUBE_CLUSTER_EGRESS)
-  : "internet";
+export { CLUSTER_EGRESS_CHOICES, DEFAULT_CLUSTER_EGRESS, type ClusterEgress } from "../../core/cluster-egress.js";
 
 export function parseClusterEgress(flag: string, text: string): ClusterEgress {
-  if ((CLUSTER_EGRESS_CHOICES as readonly string[]).includes(text)) return text as ClusterEgress;
-  throw new TempkubeError(
-    "invalid-input",
-    `${flag} must be one of ${CLUSTER_EGRESS_CHOICES.join(", ")}, not "${text}"`,
-  );
+  if (isClusterEgress(text)) return text;
+  throw new TempkubeError("invalid-input", clusterEgressProblem(flag, text));
 }
 
-/** A service on the host that clusters are meant to use; all else on the host is refused to them. */
 export interface HostService {
   what: string;
   address: string;

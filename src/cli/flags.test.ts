@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import { parseTtl } from "./clusters.js";
+import { parseTtl } from "./flags.js";
 
 it("reads TTLs as minutes or hours", () => {
   assert.equal(parseTtl("30m"), 30);
