@@ -130,8 +130,8 @@ export function roomToFree(counts: RunningCounts, hostCapacity: number): number 
 
 /**
  * Pool members in the order they give way to users: those that cost least to lose first
- * (failed, not yet booted, booting), then running ones from the fullest pool (every profile
- * keeps a member as long as it can), newest first.
+ * (failed, not yet booted, booting), then ready ones from the pool with the most ready (every
+ * profile keeps a ready member as long as it can), newest first.
  */
 export function giveWayOrder(
   members: readonly ClusterRecord[],
@@ -141,7 +141,7 @@ export function giveWayOrder(
   const rank = (r: ClusterRecord) => ["failed", "pending", "provisioning"].indexOf(r.phase) + 1 || 4;
   const key = (r: ClusterRecord) => profileOf(r.spec, profiles, sameVersion)?.label ?? "";
   const sizes = new Map<string, number>();
-  for (const r of members) sizes.set(key(r), (sizes.get(key(r)) ?? 0) + 1);
+  for (const r of members) if (r.phase === "running") sizes.set(key(r), (sizes.get(key(r)) ?? 0) + 1);
   return [...members].sort(
     (a, b) => rank(a) - rank(b) || (sizes.get(key(b)) ?? 0) - (sizes.get(key(a)) ?? 0) || b.createdAt - a.createdAt,
   );
