@@ -1,5 +1,3 @@
-import YAML from "yaml";
-import { TempkubeError } from "../util/errors.js";
 import { DEFAULT_SIZE, MAX_WORKERS, SIZE_PRESETS, type ClusterSpec, type SizePreset } from "./cluster-spec.js";
 
 /** Everything that shapes a cluster (a spec but its id): what a pooled cluster must match exactly to serve a create. */
@@ -47,6 +45,9 @@ export function defaultPoolProfiles(count: number, defaultMinor: string): PoolPr
   return count ? [profile(defaultPoolShape(defaultMinor), count)] : [];
 }
 
+/** The profiles, or what is wrong with the text naming the profile (or entry) and the part. */
+export type ParsedPools = { profiles: PoolProfile[]; problem?: undefined } | { problem: string };
+
 /**
  * What `--warm-pool` says. A bare number keeps its first meaning: that many clusters of the
  * default shape (0: no pool). Otherwise comma-separated profiles, each
@@ -56,9 +57,13 @@ export function defaultPoolProfiles(count: number, defaultMinor: string): PoolPr
  *   +<n>w    n worker nodes besides the control-plane node (0 to MAX_WORKERS; default none);
  *   +priv    privileged (`+privileged` is read the same);
  *   =<count> clusters kept (default 1).
- * e.g. `1.34/1-mid=2,1.33/1-small,1.34/1-small+1w+priv=1`. Errors name the profile and the part that is wrong.
+ * e.g. `1.34/1-mid=2,1.33/1-small,1.34/1-small+1w+priv=1`.
  */
-export function parseWarmPool(text: string, versions: OfferedVersions, flag = "--warm-pool"): PoolProfile[] {
+export function parseWarmPool(text: string, versions: OfferedVersions, flag = "--warm-pool"): ParsedPools {
+  return parsed(() => poolsFromText(text, versions, flag));
+}
+
+function poolsFromText(text: string, versions: OfferedVersions, flag: string): PoolProfile[] {
   const whole = text.trim();
   if (/^\d+$/.test(whole)) return defaultPoolProfiles(Number(whole), versions.defaultMinor);
   if (!whole)
@@ -100,20 +105,18 @@ function parseProfile(item: string, versions: OfferedVersions, where: string): P
 }
 
 /**
- * `--warm-pool-file`: a YAML list of profiles as fields, each `{version, size, workers,
- * privileged, count}`; every field may be left out (defaults: the default version, size
- * 1-mid, no workers, not privileged, count 1). e.g.
+ * `--warm-pool-file`: a list of profiles as fields, each `{version, size, workers, privileged,
+ * count}`; every field may be left out (defaults: the default version, size 1-mid, no workers,
+ * not privileged, count 1). `doc` is the file as YAML's failsafe schema reads it (every scalar
+ * a string: `version: 1.30` must not become the number 1.3; server/warm-pool-file.ts). e.g.
  *   - {version: "1.34", size: 1-mid, count: 2}
  *   - {version: "1.33", size: 1-small, workers: 1, privileged: true}
  */
-export function parseWarmPoolFile(text: string, file: string, versions: OfferedVersions): PoolProfile[] {
-  let doc: unknown;
-  try {
-    // Every scalar as the text it is: `version: 1.30` must not become the number 1.3.
-    doc = YAML.parse(text, { schema: "failsafe" });
-  } catch (err) {
-    throw invalid(`${file} is not YAML: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`);
-  }
+export function warmPoolFromList(doc: unknown, file: string, versions: OfferedVersions): ParsedPools {
+  return parsed(() => poolsFromList(doc, file, versions));
+}
+
+function poolsFromList(doc: unknown, file: string, versions: OfferedVersions): PoolProfile[] {
   if (doc === null || doc === undefined) return [];
   if (!Array.isArray(doc))
     throw invalid(`${file} must be a YAML list of profiles ({version, size, workers, privileged, count})`);
@@ -190,6 +193,18 @@ function distinct(profiles: PoolProfile[], where: string): PoolProfile[] {
   return profiles;
 }
 
-function invalid(message: string): TempkubeError {
-  return new TempkubeError("invalid-input", message);
+/** Thrown inside this module only; callers get a ParsedPools. */
+class PoolsProblem extends Error {}
+
+function invalid(message: string): PoolsProblem {
+  return new PoolsProblem(message);
+}
+
+function parsed(parse: () => PoolProfile[]): ParsedPools {
+  try {
+    return { profiles: parse() };
+  } catch (err) {
+    if (err instanceof PoolsProblem) return { problem: err.message };
+    throw err;
+  }
 }

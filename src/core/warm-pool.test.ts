@@ -94,7 +94,9 @@ describe("warm pool", () => {
     };
     const minor = (v: string) => v.replace(/^v/, "").split(".").slice(0, 2).join(".");
     const sameMinor = (a: string, b: string) => minor(a) === minor(b);
-    const profiles = parseWarmPool("1.34/1-mid=2,1.33/1-small=1,1.34/1-mid+1w+priv=1", versions);
+    const parsed = parseWarmPool("1.34/1-mid=2,1.33/1-small=1,1.34/1-mid+1w+priv=1", versions);
+    assert.ok(parsed.problem === undefined);
+    const profiles = parsed.profiles;
     const [mid, small, priv] = profiles as [PoolProfile, PoolProfile, PoolProfile];
     let n = 0;
     const of = (p: PoolProfile, changes: Partial<ClusterRecord> = {}): ClusterRecord => ({

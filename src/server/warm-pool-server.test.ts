@@ -9,8 +9,11 @@ import { FakeDriver } from "../testing/fakes.js";
 import { restCall } from "../testing/http.js";
 import { startServer, type RunningServer } from "./server.js";
 
-const profiles = (text: string) =>
-  parseWarmPool(text, { releases: KUBERNETES_RELEASES, defaultMinor: DEFAULT_KUBERNETES_MINOR });
+const profiles = (text: string) => {
+  const parsed = parseWarmPool(text, { releases: KUBERNETES_RELEASES, defaultMinor: DEFAULT_KUBERNETES_MINOR });
+  if (parsed.problem !== undefined) throw new Error(parsed.problem);
+  return parsed.profiles;
+};
 
 /** The server with warm pools per profile (fake driver): /metrics, and what it refuses at start. */
 describe("server: warm pools per profile (fake driver)", () => {

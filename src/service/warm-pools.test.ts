@@ -11,8 +11,11 @@ import { Store } from "../store/store.js";
 import { FakeClock, FakeDriver, unlimitedTenant } from "../testing/fakes.js";
 import { ClusterService } from "./cluster-service.js";
 
-const profiles = (text: string) =>
-  parseWarmPool(text, { releases: KUBERNETES_RELEASES, defaultMinor: DEFAULT_KUBERNETES_MINOR });
+const profiles = (text: string) => {
+  const parsed = parseWarmPool(text, { releases: KUBERNETES_RELEASES, defaultMinor: DEFAULT_KUBERNETES_MINOR });
+  if (parsed.problem !== undefined) throw new Error(parsed.problem);
+  return parsed.profiles;
+};
 
 /** Pool members wanted running, as "profile phase" sorted: what the pools hold. */
 async function poolContents(store: Store): Promise<string[]> {
