@@ -34,10 +34,15 @@ describe("warm pools per profile (fake clock, fake driver)", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function setup(name: string, pools: PoolProfile[], hostCapacity = 100, store?: Store) {
+  async function setup(
+    name: string,
+    pools: PoolProfile[],
+    hostCapacity = 100,
+    store?: Store,
+    driver = new FakeDriver(),
+  ) {
     store ??= await Store.openSqlite(join(dir, `${name}.db`));
     const clock = new FakeClock();
-    const driver = new FakeDriver();
     const controller = new LifetimeController(store, driver, clock, { options: {} }, { profiles: pools, hostCapacity });
     const told: string[] = [];
     const service = new ClusterService(
@@ -181,5 +186,32 @@ describe("warm pools per profile (fake clock, fake driver)", () => {
     assert.deepEqual(await poolContents(first.store), ["1.34/1-large running", "1.34/1-mid running"]);
     await second.controller.stop();
     await first.store.close();
+  });
+
+  it("a profile whose boots fail waits, alone: the other pools fill", async () => {
+    class Broken133 extends FakeDriver {
+      override async provision(spec: Parameters<FakeDriver["provision"]>[0]) {
+        if (spec.kubernetesVersion === "1.33") {
+          this.calls.push(`provision ${spec.id} failed`);
+          throw new Error("kube-apiserver 1.33 did not start");
+        }
+        return super.provision(spec);
+      }
+    }
+    const s = await setup("broken", profiles("1.33/1-small,1.34/1-mid=2"), 100, undefined, new Broken133());
+    const failures = () => s.driver.calls.filter((c) => c.endsWith("failed")).length;
+    assert.deepEqual(await poolContents(s.store), ["1.34/1-mid running", "1.34/1-mid running"]);
+    assert.equal(failures(), 1, "tried once, then waits");
+    s.clock.advance(30_000);
+    await s.controller.idle();
+    assert.equal(failures(), 2, "tried again after 30 s");
+    s.clock.advance(30_000);
+    await s.controller.idle();
+    assert.equal(failures(), 2, "then waits twice as long");
+    s.clock.advance(30_000);
+    await s.controller.idle();
+    assert.equal(failures(), 3);
+    await s.controller.stop();
+    await s.store.close();
   });
 });
