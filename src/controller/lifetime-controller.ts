@@ -10,8 +10,10 @@ import {
 import type { Clock } from "../core/clock.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import type { Store } from "../store/store.js";
-import type { ClusterSpec } from "../core/cluster-spec.js";
-import { newPooledRecord, poolPlan } from "../core/warm-pool.js";
+import { newPooledRecord, poolBootRefusal, poolsPlan } from "../core/warm-pool.js";
+import { profileLabel, type PoolProfile } from "../core/pool-profiles.js";
+import { findRelease } from "../setup/catalogue.js";
+import { TempkubeError } from "../util/errors.js";
 import { CoalescingTask } from "../util/coalescing-task.js";
 import { logger } from "../util/log.js";
 import { DEFAULT_WARNING_MS, onExpiryWarning, onPhaseChange, type NotificationPolicy } from "../core/notifications.js";
@@ -19,6 +21,15 @@ import type { Notifier } from "./notifier.js";
 import { IDLE_CHECK_MS, isIdle, mayFallAsleep, sleepFieldsFor } from "../core/idle.js";
 import type { GatewayLink } from "./gateway-link.js";
 import type { ClusterActivity } from "../gateway/gateway-files.js";
+
+/** The warm pools the controller keeps level (core/warm-pool.ts poolsPlan). */
+export interface WarmPools {
+  profiles: readonly PoolProfile[];
+  /** Users' and pooled clusters running at once on the host: pools count against it (none: unbounded). */
+  hostCapacity?: number;
+}
+
+const sameRelease = (a: string, b: string) => findRelease(a)?.version === findRelease(b)?.version;
 
 /** Clusters found idle in a pass, each with its activity as then seen (none: no connection ever). */
 type IdleClusters = Map<string, ClusterActivity | undefined>;
@@ -58,9 +69,8 @@ export class LifetimeController extends EventEmitter {
   );
 
   private readonly warningMs: number;
-  /** Pool boots wait after failures (a broken setup must not loop on provisioning). */
-  private poolFailures = 0;
-  private poolRetryAt = 0;
+  /** A pool's boots wait after its failures (a broken setup must not loop on provisioning), by profile label. */
+  private readonly poolBackoff = new Map<string, { failures: number; retryAt: number }>();
   /** Wake requests reported by the gateway and not yet handled. */
   private readonly wakes = new Set<string>();
   /** Sleeping markers present, as far as this process knows (read once at the first pass). */
@@ -75,8 +85,8 @@ export class LifetimeController extends EventEmitter {
     private readonly driver: RuntimeDriver,
     private readonly clock: Clock,
     private readonly notifications: { notifier?: Notifier; options: NotificationPolicy } = { options: {} },
-    /** Clusters of this shape kept booted for creates to claim. */
-    private readonly pool: { size: number; shape?: Omit<ClusterSpec, "id"> } = { size: 0 },
+    /** Clusters kept booted for creates to claim, by profile; none: pool members are left as they are. */
+    private readonly pool?: WarmPools,
     /** The gateway's activity, markers and wake requests; without it no cluster is put to sleep. */
     private readonly gateway?: GatewayLink,
   ) {
@@ -164,24 +174,56 @@ export class LifetimeController extends EventEmitter {
     this.scheduleExpiry(live, now);
   }
 
-  /** Boots pool members up to the pool size; retires failed and surplus ones. */
+  /**
+   * Keeps every pool at its count within the host's capacity (core/warm-pool.ts poolsPlan):
+   * retires members of removed profiles, failed and surplus ones, and those the host has no
+   * room for; boots one member at a time, never into the host's last place.
+   */
   private async keepPoolLevel(live: ClusterRecord[], now: number): Promise<void> {
-    if (!this.pool.shape) return;
-    const plan = poolPlan(live, this.pool.size);
-    for (const r of plan.retire)
-      await this.store.clusters.update(r.id, { desired: "terminated", generation: r.generation + 1 }, { now });
+    if (!this.pool) return;
+    const capacity = this.pool.hostCapacity ?? Number.POSITIVE_INFINITY;
+    const plan = poolsPlan(live, this.pool.profiles, sameRelease, capacity, (p) => this.poolMayBoot(p, now));
+    let changed = false;
+    for (const { record: r, why } of plan.retire) {
+      try {
+        await this.store.clusters.update(
+          r.id,
+          { desired: "terminated", generation: r.generation + 1 },
+          // A create may have claimed it since this pass read the store: then it is a user's, and stays.
+          { now, conflict: (current) => (current.pooled && current.desired === "running" ? undefined : "claimed") },
+        );
+        changed = true;
+        logger.info({ clusterId: r.id, profile: profileLabel(r.spec), why }, "warm-pool cluster retired");
+      } catch (err) {
+        if (!(err instanceof TempkubeError && err.type === "conflict")) throw err;
+      }
+    }
     // Booting competes for the same cores as a user's create or start: the pool waits its turn.
     const userWaiting = live.some((r) => !r.pooled && ["pending", "provisioning", "starting"].includes(r.phase));
-    if (userWaiting || now < this.poolRetryAt) return;
-    for (let i = 0; i < plan.boot; i++) await this.store.clusters.insert(newPooledRecord(this.pool.shape, now));
-    if (plan.boot || plan.retire.length) this.trigger();
+    if (plan.boot && !userWaiting) {
+      try {
+        // Checked again in the insert's transaction: a user's create may have taken the room since.
+        await this.store.clusters.insert(newPooledRecord(plan.boot.shape, now), (counts) =>
+          poolBootRefusal(counts, capacity),
+        );
+        changed = true;
+      } catch (err) {
+        if (!(err instanceof TempkubeError && err.type === "capacity")) throw err;
+      }
+    }
+    if (changed) this.trigger();
+  }
+
+  private poolMayBoot(p: PoolProfile, now: number): boolean {
+    return now >= (this.poolBackoff.get(p.label)?.retryAt ?? 0);
   }
 
   private scheduleExpiry(records: ClusterRecord[], now: number): void {
     if (this.timer) this.clock.clearTimer(this.timer);
     this.timer = undefined;
     let next = nextWakeUp(records, now, this.warningMs);
-    if (this.poolRetryAt > now && (next === undefined || this.poolRetryAt < next)) next = this.poolRetryAt;
+    for (const { retryAt } of this.poolBackoff.values())
+      if (retryAt > now && (next === undefined || retryAt < next)) next = retryAt;
     // Idleness is not known ahead (a connection may come any moment): looked at again soon.
     const idleCheckAt = now + IDLE_CHECK_MS;
     if (this.gateway && records.some(mayFallAsleep) && (next === undefined || idleCheckAt < next)) next = idleCheckAt;
@@ -205,7 +247,7 @@ export class LifetimeController extends EventEmitter {
               ...(step.timings ? { timings: step.timings() } : {}),
             })
           : undefined;
-        if (step.during === "provisioning" && r.pooled) this.poolFailures = 0;
+        if (step.during === "provisioning" && r.pooled) this.poolBackoff.delete(profileLabel(r.spec));
         if (step.during === "provisioning" && !r.pooled) this.emit("ready", done);
         if (step.kind === "resleep" || (step.kind === "sleep" && !done)) this.asleep.add(r.id);
         if (step.kind === "sleep" && !done) {
@@ -225,9 +267,12 @@ export class LifetimeController extends EventEmitter {
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         logger.warn({ clusterId: r.id, err: message }, "runtime operation failed");
-        if (r.pooled) {
-          this.poolFailures++;
-          this.poolRetryAt = this.clock.now() + Math.min(30 * 60_000, 30_000 * 2 ** (this.poolFailures - 1));
+        if (r.pooled && step.during === "provisioning") {
+          // Only that profile waits: a version that fails to boot must not keep the other pools empty.
+          const label = profileLabel(r.spec);
+          const failures = (this.poolBackoff.get(label)?.failures ?? 0) + 1;
+          const retryAt = this.clock.now() + Math.min(30 * 60_000, 30_000 * 2 ** (failures - 1));
+          this.poolBackoff.set(label, { failures, retryAt });
         }
         const failed = await this.setPhase(r.id, "failed", { lastError: message });
         this.asleep.delete(r.id);

@@ -50,14 +50,7 @@ describe("sleep when idle, wake on connect (fake clock, fake driver, fake gatewa
     const driver = options.driver ?? new FakeDriver();
     const link = options.link === false ? undefined : new FakeGatewayLink(driver.calls, clock.now());
     for (const id of options.markers ?? []) link?.markers.add(id);
-    const controller = new LifetimeController(
-      store,
-      driver,
-      clock,
-      { options: { webhookUrl: HOOK } },
-      { size: 0 },
-      link,
-    );
+    const controller = new LifetimeController(store, driver, clock, { options: { webhookUrl: HOOK } }, undefined, link);
     const events: string[] = [];
     controller.on("slept", (r: ClusterRecord) => events.push(`slept ${r.id}`));
     controller.on("woke", (r: ClusterRecord) => events.push(`woke ${r.id} ${r.phase}`));
@@ -309,7 +302,7 @@ describe("sleep when idle, wake on connect (fake clock, fake driver, fake gatewa
       first.driver,
       first.clock,
       { options: { webhookUrl: HOOK } },
-      { size: 0 },
+      undefined,
       link,
     );
     controller.start();
@@ -335,7 +328,7 @@ describe("sleep when idle, wake on connect (fake clock, fake driver, fake gatewa
       s.driver,
       s.clock,
       { options: { webhookUrl: HOOK } },
-      { size: 0 },
+      undefined,
       link,
     );
     controller.start();

@@ -39,6 +39,11 @@ export interface RunningCounts {
   owner: number;
   /** Every tenant's clusters that run or are on their way to running (sleeping ones not). */
   total: number;
+  /**
+   * Warm-pool clusters that run or are on their way (nobody's until claimed): they hold room on
+   * the host, so they count against its capacity, and give it up to a user's create (warm-pool.ts).
+   */
+  pooled: number;
 }
 
 export interface Refusal {
@@ -72,9 +77,14 @@ export function policyRefusal(
 
 /**
  * Why one more running cluster is not possible now: the token's quota (403) or the host's
- * capacity (429, worth retrying later), or undefined.
+ * capacity (429, worth retrying later), or undefined. Users' clusters only: the warm pool's
+ * give way to them (warm-pool.ts roomToFree), so only users can fill the host for a user.
  */
-export function capacityRefusal(who: TokenIdentity, counts: RunningCounts, hostCapacity: number): Refusal | undefined {
+export function capacityRefusal(
+  who: TokenIdentity,
+  counts: Pick<RunningCounts, "owner" | "total">,
+  hostCapacity: number,
+): Refusal | undefined {
   const max = who.limits.maxClusters;
   if (max !== null && counts.owner >= max) {
     return {

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Store } from "../store/store.js";
+import { profileLabel, type PoolProfile } from "../core/pool-profiles.js";
 
 /** One registry, one prefix. Cluster counts are read from the store at scrape time. */
 export class ServiceMetrics {
@@ -34,7 +35,28 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
-  constructor(store: Store) {
+  /** Creates served from their profile's pool; profile "none" never appears here. */
+  readonly poolHits = new Counter({
+    name: "tempkube_warm_pool_hits_total",
+    help: "Creates served at once from the warm pool of their shape, by profile",
+    labelNames: ["profile"],
+    registers: [this.registry],
+  });
+  /** Creates booted cold: their profile's pool had none ready, or (profile "none") no pool holds their shape. */
+  readonly poolMisses = new Counter({
+    name: "tempkube_warm_pool_misses_total",
+    help: 'Creates booted cold: their profile\'s pool had no cluster ready (profile "none": no pool holds that shape)',
+    labelNames: ["profile"],
+    registers: [this.registry],
+  });
+
+  constructor(store: Store, pools: readonly PoolProfile[] = []) {
+    // Every profile shows from the first scrape, at 0: a rate over a series that appears late misses its start.
+    for (const p of pools) {
+      this.poolHits.inc({ profile: p.label }, 0);
+      this.poolMisses.inc({ profile: p.label }, 0);
+    }
+    this.poolMisses.inc({ profile: "none" }, 0);
     new Gauge({
       name: "tempkube_clusters",
       help: "Clusters by phase",
@@ -47,14 +69,21 @@ export class ServiceMetrics {
     });
     new Gauge({
       name: "tempkube_warm_pool_clusters",
-      help: "Warm-pool clusters by phase (not yet claimed)",
-      labelNames: ["phase"],
+      help: "Warm-pool clusters (not yet claimed) by profile and phase; phase running: ready to be claimed",
+      labelNames: ["profile", "phase"],
       registers: [this.registry],
       async collect() {
         this.reset();
         for (const r of await store.clusters.all())
-          if (r.pooled && r.phase !== "terminated") this.inc({ phase: r.phase });
+          if (r.pooled && r.phase !== "terminated") this.inc({ profile: profileLabel(r.spec), phase: r.phase });
       },
     });
+    const wanted = new Gauge({
+      name: "tempkube_warm_pool_wanted",
+      help: "Warm-pool clusters each profile keeps (--warm-pool), while the host has room",
+      labelNames: ["profile"],
+      registers: [this.registry],
+    });
+    for (const p of pools) wanted.set({ profile: p.label }, p.count);
   }
 }

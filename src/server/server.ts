@@ -13,9 +13,10 @@ import { describeBound } from "../host/capacity.js";
 import { estimateHostCapacity } from "../host/host-budgets.js";
 import { dataDir as defaultDataDir } from "../util/paths.js";
 import type { ClusterRecord } from "../core/cluster-record.js";
-import { pooledShape } from "../core/warm-pool.js";
+import { defaultPoolProfiles, type PoolProfile } from "../core/pool-profiles.js";
 import { TempkubeError } from "../util/errors.js";
-import { DEFAULT_KUBERNETES_MINOR } from "../setup/catalogue.js";
+import { DEFAULT_KUBERNETES_MINOR, findRelease } from "../setup/catalogue.js";
+import { kubernetesBinary } from "../setup/artifact-paths.js";
 import { GatewayPaths, type GatewayConfig } from "../gateway/gateway-files.js";
 import { ensureGateway } from "../gateway/gateway-process.js";
 import { fetchGatewayActivity, fetchGatewayMetrics } from "../gateway/control-client.js";
@@ -37,8 +38,11 @@ export interface ServerOptions {
   notifications?: NotifierOptions;
   /** Users' clusters running at once on this host; by default what its memory, idle CPU and kernel limits allow. */
   hostCapacity?: number;
-  /** Clusters of the default shape kept booted for creates to claim. */
-  warmPool?: number;
+  /**
+   * Clusters kept booted for creates to claim: a number of the default shape, or profiles
+   * (core/pool-profiles.ts parseWarmPool). They count against the host's capacity.
+   */
+  warmPool?: number | PoolProfile[];
   /** A postgres:// URL (or a SQLite file); by default SQLite at <dataDir>/tempkube.db. */
   database?: string;
   /** What clusters may reach outside the host (local runtime; ignored with `driver`). */
@@ -77,6 +81,9 @@ export interface RunningServer {
  * starts the lifetime controller (which adopts whatever the store says exists) and listens.
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const pools = warmPoolProfiles(options.warmPool);
+  // The local runtime boots what is installed; a pool of another version would fail at every boot.
+  if (!options.driver) refuseUninstalled(pools);
   const dir = options.dataDir ?? defaultDataDir();
   await mkdir(dir, { recursive: true });
   // Before anything else: a wrong --tls-cert/--tls-key should fail without side effects.
@@ -105,18 +112,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const gatewayPaths = new GatewayPaths(dir);
   const notificationOptions = options.notifications ?? {};
   const notifier = new Notifier(store, clock, notificationOptions);
+  const estimate = options.hostCapacity === undefined ? await estimateHostCapacity() : undefined;
+  const hostCapacity = options.hostCapacity ?? estimate!.capacity;
   const controller = new LifetimeController(
     store,
     driver,
     clock,
     { notifier, options: notificationOptions },
-    { size: options.warmPool ?? 0, shape: pooledShape(DEFAULT_KUBERNETES_MINOR) },
+    { profiles: pools, hostCapacity },
     options.gatewayLink ??
       (gateway ? new GatewaySleepFiles(gatewayPaths, () => fetchGatewayActivity(gatewayPaths)) : undefined),
   );
-  const estimate = options.hostCapacity === undefined ? await estimateHostCapacity() : undefined;
-  const hostCapacity = options.hostCapacity ?? estimate!.capacity;
-  const metrics = new ServiceMetrics(store);
+  const metrics = new ServiceMetrics(store, pools);
   controller.on("ready", (r: ClusterRecord) => metrics.createSeconds.observe((clock.now() - r.createdAt) / 1000));
   controller.on("expired", (r: ClusterRecord) => metrics.expiries.inc({ outcome: r.desired }));
   controller.on("slept", () => metrics.sleeps.inc());
@@ -139,6 +146,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         publicAddress: gateway.publicAddress,
         port: gateway.listen.port,
         clusterDomain: gateway.clusterDomain,
+      },
+      warmPool: {
+        profiles: pools,
+        onCreate: (profile, hit) => (hit ? metrics.poolHits : metrics.poolMisses).inc({ profile }),
       },
     },
   );
@@ -185,6 +196,27 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await store.close();
     },
   };
+}
+
+function warmPoolProfiles(warmPool: ServerOptions["warmPool"]): PoolProfile[] {
+  if (typeof warmPool !== "number") return warmPool ?? [];
+  if (!Number.isInteger(warmPool) || warmPool < 0)
+    throw new TempkubeError("invalid-input", `warmPool must be a whole number >= 0, not ${warmPool}`);
+  return defaultPoolProfiles(warmPool, DEFAULT_KUBERNETES_MINOR);
+}
+
+/** A pool of a version that is offered but not installed is refused with the command that installs it. */
+function refuseUninstalled(pools: readonly PoolProfile[]): void {
+  const missing = [...new Set(pools.filter((p) => p.count > 0).map((p) => p.shape.kubernetesVersion))].filter((v) => {
+    const release = findRelease(v);
+    return !release || !existsSync(kubernetesBinary(release, "kube-apiserver"));
+  });
+  if (missing.length)
+    throw new TempkubeError(
+      "setup",
+      `warm pool: Kubernetes ${missing.join(", ")} ${missing.length > 1 ? "are" : "is"} not installed; ` +
+        `run: tempkube versions install ${missing.join(" ")} (or leave ${missing.length > 1 ? "those profiles" : "that profile"} out of --warm-pool)`,
+    );
 }
 
 /**

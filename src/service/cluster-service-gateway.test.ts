@@ -5,8 +5,6 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import YAML from "yaml";
 import { LifetimeController } from "../controller/lifetime-controller.js";
-import { pooledShape } from "../core/warm-pool.js";
-import { DEFAULT_KUBERNETES_MINOR } from "../setup/catalogue.js";
 import { Store } from "../store/store.js";
 import { FakeClock, FakeDriver, unlimitedTenant } from "../testing/fakes.js";
 import { ClusterService, type ClusterServiceOptions } from "./cluster-service.js";
@@ -25,13 +23,7 @@ describe("cluster service behind the gateway (fake driver)", () => {
     const store = await Store.openSqlite(join(dir, `${name}.db`));
     const clock = new FakeClock();
     const driver = new FakeDriver();
-    const controller = new LifetimeController(
-      store,
-      driver,
-      clock,
-      { options: {} },
-      { size: 0, shape: pooledShape(DEFAULT_KUBERNETES_MINOR) },
-    );
+    const controller = new LifetimeController(store, driver, clock, { options: {} }, { profiles: [] });
     controller.start();
     try {
       const service = new ClusterService(

@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { LifetimeController } from "../controller/lifetime-controller.js";
 import type { TokenIdentity } from "../core/quota.js";
 import { DEFAULT_KUBERNETES_MINOR } from "../setup/catalogue.js";
-import { pooledShape } from "../core/warm-pool.js";
+import { defaultPoolProfiles } from "../core/pool-profiles.js";
 import { Store } from "../store/store.js";
 import { FakeClock, FakeDriver, fakeKubeconfig, unlimitedTenant } from "../testing/fakes.js";
 import { ClusterService } from "./cluster-service.js";
@@ -32,7 +32,7 @@ describe("cluster service admission and warm pool (fake clock, fake driver)", ()
       driver,
       clock,
       { options: {} },
-      { size: poolSize, shape: pooledShape(DEFAULT_KUBERNETES_MINOR) },
+      { profiles: defaultPoolProfiles(poolSize, DEFAULT_KUBERNETES_MINOR), hostCapacity },
     );
     controller.start();
     const service = new ClusterService(store, controller, driver, clock, {
@@ -204,13 +204,7 @@ describe("cluster service admission and warm pool (fake clock, fake driver)", ()
     await s.controller.idle();
     assert.equal((await s.store.clusters.all()).filter((r) => r.phase === "running").length, 2);
     await s.controller.stop();
-    const smaller = new LifetimeController(
-      s.store,
-      s.driver,
-      s.clock,
-      { options: {} },
-      { size: 0, shape: pooledShape(DEFAULT_KUBERNETES_MINOR) },
-    );
+    const smaller = new LifetimeController(s.store, s.driver, s.clock, { options: {} }, { profiles: [] });
     smaller.start();
     await smaller.idle();
     await smaller.idle();

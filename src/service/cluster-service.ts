@@ -9,7 +9,8 @@ import {
 import { conflictFor, type ClusterRecord } from "../core/cluster-record.js";
 import type { Clock } from "../core/clock.js";
 import { capacityRefusal, policyRefusal, type TokenIdentity } from "../core/quota.js";
-import { claimPooled, poolServes } from "../core/warm-pool.js";
+import { claimPooled, giveWayOrder, poolServes, profileOf, roomToFree } from "../core/warm-pool.js";
+import type { PoolProfile } from "../core/pool-profiles.js";
 import { MAX_IDLE_MINUTES } from "../core/idle.js";
 import type { LifetimeController } from "../controller/lifetime-controller.js";
 import { gatewayKubeconfig, gatewayServer, type GatewayAccess } from "../gateway/gateway-kubeconfig.js";
@@ -34,7 +35,7 @@ export interface CreateClusterRequest {
 }
 
 export interface ServiceLimits {
-  /** Users' clusters running (or on their way) at once on this host. */
+  /** Clusters running (or on their way) at once on this host, users' and the warm pools'. */
   hostCapacity: number;
   notifications: NotificationPolicy;
   /** `idleMinutes` of a create that names none (`tempkube server --idle-minutes`); 0: never sleep. */
@@ -51,7 +52,21 @@ export function idleMinutesProblem(minutes: number, field: string): string | und
 export interface ClusterServiceOptions {
   /** When set, every kubeconfig and server handed out leads through the gateway (usable from other machines). */
   gateway?: GatewayAccess;
+  /** The warm pools' profiles (what the controller keeps), and who is told of each create's hit or miss. */
+  warmPool?: WarmPoolObserver;
 }
+
+export interface WarmPoolObserver {
+  profiles: readonly PoolProfile[];
+  /**
+   * A create was served from its profile's pool (hit) or not (miss: none of that profile ready);
+   * profile "none" when no pool holds that shape.
+   */
+  onCreate?(profile: string, hit: boolean): void;
+}
+
+/** How often a create frees pool room and tries again before it takes the refusal (concurrent creates took the room). */
+const GIVE_WAY_ATTEMPTS = 3;
 
 const sameRelease = (a: string, b: string) => findRelease(a)?.version === findRelease(b)?.version;
 
@@ -75,7 +90,8 @@ export class ClusterService {
   /**
    * Admits (token policy, quota, host capacity: nothing is made when refused), then claims
    * a warm-pool cluster of the same shape when one is ready, else records a new one for the
-   * controller to provision.
+   * controller to provision; when only pool clusters stand in its way on a full host, they
+   * give way (one is retired) and the create proceeds.
    */
   async create(who: TokenIdentity, req: CreateClusterRequest): Promise<ClusterRecord> {
     const version = req.kubernetesVersion ?? DEFAULT_KUBERNETES_MINOR;
@@ -113,7 +129,11 @@ export class ClusterService {
       // To its new owner a claimed pool cluster has just become ready.
       (next) => notificationsFor("ready", next, now, this.limits.notifications),
     );
+    // Told once the create is made (a refused one is neither a hit nor a miss).
+    const pool = this.options.warmPool;
+    const told = (hit: boolean) => pool?.onCreate?.(profileOf(spec, pool.profiles, sameRelease)?.label ?? "none", hit);
     if (claimed) {
+      told(true);
       this.controller.trigger();
       return claimed;
     }
@@ -133,14 +153,70 @@ export class ClusterService {
       sleptAt: null,
       ...mine,
     };
-    await this.store.clusters.insert(record, this.admission(who));
+    await this.givingWay(who, (admit) => this.store.clusters.insert(record, admit));
+    told(false);
     this.controller.trigger();
     return record;
   }
 
-  /** Checked in the store's transaction that adds a running cluster: the token's quota, then the host's capacity. */
+  /**
+   * Checked in the store's transaction that adds a running cluster: the token's quota, then
+   * the host's capacity, counting users' clusters (a claim only moves a pool cluster to a user:
+   * the host holds no more than before).
+   */
   private admission(who: TokenIdentity): Admission {
     return (counts) => capacityRefusal(who, counts, this.limits.hostCapacity);
+  }
+
+  /**
+   * Adds a running cluster (`add`, with the admission to check in its transaction) on a host
+   * whose pools count against its capacity: when only pool clusters stand in the way, as many
+   * as needed are retired (giveWayOrder: the cheapest to lose first) and the add is tried again.
+   * The pool's controller then boots nothing while the host has no room to spare.
+   */
+  private async givingWay<T>(who: TokenIdentity, add: (admit: Admission) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      let toFree = 0;
+      const admit: Admission = (counts) => {
+        const refused = capacityRefusal(who, counts, this.limits.hostCapacity);
+        if (refused) return refused;
+        toFree = roomToFree(counts, this.limits.hostCapacity);
+        if (!toFree) return undefined;
+        return {
+          type: "capacity",
+          message: `host capacity reached: ${counts.total} of ${this.limits.hostCapacity} clusters are running, and ${counts.pooled} warm-pool cluster(s) could not give way; try again shortly`,
+        };
+      };
+      try {
+        return await add(admit);
+      } catch (err) {
+        if (!toFree || attempt === GIVE_WAY_ATTEMPTS) throw err;
+      }
+      await this.retirePooled(toFree);
+    }
+  }
+
+  /** Retires up to n pool clusters for a user's create; one claimed or retired meanwhile is passed over. */
+  private async retirePooled(n: number): Promise<void> {
+    const members = (await this.store.clusters.all()).filter((r) => r.pooled && r.desired === "running");
+    let retired = 0;
+    for (const r of giveWayOrder(members, this.options.warmPool?.profiles ?? [], sameRelease)) {
+      if (retired === n) break;
+      try {
+        await this.store.clusters.update(
+          r.id,
+          { desired: "terminated", generation: r.generation + 1 },
+          {
+            now: this.clock.now(),
+            conflict: (current) => (current.pooled && current.desired === "running" ? undefined : "claimed"),
+          },
+        );
+        retired++;
+      } catch (err) {
+        if (!(err instanceof TempkubeError && err.type === "conflict")) throw err;
+      }
+    }
+    this.controller.trigger();
   }
 
   /** Unknown and other tenants' clusters look the same: 404. */
@@ -209,14 +285,14 @@ export class ClusterService {
     const now = this.clock.now();
     // An expired kept cluster comes back with a fresh lifetime of its TTL.
     const expiresAt = r.expiresAt <= now ? now + r.ttlMinutes * 60_000 : r.expiresAt;
-    return this.change(
-      who,
-      id,
-      "start",
-      { desired: "running", expiresAt, ...(r.phase === "failed" ? { phase: "stopped" as const } : {}) },
-      // A cluster still wanted running (one that failed to start or wake) already holds its place.
-      r.desired === "running" ? undefined : this.admission(who),
-    );
+    const changes = {
+      desired: "running" as const,
+      expiresAt,
+      ...(r.phase === "failed" ? { phase: "stopped" as const } : {}),
+    };
+    // A cluster still wanted running (one that failed to start or wake) already holds its place.
+    if (r.desired === "running") return this.change(who, id, "start", changes);
+    return this.givingWay(who, (admit) => this.change(who, id, "start", changes, admit));
   }
 
   async extend(who: TokenIdentity, id: string, ttlMinutes: number): Promise<ClusterRecord> {

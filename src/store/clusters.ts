@@ -121,19 +121,21 @@ function refuseIf(refusal: Refusal | undefined): void {
 }
 
 /**
- * Users' clusters that run or are on their way to running (the pool's are the operator's, not
- * counted); sleeping ones count for their owner, not for the host (core/quota.ts RunningCounts).
+ * Users' clusters that run or are on their way to running, and apart from them the warm pool's
+ * (nobody's, but they hold room on the host); sleeping ones count for their owner, not for the
+ * host (core/quota.ts RunningCounts; core/warm-pool.ts hostLoad counts the same way).
  */
 async function runningCounts(trx: Transaction<Database>, owner: string): Promise<RunningCounts> {
   const rows = await trx
     .selectFrom("clusters")
-    .select(["owner", "phase"])
+    .select(["owner", "phase", "pooled"])
     .where("desired", "=", "running")
-    .where("pooled", "=", 0)
     .execute();
+  const users = rows.filter((r) => Number(r.pooled) !== 1);
   return {
-    owner: rows.filter((r) => r.owner === owner).length,
-    total: rows.filter((r) => r.phase !== "sleeping").length,
+    owner: users.filter((r) => r.owner === owner).length,
+    total: users.filter((r) => r.phase !== "sleeping").length,
+    pooled: rows.length - users.length,
   };
 }
 

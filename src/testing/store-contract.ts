@@ -287,6 +287,21 @@ export function storeContract(fresh: () => Promise<Store>): void {
     );
   });
 
+  it("counts warm-pool clusters wanted running apart from users' at admission", async () => {
+    const store = await open();
+    await store.clusters.insert(record("aaa1", { phase: "running" }));
+    await store.clusters.insert(record("bbb2", { phase: "sleeping", sleptAt: NOW }));
+    await store.clusters.insert(record("pool1", { owner: "", pooled: true, phase: "running" }));
+    await store.clusters.insert(record("pool2", { owner: "", pooled: true, phase: "provisioning" }));
+    await store.clusters.insert(record("pool3", { owner: "", pooled: true, desired: "terminated" }));
+    let seen: unknown;
+    await store.clusters.insert(record("ccc3"), (counts) => {
+      seen = counts;
+      return undefined;
+    });
+    assert.deepEqual(seen, { owner: 2, total: 1, pooled: 2 });
+  });
+
   it("checks a conflict inside the update's transaction, and writes nothing then", async () => {
     const store = await open();
     await store.clusters.insert(record("aaa1", { phase: "running" }));

@@ -11,6 +11,8 @@ import {
 } from "../../gateway/gateway-files.js";
 import { TempkubeError } from "../../util/errors.js";
 import { progress } from "../../util/progress.js";
+import { WARM_POOL_SYNTAX } from "../../core/pool-profiles.js";
+import { DEFAULT_KUBERNETES_MINOR } from "../../setup/catalogue.js";
 
 export function registerServer(program: Command): void {
   program
@@ -58,7 +60,11 @@ export function registerServer(program: Command): void {
       "--capacity <n>",
       "clusters running at once on this host (default: what its memory, idle CPU and kernel limits allow; never more than the kernel limits allow)",
     )
-    .option("--warm-pool <n>", "clusters of the default shape kept booted, so a create takes well under a second", "1")
+    .option(
+      "--warm-pool <n|profiles>",
+      `clusters kept booted, so a create of their shape takes well under a second: n of the default shape, or profiles ${WARM_POOL_SYNTAX} (below) (default: 1)`,
+    )
+    .option("--warm-pool-file <yaml>", "the warm pools as a YAML list of {version, size, workers, privileged, count}")
     .option(
       "--idle-minutes <n>",
       "clusters whose create names no idle time sleep after this many minutes without a connection through the gateway (0: never)",
@@ -76,8 +82,16 @@ On loopback the API is plain HTTP unless --tls-cert/--tls-key are given. On any 
 is HTTPS: with a self-signed certificate made on first start (<data dir>/api-tls/server.crt;
 clients pass it as --ca-file or $TEMPKUBE_CA_FILE, curl as --cacert) unless a certificate is given
 or --insecure-http says otherwise.
+Warm pools: --warm-pool <n> keeps n clusters of the default shape (${DEFAULT_KUBERNETES_MINOR}/1-mid); profiles are
+<version>/<size>[+<n>w][+priv][=<count>], comma-separated: +<n>w adds n worker nodes, +priv makes them
+privileged, count defaults to 1. A create of exactly that shape (version, size, workers, privileged) is
+served at once and its pool refills behind it. Pools count against --capacity, never take its last place,
+and give way to users' creates when the host is full. --warm-pool-file: the same as YAML, e.g.
+  - {version: "1.34", size: 1-mid, count: 2}
+  - {version: "1.33", size: 1-small, workers: 1, privileged: true}
 Examples:
   $ sudo bin/tempkube server
+  $ sudo bin/tempkube server --warm-pool 1.34/1-mid=2,1.33/1-small,1.34/1-small+1w+priv
   $ curl -H "Authorization: Bearer $(sudo cat /var/lib/tempkube/admin-token)" http://127.0.0.1:7780/v1/clusters
   $ sudo bin/tempkube server --listen 0.0.0.0:7780      # HTTPS, self-signed; prints the certificate's path and fingerprint
   $ TEMPKUBE_URL=https://tk.example:7780 bin/tempkube list --ca-file server.crt
@@ -96,7 +110,8 @@ Examples:
         webhookUrl?: string;
         warningMinutes: string;
         capacity?: string;
-        warmPool: string;
+        warmPool?: string;
+        warmPoolFile?: string;
         idleMinutes: string;
         database?: string;
         gatewayListen: string;
@@ -111,12 +126,14 @@ Examples:
           { idleMinutesProblem },
           { parseClusterEgress },
           { gatewayServer },
+          { describeWarmPools, warmPoolOptions, warmPoolsBeyondCapacity },
         ] = await Promise.all([
           import("../../server/server.js"),
           import("../../server/api-tls.js"),
           import("../../service/cluster-service.js"),
           import("../../runtime/local/host-firewall.js"),
           import("../../gateway/gateway-kubeconfig.js"),
+          import("../../server/warm-pool-options.js"),
         ]);
         const match = /^(.+):(\d+)$/.exec(opts.listen);
         if (!match) throw new TempkubeError("invalid-input", `--listen must be host:port, not "${opts.listen}"`);
@@ -130,7 +147,7 @@ Examples:
           );
         const capacity =
           opts.capacity === undefined ? undefined : await checkedCapacity(wholeNumber("--capacity", opts.capacity, 1));
-        const warmPool = wholeNumber("--warm-pool", opts.warmPool, 0);
+        const warmPool = await warmPoolOptions(opts.warmPool, opts.warmPoolFile);
         const idleMinutes = wholeNumber("--idle-minutes", opts.idleMinutes, 0);
         const idleProblem = idleMinutesProblem(idleMinutes, "--idle-minutes");
         if (idleProblem) throw new TempkubeError("invalid-input", idleProblem);
@@ -167,8 +184,10 @@ Examples:
           },
         });
         progress(
-          `tempkube server listening on ${server.url}; admin token in ${server.adminTokenFile}; warm pool ${warmPool}`,
+          `tempkube server listening on ${server.url}; admin token in ${server.adminTokenFile}; warm pool ${describeWarmPools(warmPool)}`,
         );
+        const beyond = warmPoolsBeyondCapacity(warmPool, server.hostCapacity);
+        if (beyond) progress(`warning: ${beyond}`);
         if (server.gateway)
           progress(
             describeGateway(
