@@ -52,11 +52,21 @@ async function localRuntime(clusterEgress?: string): Promise<LocalRuntime> {
   });
 }
 
-/** What the user gets: through the gateway when the data dir has one, else the apiserver's own address. */
+/**
+ * What the user gets: through the gateway when the data dir's gateway runs, else the
+ * apiserver's own address (a kubeconfig naming a gateway that was stopped would not connect).
+ */
 async function userKubeconfig(kubeconfig: string, clusterId: string, direct = false): Promise<string> {
   const gateway = direct ? undefined : await gatewayOfDataDir();
   if (!gateway) return kubeconfig;
-  const { gatewayKubeconfig } = await import("../../gateway/gateway-kubeconfig.js");
+  const [{ gatewayKubeconfig }, { gatewayRunning }] = await Promise.all([
+    import("../../gateway/gateway-kubeconfig.js"),
+    import("../../gateway/gateway-process.js"),
+  ]);
+  if (!(await gatewayRunning(dataDir()))) {
+    progress(`the gateway of ${dataDir()} is not running (start the server): this kubeconfig is for this host only`);
+    return kubeconfig;
+  }
   return gatewayKubeconfig(kubeconfig, clusterId, gateway);
 }
 
