@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import { unlessRoot } from "../testing/root.js";
 import { newClusterId } from "../core/cluster-spec.js";
-import { clusterCgroup, isCgroupV2, pidsIn } from "../runtime/local/cgroups.js";
+import { clusterCgroup, cpuSeconds as cgroupCpuSeconds, pidsIn } from "../runtime/local/cgroups.js";
 import type { LocalClusterState } from "../runtime/local/cluster-state.js";
 import { HostInspection } from "../runtime/local/host-inspection.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
@@ -22,11 +22,7 @@ const IDLE_MS = 30_000;
 
 /** CPU time of the cluster's cgroup, in seconds. */
 async function cpuSeconds(clusterId: string): Promise<number> {
-  if (isCgroupV2()) {
-    const stat = await readFile(`/sys/fs/cgroup${clusterCgroup(clusterId)}/cpu.stat`, "utf8");
-    return Number(/^usage_usec (\d+)/m.exec(stat)?.[1]) / 1e6;
-  }
-  return Number(await readFile(`/sys/fs/cgroup/cpuacct${clusterCgroup(clusterId)}/cpuacct.usage`, "utf8")) / 1e9;
+  return (await cgroupCpuSeconds(clusterCgroup(clusterId))) ?? 0;
 }
 
 async function hostFigures(): Promise<Record<string, number>> {

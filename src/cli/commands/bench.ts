@@ -25,10 +25,15 @@ export function registerBench(program: Command): void {
       "only the CLI start-up figures (--help, list, get against a server with a fake runtime, vs. node -e 0): no clusters, no root",
     )
     .option("--cli-runs <n>", "times each CLI command is spawned for the CLI figures", "20")
+    .option(
+      "--density <n>",
+      "only density: create n clusters one after another, let them idle (--idle), report create time against how many run, CPU and private memory per idle cluster, and how many still answer",
+    )
+    .option("--concurrent <n>", "only concurrency: n creates at once against one create alone")
     .option("-o, --output <format>", "text or json", "text")
     .addHelpText(
       "after",
-      "\nFigures are medians; the machine is shared and noisy, so compare the ratios.\nExamples:\n  $ sudo bin/tempkube bench --runs 5\n  $ bin/tempkube bench --cli --cli-runs 30",
+      "\nFigures are medians; the machine is shared and noisy, so compare the ratios.\nExamples:\n  $ sudo bin/tempkube bench --runs 5\n  $ bin/tempkube bench --cli --cli-runs 30\n  $ sudo bin/tempkube bench --density 20 --idle 60\n  $ sudo bin/tempkube bench --concurrent 10",
     )
     .action(
       async (opts: {
@@ -40,7 +45,26 @@ export function registerBench(program: Command): void {
         requests: string;
         cli?: boolean;
         cliRuns: string;
+        density?: string;
+        concurrent?: string;
       }) => {
+        if (opts.density !== undefined || opts.concurrent !== undefined) {
+          const { benchDensity, benchConcurrent, formatDensity, formatConcurrency } =
+            await import("../../bench/density-bench.js");
+          const density =
+            opts.density === undefined
+              ? undefined
+              : await benchDensity(positive("--density", opts.density), Number(opts.idle), progress);
+          const concurrency =
+            opts.concurrent === undefined
+              ? undefined
+              : await benchConcurrent(positive("--concurrent", opts.concurrent), progress);
+          if (opts.output === "json")
+            return void process.stdout.write(`${JSON.stringify({ density, concurrency }, null, 2)}\n`);
+          return void process.stdout.write(
+            `tempkube bench\n${density ? formatDensity(density) : ""}${concurrency ? formatConcurrency(concurrency) : ""}`,
+          );
+        }
         const cliRuns = positive("--cli-runs", opts.cliRuns);
         const { benchCli, formatCli } = await import("../../bench/cli-bench.js");
         if (opts.cli) {

@@ -162,3 +162,14 @@ export async function setCpuLimit(path: string, cpus: number, hostCpus: number):
   await writeFile(join(dir, "cpu.cfs_period_us"), String(period));
   await writeFile(join(dir, "cpu.cfs_quota_us"), String(quota));
 }
+
+/** CPU time the subtree has used, in seconds (cgroup v2 cpu.stat usage_usec; v1 cpuacct.usage). */
+export async function cpuSeconds(path: string): Promise<number | undefined> {
+  if (isCgroupV2()) {
+    const stat = await readFile(join(ROOT, path, "cpu.stat"), "utf8").catch(() => undefined);
+    const usec = stat && /^usage_usec (\d+)/m.exec(stat)?.[1];
+    return usec ? Number(usec) / 1e6 : undefined;
+  }
+  const ns = await readFile(join(ROOT, "cpuacct", path, "cpuacct.usage"), "utf8").catch(() => undefined);
+  return ns === undefined ? undefined : Number(ns.trim()) / 1e9;
+}

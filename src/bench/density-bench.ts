@@ -1,0 +1,120 @@
+import { DEFAULT_SIZE, newClusterId, type ClusterSpec } from "../core/cluster-spec.js";
+import { clusterCgroup, cpuSeconds, pidsIn } from "../runtime/local/cgroups.js";
+import { LocalRuntime } from "../runtime/local/local-runtime.js";
+import { defaultRelease } from "../setup/catalogue.js";
+import { KubeRequester } from "./kube-request.js";
+import { privateMemoryMiB } from "./process-memory.js";
+import { median } from "./stats.js";
+
+export interface DensityReport {
+  clusters: number;
+  /** Create → ready of the k-th cluster (index k-1: k-1 already running). */
+  createMs: number[];
+  idleSeconds: number;
+  /** Per cluster, over the idle window: cores used, and private memory (RssAnon) at its end. */
+  idleCores: number[];
+  privateMiB: number[];
+  /** Clusters whose apiserver answered GET /version (through their admin credential) at the end. */
+  answering: number;
+}
+
+export interface ConcurrencyReport {
+  concurrent: number;
+  /** One create alone, just before, as the baseline of the ratio. */
+  aloneMs: number;
+  /** Each of the concurrent creates, and all of them (the last to be ready). */
+  eachMs: number[];
+  allMs: number;
+}
+
+const spec = (id: string): ClusterSpec => ({
+  id,
+  kubernetesVersion: defaultRelease().minor,
+  privileged: false,
+  size: DEFAULT_SIZE,
+  workers: 0,
+});
+
+async function timedCreate(runtime: LocalRuntime, id: string): Promise<number> {
+  const t = Date.now();
+  await runtime.provision(spec(id));
+  return Date.now() - t;
+}
+
+/**
+ * Density (issue 15 item 4): N clusters created one after another and left idle; each
+ * create timed against how many already run, then CPU and private memory per idle cluster
+ * over a window, and whether each still answers. Everything the bench made is destroyed.
+ */
+export async function benchDensity(n: number, idleSeconds: number, log: (l: string) => void): Promise<DensityReport> {
+  const runtime = new LocalRuntime();
+  const ids: string[] = [];
+  const report: DensityReport = {
+    clusters: n,
+    createMs: [],
+    idleSeconds,
+    idleCores: [],
+    privateMiB: [],
+    answering: 0,
+  };
+  try {
+    for (let k = 0; k < n; k++) {
+      const id = `dens${newClusterId().slice(0, 6)}`;
+      ids.push(id);
+      report.createMs.push(await timedCreate(runtime, id));
+      log(`  density: cluster ${k + 1}/${n} ready in ${report.createMs[k]} ms (${k} already running)`);
+    }
+    const before = await Promise.all(ids.map((id) => cpuSeconds(clusterCgroup(id))));
+    const t = Date.now();
+    await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+    const after = await Promise.all(ids.map((id) => cpuSeconds(clusterCgroup(id))));
+    const window = (Date.now() - t) / 1000;
+    for (let i = 0; i < ids.length; i++) {
+      report.idleCores.push(((after[i] ?? 0) - (before[i] ?? 0)) / window);
+      report.privateMiB.push(await privateMemoryMiB(await pidsIn(clusterCgroup(ids[i]))));
+      const admin = (await runtime.credentials(ids[i])).adminKubeconfig;
+      const status = await new KubeRequester(admin).get("/version", 10_000).catch(() => 0);
+      if (status === 200) report.answering++;
+    }
+  } finally {
+    for (const id of ids) await runtime.destroy(id).catch(() => undefined);
+  }
+  return report;
+}
+
+/** N creates at once (the host's capacity permitting) against one create alone, in the same run. */
+export async function benchConcurrent(n: number, log: (l: string) => void): Promise<ConcurrencyReport> {
+  const runtime = new LocalRuntime();
+  const ids: string[] = [];
+  try {
+    const alone = `conc${newClusterId().slice(0, 6)}`;
+    ids.push(alone);
+    const aloneMs = await timedCreate(runtime, alone);
+    await runtime.destroy(alone);
+    log(`  concurrent: one create alone ${aloneMs} ms; now ${n} at once`);
+    const batch = Array.from({ length: n }, () => `conc${newClusterId().slice(0, 6)}`);
+    ids.push(...batch);
+    const t = Date.now();
+    const eachMs = await Promise.all(batch.map((id) => timedCreate(runtime, id)));
+    return { concurrent: n, aloneMs, eachMs, allMs: Date.now() - t };
+  } finally {
+    for (const id of ids) await runtime.destroy(id).catch(() => undefined);
+  }
+}
+
+export function formatDensity(r: DensityReport): string {
+  const first = r.createMs.slice(0, Math.max(1, Math.floor(r.clusters / 4)));
+  const last = r.createMs.slice(-Math.max(1, Math.floor(r.clusters / 4)));
+  return (
+    `  density: ${r.clusters} idle clusters, ${r.answering} answering at the end\n` +
+    `    create → ready, first quarter p50 ${(median(first) / 1000).toFixed(2)} s, last quarter p50 ${(median(last) / 1000).toFixed(2)} s (${(median(last) / median(first)).toFixed(2)}×)\n` +
+    `    per idle cluster over ${r.idleSeconds} s: CPU p50 ${median(r.idleCores).toFixed(3)} core (target ≤ 0.015), private memory p50 ${median(r.privateMiB).toFixed(0)} MiB (target ≤ 200)\n`
+  );
+}
+
+export function formatConcurrency(r: ConcurrencyReport): string {
+  return (
+    `  ${r.concurrent} concurrent creates → all ready ${(r.allMs / 1000).toFixed(2)} s, each p50 ${(median(r.eachMs) / 1000).toFixed(2)} s; ` +
+    `one alone ${(r.aloneMs / 1000).toFixed(2)} s (all ${(r.allMs / r.aloneMs).toFixed(2)}× one; target ≤ 4×)\n`
+  );
+}
