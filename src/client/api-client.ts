@@ -98,16 +98,54 @@ export class ApiClient {
     } catch (err) {
       throw this.unreachable(err as Error);
     }
-    if (status < 200 || status > 299) {
-      let message = text;
-      try {
-        message = (JSON.parse(text) as { message: string }).message;
-      } catch {
-        /* plain text */
-      }
-      throw new TempkubeError(errorTypeFor(status), message);
-    }
+    if (status < 200 || status > 299) throw this.refusal(status, text);
     return (contentType?.includes("json") ? JSON.parse(text) : text) as T;
+  }
+
+  /**
+   * A request whose answer is NDJSON (`?follow=true`): `onItem` gets each line as it comes, so
+   * one request shows a whole operation. A refusal (non-2xx) throws as `request` does.
+   */
+  async stream<T>(method: string, path: string, body: unknown, onItem: (item: T) => void): Promise<void> {
+    const data = body === undefined ? undefined : { type: "application/json", data: JSON.stringify(body) };
+    let res: http.IncomingMessage;
+    try {
+      res = await this.open(method, new URL(`${this.baseUrl}${path}`), data);
+    } catch (err) {
+      throw this.unreachable(err as Error);
+    }
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status > 299 || !res.headers["content-type"]?.includes("ndjson")) {
+      const text = await readAll(res);
+      if (status >= 200 && status <= 299) return onItem(JSON.parse(text) as T);
+      throw this.refusal(status, text);
+    }
+    let pending = "";
+    try {
+      for await (const chunk of res) {
+        pending += (chunk as Buffer).toString("utf8");
+        let end: number;
+        while ((end = pending.indexOf("\n")) >= 0) {
+          const line = pending.slice(0, end).trim();
+          pending = pending.slice(end + 1);
+          if (line) onItem(JSON.parse(line) as T);
+        }
+      }
+    } catch (err) {
+      if (err instanceof SyntaxError || err instanceof TempkubeError) throw err;
+      throw this.unreachable(err as Error);
+    }
+    if (pending.trim()) onItem(JSON.parse(pending) as T);
+  }
+
+  private refusal(status: number, text: string): TempkubeError {
+    let message = text;
+    try {
+      message = (JSON.parse(text) as { message: string }).message;
+    } catch {
+      /* plain text */
+    }
+    return new TempkubeError(errorTypeFor(status), message);
   }
 
   /** One request and its whole answer; a failure to connect, or mid-answer, rejects with the socket's error. */
@@ -116,6 +154,12 @@ export class ApiClient {
     url: URL,
     body: Body | undefined,
   ): Promise<{ status: number; contentType?: string; text: string }> {
+    const res = await this.open(method, url, body);
+    return { status: res.statusCode ?? 0, contentType: res.headers["content-type"], text: await readAll(res) };
+  }
+
+  /** Sends the request; resolves with the response as soon as its head arrives. */
+  private async open(method: string, url: URL, body: Body | undefined): Promise<http.IncomingMessage> {
     const headers: http.OutgoingHttpHeaders = { authorization: `Bearer ${this.token}` };
     if (body) {
       headers["content-type"] = body.type;
@@ -135,14 +179,7 @@ export class ApiClient {
     // A failed upload destroys the request, which rejects `answered`; a server that answers
     // before it has read the whole file (a refusal) is heard all the same.
     else pipeline(createReadStream(body.file), req).catch(() => undefined);
-    const res = await answered;
-    const chunks: Buffer[] = [];
-    for await (const chunk of res) chunks.push(chunk as Buffer);
-    return {
-      status: res.statusCode ?? 0,
-      contentType: res.headers["content-type"],
-      text: Buffer.concat(chunks).toString("utf8"),
-    };
+    return answered;
   }
 
   /** The socket's error (or fetch-style, its cause) says why; and a certificate or protocol mismatch says what to do. */
@@ -189,6 +226,12 @@ const CERTIFICATE_ERRORS = new Set([
   "CERT_NOT_YET_VALID",
   "ERR_TLS_CERT_ALTNAME_INVALID",
 ]);
+
+async function readAll(res: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
 
 function errorTypeFor(status: number): ErrorType {
   if (status === 404) return "not-found";

@@ -127,19 +127,25 @@ export class LifetimeController extends EventEmitter {
     for (;;) {
       const r = await this.store.clusters.get(id);
       if (!r || isSettled(r) || this.clock.now() > deadline) return r;
-      // Woken by the cluster's next change; the timer re-reads the store in case that change
-      // was emitted between the read above and the listener below.
-      await new Promise<void>((resolve) => {
-        const event = `changed:${id}`;
-        const done = () => {
-          this.clock.clearTimer(t);
-          this.off(event, done);
-          resolve();
-        };
-        const t = this.clock.setTimer(done, 500);
-        this.on(event, done);
-      });
+      await this.nextChange(id);
     }
+  }
+
+  /**
+   * Resolves at the cluster's next change, or after maxMs: the caller re-reads the store
+   * either way, in case that change was emitted between its read and this listener.
+   */
+  nextChange(id: string, maxMs = 500): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const event = `changed:${id}`;
+      const done = () => {
+        this.clock.clearTimer(t);
+        this.off(event, done);
+        resolve();
+      };
+      const t = this.clock.setTimer(done, maxMs);
+      this.on(event, done);
+    });
   }
 
   private async reconcile(): Promise<void> {

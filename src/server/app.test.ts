@@ -44,6 +44,29 @@ describe("REST API: tokens, limits, capacity, OpenAPI (fake driver)", () => {
     assert.deepEqual(driver.calls, [], "the refused server provisioned or destroyed nothing");
   });
 
+  it("streams an operation with ?follow=true: the cluster at each phase, then its kubeconfig, in one request", async () => {
+    const created = await call(admin, "POST", "/v1/clusters?follow=true", { ttlMinutes: 10 });
+    assert.equal(created.status, 201);
+    assert.match(created.type, /application\/x-ndjson/);
+    const lines = created.text
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { cluster?: { id: string; phase: string }; kubeconfig?: string });
+    const phases = lines.filter((l) => l.cluster).map((l) => l.cluster!.phase);
+    assert.equal(phases[0], "pending");
+    assert.equal(phases.at(-1), "running");
+    assert.equal(new Set(phases).size, phases.length, "a line per change of phase, not per poll");
+    const id = lines[0].cluster!.id;
+    assert.equal(lines.at(-1)!.kubeconfig, fakeKubeconfig(id));
+    const stopped = await call(admin, "POST", `/v1/clusters/${id}/stop?follow=true`);
+    const last = JSON.parse(stopped.text.trim().split("\n").at(-1)!) as { cluster: { phase: string } };
+    assert.equal(last.cluster.phase, "stopped");
+    assert.ok(!stopped.text.includes("kubeconfig"), "a stop hands out no kubeconfig");
+    const refused = await call(admin, "POST", "/v1/clusters?follow=true", { ttlMinutes: 0 });
+    assert.equal(refused.status, 400, "bad input is refused before anything streams");
+    await call(admin, "DELETE", `/v1/clusters/${id}?wait=true`);
+  });
+
   it("serves an OpenAPI document made from the validating schemas", async () => {
     const doc = await call(undefined, "GET", "/openapi.json");
     assert.equal(doc.status, 200);

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ClusterRecord } from "../core/cluster-record.js";
 import { parseLabelPairs } from "../core/labels.js";
 import type { ClusterService, CreateClusterRequest } from "../service/cluster-service.js";
@@ -10,6 +10,7 @@ import {
   clusterSchema,
   createClusterBodySchema,
   extendBodySchema,
+  followQuerySchema,
   listQuerySchema,
   waitQuerySchema,
 } from "./schemas.js";
@@ -47,7 +48,7 @@ function parseLabelSelector(text: string | undefined): Record<string, string> {
 }
 
 type IdParams = { Params: { id: string } };
-type Wait = { Querystring: { wait?: boolean } };
+type Wait = { Querystring: { wait?: boolean; follow?: boolean } };
 
 /** /v1/clusters: create, list, show, kubeconfig, stop, start, extend, delete (each may wait until settled). */
 export function registerClusterRoutes(app: FastifyInstance, clusters: ClusterService): void {
@@ -55,17 +56,42 @@ export function registerClusterRoutes(app: FastifyInstance, clusters: ClusterSer
     return wait ? ((await clusters.waitSettled(r.id)) ?? r) : r;
   }
 
-  app.post<{ Body: CreateClusterRequest & { wait?: boolean } }>(
+  /**
+   * `?follow=true`: the answer is the operation as it goes (NDJSON), so a client shows live
+   * progress and gets the kubeconfig in one request instead of polling (issue 15: commands do
+   * one request). The status is sent at once; a failure later is a line `{"error": …}`.
+   */
+  async function streamPhases(req: FastifyRequest, reply: FastifyReply, status: number, r: ClusterRecord) {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(status, { "content-type": "application/x-ndjson", "cache-control": "no-store" });
+    const gone = new AbortController();
+    res.once("close", () => gone.abort());
+    const line = (o: unknown) => {
+      if (!res.destroyed) res.write(`${JSON.stringify(o)}\n`);
+    };
+    try {
+      const last = await clusters.follow(r.id, (now) => line({ cluster: clusterView(now) }), gone.signal);
+      if (last?.phase === "running" && last.desired === "running")
+        line({ kubeconfig: await clusters.kubeconfig(caller(req), r.id) });
+    } catch (err) {
+      line({ error: (err as Error).message });
+    }
+    res.end();
+  }
+
+  app.post<{ Body: CreateClusterRequest & { wait?: boolean }; Querystring: { follow?: boolean } }>(
     "/v1/clusters",
     routeSchema(
       "Create a cluster (from the warm pool when one of its shape is ready)",
-      { body: createClusterBodySchema },
+      { body: createClusterBodySchema, querystring: followQuerySchema },
       clusterSchema,
       201,
     ),
     async (req, reply) => {
       const { wait, ...spec } = req.body ?? {};
       let record = await clusters.create(caller(req), spec);
+      if (req.query.follow) return streamPhases(req, reply, 201, record);
       if (wait) record = (await clusters.waitSettled(record.id)) ?? record;
       return reply.status(201).send(clusterView(record));
     },
@@ -109,7 +135,11 @@ export function registerClusterRoutes(app: FastifyInstance, clusters: ClusterSer
       { params: clusterIdParamsSchema, querystring: waitQuerySchema },
       clusterSchema,
     ),
-    async (req) => clusterView(await settleIf(req.query.wait, await clusters.stop(caller(req), req.params.id))),
+    async (req, reply) => {
+      const r = await clusters.stop(caller(req), req.params.id);
+      if (req.query.follow) return streamPhases(req, reply, 200, r);
+      return clusterView(await settleIf(req.query.wait, r));
+    },
   );
 
   app.post<IdParams & Wait>(
@@ -119,7 +149,11 @@ export function registerClusterRoutes(app: FastifyInstance, clusters: ClusterSer
       { params: clusterIdParamsSchema, querystring: waitQuerySchema },
       clusterSchema,
     ),
-    async (req) => clusterView(await settleIf(req.query.wait, await clusters.start(caller(req), req.params.id))),
+    async (req, reply) => {
+      const r = await clusters.start(caller(req), req.params.id);
+      if (req.query.follow) return streamPhases(req, reply, 200, r);
+      return clusterView(await settleIf(req.query.wait, r));
+    },
   );
 
   app.post<IdParams & { Body: { ttlMinutes: number } }>(
@@ -139,6 +173,10 @@ export function registerClusterRoutes(app: FastifyInstance, clusters: ClusterSer
       { params: clusterIdParamsSchema, querystring: waitQuerySchema },
       clusterSchema,
     ),
-    async (req) => clusterView(await settleIf(req.query.wait, await clusters.delete(caller(req), req.params.id))),
+    async (req, reply) => {
+      const r = await clusters.delete(caller(req), req.params.id);
+      if (req.query.follow) return streamPhases(req, reply, 200, r);
+      return clusterView(await settleIf(req.query.wait, r));
+    },
   );
 }

@@ -86,10 +86,22 @@ export const clusterIdParamsSchema = {
   properties: { id: { type: "string", pattern: CLUSTER_ID_PATTERN } },
 } as const;
 
+const FOLLOW_DESCRIPTION =
+  'stream the operation as it goes, one request in all: application/x-ndjson, a line {"cluster": …} now and at each change of phase until settled, then, for a create or start that ends running, a line {"kubeconfig": "…"}';
+
 export const waitQuerySchema = {
   type: "object",
   additionalProperties: false,
-  properties: { wait: { type: "boolean", description: "answer once the operation is done" } },
+  properties: {
+    wait: { type: "boolean", description: "answer once the operation is done" },
+    follow: { type: "boolean", description: FOLLOW_DESCRIPTION },
+  },
+} as const;
+
+export const followQuerySchema = {
+  type: "object",
+  additionalProperties: false,
+  properties: { follow: { type: "boolean", description: FOLLOW_DESCRIPTION } },
 } as const;
 
 export const listQuerySchema = {

@@ -6,7 +6,7 @@ import {
   type ClusterSpec,
   type SizePreset,
 } from "../core/cluster-spec.js";
-import { conflictFor, type ClusterRecord } from "../core/cluster-record.js";
+import { conflictFor, isSettled, type ClusterRecord } from "../core/cluster-record.js";
 import type { Clock } from "../core/clock.js";
 import { capacityRefusal, policyRefusal, type TokenIdentity } from "../core/quota.js";
 import { claimPooled, giveWayOrder, poolServes, profileOf, roomToFree } from "../core/warm-pool.js";
@@ -330,5 +330,29 @@ export class ClusterService {
 
   waitSettled(id: string, timeoutMs = WAIT_TIMEOUT_MS): Promise<ClusterRecord | undefined> {
     return this.controller.waitSettled(id, timeoutMs);
+  }
+
+  /**
+   * Calls `onPhase` with the cluster as it is now and again at each change of phase, until it
+   * is settled (the last call), the timeout passes or `signal` aborts (the client went away).
+   */
+  async follow(
+    id: string,
+    onPhase: (r: ClusterRecord) => void,
+    signal?: AbortSignal,
+    timeoutMs = WAIT_TIMEOUT_MS,
+  ): Promise<ClusterRecord | undefined> {
+    const deadline = this.clock.now() + timeoutMs;
+    let last: string | undefined;
+    for (;;) {
+      const r = await this.store.clusters.get(id);
+      if (!r) return undefined;
+      if (r.phase !== last) {
+        last = r.phase;
+        onPhase(r);
+      }
+      if (isSettled(r) || this.clock.now() > deadline || signal?.aborted) return r;
+      await this.controller.nextChange(id);
+    }
   }
 }

@@ -25,43 +25,55 @@ type ClusterView = {
 const describe = (c: ClusterView) =>
   `${c.id}  ${c.phase}${c.phase === "sleeping" ? " (the next connection wakes it)" : ""}  Kubernetes ${c.kubernetesVersion}  ${c.size}  expires ${c.expiresAt}${c.endpoint ? `  ${c.endpoint}` : ""}${c.lastError ? `\n  error: ${c.lastError}` : ""}\n`;
 
-const TERMINAL: Record<string, (c: ClusterView) => boolean> = {
-  running: (c) => c.phase === "running" || c.phase === "failed",
-  stopped: (c) => c.phase === "stopped" || c.phase === "failed",
-  terminated: (c) => c.phase === "terminated" || c.phase === "failed",
-};
+/** Phases an operation ends in: a change to one of these is the last line of a follow. */
+const SETTLED = new Set(["running", "sleeping", "stopped", "terminated", "failed"]);
 
 /**
- * Follows a cluster until `done`, printing each phase as it ends with its duration
- * ("  ✓ provisioning (6.1s)"), then the runtime's own step timings when it reports them.
+ * Runs an operation with `?follow=true`, one request in all: prints each phase as it ends
+ * with its duration ("  ✓ provisioning (6.1s)"), then the runtime's own step timings when it
+ * reports them; returns the cluster as it settled and, for a create or start that ends
+ * running, its kubeconfig.
  */
-async function follow(
+async function followOperation(
   api: ApiClient,
-  first: ClusterView,
-  done: (c: ClusterView) => boolean,
-  timeoutMs = 15 * 60_000,
-): Promise<ClusterView> {
-  let c = first;
-  let phase = c.phase;
+  method: string,
+  path: string,
+  body?: unknown,
+  onFirst?: (c: ClusterView) => void,
+): Promise<{ cluster: ClusterView; kubeconfig?: string }> {
+  let first: ClusterView | undefined;
+  let c: ClusterView | undefined;
+  let kubeconfig: string | undefined;
+  let failure: string | undefined;
   let since = Date.now();
-  const deadline = Date.now() + timeoutMs;
-  progress(`  … ${phase}`);
-  while (!done(c)) {
-    if (Date.now() > deadline)
-      throw new TempkubeError("timeout", `cluster ${c.id} still ${c.phase} after ${timeoutMs / 60_000} minutes`);
-    await new Promise((r) => setTimeout(r, 250));
-    c = await api.request<ClusterView>("GET", `/v1/clusters/${c.id}`);
-    if (c.phase !== phase) {
-      progress(`  ✓ ${phase} (${seconds(Date.now() - since)})`);
-      phase = c.phase;
-      since = Date.now();
-      if (!done(c)) progress(`  … ${phase}`);
-    }
-  }
+  await api.stream<{ cluster?: ClusterView; kubeconfig?: string; error?: string } & Partial<ClusterView>>(
+    method,
+    `${path}${path.includes("?") ? "&" : "?"}follow=true`,
+    body,
+    (item) => {
+      if (item.error) failure = item.error;
+      if (item.kubeconfig) kubeconfig = item.kubeconfig;
+      // A server without streaming answers the plain cluster: shown, then settled as it is.
+      const next = item.cluster ?? (item.id ? (item as ClusterView) : undefined);
+      if (!next) return;
+      if (!first) {
+        first = next;
+        onFirst?.(next);
+        progress(`  … ${next.phase}`);
+      } else if (next.phase !== c!.phase) {
+        progress(`  ✓ ${c!.phase} (${seconds(Date.now() - since)})`);
+        since = Date.now();
+        if (!SETTLED.has(next.phase)) progress(`  … ${next.phase}`);
+      }
+      c = next;
+    },
+  );
+  if (failure) throw new TempkubeError("runtime", failure);
+  if (!c || !first) throw new TempkubeError("runtime", `the server answered ${method} ${path} with no cluster`);
   const steps = Object.entries(c.phaseTimingsMs ?? {}).filter(([k]) => k !== "total");
   if (steps.length && first.phase !== "running")
     progress(`    ${steps.map(([k, ms]) => `${k} ${seconds(ms)}`).join(", ")}`);
-  return c;
+  return { cluster: c, kubeconfig };
 }
 
 const failedError = (c: ClusterView) =>
@@ -125,7 +137,7 @@ Examples:
       }) => {
         const api = await ApiClient.fromEnvironment();
         const started = Date.now();
-        let c = await api.request<ClusterView>("POST", "/v1/clusters", {
+        const body = {
           ttlMinutes: parseTtl(o.ttl),
           keep: !!o.keep,
           idleMinutes: o.idle === undefined ? undefined : parseTtl(o.idle, "--idle"),
@@ -136,12 +148,17 @@ Examples:
           name: o.name,
           labels: parseLabels(o.label),
           notificationEmail: o.email,
-        });
-        if (o.wait) {
-          progress(`cluster ${c.id}${c.phase === "running" ? " (from the warm pool)" : ""}:`);
-          c = await follow(api, c, TERMINAL.running);
+        };
+        let c: ClusterView;
+        if (!o.wait) c = await api.request<ClusterView>("POST", "/v1/clusters", body);
+        else {
+          const followed = await followOperation(api, "POST", "/v1/clusters", body, (first) =>
+            progress(`cluster ${first.id}${first.phase === "running" ? " (from the warm pool)" : ""}:`),
+          );
+          c = followed.cluster;
           if (c.phase === "failed") throw failedError(c);
-          const kubeconfig = await api.request<string>("GET", `/v1/clusters/${c.id}/kubeconfig`);
+          const kubeconfig =
+            followed.kubeconfig ?? (await api.request<string>("GET", `/v1/clusters/${c.id}/kubeconfig`));
           const written: string[] = [];
           if (o.kubeconfig || !o.merge) {
             const file = o.kubeconfig ?? "./kubeconfig";
@@ -208,9 +225,9 @@ Examples:
       progress(`merged into ${path}; current context: ${await mergeKubeconfig(path, kubeconfig)}`);
     });
 
-  for (const [verb, what, target] of [
-    ["stop", "Stop a cluster (state kept)", "stopped"],
-    ["start", "Start a stopped cluster, or wake a sleeping one", "running"],
+  for (const [verb, what] of [
+    ["stop", "Stop a cluster (state kept)"],
+    ["start", "Start a stopped cluster, or wake a sleeping one"],
   ] as const) {
     program
       .command(`${verb} <id>`)
@@ -219,8 +236,9 @@ Examples:
       .option("-o, --output <format>", "json or yaml")
       .action(async (id: string, o: { output?: string; wait: boolean }) => {
         const api = await ApiClient.fromEnvironment();
-        let c = await api.request<ClusterView>("POST", `/v1/clusters/${id}/${verb}`);
-        if (o.wait) c = await follow(api, c, TERMINAL[target]);
+        const c = o.wait
+          ? (await followOperation(api, "POST", `/v1/clusters/${id}/${verb}`)).cluster
+          : await api.request<ClusterView>("POST", `/v1/clusters/${id}/${verb}`);
         if (c.phase === "failed") throw failedError(c);
         await print(o.output, c, () => describe(c));
       });
@@ -246,8 +264,9 @@ Examples:
     .option("-o, --output <format>", "json or yaml")
     .action(async (id: string, o: { output?: string; wait: boolean }) => {
       const api = await ApiClient.fromEnvironment();
-      let c = await api.request<ClusterView>("DELETE", `/v1/clusters/${id}`);
-      if (o.wait) c = await follow(api, c, TERMINAL.terminated);
+      const c = o.wait
+        ? (await followOperation(api, "DELETE", `/v1/clusters/${id}`)).cluster
+        : await api.request<ClusterView>("DELETE", `/v1/clusters/${id}`);
       const removed = await removeFromKubeconfig(userKubeconfigPath(), id).catch(() => 0);
       if (removed) progress(`removed cluster ${id} from ${userKubeconfigPath()}`);
       await print(o.output, c, () => describe(c));
