@@ -3,6 +3,7 @@ import type { KubernetesRelease } from "../../setup/catalogue.js";
 import { addonBinary, kubernetesBinary, localToolBinary } from "../../setup/artifact-paths.js";
 import { mutatingPolicyApiVersion } from "./addon-manifests.js";
 import { systemCgroup } from "./cgroups.js";
+import { nodeContainerRuntime } from "./node-container-runtime.js";
 import { CONTROL_PLANE, NODE_COMPONENTS, nodeComponentName } from "./components.js";
 import { SECRETS_AUTHORIZER_ADDRESS } from "./tenant-guards.js";
 import type { ClusterLayout } from "./layout.js";
@@ -165,10 +166,12 @@ function controlPlaneCommands({ clusterId, release, layout, net }: ClusterComman
 
 export function containerdCommand(input: ClusterCommandsInput, node: NodeNetwork): ComponentCommand {
   const nl = input.layout.node(node.name);
+  const runtime = nodeContainerRuntime();
   return {
     name: nodeComponentName(NODE_COMPONENTS.containerd, node.name),
-    command: "/usr/bin/containerd",
+    command: runtime.containerd,
     args: ["--config", nl.containerdConfig],
+    env: { PATH: runtime.path },
     netnsPath: node.netnsPath,
     cgroup: systemCgroup(input.clusterId),
   };
