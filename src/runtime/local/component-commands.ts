@@ -1,7 +1,7 @@
 import { clusterHostname } from "../../gateway/gateway-files.js";
 import type { KubernetesRelease } from "../../setup/catalogue.js";
 import { addonBinary, kubernetesBinary, localToolBinary } from "../../setup/artifact-paths.js";
-import { mutatingPolicyApiVersion } from "./addon-manifests.js";
+import { mutatingPolicyApiVersion, mutatingPolicyIsGA } from "./addon-manifests.js";
 import { systemCgroup } from "./cgroups.js";
 import { nodeContainerRuntime } from "./node-container-runtime.js";
 import { CONTROL_PLANE, NODE_COMPONENTS, nodeComponentName } from "./components.js";
@@ -60,6 +60,7 @@ export function controllerCommands(input: ClusterCommandsInput): ComponentComman
  * bootstrap objects must be those of a cluster's.
  */
 export function apiServerFeatureArgs(release: KubernetesRelease): string[] {
+  if (mutatingPolicyIsGA(release)) return [];
   const resources = ["mutatingadmissionpolicies", "mutatingadmissionpolicybindings"];
   return [
     "--feature-gates=MutatingAdmissionPolicy=true",
