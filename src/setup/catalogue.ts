@@ -1,11 +1,12 @@
 /**
  * Every upstream version tempkube uses, pinned in one place.
  *
- * Version policy: 1.34 is the default and, with 1.33, what nodes run on Debian's
- * containerd 1.6. 1.35, 1.36 and 1.37 are offered (installable with `tempkube versions
- * install`) but not yet the default: 1.36 and later need containerd 2.x (built below,
- * CONTAINER_RUNTIME, not yet used by nodes), and from 1.35 the kubelet refuses cgroup v1
- * unless told otherwise. What each does on these cgroup v1 hosts: docs/kubernetes-versions.md.
+ * Version policy: 1.34 is the default. 1.35, 1.36 and 1.37 are offered (installable with
+ * `tempkube versions install`) but not yet the default: upstream supports containerd 1.x
+ * only up to 1.35, and nodes still run Debian's containerd 1.6 (containerd 2.x is built
+ * below, CONTAINER_RUNTIME, not yet used by nodes); from 1.35 the kubelet refuses cgroup v1
+ * unless its configuration says `failCgroupV1: false`. What each does on these cgroup v1
+ * hosts, found by running it: docs/kubernetes-versions.md.
  */
 export interface KubernetesRelease {
   /** Minor line users ask for, e.g. "1.34". */
