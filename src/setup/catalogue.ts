@@ -31,7 +31,22 @@ export const KUBERNETES_RELEASES: readonly KubernetesRelease[] = [
   { minor: "1.33", version: "v1.33.13", stagingVersion: "v0.33.13", goVersion: "1.24.0" },
 ];
 
-export const DEFAULT_KUBERNETES_MINOR = "1.34";
+/**
+ * `TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR` (unset by default) makes another offered minor the
+ * default in one process tree, for running the test suite on it before the switch
+ * (docs/kubernetes-versions.md).
+ */
+export const DEFAULT_KUBERNETES_MINOR =
+  experimentalDefaultMinor(process.env.TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR) ?? "1.34";
+
+export function experimentalDefaultMinor(minor: string | undefined): string | undefined {
+  if (minor === undefined || minor === "") return undefined;
+  if (!KUBERNETES_RELEASES.some((r) => r.minor === minor))
+    throw new Error(
+      `TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR=${minor} is not an offered minor (${KUBERNETES_RELEASES.map((r) => r.minor).join(", ")})`,
+    );
+  return minor;
+}
 
 /** The upstream binaries built for every Kubernetes release. */
 export const KUBERNETES_COMPONENTS = [

@@ -4,7 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ArtifactDir } from "./artifact-dir.js";
-import { CONTAINER_RUNTIME, KUBERNETES_RELEASES, findRelease } from "./catalogue.js";
+import {
+  CONTAINER_RUNTIME,
+  DEFAULT_KUBERNETES_MINOR,
+  KUBERNETES_RELEASES,
+  experimentalDefaultMinor,
+  findRelease,
+} from "./catalogue.js";
 import { containerRuntimeInstallArgs, kubernetesGoMod, kubernetesVersionLdflags } from "./go-source-build.js";
 
 describe("artifact cache", () => {
@@ -77,6 +83,17 @@ describe("source build recipe", () => {
     assert.match(mod, /k8s\.io\/cri-streaming => k8s\.io\/cri-streaming v0\.37\.2/);
     assert.match(mod, /k8s\.io\/streaming => k8s\.io\/streaming v0\.37\.2/);
     assert.match(kubernetesGoMod(findRelease("1.35")!), /godebug default=go1\.25/);
+  });
+
+  it("keeps 1.34 the default unless an offered minor is asked for by TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR", () => {
+    if (!process.env.TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR) assert.equal(DEFAULT_KUBERNETES_MINOR, "1.34");
+    assert.equal(experimentalDefaultMinor(undefined), undefined);
+    assert.equal(experimentalDefaultMinor(""), undefined);
+    assert.equal(experimentalDefaultMinor("1.37"), "1.37");
+    assert.throws(
+      () => experimentalDefaultMinor("1.9"),
+      /TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR=1\.9 is not an offered minor/,
+    );
   });
 
   it("offers each minor once, newest first, every patch matching its staging version", () => {
