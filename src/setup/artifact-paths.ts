@@ -6,8 +6,11 @@ import { cacheDir } from "../util/paths.js";
 import {
   ADDONS,
   BUSYBOX,
+  CONTAINER_RUNTIME,
   IMAGES,
   type AddonRelease,
+  type ContainerRuntimeBinary,
+  type ContainerRuntimeRelease,
   type ImageKey,
   type KubernetesComponent,
   type KubernetesRelease,
@@ -21,6 +24,7 @@ export const artifactRoots = {
   kubernetes: (r: KubernetesRelease) => join(cacheDir(), "kubernetes", r.version),
   addon: (a: AddonRelease) => join(cacheDir(), "addons", `${a.name}-${a.version}`),
   image: (key: ImageKey) => join(cacheDir(), "images", IMAGES[key].replace(/[/:]/g, "_")),
+  containerRuntime: (r: ContainerRuntimeRelease) => join(cacheDir(), "container-runtime", `${r.name}-${r.version}`),
   busybox: () => join(cacheDir(), "busybox", `busybox-${BUSYBOX.version}-${BUSYBOX.variant}`),
   localTool: (tool: LocalTool) => join(cacheDir(), "tools", `${tool}-${localToolVersion(tool)}`),
 };
@@ -32,6 +36,12 @@ export function kubernetesBinary(release: KubernetesRelease, component: Kubernet
 export function addonBinary(name: AddonRelease["name"]): string {
   const addon = ADDONS.find((a) => a.name === name)!;
   return join(artifactRoots.addon(addon), name);
+}
+
+/** containerd 2.x's and runc's binaries (catalogue CONTAINER_RUNTIME), once `tempkube setup --container-runtime` built them. */
+export function containerRuntimeBinary(binary: ContainerRuntimeBinary): string {
+  const release = CONTAINER_RUNTIME.find((r) => r.commands.some((c) => c.binary === binary))!;
+  return join(artifactRoots.containerRuntime(release), binary);
 }
 
 export function busyboxBinary(): string {

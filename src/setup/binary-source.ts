@@ -1,4 +1,4 @@
-import type { AddonRelease, KubernetesComponent, KubernetesRelease } from "./catalogue.js";
+import type { AddonRelease, ContainerRuntimeRelease, KubernetesComponent, KubernetesRelease } from "./catalogue.js";
 
 /**
  * Where upstream binaries come from. Two implementations of the same step:
@@ -15,4 +15,6 @@ export interface BinarySource {
     logFile: string,
   ): Promise<void>;
   addon(addon: AddonRelease, outDir: string, logFile: string): Promise<void>;
+  /** containerd 2.x or runc: every command of the release, named by its `binary`. */
+  containerRuntime(release: ContainerRuntimeRelease, outDir: string, logFile: string): Promise<void>;
 }

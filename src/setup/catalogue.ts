@@ -1,10 +1,12 @@
 /**
  * Every upstream version tempkube uses, pinned in one place.
  *
- * Version policy: Kubernetes minors 1.33 and 1.34 only. From 1.35 the kubelet refuses
- * cgroup v1 by default (failCgroupV1) and the target machines are cgroup v1; Debian
- * bookworm's containerd 1.6 is supported by 1.34 but not by later minors' CRI
- * expectations. Moving past 1.34 needs cgroup v2 hosts and containerd >= 1.7.
+ * Version policy: 1.34 is the default. 1.35, 1.36 and 1.37 are offered (installable with
+ * `tempkube versions install`) but not yet the default: upstream supports containerd 1.x
+ * only up to 1.35, and nodes still run Debian's containerd 1.6 (containerd 2.x is built
+ * below, CONTAINER_RUNTIME, not yet used by nodes); from 1.35 the kubelet refuses cgroup v1
+ * unless its configuration says `failCgroupV1: false`. What each does on these cgroup v1
+ * hosts, found by running it: docs/kubernetes-versions.md.
  */
 export interface KubernetesRelease {
   /** Minor line users ask for, e.g. "1.34". */
@@ -13,14 +15,38 @@ export interface KubernetesRelease {
   version: string;
   /** Version of the k8s.io staging modules released with it, e.g. "v0.34.4". */
   stagingVersion: string;
+  /**
+   * The `go` line of the release's own go.mod: the build module states it too, with the
+   * matching `godebug default`, so the binaries keep upstream's runtime defaults.
+   */
+  goVersion: string;
 }
 
+/** Newest first. Patches: the newest the Go module proxy served (checked 2026-12-01). */
 export const KUBERNETES_RELEASES: readonly KubernetesRelease[] = [
-  { minor: "1.34", version: "v1.34.4", stagingVersion: "v0.34.4" },
-  { minor: "1.33", version: "v1.33.13", stagingVersion: "v0.33.13" },
+  { minor: "1.37", version: "v1.37.2", stagingVersion: "v0.37.2", goVersion: "1.26.0" },
+  { minor: "1.36", version: "v1.36.3", stagingVersion: "v0.36.3", goVersion: "1.26.0" },
+  { minor: "1.35", version: "v1.35.4", stagingVersion: "v0.35.4", goVersion: "1.25.0" },
+  { minor: "1.34", version: "v1.34.4", stagingVersion: "v0.34.4", goVersion: "1.24.0" },
+  { minor: "1.33", version: "v1.33.13", stagingVersion: "v0.33.13", goVersion: "1.24.0" },
 ];
 
-export const DEFAULT_KUBERNETES_MINOR = "1.34";
+/**
+ * `TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR` (unset by default) makes another offered minor the
+ * default in one process tree, for running the test suite on it before the switch
+ * (docs/kubernetes-versions.md).
+ */
+export const DEFAULT_KUBERNETES_MINOR =
+  experimentalDefaultMinor(process.env.TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR) ?? "1.34";
+
+export function experimentalDefaultMinor(minor: string | undefined): string | undefined {
+  if (minor === undefined || minor === "") return undefined;
+  if (!KUBERNETES_RELEASES.some((r) => r.minor === minor))
+    throw new Error(
+      `TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR=${minor} is not an offered minor (${KUBERNETES_RELEASES.map((r) => r.minor).join(", ")})`,
+    );
+  return minor;
+}
 
 /** The upstream binaries built for every Kubernetes release. */
 export const KUBERNETES_COMPONENTS = [
@@ -66,6 +92,17 @@ export const KUBERNETES_STAGING_MODULES = [
   "sample-apiserver",
 ] as const;
 
+/** Staging modules new in 1.36 (split out of kubelet/apiserver); earlier releases have no such module. */
+const STAGING_MODULES_SINCE_1_36 = ["cri-streaming", "streaming"] as const;
+
+/** The staging modules k8s.io/kubernetes of this release replaces (its go.mod's `=> ./staging/...` lines). */
+export function stagingModules(release: KubernetesRelease): readonly string[] {
+  const [, minor] = release.minor.split(".").map(Number);
+  return minor >= 36
+    ? [...KUBERNETES_STAGING_MODULES, ...STAGING_MODULES_SINCE_1_36].sort()
+    : KUBERNETES_STAGING_MODULES;
+}
+
 /** Components that are not part of a Kubernetes release; shared by every version. */
 export interface AddonRelease {
   name: "kine" | "coredns" | "local-path-provisioner";
@@ -94,6 +131,65 @@ export const ADDONS: readonly AddonRelease[] = [
     ldflags: "-X main.VERSION=v0.0.30",
   },
 ];
+
+/**
+ * containerd 2.x and runc, built from the Go module proxy like the add-ons. Pinned here for
+ * the move off Debian's containerd 1.6 (end of life; Kubernetes 1.36+ needs containerd 2):
+ * `tempkube setup --container-runtime` builds them, nodes do not run them yet.
+ */
+export interface ContainerRuntimeRelease {
+  name: "containerd" | "runc";
+  /** Go module the commands come from, installed at `version`. */
+  goModule: string;
+  version: string;
+  commands: readonly ContainerRuntimeCommand[];
+  ldflags: string;
+}
+
+export interface ContainerRuntimeCommand {
+  /** Main package, relative to the module ("" = its root); the binary is named after its last element. */
+  path: string;
+  binary: string;
+  cgo: boolean;
+  /** Build tags as upstream's Makefile sets them (minus those needing libraries absent here). */
+  tags: readonly string[];
+}
+
+export const CONTAINER_RUNTIME: readonly ContainerRuntimeRelease[] = [
+  {
+    name: "containerd",
+    goModule: "github.com/containerd/containerd/v2",
+    version: "v2.4.2",
+    // containerd's Makefile: urfave_cli_no_docs everywhere, no_grpc for the shim (a ttrpc-only
+    // shim). Without cgo the btrfs snapshotter is left out (its build tag needs cgo).
+    commands: [
+      { path: "cmd/containerd", binary: "containerd", cgo: false, tags: ["urfave_cli_no_docs"] },
+      {
+        path: "cmd/containerd-shim-runc-v2",
+        binary: "containerd-shim-runc-v2",
+        cgo: false,
+        tags: ["urfave_cli_no_docs", "no_grpc"],
+      },
+      { path: "cmd/ctr", binary: "ctr", cgo: false, tags: ["urfave_cli_no_docs"] },
+    ],
+    ldflags:
+      "-X github.com/containerd/containerd/v2/version.Version=v2.4.2 " +
+      "-X github.com/containerd/containerd/v2/version.Package=github.com/containerd/containerd/v2",
+  },
+  {
+    name: "runc",
+    goModule: "github.com/opencontainers/runc",
+    // The newest release the proxy served (v1.6.0-rc.1 is a release candidate).
+    version: "v1.5.3",
+    // runc's Makefile adds libpathrs (a Rust library, not in Debian bookworm): without it runc
+    // uses its pure-Go pathrs-lite. seccomp needs cgo and libseccomp-dev. The version comes
+    // from the embedded VERSION file.
+    commands: [{ path: "", binary: "runc", cgo: true, tags: ["seccomp", "urfave_cli_no_docs"] }],
+    ldflags: "",
+  },
+];
+
+export type ContainerRuntimeBinary = "containerd" | "containerd-shim-runc-v2" | "ctr" | "runc";
 
 /**
  * BusyBox behind the busybox:1.35 image, built from source as docker-library/busybox builds

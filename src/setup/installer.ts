@@ -11,12 +11,14 @@ import type { BinarySource } from "./binary-source.js";
 import {
   ADDONS,
   BUSYBOX,
+  CONTAINER_RUNTIME,
   IMAGES,
   KUBERNETES_COMPONENTS,
   KUBERNETES_RELEASES,
   defaultRelease,
   imageContentVersion,
   type AddonRelease,
+  type ContainerRuntimeRelease,
   type ImageKey,
   type KubernetesComponent,
   type KubernetesRelease,
@@ -39,11 +41,13 @@ export const artifacts = {
   addon: (a: AddonRelease) => new ArtifactDir(artifactRoots.addon(a)),
   image: (key: ImageKey) => new ArtifactDir(artifactRoots.image(key)),
   busybox: () => new ArtifactDir(artifactRoots.busybox()),
+  containerRuntime: (r: ContainerRuntimeRelease) => new ArtifactDir(artifactRoots.containerRuntime(r)),
 };
 
 export {
   addonBinary,
   busyboxBinary,
+  containerRuntimeBinary,
   imageArchive,
   kubernetesBinary,
   LOCAL_TOOLS,
@@ -96,6 +100,18 @@ export async function ensureAddons(source: BinarySource): Promise<void> {
       artifacts.addon(addon),
       { name: addon.name, version: addon.version, source: source.name },
       (out, log) => source.addon(addon, out, log),
+    );
+  }
+}
+
+/** containerd 2.x and runc from the module proxy (not used by nodes yet; catalogue CONTAINER_RUNTIME). */
+export async function ensureContainerRuntime(source: BinarySource): Promise<void> {
+  for (const release of CONTAINER_RUNTIME) {
+    await ensure(
+      `${release.name} ${release.version} (${release.commands.map((c) => c.binary).join(", ")})`,
+      artifacts.containerRuntime(release),
+      { name: release.name, version: release.version, source: source.name },
+      (out, log) => source.containerRuntime(release, out, log),
     );
   }
 }
@@ -156,12 +172,17 @@ export async function ensureLocalTools(): Promise<void> {
 }
 
 /** Everything a cluster of the given releases needs. Idempotent; a warm run takes seconds. */
-export async function setupAll(releases: KubernetesRelease[], source: BinarySource): Promise<void> {
+export async function setupAll(
+  releases: KubernetesRelease[],
+  source: BinarySource,
+  options: { containerRuntime?: boolean } = {},
+): Promise<void> {
   const started = Date.now();
   progress(`tempkube setup: cache ${cacheDir()}`);
   await withSetupLock(async () => {
     for (const release of releases) await ensureKubernetes(release, source);
     await ensureAddons(source);
+    if (options.containerRuntime) await ensureContainerRuntime(source);
     await ensureLocalTools();
     await ensureBusybox();
     await ensureImages();

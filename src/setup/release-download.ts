@@ -3,7 +3,7 @@ import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TempkubeError } from "../util/errors.js";
 import type { BinarySource } from "./binary-source.js";
-import type { AddonRelease, KubernetesComponent, KubernetesRelease } from "./catalogue.js";
+import type { AddonRelease, ContainerRuntimeRelease, KubernetesComponent, KubernetesRelease } from "./catalogue.js";
 
 /**
  * Official release binaries from dl.k8s.io, each verified against its published SHA-256.
@@ -43,6 +43,13 @@ export class ReleaseDownload implements BinarySource {
   async addon(addon: AddonRelease, outDir: string, logFile: string): Promise<void> {
     if (!this.fallback) throw new TempkubeError("setup", `no release download for ${addon.name}; build it from source`);
     await this.fallback.addon(addon, outDir, logFile);
+  }
+
+  /** containerd's and runc's GitHub release assets are not fetched yet: built from source like the add-ons. */
+  async containerRuntime(release: ContainerRuntimeRelease, outDir: string, logFile: string): Promise<void> {
+    if (!this.fallback)
+      throw new TempkubeError("setup", `no release download for ${release.name}; build it from source`);
+    await this.fallback.containerRuntime(release, outDir, logFile);
   }
 }
 

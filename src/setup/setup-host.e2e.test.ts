@@ -9,10 +9,13 @@ import { describe, it } from "node:test";
 import { unlessRoot } from "../testing/root.js";
 import { BareApiServer } from "../runtime/local/bare-apiserver.js";
 import { run } from "../util/exec.js";
-import { ADDONS, IMAGES, KUBERNETES_RELEASES, type ImageKey } from "./catalogue.js";
+import { ADDONS, IMAGES, KUBERNETES_RELEASES, defaultRelease, findRelease, type ImageKey } from "./catalogue.js";
 import { LOCAL_TOOLS, addonBinary, artifacts, imageArchive, kubernetesBinary } from "./installer.js";
 
 const execFileP = promisify(execFile);
+
+/** The minors scripts/test installs (`scripts/setup --version 1.34 1.33`); other offered ones may or may not be. */
+const INSTALLED_BY_TEST_SETUP = ["1.34", "1.33"].map((minor) => findRelease(minor)!);
 const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "cli", "main.js");
 
 describe("setup on this host", { skip: unlessRoot("containerd runs the built images") }, () => {
@@ -27,19 +30,27 @@ describe("setup on this host", { skip: unlessRoot("containerd runs the built ima
     );
   });
 
-  it("lists both Kubernetes minors, installed side by side, 1.34 the default", async () => {
+  it("lists every offered minor, 1.34 and 1.33 installed side by side, 1.34 the default", async () => {
     const { stdout } = await execFileP(process.execPath, [CLI, "versions", "-o", "json"]);
     const versions = JSON.parse(stdout) as { minor: string; installed: boolean; default: boolean }[];
     assert.deepEqual(
-      versions.map((v) => [v.minor, v.installed, v.default]),
+      versions.map((v) => v.minor),
+      KUBERNETES_RELEASES.map((r) => r.minor),
+    );
+    assert.deepEqual(
+      versions.filter((v) => v.minor === "1.34" || v.minor === "1.33").map((v) => [v.minor, v.installed, v.default]),
       [
         ["1.34", true, true],
         ["1.33", true, false],
       ],
     );
+    assert.deepEqual(
+      versions.filter((v) => v.default).map((v) => v.minor),
+      ["1.34"],
+    );
   });
 
-  for (const release of KUBERNETES_RELEASES) {
+  for (const release of INSTALLED_BY_TEST_SETUP) {
     it(`builds Kubernetes ${release.version} whose every component reports that version`, async () => {
       for (const component of [
         "kube-apiserver",
@@ -76,11 +87,11 @@ describe("setup on this host", { skip: unlessRoot("containerd runs the built ima
     const { stdout } = await execFileP(process.execPath, [CLI, "kubectl", "version", "--client", "-o", "json"]);
     assert.equal(
       (JSON.parse(stdout) as { clientVersion: { gitVersion: string } }).clientVersion.gitVersion,
-      KUBERNETES_RELEASES[0].version,
+      defaultRelease().version,
     );
   });
 
-  for (const release of KUBERNETES_RELEASES) {
+  for (const release of INSTALLED_BY_TEST_SETUP) {
     it(`kine + kube-apiserver ${release.version} answer /readyz, /version and kubectl get ns`, async () => {
       await using bare = await BareApiServer.start(release);
       const version = await bare.api.get<{ gitVersion: string }>("/version");

@@ -4,8 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ArtifactDir } from "./artifact-dir.js";
-import { KUBERNETES_RELEASES } from "./catalogue.js";
-import { kubernetesGoMod, kubernetesVersionLdflags } from "./go-source-build.js";
+import {
+  CONTAINER_RUNTIME,
+  DEFAULT_KUBERNETES_MINOR,
+  KUBERNETES_RELEASES,
+  experimentalDefaultMinor,
+  findRelease,
+} from "./catalogue.js";
+import { containerRuntimeInstallArgs, kubernetesGoMod, kubernetesVersionLdflags } from "./go-source-build.js";
 
 describe("artifact cache", () => {
   it("detects a missing, truncated or corrupted artifact and rebuilds it", async () => {
@@ -62,10 +68,45 @@ describe("artifact cache", () => {
 
 describe("source build recipe", () => {
   it("replaces every staging module with the release's published version", () => {
-    const mod = kubernetesGoMod(KUBERNETES_RELEASES[0]);
+    const mod = kubernetesGoMod(findRelease("1.34")!);
     assert.match(mod, /require k8s\.io\/kubernetes v1\.34\.\d+/);
     assert.match(mod, /k8s\.io\/client-go => k8s\.io\/client-go v0\.34\.\d+/);
+    assert.match(mod, /^go 1\.24\.0$/m);
     assert.match(mod, /godebug default=go1\.24/);
+    assert.doesNotMatch(mod, /streaming/, "1.34 has no streaming staging modules");
+  });
+
+  it("follows each release's own go line and its staging modules (streaming split out in 1.36)", () => {
+    const mod = kubernetesGoMod(findRelease("1.37")!);
+    assert.match(mod, /^go 1\.26\.0$/m);
+    assert.match(mod, /godebug default=go1\.26/);
+    assert.match(mod, /k8s\.io\/cri-streaming => k8s\.io\/cri-streaming v0\.37\.2/);
+    assert.match(mod, /k8s\.io\/streaming => k8s\.io\/streaming v0\.37\.2/);
+    assert.match(kubernetesGoMod(findRelease("1.35")!), /godebug default=go1\.25/);
+  });
+
+  it("keeps 1.34 the default unless an offered minor is asked for by TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR", () => {
+    if (!process.env.TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR) assert.equal(DEFAULT_KUBERNETES_MINOR, "1.34");
+    assert.equal(experimentalDefaultMinor(undefined), undefined);
+    assert.equal(experimentalDefaultMinor(""), undefined);
+    assert.equal(experimentalDefaultMinor("1.37"), "1.37");
+    assert.throws(
+      () => experimentalDefaultMinor("1.9"),
+      /TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR=1\.9 is not an offered minor/,
+    );
+  });
+
+  it("offers each minor once, newest first, every patch matching its staging version", () => {
+    const minors = KUBERNETES_RELEASES.map((r) => r.minor);
+    assert.deepEqual(minors, [...new Set(minors)]);
+    assert.deepEqual(
+      minors,
+      [...minors].sort((a, b) => Number(b.split(".")[1]) - Number(a.split(".")[1])),
+    );
+    for (const r of KUBERNETES_RELEASES) {
+      assert.ok(r.version.startsWith(`v${r.minor}.`), r.version);
+      assert.equal(r.stagingVersion, r.version.replace(/^v1\./, "v0."), r.version);
+    }
   });
 
   it("stamps the version into both component-base and client-go", () => {
@@ -73,5 +114,27 @@ describe("source build recipe", () => {
     assert.match(flags, /k8s\.io\/component-base\/version\.gitVersion=v1\.34\.4/);
     assert.match(flags, /k8s\.io\/client-go\/pkg\/version\.gitVersion=v1\.34\.4/);
     assert.match(flags, /gitMinor=34/);
+  });
+
+  it("installs containerd's three commands and runc at their pins, with upstream's build tags", () => {
+    const argsOf = (name: string) => {
+      const release = CONTAINER_RUNTIME.find((r) => r.name === name)!;
+      return release.commands.map((c) => containerRuntimeInstallArgs(release, c));
+    };
+    const containerd = argsOf("containerd");
+    assert.deepEqual(
+      containerd.map((a) => a.at(-1)),
+      [
+        "github.com/containerd/containerd/v2/cmd/containerd@v2.4.2",
+        "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@v2.4.2",
+        "github.com/containerd/containerd/v2/cmd/ctr@v2.4.2",
+      ],
+    );
+    assert.match(containerd[0]!.join(" "), /version\.Version=v2\.4\.2/);
+    assert.match(containerd[1]!.join(" "), /-tags urfave_cli_no_docs,no_grpc/);
+    const [runc] = argsOf("runc");
+    assert.equal(runc!.at(-1), "github.com/opencontainers/runc@v1.5.3");
+    assert.match(runc!.join(" "), /-tags seccomp,urfave_cli_no_docs/);
+    assert.equal(CONTAINER_RUNTIME.find((r) => r.name === "runc")!.commands[0]!.cgo, true, "seccomp needs cgo");
   });
 });

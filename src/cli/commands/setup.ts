@@ -14,15 +14,20 @@ export function registerSetup(program: Command): void {
       "where binaries come from: source (Go module proxy) or release (dl.k8s.io, checksummed)",
       "source",
     )
+    .option(
+      "--container-runtime",
+      "also build containerd 2.x and runc from source (not yet used by nodes; docs/kubernetes-versions.md)",
+    )
     .addHelpText(
       "after",
       `
 Examples:
   $ tempkube setup                  # the default Kubernetes version, add-ons and images
   $ tempkube setup --version 1.33   # also install Kubernetes 1.33
-  $ tempkube setup --source release # on a machine with internet: official binaries`,
+  $ tempkube setup --source release # on a machine with internet: official binaries
+  $ tempkube setup --container-runtime  # also containerd 2.x and runc`,
     )
-    .action(async (opts: { version: string[]; source: string }) => {
+    .action(async (opts: { version: string[]; source: string; containerRuntime?: boolean }) => {
       if (opts.source !== "release" && opts.source !== "source") {
         throw new TempkubeError("invalid-input", `--source must be "source" or "release", not "${opts.source}"`);
       }
@@ -33,6 +38,6 @@ Examples:
       ]);
       const build = new GoSourceBuild();
       const source = opts.source === "release" ? new ReleaseDownload(undefined, build) : build;
-      await setupAll(resolveReleases(opts.version), source);
+      await setupAll(resolveReleases(opts.version), source, { containerRuntime: opts.containerRuntime === true });
     });
 }

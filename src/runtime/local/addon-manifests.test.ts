@@ -31,6 +31,9 @@ it("writes the node capacity policy in each release's API version, with the pres
   assert.equal(memoryQuantity(32 * 2 ** 30), "32Gi");
   assert.equal(memoryQuantity(1536 * 2 ** 20), "1536Mi");
   for (const [minor, version] of [
+    ["1.37", "v1"],
+    ["1.36", "v1"],
+    ["1.35", "v1beta1"],
     ["1.34", "v1beta1"],
     ["1.33", "v1alpha1"],
   ]) {

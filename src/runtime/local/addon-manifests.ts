@@ -11,11 +11,17 @@ import type { ClusterEgress } from "./host-firewall.js";
  */
 
 /**
- * MutatingAdmissionPolicy's API version: beta in 1.34, alpha in 1.33; off by default in
- * both, so the apiserver gets the feature gate and these resources in --runtime-config.
+ * MutatingAdmissionPolicy's API version: alpha in 1.33, beta in 1.34 and 1.35, off by
+ * default in those, so the apiserver gets the feature gate and these resources in
+ * --runtime-config; GA (`v1`, on by default) from 1.36 (k8s.io/apiserver pkg/features).
  */
 export function mutatingPolicyApiVersion(release: KubernetesRelease): string {
-  return release.minor === "1.33" ? "admissionregistration.k8s.io/v1alpha1" : "admissionregistration.k8s.io/v1beta1";
+  if (release.minor === "1.33") return "admissionregistration.k8s.io/v1alpha1";
+  return mutatingPolicyIsGA(release) ? "admissionregistration.k8s.io/v1" : "admissionregistration.k8s.io/v1beta1";
+}
+
+export function mutatingPolicyIsGA(release: KubernetesRelease): boolean {
+  return Number(release.minor.split(".")[1]) >= 36;
 }
 
 /** A byte count as a Kubernetes quantity in the largest binary unit that divides it. */

@@ -24,6 +24,18 @@ export interface BareApiServerOptions {
   readyPath?: string;
 }
 
+/**
+ * From 1.37 kube-apiserver refuses to start when it advertises a loopback address with the
+ * lease endpoint reconciler ("cannot use public IP 127.0.0.1 with endpoint reconciler: ...
+ * may not be in the loopback range", pkg/controlplane/instance.go): the bare apiserver, on
+ * loopback by design, then writes no endpoints for the `kubernetes` Service (nothing uses
+ * them; the datastore template drops Services and endpoints anyway). Earlier minors keep
+ * their flags, so their datastore templates stay what they were.
+ */
+export function loopbackAdvertiseArgs(release: KubernetesRelease): string[] {
+  return Number(release.minor.split(".")[1]) >= 37 ? ["--endpoint-reconciler-type=none"] : [];
+}
+
 export class BareApiServer implements AsyncDisposable {
   private constructor(
     readonly dir: string,
@@ -93,6 +105,7 @@ export class BareApiServer implements AsyncDisposable {
         `--service-account-signing-key-file=${dir}/sa.key`,
         "--authorization-mode=Node,RBAC",
         "--profiling=false",
+        ...loopbackAdvertiseArgs(release),
         ...(options.extraArgs ?? []),
       ]),
     ];

@@ -5,7 +5,15 @@ import { dirname, join } from "node:path";
 import { clusterHostname } from "../../gateway/gateway-files.js";
 import { kubeletCgroupRoot } from "./cgroups.js";
 import { containerdRegistryHosts } from "./host-registry.js";
-import { admissionConfig, cniConfig, containerdConfig, kubeletConfig, kubeProxyConfig } from "./component-configs.js";
+import {
+  admissionConfig,
+  cniConfig,
+  containerd2Config,
+  containerdConfig,
+  kubeletConfig,
+  kubeProxyConfig,
+} from "./component-configs.js";
+import { nodeContainerRuntime } from "./node-container-runtime.js";
 import { renderKubeconfig } from "./kubeconfig.js";
 import { nodeResolvConf } from "./upstream-dns.js";
 import type { ClusterLayout } from "./layout.js";
@@ -128,7 +136,12 @@ export async function writeClusterAssets(
         keyPem: kubelet.keyPem,
       }),
     );
-    await put(nl.containerdConfig, containerdConfig(nl), 0o644);
+    const containerRuntime = nodeContainerRuntime();
+    await put(
+      nl.containerdConfig,
+      containerRuntime.kind === "containerd-2" ? containerd2Config(nl, containerRuntime.runc!) : containerdConfig(nl),
+      0o644,
+    );
     await put(
       join(nl.registryHostsDir, "_default", "hosts.toml"),
       containerdRegistryHosts(net.egress ?? "none"),

@@ -1,8 +1,9 @@
 import { clusterHostname } from "../../gateway/gateway-files.js";
 import type { KubernetesRelease } from "../../setup/catalogue.js";
 import { addonBinary, kubernetesBinary, localToolBinary } from "../../setup/artifact-paths.js";
-import { mutatingPolicyApiVersion } from "./addon-manifests.js";
+import { mutatingPolicyApiVersion, mutatingPolicyIsGA } from "./addon-manifests.js";
 import { systemCgroup } from "./cgroups.js";
+import { nodeContainerRuntime } from "./node-container-runtime.js";
 import { CONTROL_PLANE, NODE_COMPONENTS, nodeComponentName } from "./components.js";
 import { SECRETS_AUTHORIZER_ADDRESS } from "./tenant-guards.js";
 import type { ClusterLayout } from "./layout.js";
@@ -59,6 +60,7 @@ export function controllerCommands(input: ClusterCommandsInput): ComponentComman
  * bootstrap objects must be those of a cluster's.
  */
 export function apiServerFeatureArgs(release: KubernetesRelease): string[] {
+  if (mutatingPolicyIsGA(release)) return [];
   const resources = ["mutatingadmissionpolicies", "mutatingadmissionpolicybindings"];
   return [
     "--feature-gates=MutatingAdmissionPolicy=true",
@@ -165,10 +167,12 @@ function controlPlaneCommands({ clusterId, release, layout, net }: ClusterComman
 
 export function containerdCommand(input: ClusterCommandsInput, node: NodeNetwork): ComponentCommand {
   const nl = input.layout.node(node.name);
+  const runtime = nodeContainerRuntime();
   return {
     name: nodeComponentName(NODE_COMPONENTS.containerd, node.name),
-    command: "/usr/bin/containerd",
+    command: runtime.containerd,
     args: ["--config", nl.containerdConfig],
+    env: { PATH: runtime.path },
     netnsPath: node.netnsPath,
     cgroup: systemCgroup(input.clusterId),
   };

@@ -47,6 +47,59 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 }
 
 /**
+ * The same node's containerd, for containerd 2.x (config version 3; experimental, see
+ * node-container-runtime.ts). What moved from version 2 (containerd 2.x still reads version
+ * 2 and migrates it in memory at every start): the CRI plugin is split into
+ * `io.containerd.cri.v1.images` (snapshotter, the sandbox image as `pinned_images.sandbox`,
+ * registry hosts) and `io.containerd.cri.v1.runtime` (runtimes, CNI as `bin_dirs`,
+ * restrict_oom_score_adj, netns_mounts_under_state_dir, unprivileged ports); aufs is gone.
+ * NRI is on by default in 2.x and listens on the host-wide /var/run/nri/nri.sock, which
+ * every node's containerd would fight over: disabled.
+ */
+export function containerd2Config(node: NodeLayout, runc: string): string {
+  return `version = 3
+root = "${node.containerdRoot}"
+state = "${node.containerdState}"
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.erofs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing", "io.containerd.nri.v1.nri"]
+
+[grpc]
+  address = "${node.containerdSocket}"
+
+[ttrpc]
+  address = "${node.containerdSocket}.ttrpc"
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "${node.root}/containerd/opt"
+
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "${IMAGES.pause}"
+  [plugins."io.containerd.cri.v1.images".registry]
+    config_path = "${node.registryHostsDir}"
+
+[plugins."io.containerd.cri.v1.runtime"]
+  enable_unprivileged_ports = true
+  restrict_oom_score_adj = ${!canLowerOomScore()}
+  # Pod network namespaces under the node's state, not the host-wide /run/netns.
+  netns_mounts_under_state_dir = true
+  [plugins."io.containerd.cri.v1.runtime".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+        BinaryName = "${runc}"
+        SystemdCgroup = false
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dirs = ["/usr/lib/cni"]
+    conf_dir = "${node.cniConfDir}"
+`;
+}
+
+/**
  * CNI bridge inside the node's namespace; host-local IPAM over the node's pod range, with
  * its allocations in the node's directory (the default /var/lib/cni is shared by all).
  */

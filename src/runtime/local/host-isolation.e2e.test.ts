@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createServer, type Server } from "node:http";
 import { after, before, describe, it } from "node:test";
@@ -238,7 +238,16 @@ describe("host isolation, two instances, egress", { skip: unlessRoot("real clust
   it("looks an image the host registry lacks up at the registry it names with egress internet, and nowhere else with none", async () => {
     // The outside server speaks plain HTTP, so a pull that gets there fails with Go's
     // "server gave HTTP response to HTTPS client": proof that containerd went past the mirror.
+    // containerd 1.6 puts that error in the pod's event; containerd 2 reports the "most
+    // relevant" error of all hosts tried (the host registry's 404: "not found",
+    // core/remotes/docker/resolver.go) and logs each host's failure ("trying next host",
+    // "fetch failed", with the URL), so the node's containerd log is read too.
     const image = `${OUTSIDE_IP}:${OUTSIDE_PORT}/probe/missing:1`;
+    const containerdLog = async (id: string, dataDir: string) => {
+      const layout = new ClusterLayout(id, join(dataDir, "clusters"));
+      const node = states.get(id)!.network.nodes[0].name;
+      return readFile(join(layout.logDir, `containerd-${node}.log`), "utf8").catch(() => "");
+    };
     const pullFailure = async (k: Kubectl) => {
       await k.run(["run", "pull", `--image=${image}`, "--restart=Never"]);
       let message = "";
@@ -256,13 +265,14 @@ describe("host isolation, two instances, egress", { skip: unlessRoot("real clust
       await k.run(["delete", "pod", "pull", "--wait=false"]);
       return message;
     };
-    const open_ = await pullFailure(kubectl.get(open)!);
+    const open_ = `${await pullFailure(kubectl.get(open)!)}\n${await containerdLog(open, dirs[0])}`;
     assert.match(
       open_,
       new RegExp(`https://${OUTSIDE_IP}:${OUTSIDE_PORT}/v2/probe/missing/manifests/1.*HTTP response to HTTPS client`),
     );
-    const closed_ = await pullFailure(kubectl.get(closed)!);
-    assert.match(closed_, /Failed to pull/);
+    const closedEvents = await pullFailure(kubectl.get(closed)!);
+    assert.match(closedEvents, /Failed to pull/);
+    const closed_ = `${closedEvents}\n${await containerdLog(closed, dirs[1])}`;
     assert.doesNotMatch(
       closed_,
       new RegExp(`https://${OUTSIDE_IP}`),
