@@ -40,22 +40,17 @@ export interface Footprint {
  * Rounded up, so capacity errs on the safe side. Measure again (footprint.e2e.test.ts
  * prints the figures) when the runtime changes what a cluster runs.
  *
- * Per component (2026-12-01, one cluster alone on the same machine under other load; CPU
- * from /proc/<pid>/stat utime+stime, medians of 3 × 60 s after 40 s of idling; private =
- * RssAnon), before → after GOGC 25 for the apiserver, 50 for kube-controller-manager and
- * the kubelet, and the kubelet's status posted every 1m instead of 10s:
- * - kube-apiserver: 0.024 → 0.022 core, 163-166 → 139 MiB (cacher bookmark timers, one
- *   a second per resource, and kine's progress notifications are most of its idle CPU);
- * - kine: 0.014 → 0.014 core, 18 MiB (its 1 s poll and 100 ms/5 s progress loops per watch
- *   stream, hard-coded in kine v0.16.4);
- * - kube-controller-manager: 0.010 → 0.009 core, 41-50 → 39 MiB;
- * - kubelet: 0.009 → 0.010 core, 25-27 → 23 MiB (pod cleanup every 2 s, volume reconciler
- *   every 100 ms, PLEG relist every 1 s: hard-coded);
- * - containerd 0.002-0.004 core, 14 MiB; kube-scheduler 0.0015, 13 MiB; CoreDNS 0.0013
- *   (its health plugin's self-check every second), 11 MiB; kube-proxy 0.0003, 11 MiB;
- *   cluster-controllers 0.0002, 6 MiB; local-path-provisioner 0.0001, 7 MiB; two shims
- *   0.0005, 5.5 MiB; eight bash supervisors 0, 2.3 MiB;
- * - whole cluster (cgroup cpuacct): 0.061-0.065 → 0.063 core; private 320-329 → 288 MiB.
+ * Per component (2026-12-01, one idle cluster alone, the machine under other agents' load;
+ * CPU from /proc/<pid>/stat utime+stime, medians of 3 × 60 s after 40 s idle; private =
+ * RssAnon; two runs): kube-apiserver 0.024 core, 163-166 MiB; kine 0.014, 18;
+ * kube-controller-manager 0.010, 41-50; kubelet 0.009, 25-27; containerd 0.002-0.003, 14-15;
+ * kube-scheduler 0.0015, 13; CoreDNS 0.0013, 11; kube-proxy 0.0003, 11-12;
+ * cluster-controllers 0.0002, 6; local-path-provisioner 0.0001, 6.5; two containerd shims
+ * 0.0005, 5.5; eight bash supervisors 0, 2.3; whole cgroup 0.061-0.065 core, 320-329 MiB.
+ * CPU profiles: most of it is fixed-period loops hard-coded upstream: the apiserver's
+ * per-resource cacher bookmark timers (1 s each) and kine's progress notifications; kine's
+ * 1 s poll and 100 ms progress loop per watch stream; the kubelet's pod cleanup (2 s),
+ * volume reconciler (100 ms) and PLEG relist (1 s). Requests at idle are ~1 a second.
  */
 export const IDLE_CLUSTER: Footprint = {
   memoryBytes: 360 * 2 ** 20,

@@ -92,10 +92,11 @@ function controlPlaneCommands({ clusterId, release, layout, net }: ClusterComman
       // Most of an idle cluster's private memory is the apiserver's Go heap, and Go lets it
       // grow to twice what is live: at GOGC=50 it holds 158 MiB instead of 190 (idle
       // cluster 305 MiB instead of 338), for ~0.15 s more until it serves (measured A/B).
-      // Its live heap at idle is ~86 MiB (heap profile: mostly OpenAPI models, route
-      // tables and the scheme, none of it tunable by a flag); at GOGC=25 its RssAnon is
-      // 139 MiB instead of 163-168, and its idle CPU stayed 0.022 core (A/B, 3 × 60 s).
-      env: { GOGC: "25" },
+      // Lower costs too much start: GOGC=25 holds 139 MiB instead of 163-168 at the same
+      // idle CPU, but the bare kine+apiserver reaches /readyz in 3.66 s instead of 2.58
+      // (medians of 3 interleaved, 2026-12-01); its live heap at idle is ~86 MiB (heap
+      // profile: OpenAPI models, routes, the scheme), which no flag shrinks.
+      env: { GOGC: "50" },
       args: [
         `--etcd-servers=unix://${layout.kineSocket}`,
         `--advertise-address=${cp.ip}`,
@@ -126,9 +127,6 @@ function controlPlaneCommands({ clusterId, release, layout, net }: ClusterComman
       command: kubernetesBinary(release, "kube-controller-manager"),
       netnsPath: cp.netnsPath,
       cgroup,
-      // Second largest heap of an idle cluster (informer caches of every resource): 39 MiB
-      // RssAnon instead of 41-50 at GOGC=50, idle CPU unchanged at 0.009 core (A/B).
-      env: { GOGC: "50" },
       args: [
         `--kubeconfig=${layout.kubeconfig("controller-manager")}`,
         "--bind-address=127.0.0.1",
@@ -196,8 +194,6 @@ export function kubeletCommand(input: ClusterCommandsInput, node: NodeNetwork): 
       `--node-labels=smek-cluster-id=${input.clusterId}`,
       "--v=1",
     ],
-    // 22-23 MiB RssAnon instead of 25-27 at GOGC=50, idle CPU unchanged at 0.009 core (A/B).
-    env: { GOGC: "50" },
   };
 }
 
