@@ -52,8 +52,10 @@ type Wait = { Querystring: { wait?: boolean; follow?: boolean } };
 
 /** /v1/clusters: create, list, show, kubeconfig, stop, start, extend, delete (each may wait until settled). */
 export function registerClusterRoutes(app: FastifyInstance, clusters: ClusterService): void {
-  async function settleIf(wait: boolean | undefined, r: ClusterRecord): Promise<ClusterRecord> {
-    return wait ? ((await clusters.waitSettled(r.id)) ?? r) : r;
+  /** An operation's answer: streamed (`?follow=true`), once settled (`?wait=true`), or the cluster as it is now. */
+  async function answer(req: FastifyRequest<Wait>, reply: FastifyReply, r: ClusterRecord) {
+    if (req.query.follow) return streamPhases(req, reply, 200, r);
+    return clusterView(req.query.wait ? ((await clusters.waitSettled(r.id)) ?? r) : r);
   }
 
   /**
@@ -135,11 +137,7 @@ export function registerClusterRoutes(app: FastifyInstance, clusters: ClusterSer
       { params: clusterIdParamsSchema, querystring: waitQuerySchema },
       clusterSchema,
     ),
-    async (req, reply) => {
-      const r = await clusters.stop(caller(req), req.params.id);
-      if (req.query.follow) return streamPhases(req, reply, 200, r);
-      return clusterView(await settleIf(req.query.wait, r));
-    },
+    async (req, reply) => answer(req, reply, await clusters.stop(caller(req), req.params.id)),
   );
 
   app.post<IdParams & Wait>(
@@ -149,11 +147,7 @@ export function registerClusterRoutes(app: FastifyInstance, clusters: ClusterSer
       { params: clusterIdParamsSchema, querystring: waitQuerySchema },
       clusterSchema,
     ),
-    async (req, reply) => {
-      const r = await clusters.start(caller(req), req.params.id);
-      if (req.query.follow) return streamPhases(req, reply, 200, r);
-      return clusterView(await settleIf(req.query.wait, r));
-    },
+    async (req, reply) => answer(req, reply, await clusters.start(caller(req), req.params.id)),
   );
 
   app.post<IdParams & { Body: { ttlMinutes: number } }>(
@@ -173,10 +167,6 @@ export function registerClusterRoutes(app: FastifyInstance, clusters: ClusterSer
       { params: clusterIdParamsSchema, querystring: waitQuerySchema },
       clusterSchema,
     ),
-    async (req, reply) => {
-      const r = await clusters.delete(caller(req), req.params.id);
-      if (req.query.follow) return streamPhases(req, reply, 200, r);
-      return clusterView(await settleIf(req.query.wait, r));
-    },
+    async (req, reply) => answer(req, reply, await clusters.delete(caller(req), req.params.id)),
   );
 }
