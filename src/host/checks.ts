@@ -4,7 +4,14 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run, succeeds } from "../util/exec.js";
 import { cacheDir, dataDir } from "../util/paths.js";
-import { IMAGES, type ImageKey, ADDONS, defaultRelease, imageContentVersion } from "../setup/catalogue.js";
+import {
+  IMAGES,
+  type ImageKey,
+  ADDONS,
+  CONTAINER_RUNTIME,
+  defaultRelease,
+  imageContentVersion,
+} from "../setup/catalogue.js";
 import { LOCAL_TOOLS, artifacts, localToolBinary } from "../setup/installer.js";
 import { canLowerOomScore } from "./capabilities.js";
 import { hostLimitChecks } from "./limit-checks.js";
@@ -142,6 +149,16 @@ export async function runHostChecks(): Promise<HostCheck[]> {
       ok: v.ok,
       blocking: true,
       detail: v.ok ? "built" : v.reason,
+      fix: SETUP,
+    });
+  }
+  for (const runtime of CONTAINER_RUNTIME) {
+    const v = await artifacts.containerRuntime(runtime).verify();
+    add({
+      name: `${runtime.name} ${runtime.version}`,
+      ok: v.ok,
+      blocking: true,
+      detail: v.ok ? "built (every node runs it)" : v.reason,
       fix: SETUP,
     });
   }

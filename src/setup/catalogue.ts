@@ -1,12 +1,12 @@
 /**
  * Every upstream version tempkube uses, pinned in one place.
  *
- * Version policy: 1.34 is the default. 1.35, 1.36 and 1.37 are offered (installable with
- * `tempkube versions install`) but not yet the default: upstream supports containerd 1.x
- * only up to 1.35, and nodes still run Debian's containerd 1.6 (containerd 2.x is built
- * below, CONTAINER_RUNTIME, not yet used by nodes); from 1.35 the kubelet refuses cgroup v1
- * unless its configuration says `failCgroupV1: false`. What each does on these cgroup v1
- * hosts, found by running it: docs/kubernetes-versions.md.
+ * Version policy: 1.37, the newest minor, is the default; 1.36, 1.35 and 1.34 are offered
+ * (installable with `tempkube versions install`), and 1.33, out of upstream support, stays
+ * as an extra. Every node runs containerd 2.x and runc built below (CONTAINER_RUNTIME).
+ * From 1.35 the kubelet refuses cgroup v1 unless its configuration says
+ * `failCgroupV1: false`, which tempkube's does; what each does on these cgroup v1 hosts,
+ * found by running it: docs/kubernetes-versions.md.
  */
 export interface KubernetesRelease {
   /** Minor line users ask for, e.g. "1.34". */
@@ -32,18 +32,16 @@ export const KUBERNETES_RELEASES: readonly KubernetesRelease[] = [
 ];
 
 /**
- * `TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR` (unset by default) makes another offered minor the
- * default in one process tree, for running the test suite on it before the switch
- * (docs/kubernetes-versions.md).
+ * `TEMPKUBE_DEFAULT_MINOR` (unset by default) makes another offered minor the default in one
+ * process tree: for running the test suite, or a server, on an older minor.
  */
-export const DEFAULT_KUBERNETES_MINOR =
-  experimentalDefaultMinor(process.env.TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR) ?? "1.34";
+export const DEFAULT_KUBERNETES_MINOR = defaultMinorOverride(process.env.TEMPKUBE_DEFAULT_MINOR) ?? "1.37";
 
-export function experimentalDefaultMinor(minor: string | undefined): string | undefined {
+export function defaultMinorOverride(minor: string | undefined): string | undefined {
   if (minor === undefined || minor === "") return undefined;
   if (!KUBERNETES_RELEASES.some((r) => r.minor === minor))
     throw new Error(
-      `TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR=${minor} is not an offered minor (${KUBERNETES_RELEASES.map((r) => r.minor).join(", ")})`,
+      `TEMPKUBE_DEFAULT_MINOR=${minor} is not an offered minor (${KUBERNETES_RELEASES.map((r) => r.minor).join(", ")})`,
     );
   return minor;
 }
@@ -133,9 +131,9 @@ export const ADDONS: readonly AddonRelease[] = [
 ];
 
 /**
- * containerd 2.x and runc, built from the Go module proxy like the add-ons. Pinned here for
- * the move off Debian's containerd 1.6 (end of life; Kubernetes 1.36+ needs containerd 2):
- * `tempkube setup --container-runtime` builds them, nodes do not run them yet.
+ * containerd 2.x and runc, built from the Go module proxy like the add-ons: every node of
+ * every version runs them (Debian's containerd 1.6 is end of life, and upstream supports
+ * containerd 1.x only up to Kubernetes 1.35).
  */
 export interface ContainerRuntimeRelease {
   name: "containerd" | "runc";

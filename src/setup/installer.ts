@@ -104,7 +104,7 @@ export async function ensureAddons(source: BinarySource): Promise<void> {
   }
 }
 
-/** containerd 2.x and runc from the module proxy (not used by nodes yet; catalogue CONTAINER_RUNTIME). */
+/** containerd 2.x and runc from the module proxy: every node runs them (catalogue CONTAINER_RUNTIME). */
 export async function ensureContainerRuntime(source: BinarySource): Promise<void> {
   for (const release of CONTAINER_RUNTIME) {
     await ensure(
@@ -172,17 +172,13 @@ export async function ensureLocalTools(): Promise<void> {
 }
 
 /** Everything a cluster of the given releases needs. Idempotent; a warm run takes seconds. */
-export async function setupAll(
-  releases: KubernetesRelease[],
-  source: BinarySource,
-  options: { containerRuntime?: boolean } = {},
-): Promise<void> {
+export async function setupAll(releases: KubernetesRelease[], source: BinarySource): Promise<void> {
   const started = Date.now();
   progress(`tempkube setup: cache ${cacheDir()}`);
   await withSetupLock(async () => {
     for (const release of releases) await ensureKubernetes(release, source);
     await ensureAddons(source);
-    if (options.containerRuntime) await ensureContainerRuntime(source);
+    await ensureContainerRuntime(source);
     await ensureLocalTools();
     await ensureBusybox();
     await ensureImages();

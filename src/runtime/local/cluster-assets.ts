@@ -5,18 +5,11 @@ import { dirname, join } from "node:path";
 import { clusterHostname } from "../../gateway/gateway-files.js";
 import { kubeletCgroupRoot } from "./cgroups.js";
 import { containerdRegistryHosts } from "./host-registry.js";
-import {
-  admissionConfig,
-  cniConfig,
-  containerd2Config,
-  containerdConfig,
-  kubeletConfig,
-  kubeProxyConfig,
-} from "./component-configs.js";
+import { admissionConfig, cniConfig, containerdConfig, kubeletConfig, kubeProxyConfig } from "./component-configs.js";
 import { nodeContainerRuntime } from "./node-container-runtime.js";
 import { renderKubeconfig } from "./kubeconfig.js";
 import { nodeResolvConf } from "./upstream-dns.js";
-import type { ClusterLayout } from "./layout.js";
+import type { ClusterLayout, NodeLayout } from "./layout.js";
 import { KUBERNETES_SERVICE_IP, type ClusterNetwork } from "./network.js";
 import { CertificateAuthority, serviceAccountKeyPair, type CertificateRequest } from "./pki.js";
 import { authorizationConfig, SECRETS_AUTHORIZER_ADDRESS, TENANT_GROUP } from "./tenant-guards.js";
@@ -136,12 +129,7 @@ export async function writeClusterAssets(
         keyPem: kubelet.keyPem,
       }),
     );
-    const containerRuntime = nodeContainerRuntime();
-    await put(
-      nl.containerdConfig,
-      containerRuntime.kind === "containerd-2" ? containerd2Config(nl, containerRuntime.runc!) : containerdConfig(nl),
-      0o644,
-    );
+    await writeContainerdConfig(nl);
     await put(
       join(nl.registryHostsDir, "_default", "hosts.toml"),
       containerdRegistryHosts(net.egress ?? "none"),
@@ -266,4 +254,14 @@ async function loadCertificateAuthority(layout: ClusterLayout): Promise<Certific
 export async function ensureAuthorizationAssets(layout: ClusterLayout): Promise<void> {
   if (existsSync(layout.config("authorization.yaml")) && existsSync(layout.pki("secrets-authorizer.key"))) return;
   await writeAuthorizationAssets(layout, await loadCertificateAuthority(layout));
+}
+
+/**
+ * A node's containerd configuration names the built runc and the node's own paths. It is
+ * written at provision and again at every start, so a cluster made under an older
+ * containerd (Debian's 1.6, configuration version 2, runc from PATH) starts on the one
+ * tempkube builds now.
+ */
+export async function writeContainerdConfig(nl: NodeLayout): Promise<void> {
+  await put(nl.containerdConfig, containerdConfig(nl, nodeContainerRuntime().runc), 0o644);
 }

@@ -6,46 +6,6 @@ import { DNS_SERVICE_IP, type ClusterNetwork, type NodeNetwork } from "./network
 
 export const STARTING_TAINT = "tempkube.io/starting";
 
-/** Per-node containerd: own root, state, socket and CNI directory; cgroupfs; images from the template and the host registry. */
-export function containerdConfig(node: NodeLayout): string {
-  return `version = 2
-root = "${node.containerdRoot}"
-state = "${node.containerdState}"
-disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
-
-[grpc]
-  address = "${node.containerdSocket}"
-
-[ttrpc]
-  address = "${node.containerdSocket}.ttrpc"
-
-[metrics]
-  address = ""
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "${node.root}/containerd/opt"
-
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "${IMAGES.pause}"
-  enable_unprivileged_ports = true
-  restrict_oom_score_adj = ${!canLowerOomScore()}
-  # Pod network namespaces under the node's state, not the host-wide /run/netns.
-  netns_mounts_under_state_dir = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "${node.cniConfDir}"
-  [plugins."io.containerd.grpc.v1.cri".registry]
-    config_path = "${node.registryHostsDir}"
-`;
-}
-
 /**
  * The same node's containerd, for containerd 2.x (config version 3; experimental, see
  * node-container-runtime.ts). What moved from version 2 (containerd 2.x still reads version
@@ -56,7 +16,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
  * NRI is on by default in 2.x and listens on the host-wide /var/run/nri/nri.sock, which
  * every node's containerd would fight over: disabled.
  */
-export function containerd2Config(node: NodeLayout, runc: string): string {
+export function containerdConfig(node: NodeLayout, runc: string): string {
   return `version = 3
 root = "${node.containerdRoot}"
 state = "${node.containerdState}"

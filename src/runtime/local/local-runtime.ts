@@ -16,6 +16,7 @@ import { clusterCgroup, killAll, removeCgroup, setupClusterCgroups } from "./cgr
 import {
   ensureApiServerCertificate,
   ensureAuthorizationAssets,
+  writeContainerdConfig,
   nodeName,
   writeClusterAssets,
 } from "./cluster-assets.js";
@@ -267,6 +268,7 @@ export class LocalRuntime implements RuntimeDriver {
       await setupNetwork(clusterId, state.network);
       await setupClusterCgroups(state.spec);
       await ensureAuthorizationAssets(layout);
+      for (const node of state.network.nodes) await writeContainerdConfig(layout.node(node.name));
       if (await ensureApiServerCertificate(layout, clusterId, state.network, this.clusterDomain))
         logger.info(
           { clusterId, clusterDomain: this.clusterDomain },
