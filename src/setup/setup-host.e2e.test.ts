@@ -136,7 +136,7 @@ describe("setup on this host", { skip: unlessRoot("containerd runs the built ima
     const socket = join(dir, "containerd.sock");
     await writeFile(
       join(dir, "config.toml"),
-      `version = 3\nroot = "${dir}/root"\nstate = "${dir}/state"\ndisabled_plugins = ["io.containerd.nri.v1.nri"]\n[grpc]\n  address = "${socket}"\n[ttrpc]\n  address = "${socket}.ttrpc"\n`,
+      `version = 4\nroot = "${dir}/root"\nstate = "${dir}/state"\ndisabled_plugins = ["io.containerd.nri.v1.nri"]\n[plugins."io.containerd.server.v1.grpc"]\n  address = "${socket}"\n[plugins."io.containerd.server.v1.ttrpc"]\n  address = "${socket}.ttrpc"\n`,
     );
     const { spawn } = await import("node:child_process");
     // PATH: containerd finds the shim built beside it, not one the host may have.

@@ -42,14 +42,16 @@ export async function ensureImageTemplate(baseDir: string, archives: string[]): 
       config,
       // Only the content store, snapshotter and metadata are needed for an import: the CRI
       // plugins (and NRI, which would listen on the host-wide /var/run/nri/nri.sock) stay off.
-      `version = 3
+      `version = 4
 root = "${root}/root"
 state = "${root}/state"
 disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime", "io.containerd.nri.v1.nri"]
-[grpc]
+[plugins."io.containerd.server.v1.grpc"]
   address = "${socket}"
-[ttrpc]
+[plugins."io.containerd.server.v1.ttrpc"]
   address = "${socket}.ttrpc"
+[plugins."io.containerd.server.v1.metrics"]
+  address = ""
 `,
     );
     const containerd = spawnTiedToParent(runtime.containerd, ["--config", config], { stdio: "ignore" });

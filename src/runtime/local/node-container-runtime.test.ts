@@ -18,16 +18,20 @@ describe("node container runtime", () => {
 
   it("writes containerd 2's config with the node's own paths, the built runc and no NRI", () => {
     const node = new NodeLayout("/tmp/tkq-x/nodes/cp");
-    const v3 = containerdConfig(node, "/cache/runc");
-    assert.match(v3, /^version = 3$/m);
+    const v4 = containerdConfig(node, "/cache/runc");
+    assert.match(v4, /^version = 4$/m);
+    // Version 4: the sockets are plugins; an omitted ttrpc block would be the host-wide socket.
+    assert.match(v4, /\[plugins\."io\.containerd\.server\.v1\.ttrpc"\]\n\s+address = "\/tmp\/tkq-x\/nodes\/cp\//);
+    assert.doesNotMatch(v4, /^\[(grpc|ttrpc|metrics|debug)\]$/m);
+    assert.doesNotMatch(v4, /imports/, "no host drop-ins");
     assert.match(
-      v3,
+      v4,
       /\[plugins\."io\.containerd\.cri\.v1\.images"\.pinned_images\]\n\s+sandbox = "tempkube\.local\/pause:/,
     );
-    assert.match(v3, /netns_mounts_under_state_dir = true/);
-    assert.match(v3, /BinaryName = "\/cache\/runc"/);
-    assert.match(v3, /config_path = "\/tmp\/tkq-x\/nodes\/cp\//);
-    assert.match(v3, /"io\.containerd\.nri\.v1\.nri"/);
-    assert.doesNotMatch(v3, /io\.containerd\.grpc\.v1\.cri/, "no version 2 section left for containerd to migrate");
+    assert.match(v4, /netns_mounts_under_state_dir = true/);
+    assert.match(v4, /BinaryName = "\/cache\/runc"/);
+    assert.match(v4, /config_path = "\/tmp\/tkq-x\/nodes\/cp\//);
+    assert.match(v4, /"io\.containerd\.nri\.v1\.nri"/);
+    assert.doesNotMatch(v4, /io\.containerd\.grpc\.v1\.cri/, "no version 2 section left for containerd to migrate");
   });
 });
