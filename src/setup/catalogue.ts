@@ -20,15 +20,30 @@ export interface KubernetesRelease {
    * matching `godebug default`, so the binaries keep upstream's runtime defaults.
    */
   goVersion: string;
+  /**
+   * Whether this release's kubelet runs on a cgroup v1 host (with `failCgroupV1: false`, as
+   * tempkube configures it). When false, clusters of this release on a cgroup v1 host get the
+   * newest offered kubelet that does, within the version-skew policy (core/kubelet-policy.ts).
+   */
+  kubeletRunsOnCgroupV1: boolean;
 }
 
-/** Newest first. Patches: the newest the Go module proxy served (checked 2026-12-01). */
+/**
+ * Newest first. Patches: the newest the Go module proxy served (checked 2026-12-01).
+ *
+ * kubeletRunsOnCgroupV1, measured 2026-12-01 on a cgroup v1 host (docs/kubernetes-versions.md,
+ * "The kubelet on cgroup v1"): the kubelets of v1.35.4, v1.36.3 and v1.37.2 refuse to start
+ * only while `failCgroupV1` is true (pkg/kubelet/apis/config/validation/validation_linux.go
+ * validateKubeletOSConfiguration); with `failCgroupV1: false` each registered its Node, ran
+ * pods and passed tempkube's readiness, on containerd 2.4.2 and on 1.6.20. v1.34.4 and
+ * v1.33.13 default to false and run. A release whose kubelet drops cgroup v1 (KEP-5573) gets false.
+ */
 export const KUBERNETES_RELEASES: readonly KubernetesRelease[] = [
-  { minor: "1.37", version: "v1.37.2", stagingVersion: "v0.37.2", goVersion: "1.26.0" },
-  { minor: "1.36", version: "v1.36.3", stagingVersion: "v0.36.3", goVersion: "1.26.0" },
-  { minor: "1.35", version: "v1.35.4", stagingVersion: "v0.35.4", goVersion: "1.25.0" },
-  { minor: "1.34", version: "v1.34.4", stagingVersion: "v0.34.4", goVersion: "1.24.0" },
-  { minor: "1.33", version: "v1.33.13", stagingVersion: "v0.33.13", goVersion: "1.24.0" },
+  { minor: "1.37", version: "v1.37.2", stagingVersion: "v0.37.2", goVersion: "1.26.0", kubeletRunsOnCgroupV1: true },
+  { minor: "1.36", version: "v1.36.3", stagingVersion: "v0.36.3", goVersion: "1.26.0", kubeletRunsOnCgroupV1: true },
+  { minor: "1.35", version: "v1.35.4", stagingVersion: "v0.35.4", goVersion: "1.25.0", kubeletRunsOnCgroupV1: true },
+  { minor: "1.34", version: "v1.34.4", stagingVersion: "v0.34.4", goVersion: "1.24.0", kubeletRunsOnCgroupV1: true },
+  { minor: "1.33", version: "v1.33.13", stagingVersion: "v0.33.13", goVersion: "1.24.0", kubeletRunsOnCgroupV1: true },
 ];
 
 /**

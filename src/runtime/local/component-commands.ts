@@ -13,7 +13,10 @@ import type { ComponentCommand } from "./supervisor.js";
 /** The command lines of a cluster's processes. Names are unique per cluster (pid and log files). */
 export interface ClusterCommandsInput {
   clusterId: string;
+  /** The control plane's release (kube-proxy's too). */
   release: KubernetesRelease;
+  /** The nodes' kubelet release: the control plane's, or an older one on a cgroup v1 host (core/kubelet-policy.ts). */
+  kubeletRelease: KubernetesRelease;
   layout: ClusterLayout;
   net: ClusterNetwork;
   /** Clusters are named `<id>.<clusterDomain>` under the gateway. */
@@ -186,7 +189,7 @@ export function kubeletCommand(input: ClusterCommandsInput, node: NodeNetwork): 
   const nl = input.layout.node(node.name);
   return {
     name: nodeComponentName(NODE_COMPONENTS.kubelet, node.name),
-    command: kubernetesBinary(input.release, "kubelet"),
+    command: kubernetesBinary(input.kubeletRelease, "kubelet"),
     netnsPath: node.netnsPath,
     cgroup: systemCgroup(input.clusterId),
     args: [
@@ -205,6 +208,8 @@ export function kubeProxyCommand(input: ClusterCommandsInput, node: NodeNetwork)
   const nl = input.layout.node(node.name);
   return {
     name: nodeComponentName(NODE_COMPONENTS.kubeProxy, node.name),
+    // The control plane's release, whatever the kubelet's: kube-proxy does not touch cgroups
+    // and may be up to three minors newer than the kubelet beside it (version-skew policy).
     command: kubernetesBinary(input.release, "kube-proxy"),
     netnsPath: node.netnsPath,
     cgroup: systemCgroup(input.clusterId),
