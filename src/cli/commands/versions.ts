@@ -81,12 +81,11 @@ Examples:
     .description("Install Kubernetes versions (built from source through the Go module proxy)")
     .action(async (minors: string[]) => {
       const releases = resolveReleases(minors);
-      const [{ ensureKubernetes, withSetupLock }, { GoSourceBuild }] = await Promise.all([
+      const [{ ensureKubernetes }, { GoSourceBuild }] = await Promise.all([
         import("../../setup/installer.js"),
         import("../../setup/go-source-build.js"),
       ]);
-      await withSetupLock(async () => {
-        for (const release of releases) await ensureKubernetes(release, new GoSourceBuild());
-      });
+      // Each release's build takes its own lock: a `setup` building the same one is waited for.
+      for (const release of releases) await ensureKubernetes(release, new GoSourceBuild());
     });
 }

@@ -1,7 +1,7 @@
 import { chooseNodeRelease, type CgroupVersion } from "../../core/kubelet-policy.js";
 import { hostCgroupVersion } from "../../host/cgroup-version.js";
 import { kubernetesInstalled } from "../../setup/artifact-paths.js";
-import { KUBERNETES_RELEASES, findRelease, type KubernetesRelease } from "../../setup/catalogue.js";
+import { KUBERNETES_RELEASES, type KubernetesRelease } from "../../setup/catalogue.js";
 import { TempkubeError } from "../../util/errors.js";
 
 /** The releases a cluster's processes come from on this host. */
@@ -24,10 +24,11 @@ export interface ClusterReleases {
 export function plannedReleases(
   version: string,
   cgroup: CgroupVersion = hostCgroupVersion(),
+  offered: readonly KubernetesRelease[] = KUBERNETES_RELEASES,
 ): ClusterReleases | { refused: string } | undefined {
-  const controlPlane = findRelease(version);
+  const controlPlane = findIn(offered, version);
   if (!controlPlane) return undefined;
-  const choice = chooseNodeRelease(controlPlane, cgroup, KUBERNETES_RELEASES);
+  const choice = chooseNodeRelease(controlPlane, cgroup, offered);
   if (!choice.ok) return { refused: choice.reason };
   return { controlPlane, kubelet: choice.kubelet, kubeProxy: choice.kubeProxy, reason: choice.reason };
 }
@@ -42,12 +43,13 @@ export function clusterReleases(
   version: string,
   cgroup: CgroupVersion = hostCgroupVersion(),
   installed: (r: KubernetesRelease) => boolean = kubernetesInstalled,
+  offered: readonly KubernetesRelease[] = KUBERNETES_RELEASES,
 ): ClusterReleases {
-  const plan = plannedReleases(version, cgroup);
+  const plan = plannedReleases(version, cgroup, offered);
   if (!plan)
     throw new TempkubeError(
       "invalid-input",
-      `kubernetesVersion "${version}" is not offered; offered: ${KUBERNETES_RELEASES.map((r) => r.minor).join(", ")} (see \`tempkube versions\`)`,
+      `kubernetesVersion "${version}" is not offered; offered: ${offered.map((r) => r.minor).join(", ")} (see \`tempkube versions\`)`,
     );
   if ("refused" in plan)
     throw new TempkubeError("conflict", `Kubernetes ${version} cannot run on this host: ${plan.refused}`);
@@ -62,4 +64,10 @@ export function clusterReleases(
     );
   }
   return plan;
+}
+
+/** catalogue.ts findRelease, over the given catalogue (tests pass synthetic ones). */
+function findIn(offered: readonly KubernetesRelease[], version: string): KubernetesRelease | undefined {
+  const wanted = version.replace(/^v/, "");
+  return offered.find((r) => r.minor === wanted || r.version === `v${wanted}`);
 }
