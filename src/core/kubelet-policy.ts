@@ -73,7 +73,10 @@ export function chooseNodeRelease<R extends PolicyRelease>(
 ): NodeReleaseChoice<R> {
   const own = { ok: true as const, kubelet: controlPlane, kubeProxy: controlPlane, differs: false };
   if (host === "v2")
-    return { ...own, reason: `every node runs the control plane's own release ${controlPlane.version} (cgroup v2 host)` };
+    return {
+      ...own,
+      reason: `every node runs the control plane's own release ${controlPlane.version} (cgroup v2 host)`,
+    };
   if (controlPlane.kubeletRunsOnCgroupV1)
     return {
       ...own,

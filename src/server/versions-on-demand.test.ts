@@ -44,7 +44,10 @@ describe("a create of a version that is not installed (local runtime, empty cach
       const res = await restCall(server.url, admin, "POST", path, { kubernetesVersion: "1.36", ttlMinutes: 5 });
       assert.equal(res.status, 409, `${path}: ${res.text}`);
       assert.equal(res.json.error, "not-installed");
-      assert.match(res.json.message, new RegExp(`^Kubernetes ${version.version.replace(/\./g, "\\.")} is offered but not installed`));
+      assert.match(
+        res.json.message,
+        new RegExp(`^Kubernetes ${version.version.replace(/\./g, "\\.")} is offered but not installed`),
+      );
       assert.match(res.json.message, installCommand);
       assert.ok(Date.now() - started < 2000, "answered at once, not after a provision");
     }
@@ -73,7 +76,10 @@ describe("a create of a version that is not installed (local runtime, empty cach
     ]) {
       const res = await tempkube(args, env);
       assert.equal(res.code, 9, `${args.join(" ")}: ${res.stderr}`);
-      assert.match(res.stderr, /is offered but not installed on this host; run on the host: tempkube versions install 1\.36/);
+      assert.match(
+        res.stderr,
+        /is offered but not installed on this host; run on the host: tempkube versions install 1\.36/,
+      );
     }
     assert.deepEqual((await restCall(server.url, admin, "GET", "/v1/clusters")).json.items, []);
   });

@@ -42,9 +42,7 @@ export function kubernetesBinary(release: KubernetesRelease, component: Kubernet
  */
 export function kubernetesInstalled(release: KubernetesRelease): boolean {
   const root = artifactRoots.kubernetes(release);
-  return (
-    existsSync(join(root, "manifest.json")) && KUBERNETES_COMPONENTS.every((c) => existsSync(join(root, c)))
-  );
+  return existsSync(join(root, "manifest.json")) && KUBERNETES_COMPONENTS.every((c) => existsSync(join(root, c)));
 }
 
 export function addonBinary(name: AddonRelease["name"]): string {

@@ -22,12 +22,15 @@ const refusal = (type: string, pattern: RegExp) => (e: unknown) =>
   e instanceof TempkubeError && e.type === type && pattern.test(e.message);
 
 describe("a cluster's releases on this host (policy + what is installed)", () => {
-  it("runs every node on the control plane's release on both host kinds today", () => {
-    for (const cgroup of ["v1", "v2"] as const) {
-      const plan = clusterReleases("1.37", cgroup, all);
-      assert.equal(plan.controlPlane.version, v("1.37").version);
-      assert.equal(plan.kubelet, plan.controlPlane);
-      assert.equal(plan.kubeProxy, plan.controlPlane);
+  it("runs every node on the control plane's release on both host kinds, for every offered release today", () => {
+    for (const release of KUBERNETES_RELEASES) {
+      assert.equal(release.kubeletRunsOnCgroupV1, true, `${release.version}: measured 2026-12-01`);
+      for (const cgroup of ["v1", "v2"] as const) {
+        const plan = clusterReleases(release.minor, cgroup, all);
+        assert.equal(plan.controlPlane, release);
+        assert.equal(plan.kubelet, release, `${release.minor} on cgroup ${cgroup}`);
+        assert.equal(plan.kubeProxy, release);
+      }
     }
   });
 
