@@ -16,7 +16,7 @@ const STATUS: Record<ErrorType, number> = {
   "not-found": 404,
   conflict: 409,
   // 409, not 503: the host is fine and will stay as it is until someone installs the version;
-  // retrying does not help, the command in the message does (README, "Kubernetes versions").
+  // retrying does not help, the command in the message does (README, "Versions on demand").
   "not-installed": 409,
   forbidden: 403,
   capacity: 429,

@@ -99,7 +99,7 @@ export class ClusterService {
       throw new TempkubeError("invalid-input", `kubernetesVersion "${version}" is not offered`);
     // In the request path, before anything is recorded: a version that is not installed is a
     // 409 naming the command that installs it, not a cluster that fails once the controller
-    // gets to it (README, "Kubernetes versions": why not an install in the background).
+    // gets to it (README, "Versions on demand": why not an install in the background).
     this.driver.checkVersion(version);
     const spec: ClusterSpec = {
       id: newClusterId(),

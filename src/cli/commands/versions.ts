@@ -34,7 +34,7 @@ Examples:
               installed: s.installed,
               default: s.isDefault,
               hostCgroup: cgroup,
-              // What the nodes of its clusters run on this host (README, "Kubernetes versions").
+              // What the nodes of its clusters run on this host (README, "Which kubelet a cluster's nodes run").
               ...("refused" in s.nodes
                 ? { kubeletVersion: null, kubeletReason: s.nodes.refused }
                 : { kubeletVersion: s.nodes.kubelet.version, kubeletReason: s.nodes.reason }),
