@@ -122,7 +122,10 @@ describe("setup on this host", { skip: unlessRoot("containerd runs the built ima
     const runtime = nodeContainerRuntime();
     const containerd = CONTAINER_RUNTIME.find((r) => r.name === "containerd")!;
     const runc = CONTAINER_RUNTIME.find((r) => r.name === "runc")!;
-    assert.match((await run(runtime.containerd, ["--version"])).stdout, new RegExp(`\\s${containerd.version}(\\s|$)`, "m"));
+    assert.match(
+      (await run(runtime.containerd, ["--version"])).stdout,
+      new RegExp(`\\s${containerd.version}(\\s|$)`, "m"),
+    );
     assert.match((await run(runtime.ctr, ["--version"])).stdout, new RegExp(`\\s${containerd.version}(\\s|$)`, "m"));
     const { stdout } = await run(runtime.runc, ["--version"]);
     assert.match(stdout, new RegExp(`^runc version ${runc.version.slice(1)}$`, "m"));
