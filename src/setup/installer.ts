@@ -57,7 +57,7 @@ export {
 } from "./artifact-paths.js";
 
 /** Ensures one artifact exists and is intact; builds it (with progress and a log file) otherwise. */
-async function ensure(
+export async function ensure(
   label: string,
   dir: ArtifactDir,
   meta: { name: string; version: string; source: string },
