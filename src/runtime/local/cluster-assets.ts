@@ -105,6 +105,7 @@ export async function writeClusterAssets(
 
   await put(layout.config("admission.yaml"), admissionConfig(privileged), 0o644);
   await writeAuthorizationAssets(layout, ca);
+  await writeFrontProxyAssets(layout);
 
   for (const [k, node] of net.nodes.entries()) {
     const nl = layout.node(node.name);
@@ -195,6 +196,38 @@ async function writeAuthorizationAssets(layout: ClusterLayout, ca: CertificateAu
 }
 
 /**
+ * The front-proxy files kubeadm writes (front-proxy-ca.crt/key, front-proxy-client.crt/key,
+ * the client's CN `front-proxy-client`): the apiserver presents the client certificate when
+ * it proxies a request to an aggregated API (--proxy-client-cert-file), and trusts the
+ * X-Remote-User/-Group/-Extra- headers of a request only from a certificate of this CA with
+ * that name (--requestheader-client-ca-file, --requestheader-allowed-names). The CA is its
+ * own, never the cluster's: the cluster's CA signs every user's client certificate (and,
+ * through kube-controller-manager's signer, approved CSRs), so were it trusted for the
+ * headers, any of those certificates could assert any user, system:masters included.
+ * Both keys stay on the host (0600) like ca.key; no pod mounts them.
+ */
+export const FRONT_PROXY_CLIENT_NAME = "front-proxy-client";
+
+async function writeFrontProxyAssets(layout: ClusterLayout): Promise<void> {
+  const caComplete = existsSync(layout.pki("front-proxy-ca.key")) && existsSync(layout.pki("front-proxy-ca.crt"));
+  let ca: CertificateAuthority;
+  if (caComplete) {
+    ca = await CertificateAuthority.load(
+      await readFile(layout.pki("front-proxy-ca.crt"), "utf8"),
+      await readFile(layout.pki("front-proxy-ca.key"), "utf8"),
+    );
+  } else {
+    ca = await CertificateAuthority.create(`tempkube-${layout.clusterId}-front-proxy-ca`);
+    // Keys before certificates: a start cut short in between finds no certificate and makes the pair again.
+    await put(layout.pki("front-proxy-ca.key"), ca.keyPem);
+    await put(layout.pki("front-proxy-ca.crt"), ca.certPem, 0o644);
+  }
+  const client = await ca.issue({ commonName: FRONT_PROXY_CLIENT_NAME, usage: "client" });
+  await put(layout.pki("front-proxy-client.key"), client.keyPem);
+  await put(layout.pki("front-proxy-client.crt"), client.certPem, 0o644);
+}
+
+/**
  * The apiserver's serving certificate. Its name under the gateway, `<id>.<cluster domain>`,
  * is what clients verify it by: the gateway passes TLS through, and the kubeconfigs it hands
  * out carry that name as tls-server-name.
@@ -248,6 +281,17 @@ async function loadCertificateAuthority(layout: ClusterLayout): Promise<Certific
     await readFile(layout.pki("ca.crt"), "utf8"),
     await readFile(layout.pki("ca.key"), "utf8"),
   );
+}
+
+/**
+ * A cluster made before API aggregation was set up gets its front-proxy files at its next
+ * start (its apiserver's flags name them). Returns whether they were written.
+ */
+export async function ensureFrontProxyAssets(layout: ClusterLayout): Promise<boolean> {
+  const files = ["front-proxy-ca.crt", "front-proxy-ca.key", "front-proxy-client.crt", "front-proxy-client.key"];
+  if (files.every((f) => existsSync(layout.pki(f)))) return false;
+  await writeFrontProxyAssets(layout);
+  return true;
 }
 
 /** A cluster made before the authorization webhook existed gets its files at its next start. */

@@ -16,6 +16,7 @@ import {
   ensureApiServerCertificate,
   ensureAuthorizationAssets,
   writeContainerdConfig,
+  ensureFrontProxyAssets,
   nodeName,
   writeClusterAssets,
 } from "./cluster-assets.js";
@@ -271,6 +272,8 @@ export class LocalRuntime implements RuntimeDriver {
       await setupClusterCgroups(state.spec);
       await ensureAuthorizationAssets(layout);
       for (const node of state.network.nodes) await writeContainerdConfig(layout.node(node.name));
+      if (await ensureFrontProxyAssets(layout))
+        logger.info({ clusterId }, "front-proxy CA and client certificate written (API aggregation)");
       if (await ensureApiServerCertificate(layout, clusterId, state.network, this.clusterDomain))
         logger.info(
           { clusterId, clusterDomain: this.clusterDomain },
