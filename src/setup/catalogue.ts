@@ -184,6 +184,27 @@ export interface ContainerRuntimeRelease {
   version: string;
   commands: readonly ContainerRuntimeCommand[];
   ldflags: string;
+  /** Upstream's release binaries for `tempkube setup --source release` (release-download.ts). */
+  releaseAssets: readonly ReleaseAsset[];
+}
+
+/**
+ * One upstream release asset. Its SHA-256 is pinned here as upstream published it, so a
+ * download is checked against what the project recorded, not against a checksum fetched
+ * from the same place. `null`: no published checksum was found to pin (this machine has no
+ * internet to read the release page), so `--source release` builds this release instead
+ * of trusting an unchecked download.
+ */
+export interface ReleaseAsset {
+  /** GOARCH it is built for (the host's: release-download.ts goArch). */
+  arch: string;
+  url: string;
+  sha256: string | null;
+  /**
+   * `tar.gz`: a tarball holding every command as `bin/<binary>`; `binary`: the asset is
+   * the release's one command itself.
+   */
+  format: "tar.gz" | "binary";
 }
 
 export interface ContainerRuntimeCommand {
@@ -215,6 +236,18 @@ export const CONTAINER_RUNTIME: readonly ContainerRuntimeRelease[] = [
     ldflags:
       "-X github.com/containerd/containerd/v2/version.Version=v2.4.2 " +
       "-X github.com/containerd/containerd/v2/version.Package=github.com/containerd/containerd/v2",
+    // The tarball's bin/ holds containerd, containerd-shim-runc-v2, containerd-stress and ctr.
+    // Its published checksum (containerd-2.4.2-linux-amd64.tar.gz.sha256sum on the release
+    // page) was not found in any stored source (checked 2026-12-01: kubespray's
+    // checksums.yml, stored 2026-08, stops at 2.3.4), so it is built until one is pinned.
+    releaseAssets: [
+      {
+        arch: "amd64",
+        url: "https://github.com/containerd/containerd/releases/download/v2.4.2/containerd-2.4.2-linux-amd64.tar.gz",
+        sha256: null,
+        format: "tar.gz",
+      },
+    ],
   },
   {
     name: "runc",
@@ -226,6 +259,17 @@ export const CONTAINER_RUNTIME: readonly ContainerRuntimeRelease[] = [
     // from the embedded VERSION file.
     commands: [{ path: "", binary: "runc", cgo: true, tags: ["seccomp", "urfave_cli_no_docs"] }],
     ldflags: "",
+    // Static, libseccomp linked in. Its published checksum (runc.sha256sum on the release
+    // page) was not found in any stored source (kubespray's, stored 2026-08, stops at
+    // 1.4.3), so it is built until one is pinned.
+    releaseAssets: [
+      {
+        arch: "amd64",
+        url: "https://github.com/opencontainers/runc/releases/download/v1.5.3/runc.amd64",
+        sha256: null,
+        format: "binary",
+      },
+    ],
   },
 ];
 
