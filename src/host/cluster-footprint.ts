@@ -54,7 +54,8 @@ export interface Footprint {
  * are ~1 a second. kine v0.17.5 dropped the 100 ms loop: it answers a progress request
  * when it comes (pkg/server/watch.go:417-449) and notifies each synced watch every
  * --watch-progress-notify-interval (5 s; watch.go:44-47); its poll stays 1 s
- * (--datastore-poll-interval, pkg/logstructured/sqllog/sql.go:548).
+ * (--datastore-poll-interval, pkg/logstructured/sqllog/sql.go:548). Measured once on a 1.37
+ * cluster (one 60 s sample after 40 s idle, not an A/B against v0.16.4): 0.011 core, 22 MiB.
  */
 export const IDLE_CLUSTER: Footprint = {
   memoryBytes: 360 * 2 ** 20,
