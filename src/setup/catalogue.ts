@@ -127,21 +127,48 @@ export interface AddonRelease {
   ldflags?: string;
 }
 
+const KINE_VERSION = "v0.17.5";
+const COREDNS_VERSION = "v1.15.0";
+const LOCAL_PATH_VERSION = "v0.0.30";
+
+/**
+ * Newest releases the Go module proxy serves in full (checked 2026-12-01), re-read against
+ * Kubernetes 1.34-1.37:
+ * - kine v0.17.5 (go.mod: go 1.26.5, etcd API v3.7.3, tested against k8s.io/apiserver
+ *   v0.37.0) implements etcd's RangeStream (pkg/server/rangestream.go), which 1.37's
+ *   apiserver uses for recursive lists (unless paged with a selector) and a watch's initial sync (EtcdRangeStream, beta and on
+ *   in 1.37: k8s.io/apiserver storage/etcd3/store.go shouldStream); v0.16.4 answered it
+ *   Unimplemented, so 1.37 fell back to paged lists and asked again every 10 minutes
+ *   (storage/feature/feature_support_checker.go rangeStreamRecheckInterval). It answers
+ *   a watch progress request at once when every watch is synced instead of from a 100 ms
+ *   loop (pkg/server/watch.go:417-449), and still reports etcd 3.6.11 (pkg/app/app.go:170-176), so
+ *   the apiserver's RequestWatchProgress check (etcd ≥ 3.5.13) passes on every minor. Same
+ *   SQLite schema as v0.16.4 (pkg/drivers/sqlite/sqlite.go:26-45), so datastore templates
+ *   made by either work with both.
+ * - CoreDNS v1.15.0 (go 1.26.0, client-go v0.37.1): its kubernetes plugin lists and
+ *   watches the same resources (Services, EndpointSlices, Namespaces, Pods; plugin/
+ *   kubernetes/controller.go), so the ClusterRole in addon-manifests.ts is unchanged.
+ * - local-path-provisioner stays v0.0.30 (client-go v0.30.0; core/v1, storage/v1 and
+ *   coordination/v1 only, all served by 1.37): the proxy lists no later version, and the
+ *   later ones it knows (v0.0.33, v0.0.35, v0.0.37) cannot be fetched verified (zip 403, or
+ *   no checksum database record), and a module the checksum database cannot vouch for is
+ *   not built here.
+ */
 export const ADDONS: readonly AddonRelease[] = [
   {
     name: "kine",
     goPackage: "github.com/k3s-io/kine",
-    version: "v0.16.4",
+    version: KINE_VERSION,
     cgo: true,
-    ldflags: "-X github.com/k3s-io/kine/pkg/version.Version=v0.16.4",
+    ldflags: `-X github.com/k3s-io/kine/pkg/version.Version=${KINE_VERSION}`,
   },
-  { name: "coredns", goPackage: "github.com/coredns/coredns", version: "v1.14.7", cgo: false },
+  { name: "coredns", goPackage: "github.com/coredns/coredns", version: COREDNS_VERSION, cgo: false },
   {
     name: "local-path-provisioner",
     goPackage: "github.com/rancher/local-path-provisioner",
-    version: "v0.0.30",
+    version: LOCAL_PATH_VERSION,
     cgo: false,
-    ldflags: "-X main.VERSION=v0.0.30",
+    ldflags: `-X main.VERSION=${LOCAL_PATH_VERSION}`,
   },
 ];
 
@@ -157,6 +184,27 @@ export interface ContainerRuntimeRelease {
   version: string;
   commands: readonly ContainerRuntimeCommand[];
   ldflags: string;
+  /** Upstream's release binaries for `tempkube setup --source release` (release-download.ts). */
+  releaseAssets: readonly ReleaseAsset[];
+}
+
+/**
+ * One upstream release asset. Its SHA-256 is pinned here as upstream published it, so a
+ * download is checked against what the project recorded, not against a checksum fetched
+ * from the same place. `null`: no published checksum was found to pin (this machine has no
+ * internet to read the release page), so `--source release` builds this release instead
+ * of trusting an unchecked download.
+ */
+export interface ReleaseAsset {
+  /** GOARCH it is built for (the host's: release-download.ts goArch). */
+  arch: string;
+  url: string;
+  sha256: string | null;
+  /**
+   * `tar.gz`: a tarball holding every command as `bin/<binary>`; `binary`: the asset is
+   * the release's one command itself.
+   */
+  format: "tar.gz" | "binary";
 }
 
 export interface ContainerRuntimeCommand {
@@ -188,6 +236,18 @@ export const CONTAINER_RUNTIME: readonly ContainerRuntimeRelease[] = [
     ldflags:
       "-X github.com/containerd/containerd/v2/version.Version=v2.4.2 " +
       "-X github.com/containerd/containerd/v2/version.Package=github.com/containerd/containerd/v2",
+    // The tarball's bin/ holds containerd, containerd-shim-runc-v2, containerd-stress and ctr.
+    // Its published checksum (containerd-2.4.2-linux-amd64.tar.gz.sha256sum on the release
+    // page) was not found in any stored source (checked 2026-12-01: kubespray's
+    // checksums.yml, stored 2026-08, stops at 2.3.4), so it is built until one is pinned.
+    releaseAssets: [
+      {
+        arch: "amd64",
+        url: "https://github.com/containerd/containerd/releases/download/v2.4.2/containerd-2.4.2-linux-amd64.tar.gz",
+        sha256: null,
+        format: "tar.gz",
+      },
+    ],
   },
   {
     name: "runc",
@@ -199,6 +259,17 @@ export const CONTAINER_RUNTIME: readonly ContainerRuntimeRelease[] = [
     // from the embedded VERSION file.
     commands: [{ path: "", binary: "runc", cgo: true, tags: ["seccomp", "urfave_cli_no_docs"] }],
     ldflags: "",
+    // Static, libseccomp linked in. Its published checksum (runc.sha256sum on the release
+    // page) was not found in any stored source (kubespray's, stored 2026-08, stops at
+    // 1.4.3), so it is built until one is pinned.
+    releaseAssets: [
+      {
+        arch: "amd64",
+        url: "https://github.com/opencontainers/runc/releases/download/v1.5.3/runc.amd64",
+        sha256: null,
+        format: "binary",
+      },
+    ],
   },
 ];
 
@@ -226,8 +297,8 @@ export const BUSYBOX = {
 /** Images every cluster needs, built locally (no registry is reachable). Never `latest`. */
 export const IMAGES = {
   pause: "tempkube.local/pause:3.10.1",
-  coredns: "tempkube.local/coredns:v1.14.7",
-  localPath: "tempkube.local/local-path-provisioner:v0.0.30",
+  coredns: `tempkube.local/coredns:${COREDNS_VERSION}`,
+  localPath: `tempkube.local/local-path-provisioner:${LOCAL_PATH_VERSION}`,
   /** Named as users already write it in manifests, so they run unchanged. */
   busybox: "docker.io/library/busybox:1.35",
 } as const;

@@ -5,7 +5,9 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ArtifactDir } from "./artifact-dir.js";
 import {
+  ADDONS,
   CONTAINER_RUNTIME,
+  IMAGES,
   DEFAULT_KUBERNETES_MINOR,
   KUBERNETES_RELEASES,
   defaultMinorOverride,
@@ -133,5 +135,15 @@ describe("source build recipe", () => {
     assert.equal(runc!.at(-1), "github.com/opencontainers/runc@v1.5.3");
     assert.match(runc!.join(" "), /-tags seccomp,urfave_cli_no_docs/);
     assert.equal(CONTAINER_RUNTIME.find((r) => r.name === "runc")!.commands[0]!.cgo, true, "seccomp needs cgo");
+  });
+});
+
+describe("add-on pins", () => {
+  it("tags each add-on's image and stamps its ldflags with the pinned version", () => {
+    const version = (name: string) => ADDONS.find((a) => a.name === name)!.version;
+    assert.equal(IMAGES.coredns, `tempkube.local/coredns:${version("coredns")}`);
+    assert.equal(IMAGES.localPath, `tempkube.local/local-path-provisioner:${version("local-path-provisioner")}`);
+    for (const addon of ADDONS.filter((a) => a.ldflags))
+      assert.ok(addon.ldflags!.endsWith(`=${addon.version}`), `${addon.name}: ${addon.ldflags}`);
   });
 });
