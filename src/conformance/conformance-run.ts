@@ -66,7 +66,9 @@ async function ensure(
   }
   await mkdir(logsDir(), { recursive: true });
   const logFile = join(logsDir(), `${meta.name}-${meta.version}.log`);
-  progress(`  … ${label}: ${check.reason === "not built" ? "building" : `rebuilding (${check.reason})`}; log: ${logFile}`);
+  progress(
+    `  … ${label}: ${check.reason === "not built" ? "building" : `rebuilding (${check.reason})`}; log: ${logFile}`,
+  );
   const manifest = await dir.produce(meta, (out) => build(out, logFile));
   progress(`  ✓ ${label}: built in ${seconds(Date.now() - started)}`);
   return manifest;
@@ -82,14 +84,24 @@ export async function ensureConformanceArtifacts(
   await mkdir(logsDir(), { recursive: true });
   const manifest = await releaseImageManifest(release, join(logsDir(), `conformance-${release.version}.log`));
   const agnhostVersion = manifest.get("Agnhost")?.split(":").pop();
-  if (!agnhostVersion) throw new TempkubeError("setup", `${release.version}'s test/utils/image/manifest.go names no Agnhost image`);
+  if (!agnhostVersion)
+    throw new TempkubeError("setup", `${release.version}'s test/utils/image/manifest.go names no Agnhost image`);
+  // The Etcd image's tag is etcd's version and an image revision: "3.6.4-0".
+  const etcdTag = manifest.get("Etcd")?.split(":").pop();
+  if (!etcdTag)
+    throw new TempkubeError("setup", `${release.version}'s test/utils/image/manifest.go names no Etcd image`);
+  const etcdVersion = `v${etcdTag.replace(/-\d+$/, "")}`;
   const wanted = imagesToBuild(manifest);
   await withSetupLock(async () => {
     await ensure(
       `e2e suite ${release.version} (${SUITE_FILES.join(", ")})`,
       suite,
-      { name: "conformance-suite", version: `${release.version}-agnhost-${agnhostVersion}`, source: "source" },
-      (out, log) => buildSuite(release, agnhostVersion, out, log),
+      {
+        name: "conformance-suite",
+        version: `${release.version}-agnhost-${agnhostVersion}-etcd-${etcdVersion}`,
+        source: "source",
+      },
+      (out, log) => buildSuite(release, { agnhost: agnhostVersion, etcd: etcdVersion }, out, log),
     );
     await ensure(
       `conformance test images ${release.version} (${wanted.map((w) => w.reference.split("/").pop()).join(", ")})`,
@@ -107,6 +119,8 @@ export async function ensureConformanceArtifacts(
             kubernetesSource: kubernetesSourceDir,
             agnhost: suite.path("agnhost"),
             nnp: suite.path("nnp"),
+            sampleApiserver: suite.path("sample-apiserver"),
+            etcd: suite.path("etcd"),
             busyboxBinary: busyboxBinary(),
             corednsBinary: addonBinary("coredns"),
             logFile,
@@ -157,7 +171,9 @@ export function e2eArgs(o: {
  * Creates a fresh cluster of the release, runs the non-Serial conformance specs against it
  * with its admin kubeconfig, and destroys it whatever happens (an interrupt included).
  */
-export async function runConformance(o: ConformanceOptions): Promise<{ summary: ConformanceSummary; resultsDir: string }> {
+export async function runConformance(
+  o: ConformanceOptions,
+): Promise<{ summary: ConformanceSummary; resultsDir: string }> {
   const started = Date.now();
   progress(`conformance: Kubernetes ${o.release.version}; results in ${o.resultsDir}`);
   const { suiteDir, images } = await ensureConformanceArtifacts(o.release);
@@ -216,14 +232,18 @@ export async function runConformance(o: ConformanceOptions): Promise<{ summary: 
     const summary = summarize(parseJUnitReport(xml));
     const text = formatSummary(summary);
     await writeFile(join(o.resultsDir, "summary.txt"), text);
-    process.stdout.write(`\nConformance of Kubernetes ${o.release.version} (tempkube local runtime, ${o.workers + 1} node(s)):\n${text}`);
+    process.stdout.write(
+      `\nConformance of Kubernetes ${o.release.version} (tempkube local runtime, ${o.workers + 1} node(s)):\n${text}`,
+    );
     progress(`conformance: done in ${seconds(Date.now() - started)}`);
     return { summary, resultsDir: o.resultsDir };
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     progress(`conformance: destroying cluster ${id}`);
-    await runtime.destroy(id).catch((err: unknown) => progress(`could not destroy cluster ${id}: ${(err as Error).message}`));
+    await runtime
+      .destroy(id)
+      .catch((err: unknown) => progress(`could not destroy cluster ${id}: ${(err as Error).message}`));
     await rm(dataDir, { recursive: true, force: true });
   }
 }

@@ -121,7 +121,10 @@ describe("scripts/conformance arguments", () => {
   });
 
   it("refuses what it cannot run, naming the flag", () => {
-    assert.throws(() => parseConformanceArgs(["--version", "1.20"]), /--version 1.20 is not an offered Kubernetes minor/);
+    assert.throws(
+      () => parseConformanceArgs(["--version", "1.20"]),
+      /--version 1.20 is not an offered Kubernetes minor/,
+    );
     assert.throws(() => parseConformanceArgs(["--workers", "9"]), /--workers must be an integer from 0 to 4/);
     assert.throws(() => parseConformanceArgs(["--timeout", "soon"]), /--timeout must be a duration/);
     assert.throws(() => parseConformanceArgs(["--focus", ""]), /--focus is empty/);

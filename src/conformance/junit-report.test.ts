@@ -52,7 +52,10 @@ describe("JUnit report of e2e.test", () => {
   });
 
   it("decodes Go's escaping in failure texts", () => {
-    assert.match(cases[2].message!, /^\[FAILED\] failed to get endpoints: timed out waiting for the condition\nIn \[It\]/);
+    assert.match(
+      cases[2].message!,
+      /^\[FAILED\] failed to get endpoints: timed out waiting for the condition\nIn \[It\]/,
+    );
     assert.equal(decodeEntities("a&#34;b&#39;c&amp;&lt;&gt;&#x9;&#10;"), "a\"b'c&<>\t\n");
   });
 

@@ -22,8 +22,6 @@ import { sharedLibraryClosure } from "../setup/shared-libraries.js";
  * NonRoot, Nonewprivs, Pause, APIServer and Etcd (the Aggregator spec);
  * 1.37: the same minus Httpd/HttpdNew/JessieDnsutils, plus AgnhostPrev, GlibcDnsTesting.
  * AgnhostPrivate, AuthenticatedAlpine and InvalidRegistryImage are meant not to be pullable.
- * APIServer (sample-apiserver) and Etcd are not built here yet: the Aggregator spec fails
- * for want of them until they are.
  */
 
 /** What test/utils/image/manifest.go of a release says: image id -> reference. */
@@ -43,7 +41,8 @@ export function parseImageManifest(source: string): ImageManifest {
   for (const m of source.matchAll(/configs\[(\w+)\]\s*=\s*Config\{list\.(\w+),\s*"([^"]+)",\s*"([^"]+)"\}/g)) {
     const [, id, registryField, name, version] = m;
     const registry = registries.get(registryField);
-    if (!registry) throw new Error(`manifest.go: configs[${id}] names list.${registryField}, which initReg does not set`);
+    if (!registry)
+      throw new Error(`manifest.go: configs[${id}] names list.${registryField}, which initReg does not set`);
     images.set(id, `${registry}/${name}:${version}`);
   }
   if (images.size === 0) throw new Error("manifest.go: no configs[<id>] = Config{list.<registry>, ...} lines");
@@ -58,6 +57,10 @@ export interface TestImageInputs {
   agnhost: string;
   /** test/images/nonewprivs (nnp), built like agnhost. */
   nnp: string;
+  /** k8s.io/sample-apiserver at the release's staging version. */
+  sampleApiserver: string;
+  /** etcd at the version of the release's Etcd image. */
+  etcd: string;
   busyboxBinary: string;
   corednsBinary: string;
   logFile: string;
@@ -123,7 +126,9 @@ async function busybox(inputs: TestImageInputs): Promise<LayerEntry[]> {
 
 /** Appends lines to a text file of the rootfs (users and groups a Dockerfile adds). */
 function appendTo(entries: LayerEntry[], path: string, lines: string): LayerEntry {
-  const existing = entries.find((e): e is Extract<LayerEntry, { type: "file" }> => e.type === "file" && e.path === path);
+  const existing = entries.find(
+    (e): e is Extract<LayerEntry, { type: "file" }> => e.type === "file" && e.path === path,
+  );
   return textFile(path, `${existing?.content.toString() ?? ""}${lines}`, existing?.mode ?? 0o644);
 }
 
@@ -139,10 +144,18 @@ async function agnhostEntries(inputs: TestImageInputs): Promise<LayerEntry[]> {
   const porter = join(inputs.kubernetesSource, "test/images/agnhost/porter");
   return mergeEntries(
     base,
-    await hostPrograms([{ path: "/usr/bin/dig" }, { path: "/usr/bin/curl" }], inputs.logFile, "Debian packages bind9-dnsutils and curl"),
+    await hostPrograms(
+      [{ path: "/usr/bin/dig" }, { path: "/usr/bin/curl" }],
+      inputs.logFile,
+      "Debian packages bind9-dnsutils and curl",
+    ),
     [
       appendTo(base, "etc/passwd", "user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh\n"),
-      appendTo(base, "etc/group", "user-defined-in-image:x:1000:\ngroup-defined-in-image:x:50000:user-defined-in-image\n"),
+      appendTo(
+        base,
+        "etc/group",
+        "user-defined-in-image:x:1000:\ngroup-defined-in-image:x:50000:user-defined-in-image\n",
+      ),
       { type: "dir", path: "home/user-defined-in-image", uid: 1000, gid: 1000 },
       { type: "dir", path: "uploads" },
       { type: "file", path: "localhost.crt", content: await readFile(join(porter, "localhost.crt")) },
@@ -182,7 +195,11 @@ const dnsutils: Recipe = async (inputs) => ({
   reference: inputs.reference,
   entries: mergeEntries(
     await busybox(inputs),
-    await hostPrograms([{ path: "/usr/bin/dig" }, { path: "/usr/bin/nslookup" }], inputs.logFile, "Debian package bind9-dnsutils"),
+    await hostPrograms(
+      [{ path: "/usr/bin/dig" }, { path: "/usr/bin/nslookup" }],
+      inputs.logFile,
+      "Debian package bind9-dnsutils",
+    ),
     [{ type: "file", path: "coredns", content: await readFile(inputs.corednsBinary), mode: 0o755 }],
   ),
   cmd: ["sh"],
@@ -194,7 +211,16 @@ const pause: Recipe = async (inputs) => {
   const version = inputs.reference.split(":").pop()!;
   await run(
     "gcc",
-    ["-Os", "-Wall", "-Werror", "-static", `-DVERSION=v${version}-tempkube`, "-o", out, join(inputs.kubernetesSource, "build/pause/linux/pause.c")],
+    [
+      "-Os",
+      "-Wall",
+      "-Werror",
+      "-static",
+      `-DVERSION=v${version}-tempkube`,
+      "-o",
+      out,
+      join(inputs.kubernetesSource, "build/pause/linux/pause.c"),
+    ],
     { logFile: inputs.logFile },
   );
   await run("strip", [out], { logFile: inputs.logFile });
@@ -260,7 +286,10 @@ const nginx: Recipe = async (inputs) => ({
     [
       textFile("etc/nginx/nginx.conf", NGINX_CONF),
       { type: "file", path: "etc/nginx/mime.types", content: await readFile("/etc/nginx/mime.types") },
-      textFile("usr/share/nginx/html/index.html", "<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head><body><h1>Welcome to nginx!</h1></body></html>\n"),
+      textFile(
+        "usr/share/nginx/html/index.html",
+        "<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head><body><h1>Welcome to nginx!</h1></body></html>\n",
+      ),
       { type: "dir", path: "var/log/nginx" },
       { type: "dir", path: "var/lib/nginx" },
       { type: "dir", path: "run" },
@@ -310,11 +339,34 @@ const httpd: Recipe = async (inputs) => ({
       { type: "file", path: "etc/mime.types", content: await readFile("/etc/mime.types") },
       textFile("usr/local/apache2/htdocs/index.html", "<html><body><h1>It works!</h1></body></html>\n"),
       { type: "dir", path: "usr/local/apache2/logs" },
-      textFile("usr/local/bin/httpd-foreground", "#!/bin/sh\nset -e\nrm -f /usr/local/apache2/logs/httpd.pid\nexec /usr/sbin/apache2 -DFOREGROUND -f /usr/local/apache2/conf/httpd.conf \"$@\"\n", 0o755),
+      textFile(
+        "usr/local/bin/httpd-foreground",
+        '#!/bin/sh\nset -e\nrm -f /usr/local/apache2/logs/httpd.pid\nexec /usr/sbin/apache2 -DFOREGROUND -f /usr/local/apache2/conf/httpd.conf "$@"\n',
+        0o755,
+      ),
     ],
   ),
   cmd: ["httpd-foreground"],
   workingDir: "/usr/local/apache2",
+});
+
+/** sample-apiserver: the binary alone, entrypoint /sample-apiserver (test/images/sample-apiserver/Dockerfile). */
+const sampleApiserver: Recipe = async (inputs) => ({
+  reference: inputs.reference,
+  entries: mergeEntries(await busybox(inputs), [
+    { type: "file", path: "sample-apiserver", content: await readFile(inputs.sampleApiserver), mode: 0o755 },
+  ]),
+  entrypoint: ["/sample-apiserver"],
+});
+
+/** etcd (upstream: cluster/images/etcd, distroless): /usr/local/bin/etcd, which the Aggregator spec runs. */
+const etcd: Recipe = async (inputs) => ({
+  reference: inputs.reference,
+  entries: mergeEntries(await busybox(inputs), [
+    { type: "file", path: "usr/local/bin/etcd", content: await readFile(inputs.etcd), mode: 0o755 },
+    { type: "dir", path: "var/etcd" },
+  ]),
+  cmd: ["/usr/local/bin/etcd"],
 });
 
 /** Recipes by the image id of manifest.go; ids without one are not built. */
@@ -334,6 +386,8 @@ export const TEST_IMAGE_RECIPES: Record<string, Recipe> = {
   NginxNew: nginx,
   Httpd: httpd,
   HttpdNew: httpd,
+  APIServer: sampleApiserver,
+  Etcd: etcd,
 };
 
 /** The images of a release's manifest that are built here, by id, in a stable order. */
