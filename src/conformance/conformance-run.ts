@@ -245,6 +245,8 @@ export async function runConformance(
       .destroy(id)
       .catch((err: unknown) => progress(`could not destroy cluster ${id}: ${(err as Error).message}`));
     await rm(dataDir, { recursive: true, force: true });
+    // The admin kubeconfig's cluster is gone; its credentials go too.
+    await rm(join(o.resultsDir, "kubeconfig"), { force: true });
   }
 }
 

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_KUBERNETES_MINOR, findRelease, KUBERNETES_RELEASES } from "../setup/catalogue.js";
 import { TempkubeError } from "../util/errors.js";
-import { runConformance } from "./conformance-run.js";
+import { ensureConformanceArtifacts, runConformance } from "./conformance-run.js";
 
 /**
  * scripts/conformance: upstream's conformance suite (non-Serial) against a fresh cluster.
@@ -17,6 +17,7 @@ const USAGE = `usage: scripts/conformance [--version MINOR] [--focus RE] [--skip
   --results-dir DIR   where the JUnit report, e2e.test's log and the summary go
                       (default ./conformance-results/<version>-<time>)
   --timeout DURATION  ginkgo's limit for the whole run (default 6h)
+  --build-only        build (or find cached) e2e.test and the test images, run nothing
 `;
 
 export function parseConformanceArgs(argv: string[], now = new Date()) {
@@ -30,6 +31,7 @@ export function parseConformanceArgs(argv: string[], now = new Date()) {
       "results-dir": { type: "string" },
       timeout: { type: "string", default: "6h" },
       help: { type: "boolean", short: "h" },
+      "build-only": { type: "boolean", default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -54,6 +56,7 @@ export function parseConformanceArgs(argv: string[], now = new Date()) {
   const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
   return {
     help: false as const,
+    buildOnly: values["build-only"],
     release,
     focus: values.focus,
     skip: values.skip,
@@ -75,8 +78,12 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const { help: _help, ...run } = options;
+  const { help: _help, buildOnly, ...run } = options;
   try {
+    if (buildOnly) {
+      await ensureConformanceArtifacts(run.release);
+      return 0;
+    }
     const { summary } = await runConformance(run);
     return summary.total.failed === 0 ? 0 : 1;
   } catch (err) {
