@@ -263,22 +263,20 @@ function runE2e(
     const child = spawn(binary, args, { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env } });
     onSpawn(child);
     let pending = "";
-    let echoNext = false;
+    let finished = 0;
     const echo = (chunk: Buffer) => {
       log.write(chunk);
       pending += chunk.toString();
       const lines = pending.split("\n");
       pending = lines.pop() ?? "";
-      // ginkgo -v ends each spec with "• [1.234 seconds]" / "• [FAILED] [..]" / "S [SKIPPED]"
-      // and the spec's text on the next line: those two go to the terminal, the rest to the log.
-      for (const line of lines) {
-        if (echoNext && line.trim()) {
-          process.stdout.write(`    ${line.trim()}\n`);
-          echoNext = false;
-        } else if (/^(• \[|S \[)/.test(line)) {
-          process.stdout.write(`${line}\n`);
-          echoNext = true;
-        } else if (/^(Ran \d+ of \d+ Specs|PASS|FAIL)\b/.test(line)) process.stdout.write(`${line}\n`);
+      // ginkgo -v (reporters/default_reporter.go) ends a spec with "• [12.345 seconds]",
+      // "• [FAILED] [..]" or "S [SKIPPED] [..]", after a run of "S" denoters for the specs the
+      // filters left out: those ends, counted, go to the terminal; everything to the log.
+      for (const raw of lines) {
+        const line = raw.replace(/^S+(?=• |S \[)/, "");
+        if (/^(• \[|S \[SKIPPED\])/.test(line)) process.stdout.write(`  [${++finished}] ${line.trim()}\n`);
+        else if (/^(Will run \d+ of \d+ specs|Ran \d+ of \d+ Specs|PASS|FAIL)\b/.test(line.replace(/^S+/, "")))
+          process.stdout.write(`${line.replace(/^S+/, "")}\n`);
       }
     };
     child.stdout!.on("data", echo);

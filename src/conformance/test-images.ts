@@ -137,7 +137,8 @@ function appendTo(entries: LayerEntry[], path: string, lines: string): LayerEntr
  * iproute2, bash; CoreDNS at /coredns; /uploads; porter's localhost.crt/.key; the agnhost-2
  * link for the entrypoint tests; user-defined-in-image (1000) in group-defined-in-image
  * (50000) for the SupplementalGroups spec. Here: busybox (sh, nc, ip, wget), Debian's dig
- * and curl, the add-on CoreDNS build.
+ * and curl, glibc's getent (the DNS specs' probes run `getent hosts`; alpine has musl's),
+ * the add-on CoreDNS build.
  */
 async function agnhostEntries(inputs: TestImageInputs): Promise<LayerEntry[]> {
   const base = await busybox(inputs);
@@ -145,9 +146,9 @@ async function agnhostEntries(inputs: TestImageInputs): Promise<LayerEntry[]> {
   return mergeEntries(
     base,
     await hostPrograms(
-      [{ path: "/usr/bin/dig" }, { path: "/usr/bin/curl" }],
+      [{ path: "/usr/bin/dig" }, { path: "/usr/bin/curl" }, { path: "/usr/bin/getent" }],
       inputs.logFile,
-      "Debian packages bind9-dnsutils and curl",
+      "Debian packages bind9-dnsutils, curl and libc-bin",
     ),
     [
       appendTo(base, "etc/passwd", "user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh\n"),
@@ -196,9 +197,9 @@ const dnsutils: Recipe = async (inputs) => ({
   entries: mergeEntries(
     await busybox(inputs),
     await hostPrograms(
-      [{ path: "/usr/bin/dig" }, { path: "/usr/bin/nslookup" }],
+      [{ path: "/usr/bin/dig" }, { path: "/usr/bin/nslookup" }, { path: "/usr/bin/getent" }],
       inputs.logFile,
-      "Debian package bind9-dnsutils",
+      "Debian packages bind9-dnsutils and libc-bin",
     ),
     [{ type: "file", path: "coredns", content: await readFile(inputs.corednsBinary), mode: 0o755 }],
   ),
