@@ -7,8 +7,10 @@ import { imagesToBuild, mergeEntries, parseImageManifest } from "./test-images.j
 
 // An excerpt of k8s.io/kubernetes v1.34.4 test/utils/image/manifest.go.
 const MANIFEST = `
-func initReg() RegistryList {
-	registry := RegistryList{
+var (
+	initRegistry = RegistryList{
+		// TODO: https://github.com/kubernetes/kubernetes/issues/130271
+		// Eliminate GcAuthenticatedRegistry.
 		GcAuthenticatedRegistry: "gcr.io/authenticated-image-pulling",
 		PromoterE2eRegistry:     "registry.k8s.io/e2e-test-images",
 		BuildImageRegistry:      "registry.k8s.io/build-image",
@@ -18,10 +20,11 @@ func initReg() RegistryList {
 		SigStorageRegistry:      "registry.k8s.io/sig-storage",
 		PrivateRegistry:          "gcr.io/k8s-authenticated-test",
 		DockerLibraryRegistry:    "docker.io/library",
+		CloudProviderGcpRegistry: "registry.k8s.io/cloud-provider-gcp",
 	}
-	repoList := os.Getenv("KUBE_TEST_REPO_LIST")
-	return registry
-}
+
+	registry, imageConfigs, originalImageConfigs = readRepoList(os.Getenv("KUBE_TEST_REPO_LIST"))
+)
 
 func initImageConfigs(list RegistryList) (map[ImageID]Config, map[ImageID]Config) {
 	configs := map[ImageID]Config{}
@@ -54,9 +57,12 @@ describe("test image manifest of a release", () => {
   });
 
   it("names what it cannot read", () => {
-    assert.throws(() => parseImageManifest("package image"), /no initReg function/);
+    assert.throws(() => parseImageManifest("package image"), /no RegistryList\{\.\.\.\} literal/);
     assert.throws(
-      () => parseImageManifest(`func initReg() RegistryList {\n}\nconfigs[X] = Config{list.NoSuchRegistry, "x", "1"}`),
+      () =>
+        parseImageManifest(
+          `x = RegistryList{\n  GcRegistry: "registry.k8s.io",\n}\nconfigs[X] = Config{list.NoSuchRegistry, "x", "1"}`,
+        ),
       /configs\[X\] names list.NoSuchRegistry/,
     );
   });

@@ -28,15 +28,16 @@ import { sharedLibraryClosure } from "../setup/shared-libraries.js";
 export type ImageManifest = Map<string, string>;
 
 /**
- * Reads a release's test/utils/image/manifest.go: the registry defaults of initReg
- * (`PromoterE2eRegistry: "registry.k8s.io/e2e-test-images",`) and initImageConfigs'
+ * Reads a release's test/utils/image/manifest.go: the registry defaults (its one
+ * `initRegistry = RegistryList{ PromoterE2eRegistry: "registry.k8s.io/e2e-test-images", ... }`
+ * literal, 1.34-1.37) and initImageConfigs'
  * `configs[Agnhost] = Config{list.PromoterE2eRegistry, "agnhost", "2.56"}` lines.
  */
 export function parseImageManifest(source: string): ImageManifest {
   const registries = new Map<string, string>();
-  const initReg = /func initReg\(\)[\s\S]*?\n}/.exec(source)?.[0];
-  if (!initReg) throw new Error("manifest.go: no initReg function (registry defaults)");
-  for (const m of initReg.matchAll(/^\s*(\w+Registry):\s*"([^"]+)",/gm)) registries.set(m[1], m[2]);
+  const defaults = /RegistryList\{([\s\S]*?)\n\s*\}/.exec(source)?.[1];
+  if (!defaults) throw new Error("manifest.go: no RegistryList{...} literal (the registry defaults)");
+  for (const m of defaults.matchAll(/^\s*(\w+Registry):\s*"([^"]+)",/gm)) registries.set(m[1], m[2]);
   const images: ImageManifest = new Map();
   for (const m of source.matchAll(/configs\[(\w+)\]\s*=\s*Config\{list\.(\w+),\s*"([^"]+)",\s*"([^"]+)"\}/g)) {
     const [, id, registryField, name, version] = m;
