@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -108,7 +109,11 @@ export async function ensureConformanceArtifacts(
       imagesDir,
       {
         name: "conformance-images",
-        version: `${release.version}-r${IMAGE_RECIPES_REVISION}-${wanted.map((w) => w.reference).join(",")}`,
+        // The references (from the release's manifest) by hash: the version names the build's log file.
+        version: `${release.version}-r${IMAGE_RECIPES_REVISION}-${createHash("sha256")
+          .update(wanted.map((w) => w.reference).join(","))
+          .digest("hex")
+          .slice(0, 12)}`,
         source: "local",
       },
       async (out, logFile) => {
