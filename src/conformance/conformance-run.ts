@@ -200,18 +200,24 @@ export async function runConformance(
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  // Signal listeners do not keep node's event loop alive, and a run waits on children and
+  // timers only: without this the process could end with the cluster still there.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
   try {
     const createStarted = Date.now();
     progress(`conformance: creating cluster ${id} (${o.release.minor}, ${o.workers} worker(s)) in ${dataDir}`);
-    const { credentials } = await runtime.provision({
-      id,
-      kubernetesVersion: o.release.minor,
-      size: "1-mid",
-      workers: o.workers,
-      // The suite labels its namespaces with the Pod Security level each spec needs, as
-      // cluster-admin; a baseline default would refuse the privileged ones it asks for.
-      privileged: true,
-    });
+    const { credentials } = await runtime.provision(
+      {
+        id,
+        kubernetesVersion: o.release.minor,
+        size: "1-mid",
+        workers: o.workers,
+        // The suite labels its namespaces with the Pod Security level each spec needs, as
+        // cluster-admin; a baseline default would refuse the privileged ones it asks for.
+        privileged: true,
+      },
+      (step) => progress(`    ${step}`),
+    );
     progress(`  ✓ cluster ${id} ready in ${seconds(Date.now() - createStarted)}`);
     if (interrupted) throw new TempkubeError("runtime", "interrupted");
     const kubeconfig = join(o.resultsDir, "kubeconfig");
@@ -243,6 +249,7 @@ export async function runConformance(
     progress(`conformance: done in ${seconds(Date.now() - started)}`);
     return { summary, resultsDir: o.resultsDir };
   } finally {
+    clearInterval(keepAlive);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     progress(`conformance: destroying cluster ${id}`);
