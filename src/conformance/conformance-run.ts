@@ -194,9 +194,21 @@ export async function runConformance(
   let child: ReturnType<typeof spawn> | undefined;
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) return;
     interrupted = true;
-    progress(`conformance: ${signal}; stopping e2e.test, then destroying cluster ${id}`);
-    child?.kill("SIGINT");
+    if (child) {
+      // ginkgo ends the running spec's cleanup and writes its report on SIGINT; then finally below.
+      progress(`conformance: ${signal}; stopping e2e.test, then destroying cluster ${id}`);
+      child.kill("SIGINT");
+      return;
+    }
+    // Still creating: a create cannot be cancelled half-way, so destroy undoes whatever it made.
+    progress(`conformance: ${signal} while creating cluster ${id}; destroying it`);
+    void runtime
+      .destroy(id)
+      .catch((err: unknown) => progress(`could not destroy cluster ${id}: ${(err as Error).message}`))
+      .then(() => rm(dataDir, { recursive: true, force: true }))
+      .finally(() => process.exit(130));
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
