@@ -3,7 +3,7 @@ import { DEFAULT_SIZE, newClusterId } from "../core/cluster-spec.js";
 import { BareApiServer } from "../runtime/local/bare-apiserver.js";
 import { clusterCgroup, pidsIn } from "../runtime/local/cgroups.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
-import { defaultRelease } from "../setup/catalogue.js";
+import { defaultRelease, type KubernetesRelease } from "../setup/catalogue.js";
 import { median, percentile } from "./stats.js";
 
 export interface BenchOptions {
@@ -22,6 +22,8 @@ export interface MemoryFigures {
 
 export interface BenchReport {
   runs: number;
+  /** The release measured, e.g. "v1.37.2". */
+  kubernetesVersion: string;
   baselineReadyMs: number[];
   createReadyMs: number[];
   startReadyMs: number[];
@@ -56,10 +58,38 @@ function medianSteps(all: Record<string, number>[]): Record<string, number> {
  * loop, so the figures read as ratios on a noisy machine.
  */
 export async function benchLocal(options: BenchOptions): Promise<BenchReport> {
+  return (await benchReleases(options, [defaultRelease()]))[0];
+}
+
+/**
+ * The same figures for several releases, interleaved run by run (release A, release B, A,
+ * B, ...), so that a slow minute of a shared machine falls on both: one report per release,
+ * in the order given.
+ */
+export async function benchReleases(options: BenchOptions, releases: KubernetesRelease[]): Promise<BenchReport[]> {
   const runtime = new LocalRuntime();
-  const release = defaultRelease();
-  const report: BenchReport = {
-    runs: options.runs,
+  const runs = releases.map(() => ({
+    report: emptyReport(options.runs),
+    createSteps: [] as Record<string, number>[],
+    startSteps: [] as Record<string, number>[],
+  }));
+  for (let i = 0; i < options.runs; i++) {
+    for (const [k, release] of releases.entries()) {
+      const { report, createSteps, startSteps } = runs[k];
+      await benchOnce(runtime, release, i, report, createSteps, startSteps, options);
+    }
+  }
+  return runs.map(({ report, createSteps, startSteps }) => ({
+    ...report,
+    createSteps: medianSteps(createSteps),
+    startSteps: medianSteps(startSteps),
+  }));
+}
+
+function emptyReport(runs: number): BenchReport {
+  return {
+    runs,
+    kubernetesVersion: "",
     baselineReadyMs: [],
     createReadyMs: [],
     startReadyMs: [],
@@ -69,56 +99,80 @@ export async function benchLocal(options: BenchOptions): Promise<BenchReport> {
     idleMemory: { rssMiB: 0, privateMiB: 0, byProcess: {} },
     baselineMemory: { rssMiB: 0, privateMiB: 0, byProcess: {} },
   };
-  const createSteps: Record<string, number>[] = [];
-  const startSteps: Record<string, number>[] = [];
-  for (let i = 0; i < options.runs; i++) {
-    let t = Date.now();
-    const bare = await BareApiServer.start(release);
-    report.baselineReadyMs.push(Date.now() - t);
-    if (i === 0) report.baselineMemory = await memoryOf(bare.pids());
-    await bare.stop();
+}
 
-    const id = `bench${newClusterId().slice(0, 5)}`;
-    try {
-      t = Date.now();
-      const made = await runtime.provision({
-        id,
-        kubernetesVersion: release.minor,
-        privileged: false,
-        size: DEFAULT_SIZE,
-        workers: 0,
-      });
-      report.createReadyMs.push(Date.now() - t);
-      createSteps.push(made.timings);
-      if (i === 0) {
-        options.log(`  idling ${options.idleSeconds}s before measuring memory`);
-        await new Promise((r) => setTimeout(r, options.idleSeconds * 1000));
-        report.idleMemory = await memoryOf(await pidsIn(clusterCgroup(id)));
-      }
-      t = Date.now();
-      await runtime.stop(id);
-      report.stopMs.push(Date.now() - t);
-      t = Date.now();
-      const started = await runtime.start(id);
-      report.startReadyMs.push(Date.now() - t);
-      startSteps.push(started.timings);
-    } finally {
-      await runtime.destroy(id);
+async function benchOnce(
+  runtime: LocalRuntime,
+  release: KubernetesRelease,
+  i: number,
+  report: BenchReport,
+  createSteps: Record<string, number>[],
+  startSteps: Record<string, number>[],
+  options: BenchOptions,
+): Promise<void> {
+  report.kubernetesVersion = release.version;
+  let t = Date.now();
+  const bare = await BareApiServer.start(release);
+  report.baselineReadyMs.push(Date.now() - t);
+  if (i === 0) report.baselineMemory = await memoryOf(bare.pids());
+  await bare.stop();
+
+  const id = `bench${newClusterId().slice(0, 5)}`;
+  try {
+    t = Date.now();
+    const made = await runtime.provision({
+      id,
+      kubernetesVersion: release.minor,
+      privileged: false,
+      size: DEFAULT_SIZE,
+      workers: 0,
+    });
+    report.createReadyMs.push(Date.now() - t);
+    createSteps.push(made.timings);
+    if (i === 0) {
+      options.log(`  idling ${options.idleSeconds}s before measuring memory`);
+      await new Promise((r) => setTimeout(r, options.idleSeconds * 1000));
+      report.idleMemory = await memoryOf(await pidsIn(clusterCgroup(id)));
     }
-    options.log(
-      `  run ${i + 1}/${options.runs}: baseline ${report.baselineReadyMs[i]} ms, create→ready ${report.createReadyMs[i]} ms, stop ${report.stopMs[i]} ms, start→ready ${report.startReadyMs[i]} ms`,
-    );
+    t = Date.now();
+    await runtime.stop(id);
+    report.stopMs.push(Date.now() - t);
+    t = Date.now();
+    const started = await runtime.start(id);
+    report.startReadyMs.push(Date.now() - t);
+    startSteps.push(started.timings);
+  } finally {
+    await runtime.destroy(id);
   }
-  report.createSteps = medianSteps(createSteps);
-  report.startSteps = medianSteps(startSteps);
-  return report;
+  options.log(
+    `  ${release.version} run ${i + 1}/${options.runs}: baseline ${report.baselineReadyMs[i]} ms, create→ready ${report.createReadyMs[i]} ms, stop ${report.stopMs[i]} ms, start→ready ${report.startReadyMs[i]} ms`,
+  );
+}
+
+/** One line per figure: each release's median and its ratio to the first release's. */
+export function formatComparison(reports: BenchReport[]): string {
+  const [first, ...rest] = reports;
+  const figure = (name: string, pick: (r: BenchReport) => number, unit: (v: number) => string) =>
+    `  ${name.padEnd(30)} ${reports.map((r) => `${r.kubernetesVersion} ${unit(pick(r))}`).join("  ")}  (${rest
+      .map((r) => `${(pick(r) / pick(first)).toFixed(2)}×`)
+      .join(", ")} of ${first.kubernetesVersion})`;
+  const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  const mib = (v: number) => `${v.toFixed(0)} MiB`;
+  return `${[
+    `versions compared, interleaved run by run (medians):`,
+    figure("baseline bare apiserver", (r) => median(r.baselineReadyMs), s),
+    figure("cold create → ready", (r) => median(r.createReadyMs), s),
+    figure("start → ready", (r) => median(r.startReadyMs), s),
+    figure("idle private memory", (r) => r.idleMemory.privateMiB, mib),
+    figure("idle RSS", (r) => r.idleMemory.rssMiB, mib),
+  ].join("\n")}\n`;
 }
 
 export function formatReport(r: BenchReport): string {
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const base = median(r.baselineReadyMs);
   const lines = [
-    `tempkube bench: ${r.runs} run(s), medians (p90 where noted)`,
+    `tempkube bench: Kubernetes ${r.kubernetesVersion}, ${r.runs} run(s), medians (p90 where noted)`,
     `  baseline  bare kine + kube-apiserver → /readyz   p50 ${s(base)}`,
     `  cold create → ready                              p50 ${s(median(r.createReadyMs))}  p90 ${s(percentile(r.createReadyMs, 90))}  (${(median(r.createReadyMs) / base).toFixed(1)}× baseline; target ≤ 5 s)`,
     `  stop                                             p50 ${s(median(r.stopMs))}`,

@@ -11,6 +11,8 @@ export const EXIT = {
   timeout: 6,
   forbidden: 7,
   capacity: 8,
+  /** The Kubernetes version asked for is offered but not installed on the server's host: `tempkube versions install <minor>`. */
+  notInstalled: 9,
 } as const;
 
 export function exitCodeFor(type: ErrorType | undefined): number {
@@ -29,6 +31,8 @@ export function exitCodeFor(type: ErrorType | undefined): number {
       return EXIT.forbidden;
     case "capacity":
       return EXIT.capacity;
+    case "not-installed":
+      return EXIT.notInstalled;
     default:
       return EXIT.failure;
   }

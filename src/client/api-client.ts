@@ -140,12 +140,16 @@ export class ApiClient {
 
   private refusal(status: number, text: string): TempkubeError {
     let message = text;
+    let type = errorTypeFor(status);
     try {
-      message = (JSON.parse(text) as { message: string }).message;
+      const body = JSON.parse(text) as { message: string; error?: string };
+      message = body.message;
+      // A 409 is a conflict or a version to install first: scripts tell them apart by exit code.
+      if (status === 409 && body.error === "not-installed") type = "not-installed";
     } catch {
       /* plain text */
     }
-    return new TempkubeError(errorTypeFor(status), message);
+    return new TempkubeError(type, message);
   }
 
   /** One request and its whole answer; a failure to connect, or mid-answer, rejects with the socket's error. */

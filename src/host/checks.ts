@@ -4,9 +4,20 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run, succeeds } from "../util/exec.js";
 import { cacheDir, dataDir } from "../util/paths.js";
-import { IMAGES, type ImageKey, ADDONS, defaultRelease, imageContentVersion } from "../setup/catalogue.js";
+import {
+  IMAGES,
+  type ImageKey,
+  ADDONS,
+  CONTAINER_RUNTIME,
+  KUBERNETES_RELEASES,
+  defaultRelease,
+  imageContentVersion,
+} from "../setup/catalogue.js";
 import { LOCAL_TOOLS, artifacts, localToolBinary } from "../setup/installer.js";
 import { canLowerOomScore } from "./capabilities.js";
+import { hostCgroupVersion } from "./cgroup-version.js";
+import type { CgroupVersion } from "../core/kubelet-policy.js";
+import { plannedReleases } from "../runtime/local/cluster-releases.js";
 import { hostLimitChecks } from "./limit-checks.js";
 
 export type { HostCheck } from "./host-check.js";
@@ -50,7 +61,7 @@ export async function runHostChecks(): Promise<HostCheck[]> {
     name: "cgroups",
     ok: cgroupV1 || cgroupV2,
     blocking: true,
-    detail: cgroupV1 ? "cgroup v1 (Kubernetes <= 1.34 only)" : cgroupV2 ? "cgroup v2" : "no cgroup hierarchy mounted",
+    detail: cgroupV1 || cgroupV2 ? cgroupMeaning(hostCgroupVersion()) : "no cgroup hierarchy mounted",
     fix: "mount -t cgroup2 none /sys/fs/cgroup",
   });
 
@@ -145,6 +156,16 @@ export async function runHostChecks(): Promise<HostCheck[]> {
       fix: SETUP,
     });
   }
+  for (const runtime of CONTAINER_RUNTIME) {
+    const v = await artifacts.containerRuntime(runtime).verify();
+    add({
+      name: `${runtime.name} ${runtime.version}`,
+      ok: v.ok,
+      blocking: true,
+      detail: v.ok ? "built (every node runs it)" : v.reason,
+      fix: SETUP,
+    });
+  }
   for (const tool of LOCAL_TOOLS) {
     const ok = existsSync(localToolBinary(tool));
     add({
@@ -190,4 +211,23 @@ async function nearestExisting(path: string): Promise<string> {
   let p = path;
   while (!(await exists(p))) p = dirname(p);
   return p;
+}
+
+/**
+ * The host's cgroup version and what it means for each offered minor: which kubelet its
+ * nodes run here (core/kubelet-policy.ts), one line per minor.
+ */
+export function cgroupMeaning(cgroup: CgroupVersion): string {
+  const lines = KUBERNETES_RELEASES.map((release) => {
+    const plan = plannedReleases(release.version, cgroup)!;
+    if ("refused" in plan) return `${release.minor}: cannot run here: ${plan.refused}`;
+    if (plan.kubelet !== plan.controlPlane) return `${release.minor}: ${plan.reason}`;
+    return `${release.minor}: nodes run its own kubelet ${release.version}`;
+  });
+  const head =
+    cgroup === "v2"
+      ? "cgroup v2: every offered minor's nodes run their own kubelet"
+      : "cgroup v1 (deprecated upstream, KEP-5573; kubelets from 1.35 run on it only with failCgroupV1: false, " +
+        "which tempkube's kubelet configuration sets; a minor whose kubelet drops it gets an older kubelet within the version-skew policy)";
+  return [head, ...lines].join("\n        ");
 }

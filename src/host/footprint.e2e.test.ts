@@ -9,6 +9,7 @@ import { HostInspection } from "../runtime/local/host-inspection.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { IDLE_CLUSTER, processFootprint, WATCHES_PER_RUNNING_CLUSTER } from "./cluster-footprint.js";
 import { readHostBudgets, runningClusters } from "./host-budgets.js";
+import { DEFAULT_KUBERNETES_MINOR } from "../setup/catalogue.js";
 
 /**
  * What one idle cluster really takes of the host resources capacity counts (capacity.ts):
@@ -45,7 +46,13 @@ describe("one idle cluster's footprint", { skip: unlessRoot("real clusters"), ti
 
   it("takes no more inotify instances and watches, threads and open files than capacity counts on", async (t) => {
     const hostBefore = await hostFigures();
-    await runtime.provision({ id, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 });
+    await runtime.provision({
+      id,
+      kubernetesVersion: DEFAULT_KUBERNETES_MINOR,
+      privileged: false,
+      size: "1-small",
+      workers: 0,
+    });
     state = await runtime.readState(id);
     // Idle: CoreDNS and local-path run, the controllers have done their first sync.
     await new Promise((r) => setTimeout(r, IDLE_MS));

@@ -43,4 +43,16 @@ export interface RuntimeDriver {
    */
   loadImage(archivePath: string, clusterId?: string): Promise<{ images: string[] }>;
   list(): Promise<string[]>;
+  /**
+   * Refuses (throws) a Kubernetes version this host cannot make a cluster of now: not offered
+   * (invalid-input), offered but not installed (not-installed, naming the command), or not
+   * runnable here (conflict). Synchronous and cheap: creates call it in the request path, so
+   * a refused create leaves no record behind.
+   */
+  checkVersion(kubernetesVersion: string): void;
+  /**
+   * The kubelet release the nodes of a cluster of that version run on this host, when it is
+   * not the control plane's own (with why); undefined when it is. Cheap: for every answer.
+   */
+  kubeletFor(kubernetesVersion: string): { version: string; reason: string } | undefined;
 }

@@ -15,6 +15,9 @@ const STATUS: Record<ErrorType, number> = {
   "invalid-input": 400,
   "not-found": 404,
   conflict: 409,
+  // 409, not 503: the host is fine and will stay as it is until someone installs the version;
+  // retrying does not help, the command in the message does (README, "Versions on demand").
+  "not-installed": 409,
   forbidden: 403,
   capacity: 429,
   setup: 503,

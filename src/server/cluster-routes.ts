@@ -15,14 +15,22 @@ import {
   waitQuerySchema,
 } from "./schemas.js";
 
-/** The JSON a client sees of a cluster. */
-export function clusterView(r: ClusterRecord, endpoint: string | null = null) {
+/**
+ * The JSON a client sees of a cluster. `kubelet`: the nodes' kubelet when it is not the
+ * control plane's release (ClusterService.kubeletFor), shown only then.
+ */
+export function clusterView(
+  r: ClusterRecord,
+  endpoint: string | null = null,
+  kubelet?: { version: string; reason: string },
+) {
   return {
     id: r.id,
     name: r.name,
     phase: r.phase,
     desired: r.desired,
     kubernetesVersion: r.spec.kubernetesVersion,
+    ...(kubelet ? { kubeletVersion: kubelet.version, kubeletReason: kubelet.reason } : {}),
     size: r.spec.size,
     workers: r.spec.workers,
     privileged: r.spec.privileged,
@@ -52,10 +60,12 @@ type Wait = { Querystring: { wait?: boolean; follow?: boolean } };
 
 /** /v1/clusters: create, list, show, kubeconfig, stop, start, extend, delete (each may wait until settled). */
 export function registerClusterRoutes(app: FastifyInstance, clusters: ClusterService): void {
+  const view = (r: ClusterRecord, endpoint: string | null = null) =>
+    clusterView(r, endpoint, clusters.kubeletFor(r.spec.kubernetesVersion));
   /** An operation's answer: streamed (`?follow=true`), once settled (`?wait=true`), or the cluster as it is now. */
   async function answer(req: FastifyRequest<Wait>, reply: FastifyReply, r: ClusterRecord) {
     if (req.query.follow) return streamPhases(req, reply, 200, r);
-    return clusterView(req.query.wait ? ((await clusters.waitSettled(r.id)) ?? r) : r);
+    return view(req.query.wait ? ((await clusters.waitSettled(r.id)) ?? r) : r);
   }
 
   /**
@@ -73,7 +83,7 @@ export function registerClusterRoutes(app: FastifyInstance, clusters: ClusterSer
       if (!res.destroyed) res.write(`${JSON.stringify(o)}\n`);
     };
     try {
-      const last = await clusters.follow(r.id, (now) => line({ cluster: clusterView(now) }), gone.signal);
+      const last = await clusters.follow(r.id, (now) => line({ cluster: view(now) }), gone.signal);
       if (last?.phase === "running" && last.desired === "running")
         line({ kubeconfig: await clusters.kubeconfig(caller(req), r.id) });
     } catch (err) {
@@ -95,7 +105,7 @@ export function registerClusterRoutes(app: FastifyInstance, clusters: ClusterSer
       let record = await clusters.create(caller(req), spec);
       if (req.query.follow) return streamPhases(req, reply, 201, record);
       if (wait) record = (await clusters.waitSettled(record.id)) ?? record;
-      return reply.status(201).send(clusterView(record));
+      return reply.status(201).send(view(record));
     },
   );
 
@@ -107,7 +117,7 @@ export function registerClusterRoutes(app: FastifyInstance, clusters: ClusterSer
       { type: "object", properties: { items: { type: "array", items: clusterSchema } } },
     ),
     async (req) => ({
-      items: (await clusters.list(caller(req), parseLabelSelector(req.query.label))).map((r) => clusterView(r)),
+      items: (await clusters.list(caller(req), parseLabelSelector(req.query.label))).map((r) => view(r)),
     }),
   );
 
@@ -116,7 +126,7 @@ export function registerClusterRoutes(app: FastifyInstance, clusters: ClusterSer
     routeSchema("Show a cluster", { params: clusterIdParamsSchema }, clusterSchema),
     async (req) => {
       const r = await clusters.get(caller(req), req.params.id);
-      return clusterView(r, await clusters.endpoint(r));
+      return view(r, await clusters.endpoint(r));
     },
   );
 
@@ -157,7 +167,7 @@ export function registerClusterRoutes(app: FastifyInstance, clusters: ClusterSer
       { params: clusterIdParamsSchema, body: extendBodySchema },
       clusterSchema,
     ),
-    async (req) => clusterView(await clusters.extend(caller(req), req.params.id, req.body.ttlMinutes)),
+    async (req) => view(await clusters.extend(caller(req), req.params.id, req.body.ttlMinutes)),
   );
 
   app.delete<IdParams & Wait>(

@@ -6,7 +6,9 @@ const ERROR_MEANING: Record<number, string> = {
   401: "no valid bearer token",
   403: "not allowed for this token (policy or quota)",
   404: "no such cluster (or not yours)",
-  409: "not possible in the cluster's current state",
+  409:
+    "not possible in the cluster's current state; or (error `not-installed`) the Kubernetes version is offered but not " +
+    "installed on the server's host: the message names the command that installs it, and nothing was made",
   429: "host capacity reached; retry later",
 };
 

@@ -32,7 +32,9 @@ export const createClusterBodySchema = {
     kubernetesVersion: {
       type: "string",
       minLength: 1,
-      description: `Kubernetes minor or full version: ${KUBERNETES_RELEASES.map((r) => r.minor).join(", ")}`,
+      description:
+        `Kubernetes minor or full version: ${KUBERNETES_RELEASES.map((r) => r.minor).join(", ")}; ` +
+        "one not installed on the server's host is refused with 409 `not-installed`",
     },
     ttlMinutes: {
       type: "integer",
@@ -122,6 +124,12 @@ export const clusterSchema = {
     },
     desired: { type: "string", enum: DESIRED_STATES },
     kubernetesVersion: { type: "string" },
+    kubeletVersion: {
+      type: "string",
+      description:
+        "present only when the nodes' kubelet is not the control plane's release: on a cgroup v1 host, for a release whose kubelet needs cgroup v2, the newest kubelet within the version-skew policy that runs there",
+    },
+    kubeletReason: { type: "string", description: "why the nodes run kubeletVersion, in plain language" },
     size: { type: "string" },
     workers: { type: "integer" },
     privileged: { type: "boolean" },

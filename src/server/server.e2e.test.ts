@@ -92,7 +92,7 @@ describe(
       const curl = (args: string) => `curl -sS -H "Authorization: Bearer ${token}" ${args}`;
       const create = `${curl(`-X POST ${server.url}/create -d '{
       // the Kubernetes version
-      "k8s-version": "1.34",
+      "k8s-version": "1.37",
       "minutes-to-live": 30,   // minutes
       "notification-email": "dev@example.com",
       "cluster-size": "1-small"
@@ -122,7 +122,7 @@ describe(
       ) as Record<string, string>;
       assert.equal(started["cluster-status"], "running");
       assert.equal((await stop(true))["cluster-status"], "terminated");
-      const missing = await run("sh", ["-c", curl(`-X POST ${server.url}/create -d '{"k8s-version": "1.34"}'`)]);
+      const missing = await run("sh", ["-c", curl(`-X POST ${server.url}/create -d '{"k8s-version": "1.37"}'`)]);
       assert.match(missing.stdout, /notification-email is required/);
       await rm(work, { recursive: true, force: true });
     });

@@ -7,6 +7,7 @@ import { LifetimeController } from "../controller/lifetime-controller.js";
 import { Notifier, type NotifierOptions } from "../controller/notifier.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
+import { clusterReleases } from "../runtime/local/cluster-releases.js";
 import type { ClusterEgress } from "../runtime/local/host-firewall.js";
 import { Store } from "../store/store.js";
 import { describeBound } from "../host/capacity.js";
@@ -15,8 +16,7 @@ import { dataDir as defaultDataDir } from "../util/paths.js";
 import type { ClusterRecord } from "../core/cluster-record.js";
 import { defaultPoolProfiles, type PoolProfile } from "../core/pool-profiles.js";
 import { TempkubeError } from "../util/errors.js";
-import { DEFAULT_KUBERNETES_MINOR, findRelease } from "../setup/catalogue.js";
-import { kubernetesBinary } from "../setup/artifact-paths.js";
+import { DEFAULT_KUBERNETES_MINOR } from "../setup/catalogue.js";
 import { GatewayPaths, type GatewayConfig } from "../gateway/gateway-files.js";
 import { ensureGateway } from "../gateway/gateway-process.js";
 import { fetchGatewayActivity, fetchGatewayMetrics } from "../gateway/control-client.js";
@@ -207,15 +207,21 @@ function warmPoolProfiles(warmPool: ServerOptions["warmPool"]): PoolProfile[] {
 
 /** A pool of a version that is offered but not installed is refused with the command that installs it. */
 function refuseUninstalled(pools: readonly PoolProfile[]): void {
-  const missing = [...new Set(pools.filter((p) => p.count > 0).map((p) => p.shape.kubernetesVersion))].filter((v) => {
-    const release = findRelease(v);
-    return !release || !existsSync(kubernetesBinary(release, "kube-apiserver"));
-  });
-  if (missing.length)
+  const versions = [...new Set(pools.filter((p) => p.count > 0).map((p) => p.shape.kubernetesVersion))];
+  const problems: string[] = [];
+  for (const version of versions) {
+    try {
+      // The same check as a create's: the control plane's release and the nodes' kubelet.
+      clusterReleases(version);
+    } catch (err) {
+      if (!(err instanceof TempkubeError)) throw err;
+      problems.push(err.message);
+    }
+  }
+  if (problems.length)
     throw new TempkubeError(
       "setup",
-      `warm pool: Kubernetes ${missing.join(", ")} ${missing.length > 1 ? "are" : "is"} not installed; ` +
-        `run: tempkube versions install ${missing.join(" ")} (or leave ${missing.length > 1 ? "those profiles" : "that profile"} out of --warm-pool)`,
+      `warm pool: ${problems.join("; ")} (or leave ${problems.length > 1 ? "those profiles" : "that profile"} out of --warm-pool)`,
     );
 }
 

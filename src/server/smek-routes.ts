@@ -123,9 +123,15 @@ export function registerSmekRoutes(app: FastifyInstance, clusters: ClusterServic
         "cluster-id": r.id,
         "cluster-status": smekStatus(r),
         "k8s-version": r.spec.kubernetesVersion,
+        // Only when the nodes' kubelet is not the control plane's release (a cgroup v1 host).
+        ...kubeletField(clusters.kubeletFor(r.spec.kubernetesVersion)),
         "cluster-size": r.spec.size,
         "keep-cluster": r.keep,
         "expires-at": new Date(r.expiresAt).toISOString(),
       })),
   );
+}
+
+function kubeletField(kubelet: { version: string } | undefined): { "kubelet-version"?: string } {
+  return kubelet ? { "kubelet-version": kubelet.version } : {};
 }

@@ -10,7 +10,7 @@ import { unlessRoot } from "../testing/root.js";
 import { startServer, type RunningServer } from "./server.js";
 
 /**
- * A pool of a profile that is not the default shape (1.34/1-small), with real clusters: two at
+ * A pool of a profile that is not the default shape (<default minor>/1-small), with real clusters: two at
  * most (the claimed one and its replacement), no egress. The rules themselves (several
  * profiles, giving way) are tested with the fake driver: service/warm-pools.test.ts.
  */
@@ -23,6 +23,8 @@ describe(
     let dir: string;
     let token: string;
     let existing: string[] = [];
+    // The create below names no version: the pool follows the default minor.
+    const profile = `${DEFAULT_KUBERNETES_MINOR}/1-small`;
 
     const pooledRunning = async () =>
       (await server.store.clusters.all()).filter((r) => r.pooled && r.desired === "running" && r.phase === "running");
@@ -40,7 +42,7 @@ describe(
       dir = await mkdtemp("/tmp/tkw-");
       runtime = new LocalRuntime({ dataDir: dir, clusterEgress: "none" });
       existing = await runtime.list();
-      const parsed = parseWarmPool("1.34/1-small", {
+      const parsed = parseWarmPool(profile, {
         releases: KUBERNETES_RELEASES,
         defaultMinor: DEFAULT_KUBERNETES_MINOR,
       });
@@ -64,7 +66,7 @@ describe(
     });
 
     it("hands a create of the profile's shape a booted cluster of that size, refills it, and counts the hit", async () => {
-      const pooled = await waitForPooled("the 1.34/1-small pool booted a cluster");
+      const pooled = await waitForPooled(`the ${profile} pool booted a cluster`);
       assert.equal(pooled.spec.size, "1-small");
       const made = await restCall(server.url, token, "POST", "/v1/clusters", { size: "1-small", ttlMinutes: 10 });
       assert.equal(made.status, 201);
@@ -79,8 +81,8 @@ describe(
       assert.notEqual(replacement.id, pooled.id);
       assert.equal(replacement.spec.size, "1-small");
       const metrics = (await restCall(server.url, undefined, "GET", "/metrics")).text.split("\n");
-      assert.ok(metrics.includes('tempkube_warm_pool_hits_total{profile="1.34/1-small"} 1'));
-      assert.ok(metrics.includes('tempkube_warm_pool_clusters{profile="1.34/1-small",phase="running"} 1'));
+      assert.ok(metrics.includes(`tempkube_warm_pool_hits_total{profile="${profile}"} 1`));
+      assert.ok(metrics.includes(`tempkube_warm_pool_clusters{profile="${profile}",phase="running"} 1`));
       await restCall(server.url, token, "DELETE", `/v1/clusters/${pooled.id}?wait=true`);
     });
   },

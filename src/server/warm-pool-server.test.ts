@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parseWarmPool } from "../core/pool-profiles.js";
 import { DEFAULT_KUBERNETES_MINOR, KUBERNETES_RELEASES } from "../setup/catalogue.js";
+import { fakeInstall } from "../testing/fake-install.js";
 import { FakeDriver } from "../testing/fakes.js";
 import { restCall } from "../testing/http.js";
 import { startServer, type RunningServer } from "./server.js";
@@ -71,8 +72,7 @@ describe("server: warm pools per profile (fake driver)", () => {
     // A cache holding only 1.34: 1.33 is offered but not installed.
     const cache = join(dir, "cache");
     const v134 = KUBERNETES_RELEASES.find((r) => r.minor === "1.34")!;
-    await mkdir(join(cache, "kubernetes", v134.version), { recursive: true });
-    await writeFile(join(cache, "kubernetes", v134.version, "kube-apiserver"), "");
+    await fakeInstall(cache, v134);
     const saved = process.env.TEMPKUBE_CACHE;
     process.env.TEMPKUBE_CACHE = cache;
     const dataDir = join(dir, "uninstalled");
@@ -87,7 +87,9 @@ describe("server: warm pools per profile (fake driver)", () => {
         }),
         (e: Error & { type?: string }) =>
           e.type === "setup" &&
-          /^warm pool: Kubernetes 1\.33 is not installed; run: tempkube versions install 1\.33/.test(e.message),
+          /^warm pool: Kubernetes v1\.33\.\d+ is offered but not installed on this host; run on the host: tempkube versions install 1\.33 \(or leave that profile out/.test(
+            e.message,
+          ),
       );
       assert.deepEqual(await readdir(dataDir).catch(() => []), [], "refused before anything was made");
     } finally {

@@ -97,6 +97,10 @@ export class ClusterService {
     const version = req.kubernetesVersion ?? DEFAULT_KUBERNETES_MINOR;
     if (!findRelease(version))
       throw new TempkubeError("invalid-input", `kubernetesVersion "${version}" is not offered`);
+    // In the request path, before anything is recorded: a version that is not installed is a
+    // 409 naming the command that installs it, not a cluster that fails once the controller
+    // gets to it (README, "Versions on demand": why not an install in the background).
+    this.driver.checkVersion(version);
     const spec: ClusterSpec = {
       id: newClusterId(),
       kubernetesVersion: version,
@@ -233,6 +237,14 @@ export class ClusterService {
     return all.filter((r) => Object.entries(labels).every(([k, v]) => r.labels[k] === v));
   }
 
+  /**
+   * The kubelet release this host's nodes of a cluster of that version run, when it is not
+   * the control plane's (a cgroup v1 host and a kubelet without cgroup v1; core/kubelet-policy.ts).
+   */
+  kubeletFor(kubernetesVersion: string): { version: string; reason: string } | undefined {
+    return this.driver.kubeletFor(kubernetesVersion);
+  }
+
   /** The apiserver's URL, once the cluster has credentials. */
   async endpoint(r: ClusterRecord): Promise<string | null> {
     if (r.phase === "pending" || r.phase === "provisioning" || r.phase === "terminated" || r.phase === "failed")
@@ -278,6 +290,8 @@ export class ClusterService {
 
   async start(who: TokenIdentity, id: string): Promise<ClusterRecord> {
     const r = await this.get(who, id);
+    // Its binaries may have gone since it was made: said now, not as a failed start.
+    this.driver.checkVersion(r.spec.kubernetesVersion);
     // A wake, as a connection through the gateway would make: it already holds its place in the
     // token's quota, and wakes are not admitted against host capacity (core/quota.ts RunningCounts).
     // Recorded as the wake's first phase, so the controller starts it, and waits see it under way.

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cacheDir } from "../util/paths.js";
@@ -8,6 +8,7 @@ import {
   BUSYBOX,
   CONTAINER_RUNTIME,
   IMAGES,
+  KUBERNETES_COMPONENTS,
   type AddonRelease,
   type ContainerRuntimeBinary,
   type ContainerRuntimeRelease,
@@ -31,6 +32,17 @@ export const artifactRoots = {
 
 export function kubernetesBinary(release: KubernetesRelease, component: KubernetesComponent): string {
   return join(artifactRoots.kubernetes(release), component);
+}
+
+/**
+ * Whether the release's binaries are in the cache, cheaply (for the request path of a
+ * create): the manifest is written last, once every binary is in place (artifact-dir.ts
+ * produce), so its presence with every component's file means a finished build. Whether
+ * the files are intact (checksums) is `tempkube versions`' and `doctor`'s question.
+ */
+export function kubernetesInstalled(release: KubernetesRelease): boolean {
+  const root = artifactRoots.kubernetes(release);
+  return existsSync(join(root, "manifest.json")) && KUBERNETES_COMPONENTS.every((c) => existsSync(join(root, c)));
 }
 
 export function addonBinary(name: AddonRelease["name"]): string {

@@ -1,12 +1,12 @@
 /**
  * Every upstream version tempkube uses, pinned in one place.
  *
- * Version policy: 1.34 is the default. 1.35, 1.36 and 1.37 are offered (installable with
- * `tempkube versions install`) but not yet the default: upstream supports containerd 1.x
- * only up to 1.35, and nodes still run Debian's containerd 1.6 (containerd 2.x is built
- * below, CONTAINER_RUNTIME, not yet used by nodes); from 1.35 the kubelet refuses cgroup v1
- * unless its configuration says `failCgroupV1: false`. What each does on these cgroup v1
- * hosts, found by running it: docs/kubernetes-versions.md.
+ * Version policy: 1.37, the newest minor, is the default; 1.36, 1.35 and 1.34 are offered
+ * (installable with `tempkube versions install`), and 1.33, out of upstream support, stays
+ * as an extra. Every node runs containerd 2.x and runc built below (CONTAINER_RUNTIME).
+ * From 1.35 the kubelet refuses cgroup v1 unless its configuration says
+ * `failCgroupV1: false`, which tempkube's does; what each does on these cgroup v1 hosts,
+ * found by running it: docs/kubernetes-versions.md.
  */
 export interface KubernetesRelease {
   /** Minor line users ask for, e.g. "1.34". */
@@ -20,30 +20,43 @@ export interface KubernetesRelease {
    * matching `godebug default`, so the binaries keep upstream's runtime defaults.
    */
   goVersion: string;
+  /**
+   * Whether this release's kubelet runs on a cgroup v1 host (with `failCgroupV1: false`, as
+   * tempkube configures it). When false, clusters of this release on a cgroup v1 host get the
+   * newest offered kubelet that does, within the version-skew policy (core/kubelet-policy.ts).
+   */
+  kubeletRunsOnCgroupV1: boolean;
 }
 
-/** Newest first. Patches: the newest the Go module proxy served (checked 2026-12-01). */
+/**
+ * Newest first. Patches: the newest the Go module proxy served (checked 2026-12-01).
+ *
+ * kubeletRunsOnCgroupV1, measured 2026-12-01 on a cgroup v1 host (docs/kubernetes-versions.md,
+ * "The kubelet on cgroup v1"): the kubelets of v1.35.4, v1.36.3 and v1.37.2 refuse to start
+ * only while `failCgroupV1` is true (pkg/kubelet/apis/config/validation/validation_linux.go
+ * validateKubeletOSConfiguration); with `failCgroupV1: false` each registered its Node, ran
+ * pods and passed tempkube's readiness, on containerd 2.4.2 and on 1.6.20. v1.34.4 and
+ * v1.33.13 default to false and run. A release whose kubelet drops cgroup v1 (KEP-5573) gets false.
+ */
 export const KUBERNETES_RELEASES: readonly KubernetesRelease[] = [
-  { minor: "1.37", version: "v1.37.2", stagingVersion: "v0.37.2", goVersion: "1.26.0" },
-  { minor: "1.36", version: "v1.36.3", stagingVersion: "v0.36.3", goVersion: "1.26.0" },
-  { minor: "1.35", version: "v1.35.4", stagingVersion: "v0.35.4", goVersion: "1.25.0" },
-  { minor: "1.34", version: "v1.34.4", stagingVersion: "v0.34.4", goVersion: "1.24.0" },
-  { minor: "1.33", version: "v1.33.13", stagingVersion: "v0.33.13", goVersion: "1.24.0" },
+  { minor: "1.37", version: "v1.37.2", stagingVersion: "v0.37.2", goVersion: "1.26.0", kubeletRunsOnCgroupV1: true },
+  { minor: "1.36", version: "v1.36.3", stagingVersion: "v0.36.3", goVersion: "1.26.0", kubeletRunsOnCgroupV1: true },
+  { minor: "1.35", version: "v1.35.4", stagingVersion: "v0.35.4", goVersion: "1.25.0", kubeletRunsOnCgroupV1: true },
+  { minor: "1.34", version: "v1.34.4", stagingVersion: "v0.34.4", goVersion: "1.24.0", kubeletRunsOnCgroupV1: true },
+  { minor: "1.33", version: "v1.33.13", stagingVersion: "v0.33.13", goVersion: "1.24.0", kubeletRunsOnCgroupV1: true },
 ];
 
 /**
- * `TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR` (unset by default) makes another offered minor the
- * default in one process tree, for running the test suite on it before the switch
- * (docs/kubernetes-versions.md).
+ * `TEMPKUBE_DEFAULT_MINOR` (unset by default) makes another offered minor the default in one
+ * process tree: for running the test suite, or a server, on an older minor.
  */
-export const DEFAULT_KUBERNETES_MINOR =
-  experimentalDefaultMinor(process.env.TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR) ?? "1.34";
+export const DEFAULT_KUBERNETES_MINOR = defaultMinorOverride(process.env.TEMPKUBE_DEFAULT_MINOR) ?? "1.37";
 
-export function experimentalDefaultMinor(minor: string | undefined): string | undefined {
+export function defaultMinorOverride(minor: string | undefined): string | undefined {
   if (minor === undefined || minor === "") return undefined;
   if (!KUBERNETES_RELEASES.some((r) => r.minor === minor))
     throw new Error(
-      `TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR=${minor} is not an offered minor (${KUBERNETES_RELEASES.map((r) => r.minor).join(", ")})`,
+      `TEMPKUBE_DEFAULT_MINOR=${minor} is not an offered minor (${KUBERNETES_RELEASES.map((r) => r.minor).join(", ")})`,
     );
   return minor;
 }
@@ -133,9 +146,9 @@ export const ADDONS: readonly AddonRelease[] = [
 ];
 
 /**
- * containerd 2.x and runc, built from the Go module proxy like the add-ons. Pinned here for
- * the move off Debian's containerd 1.6 (end of life; Kubernetes 1.36+ needs containerd 2):
- * `tempkube setup --container-runtime` builds them, nodes do not run them yet.
+ * containerd 2.x and runc, built from the Go module proxy like the add-ons: every node of
+ * every version runs them (Debian's containerd 1.6 is end of life, and upstream supports
+ * containerd 1.x only up to Kubernetes 1.35).
  */
 export interface ContainerRuntimeRelease {
   name: "containerd" | "runc";

@@ -16,13 +16,13 @@ export interface RecipeInputs {
   scratchDir: string;
 }
 
-const BASE_DIRS: LayerEntry[] = [
+export const BASE_DIRS: LayerEntry[] = [
   { type: "dir", path: "etc" },
   { type: "dir", path: "tmp", mode: 0o1777 },
   { type: "dir", path: "var" },
   { type: "dir", path: "root", mode: 0o700 },
 ];
-const ETC_FILES: LayerEntry[] = [
+export const ETC_FILES: LayerEntry[] = [
   {
     type: "file",
     path: "etc/passwd",

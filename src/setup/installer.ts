@@ -1,10 +1,11 @@
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { appendFile, mkdir, readdir, rm } from "node:fs/promises";
 import { run } from "../util/exec.js";
 import { goEnv } from "./go-source-build.js";
 import { join } from "node:path";
 import { progress, seconds } from "../util/log.js";
 import { withFileLock } from "../util/lock.js";
 import { cacheDir, logsDir } from "../util/paths.js";
+import { TempkubeError } from "../util/errors.js";
 import { ArtifactDir, type ArtifactManifest } from "./artifact-dir.js";
 import { buildBusybox } from "./busybox-build.js";
 import type { BinarySource } from "./binary-source.js";
@@ -56,8 +57,15 @@ export {
   type LocalTool,
 } from "./artifact-paths.js";
 
-/** Ensures one artifact exists and is intact; builds it (with progress and a log file) otherwise. */
-async function ensure(
+/**
+ * Ensures one artifact exists and is intact; builds it (with progress and a log file)
+ * otherwise. One build per artifact at a time, host-wide: the build takes `<artifact>.lock`
+ * (pid inside; a dead owner's lock is taken over), so a `versions install` and a `setup`
+ * building the same artifact do not write the same scratch directory at once; the second
+ * waits, then finds the artifact built. Builds of different artifacts run side by side.
+ * A failed build's error names its full log.
+ */
+export async function ensureArtifact(
   label: string,
   dir: ArtifactDir,
   meta: { name: string; version: string; source: string },
@@ -69,23 +77,48 @@ async function ensure(
     progress(`  ✓ ${label}: cached (checked in ${seconds(Date.now() - started)})`);
     return check.manifest;
   }
-  await mkdir(logsDir(), { recursive: true });
-  const logFile = join(logsDir(), `${meta.name}-${meta.version}.log`);
-  progress(
-    `  … ${label}: ${check.reason === "not built" ? "building" : `rebuilding (${check.reason})`}; log: ${logFile}`,
+  return withFileLock(
+    `${dir.root}.lock`,
+    `the build of ${label}`,
+    async () => {
+      // Built by the process this one waited for: nothing left to do.
+      const again = await dir.verify(meta.version);
+      if (again.ok) {
+        progress(`  ✓ ${label}: built by another process meanwhile (${seconds(Date.now() - started)})`);
+        return again.manifest;
+      }
+      await mkdir(logsDir(), { recursive: true });
+      const logFile = join(logsDir(), `${meta.name}-${meta.version}.log`);
+      progress(
+        `  … ${label}: ${again.reason === "not built" ? "building" : `rebuilding (${again.reason})`}; log: ${logFile}`,
+      );
+      try {
+        const manifest = await dir.produce(meta, (out) => build(out, logFile));
+        progress(`  ✓ ${label}: built in ${seconds(Date.now() - started)}`);
+        return manifest;
+      } catch (err) {
+        throw buildFailure(label, logFile, err);
+      }
+    },
+    (owner) => `  … waiting for another build of ${label} (pid ${owner})`,
   );
-  const manifest = await dir.produce(meta, (out) => build(out, logFile));
-  progress(`  ✓ ${label}: built in ${seconds(Date.now() - started)}`);
-  return manifest;
 }
 
-/** One setup at a time per cache: two concurrent builds of one artifact would clobber each other. */
-export function withSetupLock<T>(fn: () => Promise<T>): Promise<T> {
-  return withFileLock(join(cacheDir(), "setup.lock"), "another tempkube setup", fn);
+/**
+ * The error of a failed build, naming the artifact and where its full log is. A child
+ * process's error already says "full log: …" (exec.ts); a failure of tempkube's own code
+ * (a download, an image archive) says it here, and is appended to the log as well.
+ */
+function buildFailure(label: string, logFile: string, err: unknown): TempkubeError {
+  const message = err instanceof Error ? err.message : String(err);
+  const type = err instanceof TempkubeError ? err.type : "setup";
+  if (message.includes(logFile)) return new TempkubeError(type, `building ${label} failed: ${message}`, { cause: err });
+  void appendFile(logFile, `tempkube: building ${label} failed: ${message}\n`).catch(() => undefined);
+  return new TempkubeError(type, `building ${label} failed: ${message}\nfull log: ${logFile}`, { cause: err });
 }
 
 export async function ensureKubernetes(release: KubernetesRelease, source: BinarySource): Promise<ArtifactManifest> {
-  return ensure(
+  return ensureArtifact(
     `kubernetes ${release.version} (${KUBERNETES_COMPONENTS.join(", ")})`,
     artifacts.kubernetes(release),
     { name: "kubernetes", version: release.version, source: source.name },
@@ -95,7 +128,7 @@ export async function ensureKubernetes(release: KubernetesRelease, source: Binar
 
 export async function ensureAddons(source: BinarySource): Promise<void> {
   for (const addon of ADDONS) {
-    await ensure(
+    await ensureArtifact(
       `${addon.name} ${addon.version}`,
       artifacts.addon(addon),
       { name: addon.name, version: addon.version, source: source.name },
@@ -104,10 +137,10 @@ export async function ensureAddons(source: BinarySource): Promise<void> {
   }
 }
 
-/** containerd 2.x and runc from the module proxy (not used by nodes yet; catalogue CONTAINER_RUNTIME). */
+/** containerd 2.x and runc from the module proxy: every node runs them (catalogue CONTAINER_RUNTIME). */
 export async function ensureContainerRuntime(source: BinarySource): Promise<void> {
   for (const release of CONTAINER_RUNTIME) {
-    await ensure(
+    await ensureArtifact(
       `${release.name} ${release.version} (${release.commands.map((c) => c.binary).join(", ")})`,
       artifacts.containerRuntime(release),
       { name: release.name, version: release.version, source: source.name },
@@ -118,7 +151,7 @@ export async function ensureContainerRuntime(source: BinarySource): Promise<void
 
 /** BusyBox from its upstream source (Debian's orig tarball), for the busybox:1.35 image. */
 export async function ensureBusybox(): Promise<void> {
-  await ensure(
+  await ensureArtifact(
     `busybox ${BUSYBOX.version} (${BUSYBOX.variant}, the official image's configuration)`,
     artifacts.busybox(),
     { name: "busybox", version: `${BUSYBOX.version}-${BUSYBOX.variant}`, source: "source" },
@@ -129,7 +162,7 @@ export async function ensureBusybox(): Promise<void> {
 export async function ensureImages(): Promise<void> {
   for (const key of Object.keys(IMAGES) as ImageKey[]) {
     const reference = IMAGES[key];
-    await ensure(
+    await ensureArtifact(
       `image ${reference}`,
       artifacts.image(key),
       { name: `image-${key}`, version: imageContentVersion(key), source: "local" },
@@ -157,7 +190,7 @@ function localToolArtifact(tool: LocalTool): ArtifactDir {
 export async function ensureLocalTools(): Promise<void> {
   for (const tool of LOCAL_TOOLS) {
     const version = localToolVersion(tool);
-    await ensure(
+    await ensureArtifact(
       `${tool} (tools/${tool}, ${version})`,
       localToolArtifact(tool),
       { name: tool, version, source: "repository" },
@@ -172,21 +205,16 @@ export async function ensureLocalTools(): Promise<void> {
 }
 
 /** Everything a cluster of the given releases needs. Idempotent; a warm run takes seconds. */
-export async function setupAll(
-  releases: KubernetesRelease[],
-  source: BinarySource,
-  options: { containerRuntime?: boolean } = {},
-): Promise<void> {
+export async function setupAll(releases: KubernetesRelease[], source: BinarySource): Promise<void> {
   const started = Date.now();
   progress(`tempkube setup: cache ${cacheDir()}`);
-  await withSetupLock(async () => {
-    for (const release of releases) await ensureKubernetes(release, source);
-    await ensureAddons(source);
-    if (options.containerRuntime) await ensureContainerRuntime(source);
-    await ensureLocalTools();
-    await ensureBusybox();
-    await ensureImages();
-  });
+  // No lock around the whole: each artifact takes its own (ensureArtifact).
+  for (const release of releases) await ensureKubernetes(release, source);
+  await ensureAddons(source);
+  await ensureContainerRuntime(source);
+  await ensureLocalTools();
+  await ensureBusybox();
+  await ensureImages();
   progress(`tempkube setup: everything present (${seconds(Date.now() - started)})`);
 }
 

@@ -9,13 +9,22 @@ import { describe, it } from "node:test";
 import { unlessRoot } from "../testing/root.js";
 import { BareApiServer } from "../runtime/local/bare-apiserver.js";
 import { run } from "../util/exec.js";
-import { ADDONS, IMAGES, KUBERNETES_RELEASES, defaultRelease, findRelease, type ImageKey } from "./catalogue.js";
+import { nodeContainerRuntime } from "../runtime/local/node-container-runtime.js";
+import {
+  ADDONS,
+  CONTAINER_RUNTIME,
+  IMAGES,
+  KUBERNETES_RELEASES,
+  defaultRelease,
+  findRelease,
+  type ImageKey,
+} from "./catalogue.js";
 import { LOCAL_TOOLS, addonBinary, artifacts, imageArchive, kubernetesBinary } from "./installer.js";
 
 const execFileP = promisify(execFile);
 
-/** The minors scripts/test installs (`scripts/setup --version 1.34 1.33`); other offered ones may or may not be. */
-const INSTALLED_BY_TEST_SETUP = ["1.34", "1.33"].map((minor) => findRelease(minor)!);
+/** The minors scripts/test installs (`scripts/setup --version 1.37 1.34`); other offered ones may or may not be. */
+const INSTALLED_BY_TEST_SETUP = ["1.37", "1.34"].map((minor) => findRelease(minor)!);
 const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "cli", "main.js");
 
 describe("setup on this host", { skip: unlessRoot("containerd runs the built images") }, () => {
@@ -26,11 +35,11 @@ describe("setup on this host", { skip: unlessRoot("containerd runs the built ima
     // The 1 after the tools: busybox, built from source for its image.
     assert.equal(
       (stderr.match(/cached/g) ?? []).length,
-      1 + ADDONS.length + LOCAL_TOOLS.length + 1 + Object.keys(IMAGES).length,
+      1 + ADDONS.length + CONTAINER_RUNTIME.length + LOCAL_TOOLS.length + 1 + Object.keys(IMAGES).length,
     );
   });
 
-  it("lists every offered minor, 1.34 and 1.33 installed side by side, 1.34 the default", async () => {
+  it("lists every offered minor, 1.37 and 1.34 installed side by side, 1.37 the default", async () => {
     const { stdout } = await execFileP(process.execPath, [CLI, "versions", "-o", "json"]);
     const versions = JSON.parse(stdout) as { minor: string; installed: boolean; default: boolean }[];
     assert.deepEqual(
@@ -38,15 +47,15 @@ describe("setup on this host", { skip: unlessRoot("containerd runs the built ima
       KUBERNETES_RELEASES.map((r) => r.minor),
     );
     assert.deepEqual(
-      versions.filter((v) => v.minor === "1.34" || v.minor === "1.33").map((v) => [v.minor, v.installed, v.default]),
+      versions.filter((v) => v.minor === "1.37" || v.minor === "1.34").map((v) => [v.minor, v.installed, v.default]),
       [
-        ["1.34", true, true],
-        ["1.33", true, false],
+        ["1.37", true, true],
+        ["1.34", true, false],
       ],
     );
     assert.deepEqual(
       versions.filter((v) => v.default).map((v) => v.minor),
-      ["1.34"],
+      ["1.37"],
     );
   });
 
@@ -109,19 +118,38 @@ describe("setup on this host", { skip: unlessRoot("containerd runs the built ima
     });
   }
 
-  it("every image archive imports into a containerd and its entrypoint runs", async () => {
+  it("builds containerd and runc at their pinned versions, the binaries every node runs", async () => {
+    const runtime = nodeContainerRuntime();
+    const containerd = CONTAINER_RUNTIME.find((r) => r.name === "containerd")!;
+    const runc = CONTAINER_RUNTIME.find((r) => r.name === "runc")!;
+    assert.match(
+      (await run(runtime.containerd, ["--version"])).stdout,
+      new RegExp(`\\s${containerd.version}(\\s|$)`, "m"),
+    );
+    assert.match((await run(runtime.ctr, ["--version"])).stdout, new RegExp(`\\s${containerd.version}(\\s|$)`, "m"));
+    const { stdout } = await run(runtime.runc, ["--version"]);
+    assert.match(stdout, new RegExp(`^runc version ${runc.version.slice(1)}$`, "m"));
+    assert.match(stdout, /seccomp/, "built with libseccomp");
+  });
+
+  it("every image archive imports into the built containerd and its entrypoint runs with the built runc", async () => {
+    const runtime = nodeContainerRuntime();
     const dir = await mkdtemp(join(tmpdir(), "tempkube-images-"));
     await mkdir(join(dir, "root"));
     const socket = join(dir, "containerd.sock");
     await writeFile(
       join(dir, "config.toml"),
-      `version = 2\nroot = "${dir}/root"\nstate = "${dir}/state"\n[grpc]\n  address = "${socket}"\n[ttrpc]\n  address = "${socket}.ttrpc"\n`,
+      `version = 4\nroot = "${dir}/root"\nstate = "${dir}/state"\ndisabled_plugins = ["io.containerd.nri.v1.nri"]\n[plugins."io.containerd.server.v1.grpc"]\n  address = "${socket}"\n[plugins."io.containerd.server.v1.ttrpc"]\n  address = "${socket}.ttrpc"\n`,
     );
     const { spawn } = await import("node:child_process");
-    const containerd = spawn("containerd", ["--config", join(dir, "config.toml")], { stdio: "ignore" });
+    // PATH: containerd finds the shim built beside it, not one the host may have.
+    const containerd = spawn(runtime.containerd, ["--config", join(dir, "config.toml")], {
+      stdio: "ignore",
+      env: { ...process.env, PATH: runtime.path },
+    });
     try {
       const ctr = (args: string[]) =>
-        run("ctr", ["--address", socket, "--namespace", "test", ...args], { timeoutMs: 60_000 });
+        run(runtime.ctr, ["--address", socket, "--namespace", "test", ...args], { timeoutMs: 60_000 });
       for (
         let i = 0;
         i < 100 &&
@@ -147,7 +175,15 @@ describe("setup on this host", { skip: unlessRoot("containerd runs the built ima
         const { stdout: list } = await ctr(["images", "ls", "-q"]);
         assert.ok(list.split("\n").includes(IMAGES[key]), `${IMAGES[key]} is listed after import`);
         const [cmd, pattern] = runs[key];
-        const { stdout, stderr } = await ctr(["run", "--rm", IMAGES[key], `t-${key.toLowerCase()}`, ...cmd]);
+        const { stdout, stderr } = await ctr([
+          "run",
+          "--rm",
+          "--runc-binary",
+          runtime.runc,
+          IMAGES[key],
+          `t-${key.toLowerCase()}`,
+          ...cmd,
+        ]);
         assert.match(stdout + stderr, pattern, `${IMAGES[key]} runs`);
       }
       assert.ok((await artifacts.image("busybox").verify()).ok);

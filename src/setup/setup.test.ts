@@ -8,7 +8,7 @@ import {
   CONTAINER_RUNTIME,
   DEFAULT_KUBERNETES_MINOR,
   KUBERNETES_RELEASES,
-  experimentalDefaultMinor,
+  defaultMinorOverride,
   findRelease,
 } from "./catalogue.js";
 import { containerRuntimeInstallArgs, kubernetesGoMod, kubernetesVersionLdflags } from "./go-source-build.js";
@@ -85,15 +85,12 @@ describe("source build recipe", () => {
     assert.match(kubernetesGoMod(findRelease("1.35")!), /godebug default=go1\.25/);
   });
 
-  it("keeps 1.34 the default unless an offered minor is asked for by TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR", () => {
-    if (!process.env.TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR) assert.equal(DEFAULT_KUBERNETES_MINOR, "1.34");
-    assert.equal(experimentalDefaultMinor(undefined), undefined);
-    assert.equal(experimentalDefaultMinor(""), undefined);
-    assert.equal(experimentalDefaultMinor("1.37"), "1.37");
-    assert.throws(
-      () => experimentalDefaultMinor("1.9"),
-      /TEMPKUBE_EXPERIMENTAL_DEFAULT_MINOR=1\.9 is not an offered minor/,
-    );
+  it("makes 1.37 the default unless an offered minor is asked for by TEMPKUBE_DEFAULT_MINOR", () => {
+    if (!process.env.TEMPKUBE_DEFAULT_MINOR) assert.equal(DEFAULT_KUBERNETES_MINOR, "1.37");
+    assert.equal(defaultMinorOverride(undefined), undefined);
+    assert.equal(defaultMinorOverride(""), undefined);
+    assert.equal(defaultMinorOverride("1.37"), "1.37");
+    assert.throws(() => defaultMinorOverride("1.9"), /TEMPKUBE_DEFAULT_MINOR=1\.9 is not an offered minor/);
   });
 
   it("offers each minor once, newest first, every patch matching its staging version", () => {

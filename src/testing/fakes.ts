@@ -2,6 +2,7 @@ import { NO_LIMITS, type TokenIdentity } from "../core/quota.js";
 import type { Clock } from "../core/clock.js";
 import type { ClusterSpec } from "../core/cluster-spec.js";
 import type { ClusterCredentials, ClusterRuntimeStatus, RuntimeDriver, StepTimings } from "../runtime/driver.js";
+import type { TempkubeError } from "../util/errors.js";
 
 /** A clock that moves only when told; timers fire in order as it passes them. */
 export class FakeClock implements Clock {
@@ -67,6 +68,15 @@ export class FakeDriver implements RuntimeDriver {
   }
   async list(): Promise<string[]> {
     return [...this.clusters.keys()];
+  }
+  /** Versions a test declares absent or run on another kubelet; every version is installed and its own by default. */
+  readonly versions = new Map<string, { refuse?: TempkubeError; kubelet?: { version: string; reason: string } }>();
+  checkVersion(kubernetesVersion: string): void {
+    const refusal = this.versions.get(kubernetesVersion)?.refuse;
+    if (refusal) throw refusal;
+  }
+  kubeletFor(kubernetesVersion: string): { version: string; reason: string } | undefined {
+    return this.versions.get(kubernetesVersion)?.kubelet;
   }
 }
 

@@ -6,6 +6,8 @@ export type ErrorType =
   | "invalid-input"
   | "not-found"
   | "conflict"
+  /** An offered Kubernetes version whose binaries are not built on this host; the message names the command that builds them. */
+  | "not-installed"
   | "forbidden"
   | "capacity"
   | "setup"

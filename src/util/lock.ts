@@ -5,8 +5,15 @@ import { progress } from "./log.js";
 /**
  * An exclusive lock between processes: a file created with O_EXCL holding the owner's pid.
  * A lock whose owner is dead is taken over, so a killed run never blocks the next one.
+ * `waiting`: the line printed once when the lock is held by another (default: "waiting for
+ * <what> held by process <pid> (<path>)").
  */
-export async function withFileLock<T>(path: string, what: string, fn: () => Promise<T>): Promise<T> {
+export async function withFileLock<T>(
+  path: string,
+  what: string,
+  fn: () => Promise<T>,
+  waiting: (owner: number) => string = (owner) => `waiting for ${what} held by process ${owner} (${path})`,
+): Promise<T> {
   await mkdir(dirname(path), { recursive: true });
   let announced = false;
   for (;;) {
@@ -22,7 +29,7 @@ export async function withFileLock<T>(path: string, what: string, fn: () => Prom
         await rm(path, { force: true });
         continue;
       }
-      if (!announced) progress(`waiting for ${what} held by process ${owner} (${path})`);
+      if (!announced) progress(waiting(owner));
       announced = true;
       await new Promise((r) => setTimeout(r, 500));
     }

@@ -30,10 +30,14 @@ export function registerBench(program: Command): void {
       "only density: create n clusters one after another, let them idle (--idle), report create time against how many run, CPU and private memory per idle cluster, and how many still answer",
     )
     .option("--concurrent <n>", "only concurrency: n creates at once against one create alone")
+    .option(
+      "--versions <minors>",
+      "only create/start/idle figures, for several installed minors interleaved run by run, e.g. 1.37,1.34 (ratios against the first)",
+    )
     .option("-o, --output <format>", "text or json", "text")
     .addHelpText(
       "after",
-      "\nFigures are medians; the machine is shared and noisy, so compare the ratios.\nExamples:\n  $ sudo bin/tempkube bench --runs 5\n  $ bin/tempkube bench --cli --cli-runs 30\n  $ sudo bin/tempkube bench --density 20 --idle 60\n  $ sudo bin/tempkube bench --concurrent 10",
+      "\nFigures are medians; the machine is shared and noisy, so compare the ratios.\nExamples:\n  $ sudo bin/tempkube bench --runs 5\n  $ bin/tempkube bench --cli --cli-runs 30\n  $ sudo bin/tempkube bench --density 20 --idle 60\n  $ sudo bin/tempkube bench --concurrent 10\n  $ sudo bin/tempkube bench --versions 1.37,1.34 --runs 5",
     )
     .action(
       async (opts: {
@@ -47,7 +51,23 @@ export function registerBench(program: Command): void {
         cliRuns: string;
         density?: string;
         concurrent?: string;
+        versions?: string;
       }) => {
+        if (opts.versions !== undefined) {
+          const [{ benchReleases, formatReport, formatComparison }, { resolveReleases }] = await Promise.all([
+            import("../../bench/local-bench.js"),
+            import("../releases.js"),
+          ]);
+          const releases = resolveReleases(opts.versions.split(",").map((v) => v.trim()));
+          if (releases.length < 2)
+            throw new TempkubeError("invalid-input", `--versions needs two or more minors, e.g. 1.37,1.34`);
+          const reports = await benchReleases(
+            { runs: positive("--runs", opts.runs), idleSeconds: Number(opts.idle), log: progress },
+            releases,
+          );
+          if (opts.output === "json") return void process.stdout.write(`${JSON.stringify({ reports }, null, 2)}\n`);
+          return void process.stdout.write(reports.map(formatReport).join("") + formatComparison(reports));
+        }
         if (opts.density !== undefined || opts.concurrent !== undefined) {
           const { benchDensity, benchConcurrent, formatDensity, formatConcurrency } =
             await import("../../bench/density-bench.js");

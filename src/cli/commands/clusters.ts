@@ -15,6 +15,9 @@ type ClusterView = {
   name: string | null;
   phase: Phase;
   kubernetesVersion: string;
+  /** Only when the nodes' kubelet is not the control plane's release (a cgroup v1 host). */
+  kubeletVersion?: string;
+  kubeletReason?: string;
   size: string;
   expiresAt: string;
   lastError: string | null;
@@ -23,7 +26,7 @@ type ClusterView = {
 };
 
 const describe = (c: ClusterView) =>
-  `${c.id}  ${c.phase}${c.phase === "sleeping" ? " (the next connection wakes it)" : ""}  Kubernetes ${c.kubernetesVersion}  ${c.size}  expires ${c.expiresAt}${c.endpoint ? `  ${c.endpoint}` : ""}${c.lastError ? `\n  error: ${c.lastError}` : ""}\n`;
+  `${c.id}  ${c.phase}${c.phase === "sleeping" ? " (the next connection wakes it)" : ""}  Kubernetes ${c.kubernetesVersion}${c.kubeletVersion ? ` (nodes: kubelet ${c.kubeletVersion})` : ""}  ${c.size}  expires ${c.expiresAt}${c.endpoint ? `  ${c.endpoint}` : ""}${c.kubeletReason ? `\n  ${c.kubeletReason}` : ""}${c.lastError ? `\n  error: ${c.lastError}` : ""}\n`;
 
 /** Phases an operation ends in: a change to one of these is the last line of a follow. */
 const SETTLED = new Set(["running", "sleeping", "stopped", "terminated", "failed"]);
@@ -194,7 +197,14 @@ Examples:
       await print(o.output, items, () =>
         table([
           ["ID", "NAME", "PHASE", "VERSION", "SIZE", "EXPIRES"],
-          ...items.map((c) => [c.id, c.name ?? "", c.phase, c.kubernetesVersion, c.size, c.expiresAt]),
+          ...items.map((c) => [
+            c.id,
+            c.name ?? "",
+            c.phase,
+            c.kubeletVersion ? `${c.kubernetesVersion} (kubelet ${c.kubeletVersion})` : c.kubernetesVersion,
+            c.size,
+            c.expiresAt,
+          ]),
         ]),
       );
     });

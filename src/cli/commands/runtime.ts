@@ -85,6 +85,8 @@ export async function createLocalCluster(
   const id = opts.id ?? newClusterId();
   const steps = stepPrinter();
   progress(`creating cluster ${id} (Kubernetes ${opts.version}, ${opts.size}, ${workers} worker(s))`);
+  const kubelet = runtime.kubeletFor(opts.version);
+  if (kubelet) progress(`  ${kubelet.reason}`);
   const started = Date.now();
   const { credentials } = await runtime.provision(
     { id, kubernetesVersion: opts.version, size: opts.size as SizePreset, workers, privileged: !!opts.privileged },

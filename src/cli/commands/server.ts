@@ -91,7 +91,7 @@ and give way to users' creates when the host is full. --warm-pool-file: the same
   - {version: "1.33", size: 1-small, workers: 1, privileged: true}
 Examples:
   $ sudo bin/tempkube server
-  $ sudo bin/tempkube server --warm-pool 1.34/1-mid=2,1.33/1-small,1.34/1-small+1w+priv
+  $ sudo bin/tempkube server --warm-pool 1.37/1-mid=2,1.36/1-small,1.37/1-small+1w+priv
   $ curl -H "Authorization: Bearer $(sudo cat /var/lib/tempkube/admin-token)" http://127.0.0.1:7780/v1/clusters
   $ sudo bin/tempkube server --listen 0.0.0.0:7780      # HTTPS, self-signed; prints the certificate's path and fingerprint
   $ TEMPKUBE_URL=https://tk.example:7780 bin/tempkube list --ca-file server.crt

@@ -6,7 +6,7 @@ export function registerSetup(program: Command): void {
   program
     .command("setup")
     .description(
-      "Build (or find cached) upstream Kubernetes, kine, CoreDNS, local-path-provisioner and the cluster images",
+      "Build (or find cached) upstream Kubernetes, containerd and runc, kine, CoreDNS, local-path-provisioner and the cluster images",
     )
     .option("--version <minor...>", "Kubernetes versions to install (e.g. 1.34 1.33, or v1.34.4)", ["default"])
     .option(
@@ -14,20 +14,15 @@ export function registerSetup(program: Command): void {
       "where binaries come from: source (Go module proxy) or release (dl.k8s.io, checksummed)",
       "source",
     )
-    .option(
-      "--container-runtime",
-      "also build containerd 2.x and runc from source (not yet used by nodes; docs/kubernetes-versions.md)",
-    )
     .addHelpText(
       "after",
       `
 Examples:
   $ tempkube setup                  # the default Kubernetes version, add-ons and images
-  $ tempkube setup --version 1.33   # also install Kubernetes 1.33
-  $ tempkube setup --source release # on a machine with internet: official binaries
-  $ tempkube setup --container-runtime  # also containerd 2.x and runc`,
+  $ tempkube setup --version 1.37 1.34  # install Kubernetes 1.37 and 1.34
+  $ tempkube setup --source release # on a machine with internet: official binaries`,
     )
-    .action(async (opts: { version: string[]; source: string; containerRuntime?: boolean }) => {
+    .action(async (opts: { version: string[]; source: string }) => {
       if (opts.source !== "release" && opts.source !== "source") {
         throw new TempkubeError("invalid-input", `--source must be "source" or "release", not "${opts.source}"`);
       }
@@ -38,6 +33,6 @@ Examples:
       ]);
       const build = new GoSourceBuild();
       const source = opts.source === "release" ? new ReleaseDownload(undefined, build) : build;
-      await setupAll(resolveReleases(opts.version), source, { containerRuntime: opts.containerRuntime === true });
+      await setupAll(resolveReleases(opts.version), source);
     });
 }

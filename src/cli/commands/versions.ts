@@ -15,8 +15,16 @@ Examples:
   $ tempkube versions install 1.33`,
     )
     .action(async (opts: { output: string }) => {
-      const { versionStatuses } = await import("../../setup/installer.js");
-      const statuses = await versionStatuses();
+      const [{ versionStatuses }, { plannedReleases }, { hostCgroupVersion }] = await Promise.all([
+        import("../../setup/installer.js"),
+        import("../../runtime/local/cluster-releases.js"),
+        import("../../host/cgroup-version.js"),
+      ]);
+      const cgroup = hostCgroupVersion();
+      const statuses = (await versionStatuses()).map((s) => {
+        const plan = plannedReleases(s.release.version, cgroup)!;
+        return { ...s, nodes: "refused" in plan ? { refused: plan.refused } : plan };
+      });
       if (opts.output === "json") {
         process.stdout.write(
           `${JSON.stringify(
@@ -25,6 +33,11 @@ Examples:
               version: s.release.version,
               installed: s.installed,
               default: s.isDefault,
+              hostCgroup: cgroup,
+              // What the nodes of its clusters run on this host (README, "Which kubelet a cluster's nodes run").
+              ...("refused" in s.nodes
+                ? { kubeletVersion: null, kubeletReason: s.nodes.refused }
+                : { kubeletVersion: s.nodes.kubelet.version, kubeletReason: s.nodes.reason }),
             })),
             null,
             2,
@@ -32,16 +45,35 @@ Examples:
         );
         return;
       }
-      const rows = [["MINOR", "VERSION", "INSTALLED", "DEFAULT"]];
+      const rows = [["MINOR", "VERSION", "INSTALLED", "DEFAULT", `KUBELET ON THIS HOST (cgroup ${cgroup})`]];
+      const notes: string[] = [];
       for (const s of statuses) {
+        let kubelet: string;
+        if ("refused" in s.nodes) {
+          kubelet = "none: cannot run here (below)";
+          notes.push(`${s.release.minor}: ${s.nodes.refused}`);
+        } else if (s.nodes.kubelet !== s.release) {
+          const kubeletRelease = s.nodes.kubelet;
+          const missing = !statuses.find((o) => o.release === kubeletRelease)?.installed;
+          kubelet = `${kubeletRelease.version}${missing ? ", not installed" : ""} (below)`;
+          notes.push(
+            `${s.release.minor}: ${s.nodes.reason}${missing ? `; its clusters need: sudo bin/tempkube versions install ${kubeletRelease.minor}` : ""}`,
+          );
+        } else kubelet = `${s.release.version} (its own)`;
         rows.push([
           s.release.minor,
           s.release.version,
           s.installed ? "yes" : `no (${s.reason})`,
           s.isDefault ? "*" : "",
+          kubelet,
         ]);
       }
       process.stdout.write(table(rows));
+      for (const note of notes) process.stdout.write(`${note}\n`);
+      if (statuses.some((s) => !s.installed))
+        process.stdout.write(
+          "A create naming a version that is not installed is refused (409); install one with: sudo bin/tempkube versions install <minor>\n",
+        );
     });
 
   versions
@@ -49,12 +81,11 @@ Examples:
     .description("Install Kubernetes versions (built from source through the Go module proxy)")
     .action(async (minors: string[]) => {
       const releases = resolveReleases(minors);
-      const [{ ensureKubernetes, withSetupLock }, { GoSourceBuild }] = await Promise.all([
+      const [{ ensureKubernetes }, { GoSourceBuild }] = await Promise.all([
         import("../../setup/installer.js"),
         import("../../setup/go-source-build.js"),
       ]);
-      await withSetupLock(async () => {
-        for (const release of releases) await ensureKubernetes(release, new GoSourceBuild());
-      });
+      // Each release's build takes its own lock: a `setup` building the same one is waited for.
+      for (const release of releases) await ensureKubernetes(release, new GoSourceBuild());
     });
 }

@@ -68,6 +68,8 @@ export async function bootContext(options: {
   state: LocalClusterState;
   layout: ClusterLayout;
   release: KubernetesRelease;
+  /** The nodes' kubelet release (the control plane's unless the host's cgroup version rules it out). */
+  kubeletRelease: KubernetesRelease;
   sup: Supervisor;
   registry: HostRegistry;
   steps: StepTimer;
@@ -94,6 +96,7 @@ export async function bootContext(options: {
     commands: {
       clusterId: state.id,
       release: options.release,
+      kubeletRelease: options.kubeletRelease,
       layout,
       net: state.network,
       clusterDomain: state.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN,

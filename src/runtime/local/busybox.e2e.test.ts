@@ -6,6 +6,7 @@ import { Kubectl } from "../../testing/kubectl.js";
 import type { LocalClusterState } from "./cluster-state.js";
 import { HostInspection } from "./host-inspection.js";
 import { LocalRuntime } from "./local-runtime.js";
+import { DEFAULT_KUBERNETES_MINOR } from "../../setup/catalogue.js";
 
 /**
  * The busybox:1.35 image behaves like the official one for what users script with it
@@ -84,7 +85,7 @@ describe("busybox:1.35 in a pod", { skip: unlessRoot("real clusters"), timeout: 
     for (const old of await runtime.list()) if (old.startsWith("bbx")) await runtime.destroy(old);
     const made = await runtime.provision({
       id,
-      kubernetesVersion: "1.34",
+      kubernetesVersion: DEFAULT_KUBERNETES_MINOR,
       privileged: false,
       size: "1-small",
       workers: 0,

@@ -3,6 +3,7 @@ import { readdir, readFile, rmdir, writeFile, mkdir } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { SIZE_PRESETS, type ClusterSpec } from "../../core/cluster-spec.js";
+import { hostCgroupVersion } from "../../host/cgroup-version.js";
 
 /**
  * The cluster's cgroup, `/tempkube/<id>`, in every hierarchy (cgroup v1 mounts one per
@@ -12,8 +13,9 @@ import { SIZE_PRESETS, type ClusterSpec } from "../../core/cluster-spec.js";
  */
 const ROOT = "/sys/fs/cgroup";
 
+/** Decided as the kubelet decides it (host/cgroup-version.ts), so tempkube and its kubelets agree. */
 export function isCgroupV2(): boolean {
-  return existsSync(join(ROOT, "cgroup.controllers"));
+  return hostCgroupVersion() === "v2";
 }
 
 /** Mount points of the hierarchies a cluster's cgroup is made in. */

@@ -5,18 +5,11 @@ import { dirname, join } from "node:path";
 import { clusterHostname } from "../../gateway/gateway-files.js";
 import { kubeletCgroupRoot } from "./cgroups.js";
 import { containerdRegistryHosts } from "./host-registry.js";
-import {
-  admissionConfig,
-  cniConfig,
-  containerd2Config,
-  containerdConfig,
-  kubeletConfig,
-  kubeProxyConfig,
-} from "./component-configs.js";
+import { admissionConfig, cniConfig, containerdConfig, kubeletConfig, kubeProxyConfig } from "./component-configs.js";
 import { nodeContainerRuntime } from "./node-container-runtime.js";
 import { renderKubeconfig } from "./kubeconfig.js";
 import { nodeResolvConf } from "./upstream-dns.js";
-import type { ClusterLayout } from "./layout.js";
+import type { ClusterLayout, NodeLayout } from "./layout.js";
 import { KUBERNETES_SERVICE_IP, type ClusterNetwork } from "./network.js";
 import { CertificateAuthority, serviceAccountKeyPair, type CertificateRequest } from "./pki.js";
 import { authorizationConfig, SECRETS_AUTHORIZER_ADDRESS, TENANT_GROUP } from "./tenant-guards.js";
@@ -112,6 +105,7 @@ export async function writeClusterAssets(
 
   await put(layout.config("admission.yaml"), admissionConfig(privileged), 0o644);
   await writeAuthorizationAssets(layout, ca);
+  await writeFrontProxyAssets(layout);
 
   for (const [k, node] of net.nodes.entries()) {
     const nl = layout.node(node.name);
@@ -136,12 +130,7 @@ export async function writeClusterAssets(
         keyPem: kubelet.keyPem,
       }),
     );
-    const containerRuntime = nodeContainerRuntime();
-    await put(
-      nl.containerdConfig,
-      containerRuntime.kind === "containerd-2" ? containerd2Config(nl, containerRuntime.runc!) : containerdConfig(nl),
-      0o644,
-    );
+    await writeContainerdConfig(nl);
     await put(
       join(nl.registryHostsDir, "_default", "hosts.toml"),
       containerdRegistryHosts(net.egress ?? "none"),
@@ -207,6 +196,38 @@ async function writeAuthorizationAssets(layout: ClusterLayout, ca: CertificateAu
 }
 
 /**
+ * The front-proxy files kubeadm writes (front-proxy-ca.crt/key, front-proxy-client.crt/key,
+ * the client's CN `front-proxy-client`): the apiserver presents the client certificate when
+ * it proxies a request to an aggregated API (--proxy-client-cert-file), and trusts the
+ * X-Remote-User/-Group/-Extra- headers of a request only from a certificate of this CA with
+ * that name (--requestheader-client-ca-file, --requestheader-allowed-names). The CA is its
+ * own, never the cluster's: the cluster's CA signs every user's client certificate (and,
+ * through kube-controller-manager's signer, approved CSRs), so were it trusted for the
+ * headers, any of those certificates could assert any user, system:masters included.
+ * Both keys stay on the host (0600) like ca.key; no pod mounts them.
+ */
+export const FRONT_PROXY_CLIENT_NAME = "front-proxy-client";
+
+async function writeFrontProxyAssets(layout: ClusterLayout): Promise<void> {
+  const caComplete = existsSync(layout.pki("front-proxy-ca.key")) && existsSync(layout.pki("front-proxy-ca.crt"));
+  let ca: CertificateAuthority;
+  if (caComplete) {
+    ca = await CertificateAuthority.load(
+      await readFile(layout.pki("front-proxy-ca.crt"), "utf8"),
+      await readFile(layout.pki("front-proxy-ca.key"), "utf8"),
+    );
+  } else {
+    ca = await CertificateAuthority.create(`tempkube-${layout.clusterId}-front-proxy-ca`);
+    // Keys before certificates: a start cut short in between finds no certificate and makes the pair again.
+    await put(layout.pki("front-proxy-ca.key"), ca.keyPem);
+    await put(layout.pki("front-proxy-ca.crt"), ca.certPem, 0o644);
+  }
+  const client = await ca.issue({ commonName: FRONT_PROXY_CLIENT_NAME, usage: "client" });
+  await put(layout.pki("front-proxy-client.key"), client.keyPem);
+  await put(layout.pki("front-proxy-client.crt"), client.certPem, 0o644);
+}
+
+/**
  * The apiserver's serving certificate. Its name under the gateway, `<id>.<cluster domain>`,
  * is what clients verify it by: the gateway passes TLS through, and the kubeconfigs it hands
  * out carry that name as tls-server-name.
@@ -262,8 +283,29 @@ async function loadCertificateAuthority(layout: ClusterLayout): Promise<Certific
   );
 }
 
+/**
+ * A cluster made before API aggregation was set up gets its front-proxy files at its next
+ * start (its apiserver's flags name them). Returns whether they were written.
+ */
+export async function ensureFrontProxyAssets(layout: ClusterLayout): Promise<boolean> {
+  const files = ["front-proxy-ca.crt", "front-proxy-ca.key", "front-proxy-client.crt", "front-proxy-client.key"];
+  if (files.every((f) => existsSync(layout.pki(f)))) return false;
+  await writeFrontProxyAssets(layout);
+  return true;
+}
+
 /** A cluster made before the authorization webhook existed gets its files at its next start. */
 export async function ensureAuthorizationAssets(layout: ClusterLayout): Promise<void> {
   if (existsSync(layout.config("authorization.yaml")) && existsSync(layout.pki("secrets-authorizer.key"))) return;
   await writeAuthorizationAssets(layout, await loadCertificateAuthority(layout));
+}
+
+/**
+ * A node's containerd configuration names the built runc and the node's own paths. It is
+ * written at provision and again at every start, so a cluster made under an older
+ * containerd (Debian's 1.6, configuration version 2, runc from PATH) starts on the one
+ * tempkube builds now.
+ */
+export async function writeContainerdConfig(nl: NodeLayout): Promise<void> {
+  await put(nl.containerdConfig, containerdConfig(nl, nodeContainerRuntime().runc), 0o644);
 }

@@ -11,6 +11,8 @@ export interface LocalClusterState {
   id: string;
   spec: ClusterSpec;
   kubernetesVersion: string;
+  /** The nodes' kubelet release when it is not the control plane's (a cgroup v1 host; core/kubelet-policy.ts); absent: the same. */
+  kubeletVersion?: string;
   network: ClusterNetwork;
   phase: Exclude<RuntimePhase, "absent">;
   createdAt: string;

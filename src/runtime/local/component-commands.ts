@@ -6,6 +6,7 @@ import { systemCgroup } from "./cgroups.js";
 import { nodeContainerRuntime } from "./node-container-runtime.js";
 import { CONTROL_PLANE, NODE_COMPONENTS, nodeComponentName } from "./components.js";
 import { SECRETS_AUTHORIZER_ADDRESS } from "./tenant-guards.js";
+import { FRONT_PROXY_CLIENT_NAME } from "./cluster-assets.js";
 import type { ClusterLayout } from "./layout.js";
 import { SERVICE_CIDR, type ClusterNetwork, type NodeNetwork } from "./network.js";
 import type { ComponentCommand } from "./supervisor.js";
@@ -13,7 +14,10 @@ import type { ComponentCommand } from "./supervisor.js";
 /** The command lines of a cluster's processes. Names are unique per cluster (pid and log files). */
 export interface ClusterCommandsInput {
   clusterId: string;
+  /** The control plane's release (kube-proxy's too). */
   release: KubernetesRelease;
+  /** The nodes' kubelet release: the control plane's, or an older one on a cgroup v1 host (core/kubelet-policy.ts). */
+  kubeletRelease: KubernetesRelease;
   layout: ClusterLayout;
   net: ClusterNetwork;
   /** Clusters are named `<id>.<clusterDomain>` under the gateway. */
@@ -68,6 +72,35 @@ export function apiServerFeatureArgs(release: KubernetesRelease): string[] {
   ];
 }
 
+/**
+ * API aggregation, with kubeadm's values (cmd/kubeadm/app/phases/controlplane/manifests.go,
+ * getAPIServerCommand): the apiserver proxies requests for an APIService's group with the
+ * front-proxy client certificate and the caller's identity in X-Remote-* headers, and
+ * publishes the requestheader settings in kube-system/extension-apiserver-authentication,
+ * where aggregated servers (metrics-server, any extension apiserver) read which CA and name
+ * to trust those headers from. Without them that ConfigMap has no requestheader-client-ca-file
+ * and every aggregated API answers 403. The CA is the front-proxy CA, never the cluster's
+ * (cluster-assets.ts, writeFrontProxyAssets). The apiserver trusts the headers itself only
+ * from that CA's certificates with the allowed name.
+ *
+ * No --enable-aggregator-routing: the apiserver runs in the control-plane node's network
+ * namespace, where that node's kube-proxy programs the Service rules (its OUTPUT chain
+ * applies to the apiserver's own connections), so it reaches an APIService's Service by its
+ * ClusterIP, as it already does for admission and conversion webhooks (the same service
+ * resolver; kube-apiserver's --enable-aggregator-routing switches both to endpoint IPs).
+ */
+export function apiAggregationArgs(pki: (file: string) => string): string[] {
+  return [
+    `--requestheader-client-ca-file=${pki("front-proxy-ca.crt")}`,
+    `--requestheader-allowed-names=${FRONT_PROXY_CLIENT_NAME}`,
+    "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+    "--requestheader-group-headers=X-Remote-Group",
+    "--requestheader-username-headers=X-Remote-User",
+    `--proxy-client-cert-file=${pki("front-proxy-client.crt")}`,
+    `--proxy-client-key-file=${pki("front-proxy-client.key")}`,
+  ];
+}
+
 function controlPlaneCommands({ clusterId, release, layout, net }: ClusterCommandsInput): ComponentCommand[] {
   const cp = net.nodes[0];
   const cgroup = systemCgroup(clusterId);
@@ -117,6 +150,7 @@ function controlPlaneCommands({ clusterId, release, layout, net }: ClusterComman
         // Node, tempkube's Secrets webhook, RBAC (tenant-guards.ts, authorizationConfig).
         `--authorization-config=${layout.config("authorization.yaml")}`,
         "--enable-admission-plugins=NodeRestriction",
+        ...apiAggregationArgs(pki),
         ...apiServerFeatureArgs(release),
         `--admission-control-config-file=${layout.config("admission.yaml")}`,
         "--allow-privileged=true",
@@ -186,7 +220,7 @@ export function kubeletCommand(input: ClusterCommandsInput, node: NodeNetwork): 
   const nl = input.layout.node(node.name);
   return {
     name: nodeComponentName(NODE_COMPONENTS.kubelet, node.name),
-    command: kubernetesBinary(input.release, "kubelet"),
+    command: kubernetesBinary(input.kubeletRelease, "kubelet"),
     netnsPath: node.netnsPath,
     cgroup: systemCgroup(input.clusterId),
     args: [
@@ -205,6 +239,8 @@ export function kubeProxyCommand(input: ClusterCommandsInput, node: NodeNetwork)
   const nl = input.layout.node(node.name);
   return {
     name: nodeComponentName(NODE_COMPONENTS.kubeProxy, node.name),
+    // The control plane's release, whatever the kubelet's: kube-proxy does not touch cgroups
+    // and may be up to three minors newer than the kubelet beside it (version-skew policy).
     command: kubernetesBinary(input.release, "kube-proxy"),
     netnsPath: node.netnsPath,
     cgroup: systemCgroup(input.clusterId),

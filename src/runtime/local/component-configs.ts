@@ -6,69 +6,38 @@ import { DNS_SERVICE_IP, type ClusterNetwork, type NodeNetwork } from "./network
 
 export const STARTING_TAINT = "tempkube.io/starting";
 
-/** Per-node containerd: own root, state, socket and CNI directory; cgroupfs; images from the template and the host registry. */
-export function containerdConfig(node: NodeLayout): string {
-  return `version = 2
-root = "${node.containerdRoot}"
-state = "${node.containerdState}"
-disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
-
-[grpc]
-  address = "${node.containerdSocket}"
-
-[ttrpc]
-  address = "${node.containerdSocket}.ttrpc"
-
-[metrics]
-  address = ""
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "${node.root}/containerd/opt"
-
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "${IMAGES.pause}"
-  enable_unprivileged_ports = true
-  restrict_oom_score_adj = ${!canLowerOomScore()}
-  # Pod network namespaces under the node's state, not the host-wide /run/netns.
-  netns_mounts_under_state_dir = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "${node.cniConfDir}"
-  [plugins."io.containerd.grpc.v1.cri".registry]
-    config_path = "${node.registryHostsDir}"
-`;
-}
-
 /**
- * The same node's containerd, for containerd 2.x (config version 3; experimental, see
- * node-container-runtime.ts). What moved from version 2 (containerd 2.x still reads version
- * 2 and migrates it in memory at every start): the CRI plugin is split into
- * `io.containerd.cri.v1.images` (snapshotter, the sandbox image as `pinned_images.sandbox`,
- * registry hosts) and `io.containerd.cri.v1.runtime` (runtimes, CNI as `bin_dirs`,
- * restrict_oom_score_adj, netns_mounts_under_state_dir, unprivileged ports); aufs is gone.
- * NRI is on by default in 2.x and listens on the host-wide /var/run/nri/nri.sock, which
- * every node's containerd would fight over: disabled.
+ * Per-node containerd 2: own root, state, sockets and CNI directory; cgroupfs; the built
+ * runc; images from the template and the host registry. Written in configuration version 4,
+ * containerd 2.4's own (`containerd config migrate` prints it; an older version is migrated in
+ * memory at every start, with a warning). What moved since 1.6's version 2: the CRI plugin is
+ * split into `io.containerd.cri.v1.images` (snapshotter, the sandbox image as
+ * `pinned_images.sandbox`, registry hosts) and `io.containerd.cri.v1.runtime` (runtimes, CNI
+ * as `bin_dirs`, restrict_oom_score_adj, netns_mounts_under_state_dir, unprivileged ports);
+ * in version 4 the server's sockets are plugins too (`io.containerd.server.v1.grpc`,
+ * `.ttrpc`, `.metrics`): an omitted ttrpc block would mean the host-wide
+ * /run/containerd/containerd.sock.ttrpc, so every address is set. NRI is on by default in 2.x
+ * and listens on the host-wide /var/run/nri/nri.sock, which every node's containerd would
+ * fight over: disabled. No `imports`: the drop-in directory /etc/containerd/conf.d is read
+ * only when a configuration names it (cmd/containerd/server/config/config.go resolves the
+ * loaded file's own imports), so nothing on the host changes a node's containerd.
  */
-export function containerd2Config(node: NodeLayout, runc: string): string {
-  return `version = 3
+export function containerdConfig(node: NodeLayout, runc: string): string {
+  return `version = 4
 root = "${node.containerdRoot}"
 state = "${node.containerdState}"
 disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.erofs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing", "io.containerd.nri.v1.nri"]
 
-[grpc]
+[plugins."io.containerd.server.v1.grpc"]
   address = "${node.containerdSocket}"
 
-[ttrpc]
+[plugins."io.containerd.server.v1.ttrpc"]
   address = "${node.containerdSocket}.ttrpc"
 
-[metrics]
+[plugins."io.containerd.server.v1.metrics"]
+  address = ""
+
+[plugins."io.containerd.server.v1.debug"]
   address = ""
 
 [plugins."io.containerd.internal.v1.opt"]

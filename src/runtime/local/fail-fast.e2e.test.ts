@@ -9,6 +9,7 @@ import { dataDir } from "../../util/paths.js";
 import type { LocalClusterState } from "./cluster-state.js";
 import { HostInspection } from "./host-inspection.js";
 import { LocalRuntime } from "./local-runtime.js";
+import { DEFAULT_KUBERNETES_MINOR } from "../../setup/catalogue.js";
 
 /**
  * A create that cannot succeed fails with the reason at once (issue 15: the 8th cluster on
@@ -41,7 +42,7 @@ function rootInotifyInstancesNow(): number {
 }
 
 function spec(id: string): ClusterSpec {
-  return { id, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 };
+  return { id, kubernetesVersion: DEFAULT_KUBERNETES_MINOR, privileged: false, size: "1-small", workers: 0 };
 }
 
 describe("a create that cannot succeed fails fast", { skip: unlessRoot("real clusters"), timeout: 10 * 60_000 }, () => {

@@ -11,6 +11,7 @@ import type { LocalClusterState } from "./cluster-state.js";
 import { HostInspection } from "./host-inspection.js";
 import { ClusterLayout, clustersDir } from "./layout.js";
 import { LocalRuntime } from "./local-runtime.js";
+import { DEFAULT_KUBERNETES_MINOR } from "../../setup/catalogue.js";
 
 const WEB = `
 apiVersion: v1
@@ -68,7 +69,7 @@ describe("a local cluster as the gateway sees it", { skip: unlessRoot("real clus
     dir = await mkdtemp("/tmp/tkq-");
     await runtimeFor("one.example").provision({
       id,
-      kubernetesVersion: "1.34",
+      kubernetesVersion: DEFAULT_KUBERNETES_MINOR,
       privileged: false,
       size: "1-small",
       workers: 0,

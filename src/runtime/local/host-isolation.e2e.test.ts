@@ -15,6 +15,7 @@ import { HostInspection } from "./host-inspection.js";
 import { ClusterLayout } from "./layout.js";
 import { LocalRuntime } from "./local-runtime.js";
 import { CertificateAuthority } from "./pki.js";
+import { DEFAULT_KUBERNETES_MINOR } from "../../setup/catalogue.js";
 
 /**
  * End to end, with real clusters of two tempkube instances (two data dirs) on this host at
@@ -117,12 +118,18 @@ describe("host isolation, two instances, egress", { skip: unlessRoot("real clust
     const settled = await Promise.allSettled([
       internetRuntime.provision({
         id: open,
-        kubernetesVersion: "1.34",
+        kubernetesVersion: DEFAULT_KUBERNETES_MINOR,
         privileged: false,
         size: "1-small",
         workers: 0,
       }),
-      noneRuntime.provision({ id: closed, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 }),
+      noneRuntime.provision({
+        id: closed,
+        kubernetesVersion: DEFAULT_KUBERNETES_MINOR,
+        privileged: false,
+        size: "1-small",
+        workers: 0,
+      }),
     ]);
     const made = settled.map((s) => {
       if (s.status === "rejected") throw s.reason;
@@ -357,7 +364,7 @@ ca = "${join(dir, "certs", "ca.crt")}"
     await assert.rejects(
       internetRuntime.provision({
         id: closed,
-        kubernetesVersion: "1.34",
+        kubernetesVersion: DEFAULT_KUBERNETES_MINOR,
         privileged: false,
         size: "1-small",
         workers: 0,

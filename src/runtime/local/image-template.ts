@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { unmountAll } from "../../host/mounts.js";
 import { run, spawnTiedToParent } from "../../util/exec.js";
 import { withFileLock } from "../../util/lock.js";
+import { nodeContainerRuntime } from "./node-container-runtime.js";
 import { waitFor } from "./wait.js";
 
 /**
@@ -15,7 +16,11 @@ import { waitFor } from "./wait.js";
  * writes, are copied for real.
  */
 export async function ensureImageTemplate(baseDir: string, archives: string[]): Promise<string> {
+  const runtime = nodeContainerRuntime();
   const fingerprint = createHash("sha256");
+  // The containerd that imports is part of the key: its metadata database is what every
+  // node's containerd opens, so a template made by another containerd is made again.
+  fingerprint.update(`${runtime.containerd}\n`);
   for (const a of archives) {
     const st = await stat(a);
     fingerprint.update(`${a}:${st.size}:${st.mtimeMs}\n`);
@@ -35,22 +40,26 @@ export async function ensureImageTemplate(baseDir: string, archives: string[]): 
     const config = join(root, "containerd.toml");
     await writeFile(
       config,
-      `version = 2
+      // Only the content store, snapshotter and metadata are needed for an import: the CRI
+      // plugins (and NRI, which would listen on the host-wide /var/run/nri/nri.sock) stay off.
+      `version = 4
 root = "${root}/root"
 state = "${root}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime", "io.containerd.nri.v1.nri"]
+[plugins."io.containerd.server.v1.grpc"]
   address = "${socket}"
-[ttrpc]
+[plugins."io.containerd.server.v1.ttrpc"]
   address = "${socket}.ttrpc"
+[plugins."io.containerd.server.v1.metrics"]
+  address = ""
 `,
     );
-    const containerd = spawnTiedToParent("/usr/bin/containerd", ["--config", config], { stdio: "ignore" });
+    const containerd = spawnTiedToParent(runtime.containerd, ["--config", config], { stdio: "ignore" });
     try {
       await waitFor("the template containerd", async () => existsSync(socket), 30_000, 20);
       for (const archive of archives) {
         await run(
-          "ctr",
+          runtime.ctr,
           ["--address", socket, "--namespace", "k8s.io", "images", "import", "--snapshotter", "overlayfs", archive],
           { timeoutMs: 300_000 },
         );

@@ -8,6 +8,7 @@ import type { ClusterCredentials } from "../driver.js";
 import type { LocalClusterState } from "./cluster-state.js";
 import { HostInspection } from "./host-inspection.js";
 import { LocalRuntime } from "./local-runtime.js";
+import { DEFAULT_KUBERNETES_MINOR } from "../../setup/catalogue.js";
 
 /**
  * End to end, with real processes: a tenant uses a cluster as a CI job would, the cluster
@@ -181,7 +182,7 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
     for (const id of await runtime.list()) if (id.startsWith("e2e")) await runtime.destroy(id);
     const made = await runtime.provision({
       id: first,
-      kubernetesVersion: "1.34",
+      kubernetesVersion: DEFAULT_KUBERNETES_MINOR,
       privileged: false,
       size: "1-mid",
       workers: 0,
@@ -427,7 +428,7 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
   it("a second cluster, with a worker node, carries pod traffic across its nodes", async () => {
     const made = await runtime.provision({
       id: second,
-      kubernetesVersion: "1.34",
+      kubernetesVersion: DEFAULT_KUBERNETES_MINOR,
       privileged: false,
       size: "1-small",
       workers: 1,
@@ -477,7 +478,13 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
     const impatient = new LocalRuntime({ readyTimeoutMs: 1 });
     const id = `e2e${newClusterId().slice(0, 6)}`;
     await assert.rejects(
-      impatient.provision({ id, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 }),
+      impatient.provision({
+        id,
+        kubernetesVersion: DEFAULT_KUBERNETES_MINOR,
+        privileged: false,
+        size: "1-small",
+        workers: 0,
+      }),
       // Which wait times out first depends on the machine's speed; each names its components.
       (err: Error) =>
         /step "[a-z ]+" failed: timed out/.test(err.message) &&
@@ -495,9 +502,12 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
     let destroyed: Promise<void> | undefined;
     // Another process (here another runtime object) destroys it once the apiserver serves.
     const outcome = booting
-      .provision({ id, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 }, (step) => {
-        if (step === "node capacity policy") destroyed ??= runtime.destroy(id);
-      })
+      .provision(
+        { id, kubernetesVersion: DEFAULT_KUBERNETES_MINOR, privileged: false, size: "1-small", workers: 0 },
+        (step) => {
+          if (step === "node capacity policy") destroyed ??= runtime.destroy(id);
+        },
+      )
       .then(
         () => "ready",
         (err: Error) => err.message,

@@ -4,8 +4,6 @@ import { validateSpec, type ClusterSpec } from "../../core/cluster-spec.js";
 import { DEFAULT_CLUSTER_DOMAIN } from "../../gateway/gateway-files.js";
 import { refuseUnlessRoomFor } from "../../host/host-budgets.js";
 import { unmountAll } from "../../host/mounts.js";
-import { findRelease, type KubernetesRelease } from "../../setup/catalogue.js";
-import { kubernetesBinary } from "../../setup/artifact-paths.js";
 import { TempkubeError } from "../../util/errors.js";
 import { logger } from "../../util/log.js";
 import { dataDir } from "../../util/paths.js";
@@ -13,9 +11,12 @@ import type { ClusterCredentials, ClusterRuntimeStatus, RuntimeDriver, StepTimin
 import { AddressRanges } from "./address-ranges.js";
 import { bootContext, firstBoot, restart, type BootContext } from "./boot-steps.js";
 import { clusterCgroup, killAll, removeCgroup, setupClusterCgroups } from "./cgroups.js";
+import { clusterReleases, plannedReleases, type ClusterReleases } from "./cluster-releases.js";
 import {
   ensureApiServerCertificate,
   ensureAuthorizationAssets,
+  writeContainerdConfig,
+  ensureFrontProxyAssets,
   nodeName,
   writeClusterAssets,
 } from "./cluster-assets.js";
@@ -99,7 +100,8 @@ export class LocalRuntime implements RuntimeDriver {
   ): Promise<{ credentials: ClusterCredentials; timings: StepTimings }> {
     const problems = validateSpec(spec);
     if (problems.length) throw new TempkubeError("invalid-input", problems.join("; "));
-    const release = this.release(spec.kubernetesVersion);
+    const releases = clusterReleases(spec.kubernetesVersion);
+    const release = releases.controlPlane;
     const layout = this.layout(spec.id);
     if (existsSync(layout.root)) throw new TempkubeError("conflict", `cluster ${spec.id} already exists`);
     const socket = deepestSocketPath(
@@ -124,6 +126,7 @@ export class LocalRuntime implements RuntimeDriver {
         id: spec.id,
         spec,
         kubernetesVersion: release.version,
+        ...kubeletVersionField(releases),
         network,
         phase: "provisioning",
         createdAt: new Date().toISOString(),
@@ -144,7 +147,7 @@ export class LocalRuntime implements RuntimeDriver {
       );
       steps.mark("datastore");
       await seedDatastore(await ensureDatastoreTemplate(this.base, release), layout.kineDir);
-      await this.boot(firstBoot, state, layout, release, steps);
+      await this.boot(firstBoot, state, layout, releases, steps);
       const timings = steps.finish();
       state.phase = "running";
       await writeState(layout, state);
@@ -162,20 +165,19 @@ export class LocalRuntime implements RuntimeDriver {
     }
   }
 
-  private release(version: string): KubernetesRelease {
-    const release = findRelease(version);
-    if (!release)
-      throw new TempkubeError(
-        "invalid-input",
-        `kubernetesVersion "${version}" is not offered; see \`tempkube versions\``,
-      );
-    if (!existsSync(kubernetesBinary(release, "kube-apiserver"))) {
-      throw new TempkubeError(
-        "setup",
-        `Kubernetes ${release.version} is not installed; run: bin/tempkube versions install ${release.minor}`,
-      );
-    }
-    return release;
+  /**
+   * Refuses, before anything is recorded, a version this host cannot make clusters of now:
+   * not offered, not installed (409, naming the command) or not runnable on its cgroup version.
+   */
+  checkVersion(kubernetesVersion: string): void {
+    clusterReleases(kubernetesVersion);
+  }
+
+  /** The kubelet this host's nodes of that version run, when not the control plane's (core/kubelet-policy.ts). */
+  kubeletFor(kubernetesVersion: string): { version: string; reason: string } | undefined {
+    const plan = plannedReleases(kubernetesVersion);
+    if (!plan || "refused" in plan || plan.kubelet === plan.controlPlane) return undefined;
+    return { version: plan.kubelet.version, reason: plan.reason };
   }
 
   /**
@@ -210,7 +212,7 @@ export class LocalRuntime implements RuntimeDriver {
     steps: (ctx: BootContext) => Promise<void>,
     state: LocalClusterState,
     layout: ClusterLayout,
-    release: KubernetesRelease,
+    releases: ClusterReleases,
     timer: StepTimer,
   ): Promise<void> {
     const sup = this.supervisor(layout);
@@ -219,7 +221,8 @@ export class LocalRuntime implements RuntimeDriver {
         await bootContext({
           state,
           layout,
-          release,
+          release: releases.controlPlane,
+          kubeletRelease: releases.kubelet,
           sup,
           registry: this.registry,
           steps: timer,
@@ -260,20 +263,26 @@ export class LocalRuntime implements RuntimeDriver {
   async start(clusterId: string, onStep?: (step: string) => void): Promise<{ timings: StepTimings }> {
     const state = await this.readState(clusterId);
     const layout = this.layout(clusterId);
-    const release = this.release(state.kubernetesVersion);
+    // Chosen again at every start: the host's cgroup version may have changed since the last.
+    const releases = clusterReleases(state.kubernetesVersion);
     if (state.phase !== "running") await refuseUnlessRoomFor(state.network.nodes.length);
     const steps = new StepTimer("network", onStep);
     try {
       await setupNetwork(clusterId, state.network);
       await setupClusterCgroups(state.spec);
       await ensureAuthorizationAssets(layout);
+      for (const node of state.network.nodes) await writeContainerdConfig(layout.node(node.name));
+      if (await ensureFrontProxyAssets(layout))
+        logger.info({ clusterId }, "front-proxy CA and client certificate written (API aggregation)");
       if (await ensureApiServerCertificate(layout, clusterId, state.network, this.clusterDomain))
         logger.info(
           { clusterId, clusterDomain: this.clusterDomain },
           "apiserver certificate issued for the cluster domain",
         );
       state.clusterDomain = this.clusterDomain;
-      await this.boot(restart, state, layout, release, steps);
+      delete state.kubeletVersion;
+      Object.assign(state, kubeletVersionField(releases));
+      await this.boot(restart, state, layout, releases, steps);
     } catch (err) {
       state.phase = "failed";
       await writeState(layout, state);
@@ -353,4 +362,9 @@ export class LocalRuntime implements RuntimeDriver {
       adminKubeconfig: await readFile(layout.kubeconfig("admin"), "utf8"),
     };
   }
+}
+
+/** The state's record of the nodes' kubelet: only when it is not the control plane's release. */
+function kubeletVersionField(releases: ClusterReleases): Pick<LocalClusterState, "kubeletVersion"> {
+  return releases.kubelet === releases.controlPlane ? {} : { kubeletVersion: releases.kubelet.version };
 }

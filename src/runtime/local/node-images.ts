@@ -4,6 +4,7 @@ import { IMAGES, type ImageKey } from "../../setup/catalogue.js";
 import { imageArchive } from "../../setup/artifact-paths.js";
 import { run } from "../../util/exec.js";
 import { ensureImageTemplate, seedContainerdRoot } from "./image-template.js";
+import { nodeContainerRuntime } from "./node-container-runtime.js";
 import type { ClusterLayout, NodeLayout } from "./layout.js";
 import { waitFor } from "./wait.js";
 
@@ -63,7 +64,7 @@ export async function importMissingImages(layout: ClusterLayout, node: string, c
 
 export async function ctrImport(socket: string, archive: string): Promise<void> {
   await run(
-    "ctr",
+    nodeContainerRuntime().ctr,
     ["--address", socket, "--namespace", "k8s.io", "images", "import", "--snapshotter", "overlayfs", archive],
     { timeoutMs: 120_000 },
   );

@@ -4,6 +4,7 @@ import { unlessRoot } from "../../testing/root.js";
 import { newClusterId } from "../../core/cluster-spec.js";
 import { Kubectl } from "../../testing/kubectl.js";
 import { LocalRuntime } from "./local-runtime.js";
+import { DEFAULT_KUBERNETES_MINOR } from "../../setup/catalogue.js";
 
 /**
  * End to end, as an attacker would try it: every guard of tenant-guards.ts against the
@@ -137,7 +138,7 @@ describe(
       for (const old of await runtime.list()) if (old.startsWith("grd")) await runtime.destroy(old);
       const made = await runtime.provision({
         id,
-        kubernetesVersion: "1.34",
+        kubernetesVersion: DEFAULT_KUBERNETES_MINOR,
         privileged: false,
         size: "1-small",
         workers: 0,
