@@ -5,11 +5,11 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { newClusterId } from "../core/cluster-spec.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
-import { ArtifactDir, type ArtifactManifest } from "../setup/artifact-dir.js";
+import { ArtifactDir } from "../setup/artifact-dir.js";
 import { addonBinary, busyboxBinary, kubernetesBinary } from "../setup/artifact-paths.js";
 import type { KubernetesRelease } from "../setup/catalogue.js";
 import { writeImageArchive } from "../setup/image-archive.js";
-import { withSetupLock } from "../setup/installer.js";
+import { ensureArtifact } from "../setup/installer.js";
 import { run } from "../util/exec.js";
 import { TempkubeError } from "../util/errors.js";
 import { goEnv } from "../setup/go-source-build.js";
@@ -52,30 +52,10 @@ export async function releaseImageManifest(release: KubernetesRelease, logFile: 
   return parseImageManifest(await readFile(join(source, "test/utils/image/manifest.go"), "utf8"));
 }
 
-/** Ensures an artifact, printing whether it was cached or built and how long that took. */
-async function ensure(
-  label: string,
-  dir: ArtifactDir,
-  meta: { name: string; version: string; source: string },
-  build: (out: string, logFile: string) => Promise<void>,
-): Promise<ArtifactManifest> {
-  const started = Date.now();
-  const check = await dir.verify(meta.version);
-  if (check.ok) {
-    progress(`  ✓ ${label}: cached (checked in ${seconds(Date.now() - started)})`);
-    return check.manifest;
-  }
-  await mkdir(logsDir(), { recursive: true });
-  const logFile = join(logsDir(), `${meta.name}-${meta.version}.log`);
-  progress(
-    `  … ${label}: ${check.reason === "not built" ? "building" : `rebuilding (${check.reason})`}; log: ${logFile}`,
-  );
-  const manifest = await dir.produce(meta, (out) => build(out, logFile));
-  progress(`  ✓ ${label}: built in ${seconds(Date.now() - started)}`);
-  return manifest;
-}
-
-/** e2e.test, agnhost and nnp of the release, and the test images' archives; cached, built under the setup lock. */
+/**
+ * e2e.test and the test images' programs of the release, and the images' archives: cached,
+ * each built under its own lock (installer.ts ensureArtifact), so two runs never build one twice.
+ */
 export async function ensureConformanceArtifacts(
   release: KubernetesRelease,
 ): Promise<{ suiteDir: string; images: { id: string; reference: string; archive: string }[] }> {
@@ -93,52 +73,50 @@ export async function ensureConformanceArtifacts(
     throw new TempkubeError("setup", `${release.version}'s test/utils/image/manifest.go names no Etcd image`);
   const etcdVersion = `v${etcdTag.replace(/-\d+$/, "")}`;
   const wanted = imagesToBuild(manifest);
-  await withSetupLock(async () => {
-    await ensure(
-      `e2e suite ${release.version} (${SUITE_FILES.join(", ")})`,
-      suite,
-      {
-        name: "conformance-suite",
-        version: `${release.version}-agnhost-${agnhostVersion}-etcd-${etcdVersion}`,
-        source: "source",
-      },
-      (out, log) => buildSuite(release, { agnhost: agnhostVersion, etcd: etcdVersion }, out, log),
-    );
-    await ensure(
-      `conformance test images ${release.version} (${wanted.map((w) => w.reference.split("/").pop()).join(", ")})`,
-      imagesDir,
-      {
-        name: "conformance-images",
-        // The references (from the release's manifest) by hash: the version names the build's log file.
-        version: `${release.version}-r${IMAGE_RECIPES_REVISION}-${createHash("sha256")
-          .update(wanted.map((w) => w.reference).join(","))
-          .digest("hex")
-          .slice(0, 12)}`,
-        source: "local",
-      },
-      async (out, logFile) => {
-        const kubernetesSourceDir = await kubernetesSource(release, logFile);
-        for (const { id, reference } of wanted) {
-          const spec = await TEST_IMAGE_RECIPES[id]({
-            reference,
-            kubernetesSource: kubernetesSourceDir,
-            agnhost: suite.path("agnhost"),
-            nnp: suite.path("nnp"),
-            sampleApiserver: suite.path("sample-apiserver"),
-            etcd: suite.path("etcd"),
-            busyboxBinary: busyboxBinary(),
-            corednsBinary: addonBinary("coredns"),
-            logFile,
-            scratchDir: await mkdtemp(join(out, ".scratch-")),
-            agnhostVersion,
-          });
-          await writeImageArchive(spec, join(out, `${id}.tar`));
-        }
-        for (const f of await import("node:fs/promises").then((fs) => fs.readdir(out)))
-          if (f.startsWith(".scratch-")) await rm(join(out, f), { recursive: true, force: true });
-      },
-    );
-  });
+  await ensureArtifact(
+    `e2e suite ${release.version} (${SUITE_FILES.join(", ")})`,
+    suite,
+    {
+      name: "conformance-suite",
+      version: `${release.version}-agnhost-${agnhostVersion}-etcd-${etcdVersion}`,
+      source: "source",
+    },
+    (out, log) => buildSuite(release, { agnhost: agnhostVersion, etcd: etcdVersion }, out, log),
+  );
+  await ensureArtifact(
+    `conformance test images ${release.version} (${wanted.map((w) => w.reference.split("/").pop()).join(", ")})`,
+    imagesDir,
+    {
+      name: "conformance-images",
+      // The references (from the release's manifest) by hash: the version names the build's log file.
+      version: `${release.version}-r${IMAGE_RECIPES_REVISION}-${createHash("sha256")
+        .update(wanted.map((w) => w.reference).join(","))
+        .digest("hex")
+        .slice(0, 12)}`,
+      source: "local",
+    },
+    async (out, logFile) => {
+      const kubernetesSourceDir = await kubernetesSource(release, logFile);
+      for (const { id, reference } of wanted) {
+        const spec = await TEST_IMAGE_RECIPES[id]({
+          reference,
+          kubernetesSource: kubernetesSourceDir,
+          agnhost: suite.path("agnhost"),
+          nnp: suite.path("nnp"),
+          sampleApiserver: suite.path("sample-apiserver"),
+          etcd: suite.path("etcd"),
+          busyboxBinary: busyboxBinary(),
+          corednsBinary: addonBinary("coredns"),
+          logFile,
+          scratchDir: await mkdtemp(join(out, ".scratch-")),
+          agnhostVersion,
+        });
+        await writeImageArchive(spec, join(out, `${id}.tar`));
+      }
+      for (const f of await import("node:fs/promises").then((fs) => fs.readdir(out)))
+        if (f.startsWith(".scratch-")) await rm(join(out, f), { recursive: true, force: true });
+    },
+  );
   return {
     suiteDir: suite.root,
     images: wanted.map((w) => ({ ...w, archive: imagesDir.path(`${w.id}.tar`) })),
