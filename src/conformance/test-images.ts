@@ -74,7 +74,7 @@ type Recipe = (inputs: TestImageInputs) => Promise<ImageSpec>;
 
 /** Files that are a Debian package's programs, each at its own path, with the libraries they load in /lib. */
 async function hostPrograms(
-  files: { path: string; mode?: number }[],
+  files: { path: string; mode?: number; /** where it goes in the image (default: its own path) */ dest?: string }[],
   logFile: string,
   why: string,
 ): Promise<LayerEntry[]> {
@@ -87,7 +87,7 @@ async function hostPrograms(
   for (const f of files)
     entries.push({
       type: "file",
-      path: f.path.slice(1),
+      path: (f.dest ?? f.path).slice(1),
       content: await readFile(f.path),
       mode: f.mode ?? (await stat(f.path)).mode & 0o7777,
     });
@@ -137,8 +137,8 @@ function appendTo(entries: LayerEntry[], path: string, lines: string): LayerEntr
  * agnhost's Dockerfile (test/images/agnhost): alpine with bind-tools (dig), curl, netcat,
  * iproute2, bash; CoreDNS at /coredns; /uploads; porter's localhost.crt/.key; the agnhost-2
  * link for the entrypoint tests; user-defined-in-image (1000) in group-defined-in-image
- * (50000) for the SupplementalGroups spec. Here: busybox (sh, nc, ip, wget), Debian's dig
- * and curl, glibc's getent (the DNS specs' probes run `getent hosts`; alpine has musl's),
+ * (50000) for the SupplementalGroups spec. Here: busybox (sh, ip, wget), Debian's dig,
+ * curl and netcat-openbsd (as /usr/bin/nc, before busybox's in PATH), glibc's getent (the DNS specs' probes run `getent hosts`; alpine has musl's),
  * the add-on CoreDNS build.
  */
 async function agnhostEntries(inputs: TestImageInputs): Promise<LayerEntry[]> {
@@ -147,9 +147,15 @@ async function agnhostEntries(inputs: TestImageInputs): Promise<LayerEntry[]> {
   return mergeEntries(
     base,
     await hostPrograms(
-      [{ path: "/usr/bin/dig" }, { path: "/usr/bin/curl" }, { path: "/usr/bin/getent" }],
+      [
+        { path: "/usr/bin/dig" },
+        { path: "/usr/bin/curl" },
+        { path: "/usr/bin/getent" },
+        // The specs run `nc -v -t -w 2 host port`: netcat-openbsd's options, which busybox's nc lacks (-t).
+        { path: "/bin/nc.openbsd", dest: "/usr/bin/nc" },
+      ],
       inputs.logFile,
-      "Debian packages bind9-dnsutils, curl and libc-bin",
+      "Debian packages bind9-dnsutils, curl, libc-bin and netcat-openbsd",
     ),
     [
       appendTo(base, "etc/passwd", "user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh\n"),
