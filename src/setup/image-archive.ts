@@ -21,6 +21,8 @@ export interface ImageSpec {
   cmd?: string[];
   env?: string[];
   workingDir?: string;
+  /** The user the image runs as (a uid, e.g. "1234"), as a Dockerfile's USER sets it. */
+  user?: string;
 }
 
 const EPOCH = new Date(0);
@@ -72,6 +74,7 @@ export async function writeImageArchive(spec: ImageSpec, outFile: string): Promi
         Entrypoint: spec.entrypoint ?? null,
         Cmd: spec.cmd ?? null,
         WorkingDir: spec.workingDir ?? "/",
+        ...(spec.user === undefined ? {} : { User: spec.user }),
       },
       rootfs: { type: "layers", diff_ids: [`sha256:${layerDigest}`] },
       history: [{ created: EPOCH.toISOString(), created_by: "tempkube setup" }],

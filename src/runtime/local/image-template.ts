@@ -66,6 +66,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", 
       }
     } finally {
       await new Promise<void>((resolve) => {
+        // A containerd that already died (a missing binary, a bad config) has fired its
+        // "exit": waiting for another would hang the create, or end the process with the
+        // cluster half-made once nothing else keeps node's event loop alive.
+        if (containerd.exitCode !== null || containerd.signalCode !== null) return resolve();
         containerd.once("exit", () => resolve());
         containerd.kill("SIGTERM");
       });
