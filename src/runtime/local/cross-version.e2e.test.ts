@@ -84,22 +84,24 @@ describe(
 
         const answer = async () => {
           await kubectl.run(["rollout", "status", "deployment/hello", "--timeout=120s"]);
-          // A throwaway client pod: its lookup of the Service's name goes through CoreDNS.
-          const page = await kubectl.run([
+          // A client pod whose lookup of the Service's name goes through CoreDNS. Its answer is
+          // read from its log once it has succeeded: `kubectl run -i` can attach after a fast
+          // container has already exited and then print nothing.
+          const client = `client-${Date.now()}`;
+          await kubectl.run([
             "run",
-            `client-${Date.now()}`,
+            client,
             "--image=busybox:1.35",
             "--restart=Never",
-            "--rm",
-            "-i",
-            "--quiet",
             "--command",
             "--",
             "sh",
             "-c",
-            "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- -T 3 http://hello.default.svc.cluster.local && exit 0; sleep 1; done; exit 1",
+            "for i in $(seq 1 20); do wget -qO- -T 3 http://hello.default.svc.cluster.local && exit 0; sleep 1; done; exit 1",
           ]);
-          assert.match(page.trim(), /^hello-/);
+          await kubectl.run(["wait", "--for=jsonpath={.status.phase}=Succeeded", `pod/${client}`, "--timeout=120s"]);
+          assert.match((await kubectl.run(["logs", client])).trim(), /^hello-/);
+          await kubectl.run(["delete", "pod", client, "--wait=false"]);
         };
         await kubectl.run(["apply", "-f", "-"], APP);
         await answer();

@@ -11,7 +11,7 @@ import type { LocalClusterState } from "./cluster-state.js";
 import { HostInspection } from "./host-inspection.js";
 import { ClusterLayout, clustersDir } from "./layout.js";
 import { LocalRuntime } from "./local-runtime.js";
-import { DEFAULT_KUBERNETES_MINOR } from "../../setup/catalogue.js";
+import { DEFAULT_KUBERNETES_MINOR, defaultRelease } from "../../setup/catalogue.js";
 
 const WEB = `
 apiVersion: v1
@@ -108,7 +108,9 @@ describe("a local cluster as the gateway sees it", { skip: unlessRoot("real clus
     const viaName = await Kubectl.withKubeconfig(
       gatewayKubeconfig(tenant, id, { publicAddress: ip, port: 6443, clusterDomain: "one.example" }),
     );
-    assert.match(await viaName.run(["get", "--raw", "/version"]), /"gitVersion": "v1\.34\./);
+    assert.ok(
+      (await viaName.run(["get", "--raw", "/version"])).includes(`"gitVersion": "${defaultRelease().version}"`),
+    );
   });
 
   it("gives a LoadBalancer Service the node IP and its gateway hostname, and kube-proxy still answers on the IP", async () => {
