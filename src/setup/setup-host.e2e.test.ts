@@ -25,6 +25,7 @@ const execFileP = promisify(execFile);
 
 /** The minors scripts/test installs (`scripts/setup --version 1.37 1.34`); other offered ones may or may not be. */
 const INSTALLED_BY_TEST_SETUP = ["1.37", "1.34"].map((minor) => findRelease(minor)!);
+const addonVersion = (name: string) => ADDONS.find((a) => a.name === name)!.version;
 const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "cli", "main.js");
 
 describe("setup on this host", { skip: unlessRoot("containerd runs the built images") }, () => {
@@ -164,8 +165,14 @@ describe("setup on this host", { skip: unlessRoot("containerd runs the built ima
         await new Promise((r) => setTimeout(r, 100));
       const runs: Record<ImageKey, [string[], RegExp]> = {
         pause: [["/pause", "-v"], /pause\.c/],
-        coredns: [["/coredns", "-version"], /CoreDNS-1\.14\.7/],
-        localPath: [["local-path-provisioner", "--version"], /v0\.0\.30/],
+        coredns: [
+          ["/coredns", "-version"],
+          new RegExp(`CoreDNS-${addonVersion("coredns").slice(1).replace(/\./g, "\\.")}`),
+        ],
+        localPath: [
+          ["local-path-provisioner", "--version"],
+          new RegExp(addonVersion("local-path-provisioner").replace(/\./g, "\\.")),
+        ],
         // Every applet in /bin, as in the official image (Debian's build put sysctl in /sbin).
         busybox: [
           ["sh", "-c", "echo hello from $(basename $(readlink /bin/sh)) $(command -v sysctl)"],
