@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { run } from "../util/exec.js";
 import { cacheDir } from "../util/paths.js";
 import type { KubernetesRelease } from "../setup/catalogue.js";
-import { goEnv, kubernetesGoMod, kubernetesVersionLdflags } from "../setup/go-source-build.js";
+import { goEnv, kubernetesGoMod, prepareKubernetesModule } from "../setup/go-source-build.js";
 
 /**
  * Upstream's e2e suite and the Go programs of its test images, built from the module proxy
@@ -77,16 +77,13 @@ export async function buildSuite(
 ): Promise<void> {
   const agnhostVersion = versions.agnhost;
   // Its own module directory: the components' one (go-modules/kubernetes-<v>) may be in use.
-  const moduleDir = join(cacheDir(), "go-modules", `conformance-${release.version}`);
-  await mkdir(moduleDir, { recursive: true });
-  await writeFile(join(moduleDir, "go.mod"), kubernetesGoMod(release).replace("kubernetes-build", "conformance-build"));
-  await writeFile(join(moduleDir, "tools.go"), toolsGo());
-  const env = goEnv(false);
-  await run("go", ["mod", "tidy"], { cwd: moduleDir, env, logFile });
-  const info = JSON.parse(
-    (await run("go", ["list", "-m", "-json", "k8s.io/kubernetes"], { cwd: moduleDir, env, logFile })).stdout,
-  ) as { Time?: string };
-  const ldflags = kubernetesVersionLdflags(release.version, info.Time ?? "1970-01-01T00:00:00Z");
+  const { moduleDir, env, ldflags } = await prepareKubernetesModule(
+    release,
+    `conformance-${release.version}`,
+    kubernetesGoMod(release).replace("kubernetes-build", "conformance-build"),
+    toolsGo(),
+    logFile,
+  );
   await run(
     "go",
     [

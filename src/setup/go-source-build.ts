@@ -38,16 +38,13 @@ export class GoSourceBuild implements BinarySource {
     outDir: string,
     logFile: string,
   ): Promise<void> {
-    const moduleDir = join(cacheDir(), "go-modules", `kubernetes-${release.version}`);
-    await mkdir(moduleDir, { recursive: true });
-    await writeFile(join(moduleDir, "go.mod"), kubernetesGoMod(release));
-    await writeFile(join(moduleDir, "tools.go"), toolsGo(components.map((c) => `k8s.io/kubernetes/cmd/${c}`)));
-    const env = goEnv(false);
-    await run("go", ["mod", "tidy"], { cwd: moduleDir, env, logFile });
-    const info = JSON.parse(
-      (await run("go", ["list", "-m", "-json", "k8s.io/kubernetes"], { cwd: moduleDir, env, logFile })).stdout,
-    ) as { Time?: string };
-    const ldflags = kubernetesVersionLdflags(release.version, info.Time ?? "1970-01-01T00:00:00Z");
+    const { moduleDir, env, ldflags } = await prepareKubernetesModule(
+      release,
+      `kubernetes-${release.version}`,
+      kubernetesGoMod(release),
+      toolsGo(components.map((c) => `k8s.io/kubernetes/cmd/${c}`)),
+      logFile,
+    );
     await run(
       "go",
       [
@@ -136,4 +133,28 @@ export function kubernetesVersionLdflags(version: string, buildDate: string): st
     for (const [k, v] of Object.entries(vars)) flags.push(`-X ${pkg}.${k}=${v}`);
   }
   return flags.join(" ");
+}
+
+/**
+ * A build module for k8s.io/kubernetes of a release (its go.mod and a tools.go importing the
+ * packages to build), tidied, with the version ldflags stamped from the release's own commit
+ * time: what the component build and the conformance suite's build both start from.
+ */
+export async function prepareKubernetesModule(
+  release: KubernetesRelease,
+  name: string,
+  goMod: string,
+  tools: string,
+  logFile: string,
+): Promise<{ moduleDir: string; env: NodeJS.ProcessEnv; ldflags: string }> {
+  const moduleDir = join(cacheDir(), "go-modules", name);
+  await mkdir(moduleDir, { recursive: true });
+  await writeFile(join(moduleDir, "go.mod"), goMod);
+  await writeFile(join(moduleDir, "tools.go"), tools);
+  const env = goEnv(false);
+  await run("go", ["mod", "tidy"], { cwd: moduleDir, env, logFile });
+  const info = JSON.parse(
+    (await run("go", ["list", "-m", "-json", "k8s.io/kubernetes"], { cwd: moduleDir, env, logFile })).stdout,
+  ) as { Time?: string };
+  return { moduleDir, env, ldflags: kubernetesVersionLdflags(release.version, info.Time ?? "1970-01-01T00:00:00Z") };
 }
