@@ -45,6 +45,16 @@ export interface HttpRoute {
   hostname: string;
   /** host:port to proxy to. */
   target: string;
+  /** The cluster that serves it: a sleeping one is woken first, and requests count as its activity. */
+  clusterId?: string;
+  /**
+   * HTTPS for this host name on the gateway's TLS port (terminated there, then proxied as HTTP):
+   * PEM files (a copy of the Ephemeron's `tlsSecretName`), or "gateway" for the gateway's own
+   * certificate for the name. Absent: HTTP only.
+   */
+  tls?: { certFile: string; keyFile: string } | "gateway";
+  /** Who wrote it, for clean-up: `ephemeron/<cluster id>/<name>`. */
+  owner?: string;
 }
 
 export interface ClusterActivity {
