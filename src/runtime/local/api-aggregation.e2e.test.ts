@@ -28,8 +28,9 @@ const WARDLE = "/apis/wardle.example.com/v1alpha1";
 
 interface Tls {
   ca: string;
-  cert: string;
-  key: string;
+  /** Absent: the caller authenticates another way (a bearer token in the headers). */
+  cert?: string;
+  key?: string;
 }
 
 /** One HTTPS request with a client certificate and the given headers; the answer's status and JSON. */
@@ -351,6 +352,58 @@ describe("API aggregation, end to end", { skip: unlessRoot("real clusters"), tim
       }),
     );
     assert.match(apiService ?? "tenant: accepted", /apiservices.apiregistration.k8s.io is forbidden/);
+  });
+
+  it("a ServiceAccount the tenant made and bound forges no identity with X-Remote-* either, nor registers an APIService", async () => {
+    // The most a tenant can hand a ServiceAccount: admin in a namespace (tenant-guards.ts lets it bind admin, edit, view).
+    await tenant.run(["-n", "default", "create", "serviceaccount", "forger"]);
+    await tenant.run([
+      "-n",
+      "default",
+      "create",
+      "rolebinding",
+      "forger-admin",
+      "--clusterrole=admin",
+      "--serviceaccount=default:forger",
+    ]);
+    const token = (await tenant.run(["-n", "default", "create", "token", "forger"])).trim();
+    const bearer = { Authorization: `Bearer ${token}` };
+    const asSa = await whoAmI(server, { ca: clusterCaPem }, { ...FORGED, ...bearer });
+    assert.equal(asSa.status, 201, asSa.text);
+    assert.equal(asSa.username, "system:serviceaccount:default:forger", asSa.text);
+    assert.ok(!asSa.groups.includes("system:masters"), asSa.groups.join(","));
+
+    const apiService = await send(
+      server,
+      { ca: clusterCaPem },
+      "POST",
+      "/apis/apiregistration.k8s.io/v1/apiservices",
+      bearer,
+      {
+        apiVersion: "apiregistration.k8s.io/v1",
+        kind: "APIService",
+        metadata: { name: "v1.evil.example.com" },
+        spec: {
+          service: { namespace: "default", name: "evil" },
+          group: "evil.example.com",
+          version: "v1",
+          insecureSkipTLSVerify: true,
+          groupPriorityMinimum: 1000,
+          versionPriority: 15,
+        },
+      },
+    );
+    assert.equal(apiService.status, 403, apiService.text);
+    // Nor may it rewrite the published front-proxy CA that aggregated servers trust.
+    const configMap = await send(
+      server,
+      { ca: clusterCaPem },
+      "PATCH",
+      "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication",
+      { ...bearer, "content-type": "application/merge-patch+json" },
+      { data: { "requestheader-allowed-names": "[]" } },
+    );
+    assert.equal(configMap.status, 403, configMap.text);
   });
 
   it("serves the sample apiserver's wardle.example.com, which sees each caller as who they are", async () => {
