@@ -14,6 +14,9 @@ import { join } from "node:path";
  * - `wake/<id>`          written by the gateway when a connection for a sleeping cluster arrives;
  *                        the server starts the cluster, removes `sleeping/<id>`, then this file.
  * - `http-routes/<hostname>.json`  HttpRoute: a fixed HTTP route (ephemeral services, issue 14).
+ * - `tls/ca.crt`, `tls/ca.key` (0600)  the gateway's own CA, made by the gateway at its first start;
+ *                        it issues, on demand, the certificate of each host name whose HttpRoute has
+ *                        `tls: "gateway"`. Clients trust it with `curl --cacert <gatewayCaPath>`.
  * - `control.sock`       served by the gateway over HTTP: `GET /metrics` (Prometheus text, merged
  *                        into the server's /metrics) and `GET /activity` (GatewayActivity).
  *
@@ -103,6 +106,9 @@ export class GatewayPaths {
   get httpRoutesDir(): string {
     return join(this.root, "http-routes");
   }
+  get tlsDir(): string {
+    return join(this.root, "tls");
+  }
   get controlSocket(): string {
     return join(this.root, "control.sock");
   }
@@ -112,6 +118,16 @@ export class GatewayPaths {
   get logDir(): string {
     return join(this.root, "logs");
   }
+}
+
+/** The gateway CA's certificate (PEM, public): what clients trust for HTTPS to `tls: "gateway"` routes. */
+export function gatewayCaPath(paths: GatewayPaths): string {
+  return join(paths.tlsDir, "ca.crt");
+}
+
+/** The gateway CA's private key (0600; only the gateway reads it). */
+export function gatewayCaKeyPath(paths: GatewayPaths): string {
+  return join(paths.tlsDir, "ca.key");
 }
 
 /** The name a cluster is reached by through the gateway (SNI, the kubeconfig's tls-server-name, an apiserver SAN). */

@@ -1,7 +1,18 @@
 import { Counter, Gauge, Registry } from "prom-client";
 
 export type RefusalReason =
-  "no_sni" | "not_tls" | "sni_timeout" | "unknown_cluster" | "stopped" | "bad_host" | "wake_timeout" | "backend_error";
+  | "no_sni"
+  | "not_tls"
+  | "sni_timeout"
+  | "unknown_cluster"
+  | "stopped"
+  | "bad_host"
+  | "wake_timeout"
+  | "backend_error"
+  /** An HTTPS handshake the gateway terminates failed (no certificate for the name, a bad hello, a client giving up). */
+  | "tls_handshake"
+  /** An HTTPS request whose Host is not the name its connection was made for (RFC 9110 §15.5.20). */
+  | "misdirected";
 
 /** The gateway's own registry (prefix tempkube_gateway_); the server merges its text into its /metrics. */
 export class GatewayMetrics {

@@ -3,10 +3,12 @@ import type { Server } from "node:net";
 import { logger } from "../util/log.js";
 import { ActivityTracker } from "./activity.js";
 import { listenControlSocket } from "./control-socket.js";
+import { GatewayCa } from "./gateway-ca.js";
 import type { GatewayContext } from "./gateway-context.js";
-import { GatewayPaths, type GatewayConfig } from "./gateway-files.js";
+import { gatewayCaPath, GatewayPaths, type GatewayConfig } from "./gateway-files.js";
 import { GatewayMetrics } from "./gateway-metrics.js";
 import { createHttpGateway } from "./http-gateway.js";
+import { HttpsTermination } from "./https-termination.js";
 import { createTlsGateway } from "./tls-gateway.js";
 
 /**
@@ -41,8 +43,21 @@ async function main(): Promise<void> {
     log,
   };
 
-  const tls = createTlsGateway(ctx);
+  // Without its CA the gateway still routes everything else (apiservers, HTTP, routes with their own certificates).
+  const ca = await GatewayCa.ensure(paths).then(
+    ({ ca, made }) => {
+      if (made !== "reused")
+        log.info({ ca: gatewayCaPath(paths), made }, "gateway CA made (clients trust it with curl --cacert)");
+      return ca;
+    },
+    (err: unknown) => {
+      log.error({ err, dir: paths.tlsDir }, "gateway CA unusable: HTTPS routes with the gateway's certificate fail");
+      return undefined;
+    },
+  );
+
   const http = createHttpGateway(ctx);
+  const tls = createTlsGateway(ctx, new HttpsTermination(ctx, ca, http));
   await listen(tls, config.listen, "--gateway-listen");
   await listen(http, config.httpListen, "--gateway-http-listen");
   // Last: a control socket that answers means both ports are listening (ensureGateway waits for it).

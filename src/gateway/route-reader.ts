@@ -30,7 +30,7 @@ export async function readClusterRoute(paths: GatewayPaths, clusterId: string): 
 }
 
 /** Host names that may name a file: DNS characters only, so no path can be smuggled in. */
-const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
+export const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 
 export async function readHttpRoute(paths: GatewayPaths, hostname: string): Promise<HttpRoute | undefined> {
   if (!HOSTNAME.test(hostname)) return undefined;

@@ -3,22 +3,26 @@ import { KEEPALIVE_DELAY_MS, type GatewayContext } from "./gateway-context.js";
 import { clusterHostname } from "./gateway-files.js";
 import { CLUSTER_ID } from "./route-reader.js";
 import { MAX_SNI_BUFFER_BYTES, parseSni } from "./sni.js";
-import { connectUpstream } from "./upstream-connect.js";
+import type { HttpsTermination } from "./https-termination.js";
+import { connectUpstream, RETRY_AFTER_WAKE_MS } from "./upstream-connect.js";
 import { runningRoute } from "./wake-hold.js";
 
 /** A client that sends no complete ClientHello within this long is dropped. */
 export const CLIENT_HELLO_TIMEOUT_MS = 10_000;
-const RETRY_AFTER_WAKE_MS = 5_000;
 
 /**
  * TLS passthrough by SNI: the ClientHello is read (not answered), the route of the cluster it
  * names is looked up, and the bytes go on to that cluster's apiserver untouched, so the client
  * certificate is checked by the apiserver itself. Only `<id>.<cluster domain>` exactly routes;
  * the id picks the route file and nothing else, so a connection never reaches another cluster.
+ *
+ * Any other name is closed at once, unless `https` terminates it: a fixed HttpRoute with `tls`
+ * for exactly that name (ephemeral services). Apiserver names are decided first, so no route
+ * file can take a cluster's name over.
  */
-export function createTlsGateway(ctx: GatewayContext): Server {
+export function createTlsGateway(ctx: GatewayContext, https?: HttpsTermination): Server {
   return createServer({ allowHalfOpen: true }, (client) => {
-    handleConnection(ctx, client).catch((err: unknown) => {
+    handleConnection(ctx, client, https).catch((err: unknown) => {
       ctx.log.error({ err }, "TLS gateway connection failed");
       client.destroy();
     });
@@ -34,7 +38,7 @@ export function clusterIdOfSni(hostname: string, clusterDomain: string): string 
   return CLUSTER_ID.test(id) && clusterHostname(id, clusterDomain.toLowerCase()) === name ? id : undefined;
 }
 
-async function handleConnection(ctx: GatewayContext, client: Socket): Promise<void> {
+async function handleConnection(ctx: GatewayContext, client: Socket, https?: HttpsTermination): Promise<void> {
   const { metrics, log } = ctx;
   client.on("error", (err) => log.debug({ err }, "client socket error"));
   client.setKeepAlive(true, KEEPALIVE_DELAY_MS);
@@ -50,6 +54,11 @@ async function handleConnection(ctx: GatewayContext, client: Socket): Promise<vo
   }
   const clusterId = clusterIdOfSni(hello.hostname, ctx.config.clusterDomain);
   if (!clusterId) {
+    if (https && (await https.terminates(hello.hostname))) {
+      if (client.destroyed) return;
+      https.serve(client, hello.buffered);
+      return;
+    }
     metrics.refuse("unknown_cluster");
     log.debug({ remote: client.remoteAddress, sni: hello.hostname }, "TLS connection for a name that is no cluster's");
     client.destroy();

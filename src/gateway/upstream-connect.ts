@@ -1,6 +1,9 @@
 import { connect, type Socket } from "node:net";
 import { KEEPALIVE_DELAY_MS, splitHostPort } from "./gateway-context.js";
 
+/** How long a refused connect is retried right after a wake. */
+export const RETRY_AFTER_WAKE_MS = 5_000;
+
 /**
  * A TCP connection to a cluster's address. Right after a wake the runtime has seen the
  * apiserver ready, but a refused connect is retried for a few seconds all the same: it costs

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { GatewayPaths, type GatewayConfig } from "../../gateway/gateway-files.js";
+import { gatewayCaPath, GatewayPaths, type GatewayConfig } from "../../gateway/gateway-files.js";
 import { dataDir } from "../../util/paths.js";
 
 /**
@@ -18,7 +18,8 @@ export function registerGateway(program: Command): void {
       `
 Examples:
   $ sudo bin/tempkube gateway status
-  $ sudo bin/tempkube gateway stop      # cuts every connection through it; the next server start starts it again`,
+  $ sudo bin/tempkube gateway stop      # cuts every connection through it; the next server start starts it again
+  $ curl --cacert "$(sudo bin/tempkube gateway ca)" https://<service host>:<gateway port>/`,
     );
   const dirOf = () => {
     const opts = gateway.opts<{ dataDir?: string }>();
@@ -44,6 +45,23 @@ Examples:
             : " (no server has configured one in this data dir)") +
           `\nlog: ${paths.logDir}/gateway.log\n`,
       );
+    });
+  gateway
+    .command("ca")
+    .description("Where the CA of the gateway's HTTPS certificates is (what clients trust for services' HTTPS)")
+    .option("--pem", "print the certificate itself, not its path")
+    .action(async (opts: { pem?: boolean }) => {
+      const file = gatewayCaPath(new GatewayPaths(dirOf()));
+      const pem = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== "ENOENT") throw err;
+        return undefined;
+      });
+      if (pem === undefined) {
+        process.stderr.write(`no gateway CA at ${file} yet: the gateway makes it when it first starts\n`);
+        process.exitCode = 1;
+        return;
+      }
+      process.stdout.write(opts.pem ? pem : `${file}\n`);
     });
   gateway
     .command("stop")
