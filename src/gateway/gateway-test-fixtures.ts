@@ -175,9 +175,14 @@ export async function echoBackend(): Promise<{ server: HttpServer; port: number 
 }
 
 /** A plain HTTP GET to the HTTP gateway with the given Host. */
-export function httpGet(port: number, host: string, path = "/"): Promise<{ status: number; text: string }> {
+export function httpGet(
+  port: number,
+  host: string,
+  path = "/",
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: "127.0.0.1", port, path, headers: { host }, agent: false }, (res) => {
+    const req = httpRequest({ host: "127.0.0.1", port, path, headers: { ...headers, host }, agent: false }, (res) => {
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (d: string) => (text += d));
@@ -186,4 +191,55 @@ export function httpGet(port: number, host: string, path = "/"): Promise<{ statu
     req.on("error", reject);
     req.end();
   });
+}
+
+/** An HTTPS GET through the gateway's TLS port: SNI and Host the service's name, trusting `ca` only. */
+export function httpsGet(
+  port: number,
+  servername: string,
+  ca: string,
+  path = "/",
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string; peerCertificate: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      { host: "127.0.0.1", port, servername, ca: [ca], path, headers: { host: servername, ...headers }, agent: false },
+      (res) => {
+        const peer = (res.socket as TLSSocket).getPeerCertificate();
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (text += d));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, text, peerCertificate: String(peer.subjectaltname ?? "") }),
+        );
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/**
+ * A hand-made ClientHello for `servername` offering only the cipher suites given (by default
+ * just TLS_EMPTY_RENEGOTIATION_INFO_SCSV, so no handshake can succeed): what a broken or
+ * hostile client sends. RFC 8446 §4.1.2, RFC 6066 §3.
+ */
+export function craftedClientHello(servername: string, cipherSuites: number[] = [0x00ff]): Buffer {
+  const u16 = (n: number) => Buffer.from([n >> 8, n & 0xff]);
+  const name = Buffer.from(servername, "latin1");
+  const serverNameList = Buffer.concat([Buffer.from([0]), u16(name.length), name]);
+  const sni = Buffer.concat([u16(0), u16(serverNameList.length + 2), u16(serverNameList.length), serverNameList]);
+  const ciphers = Buffer.concat(cipherSuites.map(u16));
+  const body = Buffer.concat([
+    Buffer.from([3, 3]),
+    Buffer.alloc(32, 7),
+    Buffer.from([0]),
+    u16(ciphers.length),
+    ciphers,
+    Buffer.from([1, 0]),
+    u16(sni.length),
+    sni,
+  ]);
+  const handshake = Buffer.concat([Buffer.from([1, 0, body.length >> 8, body.length & 0xff]), body]);
+  return Buffer.concat([Buffer.from([22, 3, 1]), u16(handshake.length), handshake]);
 }

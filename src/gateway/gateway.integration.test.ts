@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { Agent } from "node:https";
 import { createServer, connect as netConnect, type Server } from "node:net";
 import { connect as tlsConnect } from "node:tls";
@@ -11,19 +11,29 @@ import { join } from "node:path";
 import { TempkubeError } from "../util/errors.js";
 import { freePort } from "../util/net.js";
 import { fetchGatewayActivity, fetchGatewayMetrics } from "./control-client.js";
-import { clusterHostname, GatewayPaths, serviceHostname, type GatewayConfig } from "./gateway-files.js";
+import {
+  clusterHostname,
+  gatewayCaKeyPath,
+  gatewayCaPath,
+  GatewayPaths,
+  serviceHostname,
+  type GatewayConfig,
+} from "./gateway-files.js";
 import { ensureGateway, GATEWAY_COMPONENT, gatewayRunning, stopGateway } from "./gateway-process.js";
 import {
+  craftedClientHello,
   echoBackend,
   fakeCluster,
   getThroughGateway,
   httpGet,
+  httpsGet,
   setSleeping,
   tlsOutcome,
   writeHttpRoute,
   writeRoute,
   type FakeCluster,
 } from "./gateway-test-fixtures.js";
+import { CertificateAuthority } from "../runtime/local/pki.js";
 import { Supervisor } from "../runtime/local/supervisor.js";
 
 const DOMAIN = "clusters.tempkube.local";
@@ -34,6 +44,27 @@ async function until(what: string, check: () => Promise<boolean> | boolean, time
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Sends `request` on a TLS connection to the gateway (SNI `servername`) and returns all it answers until it closes. */
+function rawHttps(port: number, servername: string, ca: string, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = tlsConnect({ host: "127.0.0.1", port, servername, ca: [ca] });
+    let text = "";
+    sock.setEncoding("utf8");
+    sock.on("data", (d: string) => (text += d));
+    sock.once("secureConnect", () => sock.write(request));
+    sock.once("error", reject);
+    sock.once("close", () => resolve(text));
+  });
+}
+
+function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile("curl", ["-sS", "--max-time", "20", ...args], (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as NodeJS.ErrnoException).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 }
 
 function metricValue(text: string, series: string): number {
@@ -269,6 +300,233 @@ describe("gateway process", { timeout: 120_000 }, () => {
     sock.write("ping through the gateway");
     await until("the echo", () => Buffer.concat(received).toString() === "ping through the gateway");
     sock.destroy();
+  });
+
+  it("wakes the cluster of a fixed route with a clusterId, counts it as its activity, and answers 503 while it is stopped", async () => {
+    const host = `svc1.services.${DOMAIN}`;
+    await writeHttpRoute(dataDir, { hostname: host, target: `127.0.0.1:${backendPort}`, clusterId: "alpha1" });
+    const t0 = Date.now();
+    const metricsBefore = (await fetchGatewayMetrics(paths)) ?? "";
+    const ok = await httpGet(config.httpListen.port, host, "/first");
+    assert.equal(ok.status, 200, ok.text);
+    const activity = await fetchGatewayActivity(paths);
+    assert.ok(activity && activity.clusters.alpha1.lastActiveAt >= t0, "the request is alpha1's activity");
+    const metricsAfter = (await fetchGatewayMetrics(paths)) ?? "";
+    const series = 'tempkube_gateway_connections_total{cluster="alpha1",protocol="http"}';
+    assert.equal(metricValue(metricsAfter, series) - metricValue(metricsBefore, series), 1);
+
+    try {
+      // Stopped by its owner (not asleep): refused at once, as the LoadBalancer path does.
+      await writeRoute(dataDir, alpha, "stopped");
+      const stopped = await httpGet(config.httpListen.port, host);
+      assert.equal(stopped.status, 503, stopped.text);
+      assert.match(stopped.text, /alpha1 is stopped/);
+
+      await setSleeping(dataDir, "alpha1", true);
+      let settled = false;
+      const answer = httpGet(config.httpListen.port, host, "/woken").finally(() => (settled = true));
+      await until("the wake file", () => existsSync(paths.wake("alpha1")));
+      assert.equal(settled, false, "the request is held while the cluster sleeps");
+      await writeRoute(dataDir, alpha, "running");
+      await setSleeping(dataDir, "alpha1", false);
+      await rm(paths.wake("alpha1"));
+      const res = await answer;
+      assert.equal(res.status, 200, res.text);
+      assert.equal((JSON.parse(res.text) as { url: string }).url, "/woken");
+    } finally {
+      await writeRoute(dataDir, alpha, "running");
+      await setSleeping(dataDir, "alpha1", false);
+      await rm(paths.wake("alpha1"), { force: true });
+    }
+
+    await writeHttpRoute(dataDir, { hostname: `gone.services.${DOMAIN}`, target: "127.0.0.1:1", clusterId: "nosuch9" });
+    const gone = await httpGet(config.httpListen.port, `gone.services.${DOMAIN}`);
+    assert.equal(gone.status, 404, gone.text);
+    assert.match(gone.text, /no cluster nosuch9/);
+  });
+
+  it("sets X-Forwarded-Proto/Host itself: what a client claims in them is not passed on", async () => {
+    await writeHttpRoute(dataDir, { hostname: "static.example.test", target: `127.0.0.1:${backendPort}` });
+    const res = await httpGet(config.httpListen.port, "static.example.test", "/", {
+      "x-forwarded-proto": "https",
+      "x-forwarded-host": "bank.example",
+      "x-forwarded-port": "443",
+      "x-forwarded-for": "10.9.9.9",
+    });
+    const body = JSON.parse(res.text) as { headers: Record<string, string> };
+    assert.equal(body.headers["x-forwarded-proto"], "http");
+    assert.equal(body.headers["x-forwarded-host"], "static.example.test");
+    assert.equal(body.headers["x-forwarded-port"], "80");
+    assert.equal(body.headers["x-forwarded-for"], "10.9.9.9,127.0.0.1", "appended to, the gateway's entry last");
+  });
+
+  it("serves HTTPS for a route with the gateway's certificate, issued by the gateway CA (curl --cacert)", async () => {
+    const caFile = gatewayCaPath(paths);
+    assert.equal((await stat(gatewayCaKeyPath(paths))).mode & 0o777, 0o600);
+    const ca = await readFile(caFile, "utf8");
+    const host = `web.services.${DOMAIN}`;
+    await writeHttpRoute(dataDir, {
+      hostname: host,
+      target: `127.0.0.1:${backendPort}`,
+      tls: "gateway",
+      clusterId: "alpha1",
+    });
+
+    const metricsBefore = (await fetchGatewayMetrics(paths)) ?? "";
+    const res = await httpsGet(config.listen.port, host, ca, "/secure?x=1");
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.peerCertificate, `DNS:${host}`);
+    const body = JSON.parse(res.text) as { url: string; headers: Record<string, string> };
+    assert.equal(body.url, "/secure?x=1");
+    assert.equal(body.headers["x-forwarded-proto"], "https");
+    assert.equal(body.headers["x-forwarded-host"], host);
+    const metricsAfter = (await fetchGatewayMetrics(paths)) ?? "";
+    const series = 'tempkube_gateway_connections_total{cluster="alpha1",protocol="https"}';
+    assert.equal(metricValue(metricsAfter, series) - metricValue(metricsBefore, series), 1);
+
+    // What a user does: curl with the CA, the name resolved to the gateway.
+    const viaCurl = await curl([
+      "--cacert",
+      caFile,
+      "--resolve",
+      `${host}:${config.listen.port}:127.0.0.1`,
+      `https://${host}:${config.listen.port}/curl`,
+    ]);
+    assert.equal(viaCurl.code, 0, viaCurl.stderr);
+    assert.equal((JSON.parse(viaCurl.stdout) as { url: string }).url, "/curl");
+    // The same certificate for another name of the CA's is not valid for this one.
+    await writeHttpRoute(dataDir, {
+      hostname: `other.services.${DOMAIN}`,
+      target: `127.0.0.1:${backendPort}`,
+      tls: "gateway",
+    });
+    const other = await httpsGet(config.listen.port, `other.services.${DOMAIN}`, ca);
+    assert.equal(other.peerCertificate, `DNS:other.services.${DOMAIN}`);
+
+    // A request for another host on this connection is not served with this name's certificate.
+    const misdirected = await rawHttps(
+      config.listen.port,
+      host,
+      ca,
+      `GET / HTTP/1.1\r\nHost: ${serviceHostname("web", "default", "alpha1", DOMAIN)}\r\nConnection: close\r\n\r\n`,
+    );
+    assert.match(misdirected, /^HTTP\/1\.1 421 /);
+    const noHost = await rawHttps(config.listen.port, host, ca, "GET / HTTP/1.0\r\n\r\n");
+    assert.match(noHost, /^HTTP\/1\.1 421 /);
+
+    // WebSockets too.
+    const ws = await new Promise<string>((resolve, reject) => {
+      const sock = tlsConnect({ host: "127.0.0.1", port: config.listen.port, servername: host, ca: [ca] });
+      let text = "";
+      sock.setEncoding("utf8");
+      sock.on("data", (d: string) => {
+        text += d;
+        if (text.includes("\r\n\r\n") && !text.endsWith("ping")) sock.write("ping");
+        if (text.endsWith("ping")) {
+          sock.destroy();
+          resolve(text);
+        }
+      });
+      sock.once("error", reject);
+      sock.once("secureConnect", () =>
+        sock.write(`GET /ws HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`),
+      );
+    });
+    assert.match(ws, /^HTTP\/1\.1 101 [^]*ping$/);
+  });
+
+  it("serves HTTPS with a route's own certificate files, read again when they are replaced", async () => {
+    const host = "own.example.test";
+    const dir = join(dataDir, "test-certs");
+    await mkdir(dir, { recursive: true });
+    const tls = { certFile: join(dir, "own.crt"), keyFile: join(dir, "own.key") };
+    const writePair = async (ca: CertificateAuthority) => {
+      const pair = await ca.issue({ commonName: host, usage: "server", dnsNames: [host] });
+      await writeFile(`${tls.keyFile}.tmp`, pair.keyPem);
+      await writeFile(`${tls.certFile}.tmp`, pair.certPem);
+      await rm(tls.keyFile, { force: true });
+      await rm(tls.certFile, { force: true });
+      await writeFile(tls.keyFile, pair.keyPem);
+      await writeFile(tls.certFile, pair.certPem);
+    };
+    const first = await CertificateAuthority.create("tenant-ca-1");
+    await writePair(first);
+    await writeHttpRoute(dataDir, { hostname: host, target: `127.0.0.1:${backendPort}`, tls });
+    const res = await httpsGet(config.listen.port, host, first.certPem, "/own");
+    assert.equal(res.status, 200, res.text);
+    assert.equal((JSON.parse(res.text) as { url: string }).url, "/own");
+
+    const second = await CertificateAuthority.create("tenant-ca-2");
+    await writePair(second);
+    assert.equal((await httpsGet(config.listen.port, host, second.certPem)).status, 200);
+    await assert.rejects(
+      httpsGet(config.listen.port, host, first.certPem),
+      /self-signed|unable to verify|certificate/i,
+    );
+  });
+
+  it("gives no TLS to a name without an HTTPS route, keeps apiserver names for apiservers, survives bad hellos", async () => {
+    const ca = await readFile(gatewayCaPath(paths), "utf8");
+    await writeHttpRoute(dataDir, { hostname: "plain.example.test", target: `127.0.0.1:${backendPort}` });
+    assert.equal(await tlsOutcome(config.listen.port, "plain.example.test", alpha), "closed", "a route without tls");
+    assert.equal(await tlsOutcome(config.listen.port, "nothing.example.test", alpha), "closed", "no route");
+    await writeHttpRoute(dataDir, {
+      hostname: "sneaky.example.test",
+      target: `127.0.0.1:${backendPort}`,
+      tls: { certFile: `${paths.tlsDir}/../tls/ca.crt`, keyFile: gatewayCaKeyPath(paths) },
+    });
+    assert.equal(await tlsOutcome(config.listen.port, "sneaky.example.test", alpha), "closed", "a path with ..");
+    await writeHttpRoute(dataDir, {
+      hostname: "cakey.example.test",
+      target: `127.0.0.1:${backendPort}`,
+      tls: { certFile: gatewayCaPath(paths), keyFile: gatewayCaKeyPath(paths) },
+    });
+    await assert.rejects(
+      httpsGet(config.listen.port, "cakey.example.test", ca),
+      "the CA's own certificate is not the name's",
+    );
+
+    // A route file with an apiserver's name takes nothing over: the apiserver still answers.
+    await writeHttpRoute(dataDir, {
+      hostname: clusterHostname("alpha1", DOMAIN),
+      target: `127.0.0.1:${backendPort}`,
+      tls: "gateway",
+    });
+    try {
+      const a = await getThroughGateway(config.listen.port, clusterHostname("alpha1", DOMAIN), alpha);
+      assert.deepEqual(a.json, { cluster: "alpha1", client: "user-of-alpha1", url: "/version" });
+    } finally {
+      await rm(`${paths.httpRoutesDir}/${clusterHostname("alpha1", DOMAIN)}.json`);
+    }
+
+    // Hellos for an HTTPS route that no TLS stack can answer: refused, counted, nothing else affected.
+    const host = `web.services.${DOMAIN}`;
+    await writeHttpRoute(dataDir, { hostname: host, target: `127.0.0.1:${backendPort}`, tls: "gateway" });
+    const before = (await fetchGatewayMetrics(paths)) ?? "";
+    for (const hello of [
+      craftedClientHello(host),
+      Buffer.concat([craftedClientHello(host, [0x1301, 0xc02b]), Buffer.from("garbage after the hello")]),
+      craftedClientHello(host, []),
+    ]) {
+      const answer = await new Promise<Buffer>((resolve) => {
+        const sock = netConnect(config.listen.port, "127.0.0.1");
+        const got: Buffer[] = [];
+        sock.on("data", (d: Buffer) => got.push(d));
+        sock.on("error", () => undefined);
+        sock.on("close", () => resolve(Buffer.concat(got)));
+        sock.write(hello);
+      });
+      // At most a TLS alert (content type 21), never a ServerHello (22).
+      assert.ok(answer.length === 0 || answer[0] === 21, answer.toString("hex"));
+    }
+    const after = (await fetchGatewayMetrics(paths)) ?? "";
+    const series = 'tempkube_gateway_refused_total{reason="tls_handshake"}';
+    assert.equal(metricValue(after, series) - metricValue(before, series), 3);
+    assert.equal((await httpsGet(config.listen.port, host, ca)).status, 200, "the gateway still serves");
+    assert.equal(
+      (await getThroughGateway(config.listen.port, clusterHostname("beta22", DOMAIN), beta)).json.cluster,
+      "beta22",
+    );
   });
 
   it("keeps a proxied connection open when the process that started the gateway is SIGKILLed", async () => {
