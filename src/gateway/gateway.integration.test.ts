@@ -384,6 +384,26 @@ describe("gateway process", { timeout: 120_000 }, () => {
     const series = 'tempkube_gateway_connections_total{cluster="alpha1",protocol="https"}';
     assert.equal(metricValue(metricsAfter, series) - metricValue(metricsBefore, series), 1);
 
+    // Its cluster asleep: the handshake is answered at once, the request held until the wake.
+    try {
+      await writeRoute(dataDir, alpha, "stopped");
+      await setSleeping(dataDir, "alpha1", true);
+      let settled = false;
+      const held = httpsGet(config.listen.port, host, ca, "/after-wake").finally(() => (settled = true));
+      await until("the wake file", () => existsSync(paths.wake("alpha1")));
+      assert.equal(settled, false, "the request is held while the cluster sleeps");
+      await writeRoute(dataDir, alpha, "running");
+      await setSleeping(dataDir, "alpha1", false);
+      await rm(paths.wake("alpha1"));
+      const woken = await held;
+      assert.equal(woken.status, 200, woken.text);
+      assert.equal((JSON.parse(woken.text) as { url: string }).url, "/after-wake");
+    } finally {
+      await writeRoute(dataDir, alpha, "running");
+      await setSleeping(dataDir, "alpha1", false);
+      await rm(paths.wake("alpha1"), { force: true });
+    }
+
     // What a user does: curl with the CA, the name resolved to the gateway.
     const viaCurl = await curl([
       "--cacert",
@@ -411,6 +431,14 @@ describe("gateway process", { timeout: 120_000 }, () => {
       `GET / HTTP/1.1\r\nHost: ${serviceHostname("web", "default", "alpha1", DOMAIN)}\r\nConnection: close\r\n\r\n`,
     );
     assert.match(misdirected, /^HTTP\/1\.1 421 /);
+    // Not even for a name that has an HTTPS route of its own: each name is served on its own connection.
+    const otherName = await rawHttps(
+      config.listen.port,
+      host,
+      ca,
+      `GET / HTTP/1.1\r\nHost: other.services.${DOMAIN}\r\nConnection: close\r\n\r\n`,
+    );
+    assert.match(otherName, /^HTTP\/1\.1 421 /);
     const noHost = await rawHttps(config.listen.port, host, ca, "GET / HTTP/1.0\r\n\r\n");
     assert.match(noHost, /^HTTP\/1\.1 421 /);
 
