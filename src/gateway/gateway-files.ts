@@ -54,6 +54,9 @@ export interface HttpRoute {
    * HTTPS for this host name on the gateway's TLS port (terminated there, then proxied as HTTP):
    * PEM files (a copy of the Ephemeron's `tlsSecretName`), or "gateway" for the gateway's own
    * certificate for the name. Absent: HTTP only.
+   * The files must be absolute paths without `.`/`..` segments, the certificate (first in the
+   * file; intermediates may follow) must name `hostname` and match the key, else the handshake
+   * is refused and the gateway logs why. They are read again when they change (inode, size, mtime).
    */
   tls?: { certFile: string; keyFile: string } | "gateway";
   /** Who wrote it, for clean-up: `ephemeron/<cluster id>/<name>`. */
