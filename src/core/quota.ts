@@ -8,16 +8,32 @@ export interface TokenLimits {
   /** Size presets the token may ask for. */
   sizes: string[] | null;
   privileged: boolean;
+  /** Ephemeral services (issue 14) that may exist at once. */
+  maxServices: number | null;
+  /** The longest lifetime a service may be given (at create or extend). */
+  maxServiceMinutes: number | null;
 }
 
-export const NO_LIMITS: TokenLimits = { maxClusters: null, maxTtlMinutes: null, sizes: null, privileged: true };
+export const NO_LIMITS: TokenLimits = {
+  maxClusters: null,
+  maxTtlMinutes: null,
+  sizes: null,
+  privileged: true,
+  maxServices: null,
+  maxServiceMinutes: null,
+};
 
-/** A tenant token created without explicit limits: three clusters at once, any size, a day at most, not privileged. */
+/**
+ * A tenant token created without explicit limits: three clusters at once, any size, a day at
+ * most, not privileged; five services at once, each for a day at most.
+ */
 export const DEFAULT_TENANT_LIMITS: TokenLimits = {
   maxClusters: 3,
   maxTtlMinutes: 24 * 60,
   sizes: null,
   privileged: false,
+  maxServices: 5,
+  maxServiceMinutes: 24 * 60,
 };
 
 /** Who is calling: a token's identity and its limits. */

@@ -102,7 +102,14 @@ describe("REST API: tokens, limits, capacity, OpenAPI (fake driver)", () => {
     });
     assert.equal(made.status, 201);
     assert.match(made.json.token, /^tk_/);
-    assert.deepEqual(made.json.limits, { maxClusters: 1, maxTtlMinutes: 30, sizes: ["1-small"], privileged: false });
+    assert.deepEqual(made.json.limits, {
+      maxClusters: 1,
+      maxTtlMinutes: 30,
+      sizes: ["1-small"],
+      privileged: false,
+      maxServices: 5,
+      maxServiceMinutes: 24 * 60,
+    });
     const ci = made.json.token as string;
     assert.equal((await call(ci, "GET", "/v1/tokens")).status, 403);
     assert.match((await call(ci, "POST", "/v1/tokens", { name: "x" })).json.message, /not an admin token/);

@@ -1,31 +1,20 @@
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { ClusterService } from "../service/cluster-service.js";
+import type { EphemeralServices } from "../service/ephemeral-services.js";
+import type { ServiceAuth } from "../services/service-auth.js";
 import type { TokenService } from "../service/token-service.js";
-import { TempkubeError, type ErrorType } from "../util/errors.js";
+import { TempkubeError } from "../util/errors.js";
+import { STATUS } from "./error-status.js";
 import { parseJsonWithComments } from "../util/jsonc.js";
 import { requireBearerToken } from "./auth.js";
 import { registerClusterRoutes } from "./cluster-routes.js";
+import { registerEphemeronRoutes } from "./ephemeron-routes.js";
 import { registerImageRoutes } from "./image-routes.js";
 import type { ServiceMetrics } from "./metrics.js";
+import { registerServiceRoutes } from "./service-routes.js";
 import { registerSmekRoutes } from "./smek-routes.js";
 import { registerTokenRoutes } from "./token-routes.js";
-
-const STATUS: Record<ErrorType, number> = {
-  "invalid-input": 400,
-  "not-found": 404,
-  conflict: 409,
-  // 409, not 503: the host is fine and will stay as it is until someone installs the version;
-  // retrying does not help, the command in the message does (README, "Versions on demand").
-  "not-installed": 409,
-  forbidden: 403,
-  capacity: 429,
-  setup: 503,
-  host: 503,
-  "child-process": 500,
-  runtime: 500,
-  timeout: 504,
-};
 
 /** What the routes call: the application services, and the metrics they are measured by. */
 export interface AppParts {
@@ -38,6 +27,10 @@ export interface AppParts {
   https?: { cert: string; key: string };
   /** More Prometheus text for /metrics (the gateway process's own registry). */
   extraMetrics?: () => Promise<string>;
+  /** Ephemeral services (issue 14): /v1/services and the ephemeron-compatible /ephemeron; absent, neither exists. */
+  services?: EphemeralServices;
+  /** /ephemeron/auth's signer and checker; needed with `services`. */
+  serviceAuth?: ServiceAuth;
 }
 
 /** The HTTP app: error mapping, body parsing, OpenAPI, authentication, then each resource's routes. */
@@ -48,6 +41,8 @@ export async function buildApp({
   uploadsDir,
   https,
   extraMetrics,
+  services,
+  serviceAuth,
 }: AppParts): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
@@ -115,5 +110,10 @@ export async function buildApp({
   registerTokenRoutes(app, tokens);
   registerImageRoutes(app, clusters, uploadsDir);
   registerSmekRoutes(app, clusters);
+  if (services) {
+    if (!serviceAuth) throw new TempkubeError("setup", "services need serviceAuth (the /ephemeron/auth signer)");
+    registerServiceRoutes(app, services);
+    await registerEphemeronRoutes(app, services, serviceAuth, tokens);
+  }
   return app;
 }

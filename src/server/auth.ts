@@ -11,10 +11,15 @@ declare module "fastify" {
 /** Paths anyone may read: probes, scrapes and the API's own description. */
 const PUBLIC_PATHS = new Set(["/healthz", "/metrics", "/openapi.json"]);
 
-/** Every other request carries a bearer token the store knows (401 otherwise); its identity rides on the request. */
+/**
+ * Every other request carries a bearer token the store knows (401 otherwise); its identity
+ * rides on the request. Routes marked `config.ownAuth` (the ephemeron surface, whose callers
+ * hold /auth JWTs) authenticate their callers themselves.
+ */
 export function requireBearerToken(app: FastifyInstance, tokens: TokenService): void {
   app.addHook("onRequest", async (req: FastifyRequest) => {
     if (PUBLIC_PATHS.has(req.url)) return;
+    if (req.routeOptions.config?.ownAuth) return;
     const header = req.headers.authorization ?? "";
     const token = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
     const identity = token ? await tokens.identify(token) : undefined;

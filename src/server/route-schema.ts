@@ -10,6 +10,7 @@ const ERROR_MEANING: Record<number, string> = {
     "not possible in the cluster's current state; or (error `not-installed`) the Kubernetes version is offered but not " +
     "installed on the server's host: the message names the command that installs it, and nothing was made",
   429: "host capacity reached; retry later",
+  503: "a part the request needs is not available now (for services: the services cluster); retry later",
 };
 
 /** The schema of a route: request parts validated, answers documented (errors by status). */
@@ -19,9 +20,13 @@ export function routeSchema(
   ok: Record<string, unknown> | undefined,
   okStatus = 200,
   tags = ["clusters"],
+  meanings: Partial<Record<number, string>> = {},
 ) {
   const errors = Object.fromEntries(
-    [400, 401, 403, 404, 409, 429].map((code) => [code, { ...errorSchema, description: ERROR_MEANING[code] }]),
+    [400, 401, 403, 404, 409, 429, ...(meanings[503] ? [503] : [])].map((code) => [
+      code,
+      { ...errorSchema, description: meanings[code] ?? ERROR_MEANING[code] },
+    ]),
   );
   return {
     schema: {

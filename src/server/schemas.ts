@@ -9,6 +9,7 @@ import {
 } from "../core/cluster-spec.js";
 import { MAX_IDLE_MINUTES } from "../core/idle.js";
 import { KUBERNETES_RELEASES } from "../setup/catalogue.js";
+import { MAX_SERVICE_MINUTES, serviceSpecSchema } from "../services/service-spec.js";
 
 /**
  * The JSON schemas of the REST API. The same objects validate requests (Fastify/ajv) and
@@ -159,6 +160,17 @@ const tokenLimitProperties = {
     type: "boolean",
     description: "may create privileged clusters, whose pods may be root on the host: give it to trusted users only",
   },
+  maxServices: {
+    type: ["integer", "null"],
+    minimum: 0,
+    description: "ephemeral services that may exist at once (null: no limit)",
+  },
+  maxServiceMinutes: {
+    type: ["integer", "null"],
+    minimum: 1,
+    maximum: MAX_SERVICE_MINUTES,
+    description: "the longest lifetime of a service, at create or extend (null: up to the server's maximum)",
+  },
 } as const;
 
 export const createTokenBodySchema = {
@@ -215,5 +227,76 @@ export const imageLoadedSchema = {
       items: { type: "string" },
       description: "the image references the archive named, as pods use them",
     },
+  },
+} as const;
+
+/** A service's id: an xid from the API, or any object name a kubectl user gave (a DNS label: it is the route's first label). */
+export const SERVICE_ID_PATTERN = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
+
+const lifetimeMinutes = {
+  type: "integer",
+  minimum: 1,
+  maximum: MAX_SERVICE_MINUTES,
+  description: "minutes until the service and all it owns are deleted, counted from now (the token may allow fewer)",
+} as const;
+
+export const createServiceBodySchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["lifetimeMinutes"],
+  properties: {
+    preset: { type: "string", minLength: 1, description: "a preset of the server's --services-config" },
+    service: serviceSpecSchema,
+    lifetimeMinutes,
+    wait: {
+      type: "boolean",
+      default: false,
+      description: "answer once the service serves (host set), fails, or the server's wait timeout passes",
+    },
+  },
+} as const;
+
+export const extendServiceBodySchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["lifetimeMinutes"],
+  properties: { lifetimeMinutes },
+} as const;
+
+export const serviceIdParamsSchema = {
+  type: "object",
+  required: ["id"],
+  properties: { id: { type: "string", pattern: SERVICE_ID_PATTERN } },
+} as const;
+
+export const serviceSchema = {
+  type: "object",
+  properties: {
+    id: { type: "string" },
+    host: {
+      type: ["string", "null"],
+      description: "the host name it is served at through the gateway; null until a request through the route answered",
+    },
+    url: { type: ["string", "null"], description: "http(s)://<host>[:<gateway port>]/ once it serves" },
+    expirationTime: { type: "string", format: "date-time" },
+    tls: { type: "boolean", description: "served over HTTPS with the service's own certificate (tlsSecretName)" },
+    phase: { type: "string", enum: ["pending", "starting", "available", "failed", "deleting"] },
+    conditions: {
+      type: "array",
+      items: {
+        type: "object",
+        properties: {
+          type: { type: "string", enum: ["PodReady", "Available"] },
+          status: { type: "string", enum: ["True", "False", "Unknown"] },
+          lastTransitionTime: { type: "string" },
+          reason: { type: "string" },
+          message: { type: "string" },
+        },
+      },
+    },
+    image: { type: "string" },
+    port: { type: "integer" },
+    createdBy: { type: ["string", "null"], description: "token:<id>, or uid.app for an /ephemeron/auth token" },
+    createdAt: { type: ["string", "null"], format: "date-time" },
   },
 } as const;

@@ -27,6 +27,9 @@ import { hostNames, loadGivenCertificate, selfSignedCertificate, withListenHost,
 import { ServiceMetrics } from "./metrics.js";
 import { ClusterService } from "../service/cluster-service.js";
 import { TokenService } from "../service/token-service.js";
+import { EphemeralServices, type EphemeralServicesOptions } from "../service/ephemeral-services.js";
+import type { ServicesConfig } from "../services/presets.js";
+import { ServiceAuth } from "../services/service-auth.js";
 import type { GatewayLink } from "../controller/gateway-link.js";
 
 export interface ServerOptions {
@@ -59,6 +62,12 @@ export interface ServerOptions {
   gateway?: Omit<GatewayConfig, "publicAddress"> & { publicAddress?: string };
   /** HTTPS with the operator's certificate, or a self-signed one kept in <dataDir>/api-tls; plain HTTP without. */
   tls?: { certFile: string; keyFile: string } | "self-signed";
+  /**
+   * Ephemeral services (issue 14): the services cluster's objects (made on first use by
+   * `getApi`), the presets and apps of `--services-config`. Absent: no /v1/services, no /ephemeron.
+   * The /ephemeron/auth signing secret is <dataDir>/services-jwt-secret (made on first start).
+   */
+  services?: Omit<EphemeralServicesOptions, "clock" | "config"> & { config: ServicesConfig };
 }
 
 export interface RunningServer {
@@ -153,7 +162,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       },
     },
   );
+  const services = options.services && new EphemeralServices({ ...options.services, clock });
+  const serviceAuth = options.services && (await ServiceAuth.open(dir, options.services.config.apps, clock));
   const app = await buildApp({
+    services,
+    serviceAuth,
     clusters,
     tokens: new TokenService(store, clock),
     metrics,

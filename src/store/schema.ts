@@ -12,6 +12,7 @@ import {
   type Transaction,
 } from "kysely";
 import { Pool } from "pg";
+import { DEFAULT_TENANT_LIMITS } from "../core/quota.js";
 import { TempkubeError, redactSecrets } from "../util/errors.js";
 import { logger } from "../util/log.js";
 
@@ -55,6 +56,8 @@ export interface TokenRow {
   sizes: string | null;
   privileged: number;
   revoked_at: number | null;
+  max_services: number | null;
+  max_service_minutes: number | null;
 }
 
 export interface OutboxRow {
@@ -179,6 +182,19 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
         for (const name of ["running_since", "slept_at"]) {
           await db.schema.alterTable("clusters").addColumn(name, "bigint").execute();
         }
+      },
+    },
+    // Ephemeral services' limits (issue 14). Tenant tokens made before get the tenant defaults
+    // (core/quota.ts DEFAULT_TENANT_LIMITS), not "no limit": nobody chose to let them fill the
+    // services cluster. Admin tokens keep null (they have no limits anyway).
+    "006_token_service_limits": {
+      async up(db: Kysely<unknown>) {
+        for (const name of ["max_services", "max_service_minutes"]) {
+          await db.schema.alterTable("tokens").addColumn(name, "integer").execute();
+        }
+        await sql`update tokens set max_services = ${DEFAULT_TENANT_LIMITS.maxServices}, max_service_minutes = ${DEFAULT_TENANT_LIMITS.maxServiceMinutes} where admin = 0`.execute(
+          db,
+        );
       },
     },
   };

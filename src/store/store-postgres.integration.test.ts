@@ -63,6 +63,7 @@ describe("store on PostgreSQL", () => {
           "003_cluster_generation",
           "004_token_limits_labels_pool",
           "005_cluster_sleep",
+          "006_token_service_limits",
         ],
       );
     } finally {
@@ -96,6 +97,36 @@ describe("store on PostgreSQL", () => {
     try {
       const old = await store.clusters.get("old1");
       assert.deepEqual([old?.idleMinutes, old?.runningSince, old?.sleptAt], [0, null, null]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("gives tenant tokens made before service limits the tenant defaults, admin tokens none", async () => {
+    assert.ok(postgres);
+    const url = await postgres.createDatabase("before_service_limits");
+    const made = await Store.openPostgres(url);
+    const admin = await made.tokens.create("admin", true, 1);
+    const ci = await made.tokens.create("ci", false, 2);
+    await made.close();
+    const { Client } = (await import("pg")).default;
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    try {
+      // The database as migration 005 left it.
+      await client.query("alter table tokens drop column max_services, drop column max_service_minutes");
+      await client.query("delete from kysely_migration where name = '006_token_service_limits'");
+    } finally {
+      await client.end();
+    }
+    const store = await Store.openPostgres(url);
+    try {
+      const limits = async (token: string) => (await store.tokens.identify(token))?.limits;
+      assert.deepEqual([(await limits(ci.token))?.maxServices, (await limits(ci.token))?.maxServiceMinutes], [5, 1440]);
+      assert.deepEqual(
+        [(await limits(admin.token))?.maxServices, (await limits(admin.token))?.maxServiceMinutes],
+        [null, null],
+      );
     } finally {
       await store.close();
     }

@@ -32,6 +32,33 @@ describe("store on SQLite", () => {
     }
   });
 
+  it("gives tenant tokens made before service limits the tenant defaults, admin tokens none", async () => {
+    const file = join(dir, "before-service-limits.db");
+    const made = await Store.openSqlite(file);
+    const admin = await made.tokens.create("admin", true, 1);
+    const ci = await made.tokens.create("ci", false, 2);
+    await made.close();
+    const db = new SQLite(file);
+    try {
+      // The database as migration 005 left it.
+      for (const column of ["max_services", "max_service_minutes"]) db.exec(`alter table tokens drop column ${column}`);
+      db.exec("delete from kysely_migration where name = '006_token_service_limits'");
+    } finally {
+      db.close();
+    }
+    const store = await Store.openSqlite(file);
+    try {
+      const limits = async (token: string) => (await store.tokens.identify(token))?.limits;
+      assert.deepEqual([(await limits(ci.token))?.maxServices, (await limits(ci.token))?.maxServiceMinutes], [5, 1440]);
+      assert.deepEqual(
+        [(await limits(admin.token))?.maxServices, (await limits(admin.token))?.maxServiceMinutes],
+        [null, null],
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
   it("adds the sleep columns to a database made before them, its clusters never sleeping", async () => {
     const file = join(dir, "before-sleep.db");
     await (await Store.openSqlite(file)).close();

@@ -41,6 +41,8 @@ export class Tokens {
         max_ttl_minutes: l.maxTtlMinutes,
         sizes: l.sizes ? JSON.stringify(l.sizes) : null,
         privileged: l.privileged ? 1 : 0,
+        max_services: l.maxServices,
+        max_service_minutes: l.maxServiceMinutes,
         revoked_at: null,
       })
       .returning("id")
@@ -108,6 +110,8 @@ function fromTokenRow(row: Omit<TokenRow, "id"> & { id: number }): TokenInfo {
           maxTtlMinutes: row.max_ttl_minutes === null ? null : Number(row.max_ttl_minutes),
           sizes: row.sizes ? (JSON.parse(row.sizes) as string[]) : null,
           privileged: Number(row.privileged) === 1,
+          maxServices: row.max_services === null ? null : Number(row.max_services),
+          maxServiceMinutes: row.max_service_minutes === null ? null : Number(row.max_service_minutes),
         },
   };
 }

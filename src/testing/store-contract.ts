@@ -182,7 +182,14 @@ export function storeContract(fresh: () => Promise<Store>): void {
   it("keeps tokens: create, identify, list, revoke; refuses to revoke the last admin token", async () => {
     const store = await open();
     const admin = await store.tokens.create("admin", true, NOW);
-    const limits = { maxClusters: 2, maxTtlMinutes: 60, sizes: ["1-small"], privileged: false };
+    const limits = {
+      maxClusters: 2,
+      maxTtlMinutes: 60,
+      sizes: ["1-small"],
+      privileged: false,
+      maxServices: 1,
+      maxServiceMinutes: 30,
+    };
     const ci = await store.tokens.create("ci", false, NOW + 1, limits);
     assert.match(ci.token, /^tk_/);
     assert.deepEqual(await store.tokens.identify(admin.token), {
@@ -208,6 +215,8 @@ export function storeContract(fresh: () => Promise<Store>): void {
       maxTtlMinutes: 24 * 60,
       sizes: null,
       privileged: false,
+      maxServices: 5,
+      maxServiceMinutes: 24 * 60,
     });
     assert.deepEqual(
       (await store.tokens.list()).map((t) => [t.id, t.name, t.createdAt, t.revokedAt]),
