@@ -20,6 +20,8 @@ export function requireBearerToken(app: FastifyInstance, tokens: TokenService): 
   app.addHook("onRequest", async (req: FastifyRequest) => {
     if (PUBLIC_PATHS.has(req.url)) return;
     if (req.routeOptions.config?.ownAuth) return;
+    // No route there: the ephemeron surface's own 404 ({"message": "Not Found"}), as the reference answers.
+    if (req.routeOptions.url === undefined && /^\/ephemeron(\/|\?|$)/.test(req.url)) return;
     const header = req.headers.authorization ?? "";
     const token = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
     const identity = token ? await tokens.identify(token) : undefined;

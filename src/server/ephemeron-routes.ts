@@ -79,7 +79,8 @@ export function registerEphemeronRoutes(
       // Every route but /auth, the health answer and preflights needs a bearer token (filter.rs with_authorization).
       scope.addHook("onRequest", async (req) => {
         if (req.method === "OPTIONS" || !req.routeOptions.config.ownAuth) return;
-        if (req.routeOptions.url === `${EPHEMERON_PREFIX}/auth` || req.routeOptions.url === EPHEMERON_PREFIX) return;
+        if (req.routeOptions.url === `${EPHEMERON_PREFIX}/auth`) return;
+        if (req.method === "GET" && (req.routeOptions.url ?? "").replace(/\/$/, "") === EPHEMERON_PREFIX) return;
         req.serviceCaller = await authenticate(req, auth, tokens);
       });
 
@@ -87,8 +88,9 @@ export function registerEphemeronRoutes(
       const who = (req: FastifyRequest) => req.serviceCaller!;
 
       // The reference's health check: GET / → "OK".
-      scope.get("", { config }, async (_req, reply) => reply.type("text/plain").send("OK"));
-      scope.options("", { config }, preflight);
+      // "/" under the prefix answers both /ephemeron and /ephemeron/ (prefixTrailingSlash "both").
+      scope.get("/", { config }, async (_req, reply) => reply.type("text/plain").send("OK"));
+      scope.options("/", { config }, preflight);
       scope.options("/*", { config }, preflight);
 
       scope.post<{ Body: { app: string; key: string; uid: string; gid?: string | null } }>(
@@ -122,7 +124,7 @@ export function registerEphemeronRoutes(
       );
 
       scope.post<{ Body: { preset: string; lifetimeMinutes: number } }>(
-        "",
+        "/",
         {
           config,
           schema: {
