@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { ApiClient } from "../client/api-client.js";
 import { startServer, type RunningServer } from "../server/server.js";
+import { FakeEphemeronApi } from "../testing/fake-ephemeron-api.js";
 import { FakeDriver } from "../testing/fakes.js";
 
 const DIST = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -39,11 +40,23 @@ describe("client commands load no server, store or runtime code", () => {
   let dir: string;
   let env: NodeJS.ProcessEnv;
   let id: string;
+  let serviceId: string;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "tkll-"));
-    server = await startServer({ host: "127.0.0.1", port: 0, dataDir: dir, driver: new FakeDriver(), warmPool: 0 });
+    const services = new FakeEphemeronApi();
+    server = await startServer({
+      host: "127.0.0.1",
+      port: 0,
+      dataDir: dir,
+      driver: new FakeDriver(),
+      warmPool: 0,
+      services: { getApi: async () => services, config: { presets: new Map(), apps: new Map() } },
+    });
     const token = (await readFile(server.adminTokenFile, "utf8")).trim();
+    serviceId = (
+      await ApiClient.at(server.url, token).createService({ service: { image: "busybox:1.37", port: 80 }, lifetimeMinutes: 5 })
+    ).id;
     id = (await ApiClient.at(server.url, token).request<{ id: string }>("POST", "/v1/clusters", { wait: true })).id;
     env = {
       TEMPKUBE_URL: server.url,
@@ -64,6 +77,8 @@ describe("client commands load no server, store or runtime code", () => {
     ["get <id>", () => ["get", id]],
     ["create --no-wait", () => ["create", "--no-wait", "--ttl", "10m"]],
     ["token whoami", () => ["token", "whoami"]],
+    ["service list", () => ["service", "list"]],
+    ["service get <id>", () => ["service", "get", serviceId]],
   ];
   for (const [name, args] of cases) {
     it(name, async () => {

@@ -10,6 +10,8 @@ const EXAMPLES: Record<string, string[]> = {
   stop: ["bin/tempkube stop abc12345            # waits until stopped; state kept"],
   start: ["bin/tempkube start abc12345           # waits until running again"],
   delete: ["bin/tempkube delete abc12345"],
+  "service list": ["bin/tempkube service list", "bin/tempkube service list -o json"],
+  "service get": ["bin/tempkube service get c0nddh7s3ok4clog56n0"],
   "token list": ["sudo bin/tempkube token list"],
   "token revoke": ["sudo bin/tempkube token revoke 3"],
   "token whoami": ["TEMPKUBE_TOKEN=tk_… bin/tempkube token whoami"],

@@ -9,6 +9,7 @@ import { registerGateway } from "./commands/gateway.js";
 import { registerKubectl } from "./commands/kubectl.js";
 import { registerRuntime, registerUp } from "./commands/runtime.js";
 import { registerServer } from "./commands/server.js";
+import { registerServiceCommands } from "./commands/services.js";
 import { registerSetup } from "./commands/setup.js";
 import { registerTokenCommands } from "./commands/tokens.js";
 import { registerVersions } from "./commands/versions.js";
@@ -39,6 +40,7 @@ registerServer(program);
 registerGateway(program);
 registerClusterCommands(program);
 registerTokenCommands(program);
+registerServiceCommands(program);
 addExamples(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -19,6 +19,28 @@ export interface TrustedCa {
   from: string;
 }
 
+/** An ephemeral service as /v1/services shows it (src/server/schemas.ts serviceSchema). */
+export interface ServiceView {
+  id: string;
+  host: string | null;
+  url: string | null;
+  expirationTime: string;
+  tls: boolean;
+  phase: "pending" | "starting" | "available" | "failed" | "deleting";
+  conditions: { type: string; status: string; lastTransitionTime: string; reason?: string; message?: string }[];
+  image: string;
+  port: number;
+  createdBy: string | null;
+  createdAt: string | null;
+}
+
+export interface CreateServiceBody {
+  preset?: string;
+  service?: { image: string; port: number } & Record<string, unknown>;
+  lifetimeMinutes: number;
+  wait?: boolean;
+}
+
 /** What a request sends: JSON text, or a file streamed from disk. */
 type Body = { type: string; data: string } | { type: string; file: string; size: number };
 
@@ -80,6 +102,28 @@ export class ApiClient {
       path,
       body === undefined ? undefined : { type: "application/json", data: JSON.stringify(body) },
     );
+  }
+
+  /** POST /v1/services: from a preset or a spec; with `wait`, answered once it serves (or fails, or the server stops waiting). */
+  createService(body: CreateServiceBody): Promise<ServiceView> {
+    return this.request<ServiceView>("POST", "/v1/services", body);
+  }
+
+  async listServices(): Promise<ServiceView[]> {
+    return (await this.request<{ items: ServiceView[] }>("GET", "/v1/services")).items;
+  }
+
+  getService(id: string): Promise<ServiceView> {
+    return this.request<ServiceView>("GET", `/v1/services/${encodeURIComponent(id)}`);
+  }
+
+  /** A new expiry, `lifetimeMinutes` from now. */
+  extendService(id: string, lifetimeMinutes: number): Promise<ServiceView> {
+    return this.request<ServiceView>("PATCH", `/v1/services/${encodeURIComponent(id)}`, { lifetimeMinutes });
+  }
+
+  async deleteService(id: string): Promise<void> {
+    await this.request("DELETE", `/v1/services/${encodeURIComponent(id)}`);
   }
 
   /** Sends a file as the raw body, streamed from disk (image archives can be large). */
@@ -243,6 +287,8 @@ function errorTypeFor(status: number): ErrorType {
   if (status === 401 || status === 403) return "forbidden";
   if (status === 429) return "capacity";
   if (status === 504) return "timeout";
+  // 503: a part the server needs is not there now (the services cluster): a host problem, worth retrying.
+  if (status === 503) return "host";
   if (status >= 400 && status < 500) return "invalid-input";
   return "runtime";
 }

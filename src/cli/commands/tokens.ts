@@ -14,7 +14,14 @@ type TokenView = {
   createdAt: string;
   revokedAt: string | null;
   token?: string;
-  limits: { maxClusters: number | null; maxTtlMinutes: number | null; sizes: string[] | null; privileged: boolean };
+  limits: {
+    maxClusters: number | null;
+    maxTtlMinutes: number | null;
+    sizes: string[] | null;
+    privileged: boolean;
+    maxServices?: number | null;
+    maxServiceMinutes?: number | null;
+  };
 };
 
 const limitsText = (t: TokenView) =>
@@ -25,6 +32,12 @@ const limitsText = (t: TokenView) =>
         `ttl ${t.limits.maxTtlMinutes === null ? "∞" : `${t.limits.maxTtlMinutes}m`}`,
         `sizes ${t.limits.sizes?.join("/") ?? "any"}`,
         t.limits.privileged ? "privileged" : "baseline",
+        // A server from before services shows no service limits.
+        ...(t.limits.maxServices === undefined
+          ? []
+          : [
+              `services ${t.limits.maxServices ?? "∞"} for ${t.limits.maxServiceMinutes == null ? "∞" : `${t.limits.maxServiceMinutes}m`}`,
+            ]),
       ].join(", ");
 
 /** `tempkube token …`: API tokens and their limits (admins create, list, revoke). */
@@ -52,13 +65,22 @@ export function registerTokenCommands(program: Command): void {
       "--privileged",
       "may create privileged clusters (their pods may be root on the host: for trusted users only)",
     )
-    .option("--admin", "an admin token: no limits, manages tokens, sees every cluster")
+    .option(
+      "--max-services <n>",
+      `ephemeral services at once (default ${DEFAULT_TENANT_LIMITS.maxServices}; 'none' for no limit)`,
+    )
+    .option(
+      "--max-service-lifetime <duration>",
+      `longest lifetime of a service (default ${DEFAULT_TENANT_LIMITS.maxServiceMinutes! / 60}h; 'none': the server's maximum)`,
+    )
+    .option("--admin", "an admin token: no limits, manages tokens, sees every cluster and service")
     .option("-o, --output <format>", "json or yaml")
     .addHelpText(
       "after",
       `
 Example:
   $ sudo bin/tempkube token create ci --max-clusters 2 --max-ttl 2h --sizes 1-small,1-mid
+  $ sudo bin/tempkube token create previews --max-clusters 0 --max-services 20 --max-service-lifetime 8h
   $ TEMPKUBE_TOKEN=tk_… bin/tempkube create --size 1-small`,
     )
     .action(
@@ -68,6 +90,8 @@ Example:
           maxClusters?: string;
           maxTtl?: string;
           sizes?: string;
+          maxServices?: string;
+          maxServiceLifetime?: string;
           privileged?: boolean;
           admin?: boolean;
           output?: string;
@@ -76,6 +100,10 @@ Example:
         const body: Record<string, unknown> = { name, admin: !!o.admin, privileged: !!o.privileged };
         if (o.maxClusters !== undefined) body.maxClusters = o.maxClusters === "none" ? null : count(o.maxClusters);
         if (o.maxTtl !== undefined) body.maxTtlMinutes = o.maxTtl === "none" ? null : parseTtl(o.maxTtl);
+        if (o.maxServices !== undefined) body.maxServices = o.maxServices === "none" ? null : count(o.maxServices);
+        if (o.maxServiceLifetime !== undefined)
+          body.maxServiceMinutes =
+            o.maxServiceLifetime === "none" ? null : parseTtl(o.maxServiceLifetime, "--max-service-lifetime");
         if (o.sizes !== undefined)
           body.sizes = o.sizes
             .split(",")
