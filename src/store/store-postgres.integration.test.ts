@@ -83,7 +83,10 @@ describe("store on PostgreSQL", () => {
       await client.query(
         "alter table clusters drop column idle_minutes, drop column running_since, drop column slept_at",
       );
-      await client.query("delete from kysely_migration where name = '005_cluster_sleep'");
+      await client.query("alter table tokens drop column max_services, drop column max_service_minutes");
+      await client.query(
+        "delete from kysely_migration where name in ('005_cluster_sleep', '006_token_service_limits')",
+      );
       await client.query(
         `insert into clusters (id, owner, name, spec, keep, notification_email, desired, phase, ttl_minutes, expires_at,
            created_at, updated_at, last_error, timings, generation, labels, pooled)

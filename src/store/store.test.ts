@@ -67,7 +67,8 @@ describe("store on SQLite", () => {
       // The database as migration 004 left it, with one cluster in it.
       for (const column of ["idle_minutes", "running_since", "slept_at"])
         db.exec(`alter table clusters drop column ${column}`);
-      db.exec("delete from kysely_migration where name = '005_cluster_sleep'");
+      for (const column of ["max_services", "max_service_minutes"]) db.exec(`alter table tokens drop column ${column}`);
+      db.exec("delete from kysely_migration where name in ('005_cluster_sleep', '006_token_service_limits')");
       db.prepare(
         `insert into clusters (id, owner, name, spec, keep, notification_email, desired, phase, ttl_minutes, expires_at,
            created_at, updated_at, last_error, timings, generation, labels, pooled)
