@@ -55,7 +55,10 @@ describe("client commands load no server, store or runtime code", () => {
     });
     const token = (await readFile(server.adminTokenFile, "utf8")).trim();
     serviceId = (
-      await ApiClient.at(server.url, token).createService({ service: { image: "busybox:1.37", port: 80 }, lifetimeMinutes: 5 })
+      await ApiClient.at(server.url, token).createService({
+        service: { image: "busybox:1.37", port: 80 },
+        lifetimeMinutes: 5,
+      })
     ).id;
     id = (await ApiClient.at(server.url, token).request<{ id: string }>("POST", "/v1/clusters", { wait: true })).id;
     env = {

@@ -54,7 +54,10 @@ describe("CLI: tempkube service (fake services cluster)", () => {
   });
 
   it("creates (waiting for the URL), lists, gets, extends and deletes", async () => {
-    const created = await tempkube(["service", "create", "--preset", "web", "--lifetime", "30m", "--wait", "-o", "json"], env);
+    const created = await tempkube(
+      ["service", "create", "--preset", "web", "--lifetime", "30m", "--wait", "-o", "json"],
+      env,
+    );
     assert.equal(created.code, 0, created.stderr);
     const s = JSON.parse(created.stdout);
     assert.equal(s.phase, "available");
@@ -95,10 +98,16 @@ describe("CLI: tempkube service (fake services cluster)", () => {
     const unknown = await tempkube(["service", "create", "--preset", "nope"], env);
     assert.equal(unknown.code, 3);
     assert.match(unknown.stderr, /preset nope not found/);
-    const limited = await tempkube(["token", "create", "svc", "--max-services", "0", "--max-service-lifetime", "1h"], env);
+    const limited = await tempkube(
+      ["token", "create", "svc", "--max-services", "0", "--max-service-lifetime", "1h"],
+      env,
+    );
     assert.equal(limited.code, 0, limited.stderr);
     assert.match(limited.stderr, /services 0 for 60m/);
-    const refused = await tempkube(["service", "create", "--preset", "web"], { ...env, TEMPKUBE_TOKEN: limited.stdout.trim() });
+    const refused = await tempkube(["service", "create", "--preset", "web"], {
+      ...env,
+      TEMPKUBE_TOKEN: limited.stdout.trim(),
+    });
     assert.equal(refused.code, 7);
     assert.match(refused.stderr, /maxServices/);
   });

@@ -6,7 +6,14 @@ const ci: TokenIdentity = {
   id: 2,
   name: "ci",
   admin: false,
-  limits: { maxClusters: 2, maxTtlMinutes: 120, sizes: ["1-small"], privileged: false, maxServices: null, maxServiceMinutes: null },
+  limits: {
+    maxClusters: 2,
+    maxTtlMinutes: 120,
+    sizes: ["1-small"],
+    privileged: false,
+    maxServices: null,
+    maxServiceMinutes: null,
+  },
 };
 const admin: TokenIdentity = { id: 1, name: "admin", admin: true, limits: NO_LIMITS };
 

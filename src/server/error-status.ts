@@ -16,4 +16,3 @@ export const STATUS: Record<ErrorType, number> = {
   runtime: 500,
   timeout: 504,
 };
-

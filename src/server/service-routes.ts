@@ -2,12 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { tokenCaller, type CreateServiceRequest, type EphemeralServices } from "../service/ephemeral-services.js";
 import { caller } from "./auth.js";
 import { routeSchema } from "./route-schema.js";
-import {
-  createServiceBodySchema,
-  extendServiceBodySchema,
-  serviceIdParamsSchema,
-  serviceSchema,
-} from "./schemas.js";
+import { createServiceBodySchema, extendServiceBodySchema, serviceIdParamsSchema, serviceSchema } from "./schemas.js";
 
 type IdParams = { Params: { id: string } };
 

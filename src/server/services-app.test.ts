@@ -35,13 +35,11 @@ describe("services API: /v1/services and the ephemeron-compatible /ephemeron (fa
   const call = (token: string | undefined, method: string, path: string, body?: unknown) =>
     restCall(server.url, token, method, path, body);
   const jwt = async (uid: string, app = "example", key = "apikey", gid?: string) =>
-    (await call(undefined, "POST", "/ephemeron/auth", { app, key, uid, ...(gid ? { gid } : {}) })).json
-      .token as string;
+    (await call(undefined, "POST", "/ephemeron/auth", { app, key, uid, ...(gid ? { gid } : {}) })).json.token as string;
   const tenant = async (name: string, limits: Record<string, unknown> = {}) =>
     (await call(admin, "POST", "/v1/tokens", { name, ...limits })).json.token as string;
   /** What the controller does once the route answers: `host` set. */
-  const serveSoon = (id: string, ms = 50) =>
-    setTimeout(() => api.serve(id, `${id}.services.tempkube.test`), ms);
+  const serveSoon = (id: string, ms = 50) => setTimeout(() => api.serve(id, `${id}.services.tempkube.test`), ms);
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "tk-svcapp-"));
@@ -171,21 +169,24 @@ describe("services API: /v1/services and the ephemeron-compatible /ephemeron (fa
     };
     await refused({ preset: "nope", lifetimeMinutes: 5 }, 404, /^preset nope not found$/);
     await refused({ lifetimeMinutes: 5 }, 400, /a preset or give a service, not both or neither/);
-    await refused(
-      { preset: "web", service: { image: "x", port: 1 }, lifetimeMinutes: 5 },
-      400,
-      /not both or neither/,
-    );
+    await refused({ preset: "web", service: { image: "x", port: 1 }, lifetimeMinutes: 5 }, 400, /not both or neither/);
     await refused({ preset: "web" }, 400, /body must have required property 'lifetimeMinutes'/);
     await refused({ preset: "web", lifetimeMinutes: 0 }, 400, /body\/lifetimeMinutes must be >= 1/);
-    await refused({ service: { image: "x" }, lifetimeMinutes: 5 }, 400, /body\/service must have required property 'port'/);
+    await refused(
+      { service: { image: "x" }, lifetimeMinutes: 5 },
+      400,
+      /body\/service must have required property 'port'/,
+    );
     await refused(
       { service: { image: "x", port: 80, readinessProbe: { path: "no-slash" } }, lifetimeMinutes: 5 },
       400,
       /body\/service\/readinessProbe\/path must be a URL path/,
     );
     await refused(
-      { service: { image: "x", port: 80, podLabels: { "app.kubernetes.io/name": "someone-else" } }, lifetimeMinutes: 5 },
+      {
+        service: { image: "x", port: 80, podLabels: { "app.kubernetes.io/name": "someone-else" } },
+        lifetimeMinutes: 5,
+      },
       400,
       /body\/service\/podLabels\/app\.kubernetes\.io\/name is reserved/,
     );
@@ -200,13 +201,21 @@ describe("services API: /v1/services and the ephemeron-compatible /ephemeron (fa
       /ingressAnnotations \(admin tokens only\)/,
     );
     assert.equal(
-      (await call(admin, "POST", "/v1/services", { service: { image: "x", port: 80, tlsSecretName: "t" }, lifetimeMinutes: 5 }))
-        .status,
+      (
+        await call(admin, "POST", "/v1/services", {
+          service: { image: "x", port: 80, tlsSecretName: "t" },
+          lifetimeMinutes: 5,
+        })
+      ).status,
       201,
     );
     assert.equal((await call(a, "GET", "/v1/services/Not_An_Id")).status, 400);
     assert.equal((await call(undefined, "GET", "/v1/services")).status, 401);
-    assert.equal((await call(await jwt("u1"), "GET", "/v1/services")).status, 401, "an /auth token is not a tempkube token");
+    assert.equal(
+      (await call(await jwt("u1"), "GET", "/v1/services")).status,
+      401,
+      "an /auth token is not a tempkube token",
+    );
     assert.equal(api.objects.size, 1, "nothing made by the refused ones");
   });
 
@@ -290,7 +299,12 @@ describe("services API: /v1/services and the ephemeron-compatible /ephemeron (fa
 
   describe("/ephemeron: the reference's API, same shapes", () => {
     it("POST /auth: a token for uid.app; 401 and 400 as the reference answers them", async () => {
-      const ok = await call(undefined, "POST", "/ephemeron/auth", { app: "example", key: "apikey", uid: "alice", gid: "team1" });
+      const ok = await call(undefined, "POST", "/ephemeron/auth", {
+        app: "example",
+        key: "apikey",
+        uid: "alice",
+        gid: "team1",
+      });
       assert.equal(ok.status, 200);
       assert.deepEqual(Object.keys(ok.json), ["token"]);
       const claims = decodeJwt(ok.json.token);
@@ -300,10 +314,16 @@ describe("services API: /v1/services and the ephemeron-compatible /ephemeron (fa
         const r = await call(undefined, "POST", "/ephemeron/auth", body);
         return [r.status, r.json];
       };
-      assert.deepEqual(await answer({ app: "example", key: "wrong", uid: "alice" }), [401, { message: "Unauthorized" }]);
+      assert.deepEqual(await answer({ app: "example", key: "wrong", uid: "alice" }), [
+        401,
+        { message: "Unauthorized" },
+      ]);
       assert.deepEqual(await answer({ app: "nope", key: "apikey", uid: "alice" }), [401, { message: "Unauthorized" }]);
       assert.deepEqual(await answer({ app: "example", key: "apikey", uid: "a.b" }), [400, { message: "Invalid uid" }]);
-      assert.deepEqual(await answer({ app: "example", key: "apikey", uid: "a", gid: "" }), [400, { message: "Invalid gid" }]);
+      assert.deepEqual(await answer({ app: "example", key: "apikey", uid: "a", gid: "" }), [
+        400,
+        { message: "Invalid gid" },
+      ]);
       const missing = await call(undefined, "POST", "/ephemeron/auth", { app: "example", key: "apikey" });
       assert.equal(missing.status, 400);
       assert.deepEqual(Object.keys(missing.json), ["message"]);
@@ -413,11 +433,19 @@ describe("services API: /v1/services and the ephemeron-compatible /ephemeron (fa
       assert.match(preflight.headers.get("access-control-allow-headers")!, /authorization/);
       const refused = await fetch(`${server.url}/ephemeron/abc`, { headers: { origin: "https://app.example" } });
       assert.equal(refused.status, 401);
-      assert.equal(refused.headers.get("access-control-allow-origin"), "*", "errors carry it too, so browsers can read them");
+      assert.equal(
+        refused.headers.get("access-control-allow-origin"),
+        "*",
+        "errors carry it too, so browsers can read them",
+      );
       const health = await fetch(`${server.url}/ephemeron`);
       assert.deepEqual([health.status, await health.text()], [200, "OK"]);
       const cluster = await fetch(`${server.url}/v1/clusters`, { headers: { origin: "https://app.example" } });
-      assert.equal(cluster.headers.get("access-control-allow-origin"), null, "only /ephemeron is open to other origins");
+      assert.equal(
+        cluster.headers.get("access-control-allow-origin"),
+        null,
+        "only /ephemeron is open to other origins",
+      );
     });
   });
 });

@@ -59,7 +59,14 @@ describe("cluster service admission and warm pool (fake clock, fake driver)", ()
       id: 7,
       name: "ci-small",
       admin: false,
-      limits: { maxClusters: 1, maxTtlMinutes: 30, sizes: ["1-small"], privileged: false, maxServices: null, maxServiceMinutes: null },
+      limits: {
+        maxClusters: 1,
+        maxTtlMinutes: 30,
+        sizes: ["1-small"],
+        privileged: false,
+        maxServices: null,
+        maxServiceMinutes: null,
+      },
     };
     await assert.rejects(
       s.service.create(limited, { size: "1-small", privileged: true }),

@@ -194,12 +194,9 @@ export class EphemeralServices {
    * over) or is deleted; or as it is when `timeoutMs` passes. Watched, not polled.
    */
   async waitServing(id: string, timeoutMs = this.waitTimeoutMs, signal?: AbortSignal): Promise<Ephemeron> {
-    const e = await (await this.api()).waitFor(
-      id,
-      (e) => !e || servicePhase(e) !== "pending" && servicePhase(e) !== "starting",
-      timeoutMs,
-      signal,
-    );
+    const e = await (
+      await this.api()
+    ).waitFor(id, (e) => !e || (servicePhase(e) !== "pending" && servicePhase(e) !== "starting"), timeoutMs, signal);
     if (!e) throw new TempkubeError("not-found", `service ${id} was deleted while waiting for it to serve`);
     return e;
   }

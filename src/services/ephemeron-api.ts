@@ -52,7 +52,10 @@ export class KubeEphemeronApi implements EphemeronApi {
     try {
       config.loadFromFile(file);
     } catch (err) {
-      throw new TempkubeError("host", `services cluster: cannot read its kubeconfig ${file}: ${(err as Error).message}`);
+      throw new TempkubeError(
+        "host",
+        `services cluster: cannot read its kubeconfig ${file}: ${(err as Error).message}`,
+      );
     }
     return new KubeEphemeronApi(k8s, config, config.makeApiClient(k8s.CustomObjectsApi));
   }

@@ -45,14 +45,16 @@ apps:
 `,
       "c.yaml",
     );
-    assert.deepEqual(config.presets.get("full")?.resources, { limits: { cpu: "500m", memory: "64Mi" }, requests: { cpu: "1" } });
+    assert.deepEqual(config.presets.get("full")?.resources, {
+      limits: { cpu: "500m", memory: "64Mi" },
+      requests: { cpu: "1" },
+    });
     assert.deepEqual(config.presets.get("full")?.env, [{ name: "A", value: "1" }, { name: "B" }]);
     assert.equal(config.apps.size, 0);
   });
 
   it("refuses a bad file, naming the file and the field", async () => {
-    const bad = async (text: string, re: RegExp) =>
-      assert.rejects(parseServicesConfig(text, "c.yaml"), refused(re));
+    const bad = async (text: string, re: RegExp) => assert.rejects(parseServicesConfig(text, "c.yaml"), refused(re));
     await bad("presets: [", /^c\.yaml: not valid YAML/);
     await bad("- a", /^c\.yaml: must be a mapping/);
     await bad("preset: {}", /^c\.yaml: preset is not a known field \(presets, apps\)/);
@@ -91,7 +93,10 @@ apps:
     try {
       await writeFile(join(dir, "c.yaml"), "apps: { x: k }\n");
       assert.equal((await loadServicesConfig(join(dir, "c.yaml"))).apps.get("x"), "k");
-      await assert.rejects(loadServicesConfig(join(dir, "missing.yaml")), refused(/--services-config .*missing\.yaml: cannot read it \(ENOENT\)/));
+      await assert.rejects(
+        loadServicesConfig(join(dir, "missing.yaml")),
+        refused(/--services-config .*missing\.yaml: cannot read it \(ENOENT\)/),
+      );
       await writeFile(join(dir, "empty.yaml"), "");
       assert.equal((await loadServicesConfig(join(dir, "empty.yaml"))).presets.size, 0);
     } finally {

@@ -54,7 +54,8 @@ export async function parseServicesConfig(text: string, source: string): Promise
   if (doc === null || doc === undefined) return EMPTY_SERVICES_CONFIG;
   if (typeof doc !== "object" || Array.isArray(doc)) fail("must be a mapping with presets: and apps:");
   const top = doc as Record<string, unknown>;
-  for (const key of Object.keys(top)) if (key !== "presets" && key !== "apps") fail(`${key} is not a known field (presets, apps)`);
+  for (const key of Object.keys(top))
+    if (key !== "presets" && key !== "apps") fail(`${key} is not a known field (presets, apps)`);
 
   const presets = new Map<string, EphemeronService>();
   for (const [name, spec] of Object.entries(mapping(top.presets, "presets", fail))) {

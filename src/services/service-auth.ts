@@ -37,7 +37,11 @@ export class ServiceAuth {
   ) {}
 
   /** The secret from `<dataDir>/services-jwt-secret`, made (32 random bytes) when absent. */
-  static async open(dataDir: string, apps: ReadonlyMap<string, string>, clock: Clock = systemClock): Promise<ServiceAuth> {
+  static async open(
+    dataDir: string,
+    apps: ReadonlyMap<string, string>,
+    clock: Clock = systemClock,
+  ): Promise<ServiceAuth> {
     return new ServiceAuth(await loadOrCreateSecret(join(dataDir, SERVICE_AUTH_SECRET_FILE)), apps, clock);
   }
 

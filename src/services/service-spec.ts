@@ -142,12 +142,15 @@ export function validateService(value: unknown, at: string): EphemeronService {
   if (o.podLabels !== undefined) {
     const labels = stringMap(o.podLabels, f("podLabels"), fail);
     for (const [key, v] of Object.entries(labels)) {
-      const [prefix, name] = key.includes("/") ? [key.slice(0, key.indexOf("/")), key.slice(key.indexOf("/") + 1)] : ["", key];
+      const [prefix, name] = key.includes("/")
+        ? [key.slice(0, key.indexOf("/")), key.slice(key.indexOf("/") + 1)]
+        : ["", key];
       if ((prefix && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) || !LABEL_NAME.test(name))
         fail(`${f("podLabels")}${sep}${key}`, "is not a valid label name");
       if (reservedLabelKey(key))
         fail(`${f("podLabels")}${sep}${key}`, "is reserved (the controller and /auth groups set it)");
-      if (!LABEL_VALUE.test(v)) fail(`${f("podLabels")}${sep}${key}`, "must be a label value (at most 63 letters, digits, '-', '_', '.')");
+      if (!LABEL_VALUE.test(v))
+        fail(`${f("podLabels")}${sep}${key}`, "must be a label value (at most 63 letters, digits, '-', '_', '.')");
     }
     service.podLabels = labels;
   }

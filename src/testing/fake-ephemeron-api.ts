@@ -55,7 +55,9 @@ export class FakeEphemeronApi implements EphemeronApi {
       .filter(Boolean)
       .map((p) => p.split("="));
     return [...this.objects.values()]
-      .filter((e) => wanted.every(([k, v]) => (v === undefined ? k in (e.metadata.labels ?? {}) : e.metadata.labels?.[k] === v)))
+      .filter((e) =>
+        wanted.every(([k, v]) => (v === undefined ? k in (e.metadata.labels ?? {}) : e.metadata.labels?.[k] === v)),
+      )
       .map((e) => structuredClone(e));
   }
 
@@ -114,7 +116,13 @@ export class FakeEphemeronApi implements EphemeronApi {
   }
 
   /** A condition the controller reports, e.g. PodReady False with reason ImagePullBackOff. */
-  report(name: string, type: EphemeronConditionType, status: "True" | "False" | "Unknown", reason?: string, message?: string): void {
+  report(
+    name: string,
+    type: EphemeronConditionType,
+    status: "True" | "False" | "Unknown",
+    reason?: string,
+    message?: string,
+  ): void {
     const e = this.mustHave(name);
     const others = (e.status?.conditions ?? []).filter((c) => c.type !== type);
     e.status = { ...e.status, conditions: [...others, this.condition(type, status, reason, message)] };

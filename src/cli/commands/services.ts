@@ -9,7 +9,8 @@ const describe = (s: ServiceView) => {
   const lines = [`${s.id}  ${s.phase}  ${s.image} port ${s.port}  expires ${s.expirationTime}`];
   lines.push(s.url ? `  ${s.url}` : "  not serving yet (host appears once a request through the route answers)");
   for (const c of s.conditions)
-    if (c.status !== "True") lines.push(`  ${c.type} ${c.status}${c.reason ? `: ${c.reason}` : ""}${c.message ? ` (${c.message})` : ""}`);
+    if (c.status !== "True")
+      lines.push(`  ${c.type} ${c.status}${c.reason ? `: ${c.reason}` : ""}${c.message ? ` (${c.message})` : ""}`);
   return `${lines.join("\n")}\n`;
 };
 
@@ -42,7 +43,14 @@ Examples:
   $ bin/tempkube service create --image busybox:1.37 --port 8080 --wait -o json`,
     )
     .action(
-      async (o: { preset?: string; image?: string; port?: string; lifetime: string; wait?: boolean; output?: string }) => {
+      async (o: {
+        preset?: string;
+        image?: string;
+        port?: string;
+        lifetime: string;
+        wait?: boolean;
+        output?: string;
+      }) => {
         if (!o.preset === !o.image) throw new TempkubeError("invalid-input", "give --preset, or --image with --port");
         if (o.image && !o.port) throw new TempkubeError("invalid-input", "--image needs --port");
         if (o.preset && o.port) throw new TempkubeError("invalid-input", "--port goes with --image, not --preset");
@@ -53,11 +61,16 @@ Examples:
           wait: !!o.wait,
         });
         await print(o.output, s, () => (o.wait ? describe(s) : `${s.id}\n`));
-        if (!o.wait) return progress(`service ${s.id} is on its way; \`tempkube service get ${s.id}\` shows its URL once it serves`);
-        if (s.phase === "failed")
-          throw new TempkubeError("runtime", `service ${s.id} failed: ${failure(s)}`);
+        if (!o.wait)
+          return progress(
+            `service ${s.id} is on its way; \`tempkube service get ${s.id}\` shows its URL once it serves`,
+          );
+        if (s.phase === "failed") throw new TempkubeError("runtime", `service ${s.id} failed: ${failure(s)}`);
         if (!s.host)
-          throw new TempkubeError("timeout", `service ${s.id} does not serve yet; \`tempkube service get ${s.id}\` shows it later`);
+          throw new TempkubeError(
+            "timeout",
+            `service ${s.id} does not serve yet; \`tempkube service get ${s.id}\` shows it later`,
+          );
       },
     );
 
