@@ -29,7 +29,7 @@ export interface AppParts {
   extraMetrics?: () => Promise<string>;
   /** Ephemeral services (issue 14): /v1/services and the ephemeron-compatible /ephemeron; absent, neither exists. */
   services?: EphemeralServices;
-  /** /ephemeron/auth's signer and checker; needed with `services`. */
+  /** /ephemeron/auth's signer and checker: with `services`, the ephemeron-compatible /ephemeron is served too. */
   serviceAuth?: ServiceAuth;
 }
 
@@ -110,10 +110,8 @@ export async function buildApp({
   registerTokenRoutes(app, tokens);
   registerImageRoutes(app, clusters, uploadsDir);
   registerSmekRoutes(app, clusters);
-  if (services) {
-    if (!serviceAuth) throw new TempkubeError("setup", "services need serviceAuth (the /ephemeron/auth signer)");
-    registerServiceRoutes(app, services);
-    await registerEphemeronRoutes(app, services, serviceAuth, tokens);
-  }
+  if (services) registerServiceRoutes(app, services);
+  // The ephemeron-compatible surface authenticates /auth JWTs: it needs their signer.
+  if (services && serviceAuth) await registerEphemeronRoutes(app, services, serviceAuth, tokens);
   return app;
 }
