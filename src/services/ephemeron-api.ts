@@ -196,3 +196,19 @@ function statusMessage(body: unknown): string | undefined {
   const m = (o as { message?: unknown } | undefined)?.message;
   return typeof m === "string" ? m : undefined;
 }
+
+/**
+ * `getApi` for EphemeralServices: makes the API (and with it, perhaps, the services cluster)
+ * on the first request that needs it, shares that one making among requests that come
+ * meanwhile, and keeps the result; a failure is not kept, so the next request tries again.
+ */
+export function onFirstUse(make: () => Promise<EphemeronApi>): () => Promise<EphemeronApi> {
+  let pending: Promise<EphemeronApi> | undefined;
+  return () => {
+    pending ??= make().catch((err: unknown) => {
+      pending = undefined;
+      throw err;
+    });
+    return pending;
+  };
+}
