@@ -16,6 +16,7 @@ import { STARTING_TAINT } from "./component-configs.js";
 import type { KubeApi } from "./kube-api.js";
 import type { ClusterLayout } from "./layout.js";
 import type { NodeNetwork } from "./network.js";
+import { ephemeronCrd } from "../../services/ephemeron-crd.js";
 import { tenantGuards } from "./tenant-guards.js";
 import { waitFor } from "./wait.js";
 
@@ -40,16 +41,24 @@ export async function applyAddons(
   layout: ClusterLayout,
   release: KubernetesRelease,
 ): Promise<void> {
-  const docs = [tenantGuards(state.spec.privileged), coreDnsService(), localPath(layout.volumesDir)].join("---\n");
+  const docs = [tenantGuards(state.spec.privileged), coreDnsService(), localPath(layout.volumesDir), ephemeronCrd()].join(
+    "---\n",
+  );
   await applyManifests(release, layout.kubeconfig("admin"), docs);
 }
 
+/**
+ * On every start: the guards, and the Ephemeron CRD (issue 14) in the same apply, so a
+ * cluster made before either existed, or whose tenant edited the CRD, has today's at its
+ * next start. The CRD is tempkube's: tenants may create Ephemerons (tools/cluster-controllers
+ * grants tenants each CRD's resources), and the controller validates every object itself.
+ */
 export async function applyTenantGuards(
   state: LocalClusterState,
   layout: ClusterLayout,
   release: KubernetesRelease,
 ): Promise<void> {
-  await applyManifests(release, layout.kubeconfig("admin"), tenantGuards(state.spec.privileged));
+  await applyManifests(release, layout.kubeconfig("admin"), [tenantGuards(state.spec.privileged), ephemeronCrd()].join("---\n"));
 }
 
 /**

@@ -1,0 +1,522 @@
+import { request } from "node:http";
+import type { KubernetesObject } from "@kubernetes/client-node";
+import type { Clock } from "../core/clock.js";
+import { GatewayPaths, type HttpRoute } from "../gateway/gateway-files.js";
+import {
+  controllingEphemeron,
+  ephemeronPod,
+  ephemeronService,
+  isOwnedBy,
+  podReadiness,
+  serviceNodePort,
+  serviceSpecPatch,
+  type ConditionValue,
+} from "./ephemeron-children.js";
+import { ExpiryTimers } from "./ephemeron-expiry.js";
+import { apiStatus, describeApiError, EphemeronKube, type Cached } from "./ephemeron-kube.js";
+import {
+  ownedHttpRoutes,
+  removeHttpRoute,
+  routeOwner,
+  writeHttpRoute,
+  writeTlsCopy,
+} from "./ephemeron-route.js";
+import { expirationMs, validateEphemeron } from "./ephemeron-spec.js";
+import {
+  CREATED_BY_ANNOTATION,
+  HOST_ANNOTATION,
+  NAME_LABEL,
+  type Ephemeron,
+  type EphemeronCondition,
+  type EphemeronConditionType,
+} from "./ephemeron-types.js";
+
+export interface EphemeronEvent {
+  type: "available" | "expired";
+  clusterId: string;
+  name: string;
+  host: string;
+  /** The created-by annotation (who asked for it through an API), when set. */
+  createdBy?: string;
+  at: number;
+}
+
+export interface ControllerLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface EphemeronControllerOptions {
+  clusterId: string;
+  /** A kubeconfig of the cluster's admin (the ClusterRoute's adminKubeconfig). */
+  adminKubeconfig: string;
+  /** Where the cluster's NodePorts answer, reachable from the host (the ClusterRoute's nodeAddress). */
+  nodeAddress: string;
+  dataDir: string;
+  /** The host name of an Ephemeron (ephemeronHost() with this cluster's place). */
+  host: (name: string) => string;
+  /** The gateway's HTTP listener: the Available check goes through it, as a user's request would. */
+  gatewayHttp: { host: string; port: number };
+  clock: Clock;
+  log: ControllerLog;
+  onEvent?: (event: EphemeronEvent) => void;
+}
+
+type PodObject = Parameters<typeof podReadiness>[0] & KubernetesObject;
+type EphemeronObject = Ephemeron & KubernetesObject;
+
+const PROBE_TIMEOUT_MS = 2_000;
+/** Backoff of the Available check while the service does not answer 200 yet: fast at first (create → serving ≤ 2 s). */
+const PROBE_BACKOFF = { firstMs: 100, factor: 1.6, maxMs: 5_000 };
+/** Backoff of a reconcile that failed (API errors, a name taken by someone else's object). */
+const ERROR_BACKOFF = { firstMs: 500, factor: 2, maxMs: 60_000 };
+const INFORMER_BACKOFF = { firstMs: 500, factor: 2, maxMs: 30_000 };
+
+const next = (b: { firstMs: number; factor: number; maxMs: number }, prev: number | undefined) =>
+  prev === undefined ? b.firstMs : Math.min(b.maxMs, Math.round(prev * b.factor));
+
+/** An HTTP GET of `path` through the gateway with `Host: host`: the status code, or 0 when nothing answered. */
+export function probeThroughGateway(gateway: { host: string; port: number }, host: string, path: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request(
+      { host: gateway.host, port: gateway.port, path, method: "GET", headers: { host }, timeout: PROBE_TIMEOUT_MS },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", () => resolve(0));
+    req.end();
+  });
+}
+
+/**
+ * One cluster's Ephemeron controller: level-triggered over three informers (Ephemerons
+ * cluster-wide; the Pods and Services it labels in `default`), one reconcile at a time.
+ * Each reconcile makes what is missing (a deleted Pod or Service comes back), writes the
+ * gateway route, sets the conditions and, once a request through the gateway answers 200,
+ * the `host` annotation. Expiry is by timer (ExpiryTimers); what expired while no
+ * controller ran is found by the first list and deleted at once.
+ */
+export class EphemeronController {
+  private readonly kube: EphemeronKube;
+  private readonly paths: GatewayPaths;
+  private readonly timers: ExpiryTimers;
+  private ephemerons?: Cached<EphemeronObject>;
+  private pods?: Cached<KubernetesObject>;
+  private services?: Cached<KubernetesObject>;
+  private readonly queue = new Set<string>();
+  private draining = false;
+  private stopped = false;
+  private readonly retries = new Map<string, { handle: unknown; delay: number; kind: "probe" | "error" }>();
+  private readonly informerRetries = new Set<unknown>();
+  private readonly expiring = new Set<string>();
+  /** Uids whose "available" event went out: once per Ephemeron, however its status flaps or the cache lags. */
+  private readonly announced = new Set<string>();
+  private startWork?: Promise<unknown>;
+
+  constructor(private readonly o: EphemeronControllerOptions) {
+    this.kube = new EphemeronKube(o.adminKubeconfig);
+    this.paths = new GatewayPaths(o.dataDir);
+    // Expiry does not wait in the queue behind a reconcile (a probe can take PROBE_TIMEOUT_MS).
+    this.timers = new ExpiryTimers(o.clock, (name) => void this.expireIfDue(name));
+  }
+
+  /** Lists and watches; resolves once the first lists are in and stale routes are gone. Errors retry by themselves. */
+  async start(): Promise<void> {
+    this.ephemerons = this.kube.ephemeronInformer();
+    this.pods = this.kube.podInformer();
+    this.services = this.kube.serviceInformer();
+    const byEphemeron = (obj: KubernetesObject) => this.enqueue(obj.metadata?.name);
+    const byChild = (obj: KubernetesObject) =>
+      this.enqueue(controllingEphemeron(obj) ?? obj.metadata?.labels?.[NAME_LABEL]);
+    this.ephemerons.on("add", byEphemeron);
+    this.ephemerons.on("update", byEphemeron);
+    this.ephemerons.on("delete", byEphemeron);
+    for (const inf of [this.pods, this.services]) {
+      inf.on("add", byChild);
+      inf.on("update", byChild);
+      inf.on("delete", byChild);
+    }
+    this.startWork = Promise.all([
+      this.startInformer("ephemerons", this.ephemerons),
+      this.startInformer("pods", this.pods),
+      this.startInformer("services", this.services),
+    ]);
+    await this.startWork;
+    if (!this.stopped) await this.removeStaleRoutes();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.timers.clear();
+    for (const r of this.retries.values()) this.o.clock.clearTimer(r.handle);
+    this.retries.clear();
+    for (const h of this.informerRetries) this.o.clock.clearTimer(h);
+    this.informerRetries.clear();
+    const informers = [this.ephemerons, this.pods, this.services].filter((i) => i !== undefined);
+    await Promise.all(informers.map((i) => i.stop()));
+    // ListWatch.stop() during its first list still opens the watch after the list returns
+    // (cache.js doneHandler): wait for the start to settle, then stop again.
+    await this.startWork?.catch(() => undefined);
+    await Promise.all(informers.map((i) => i.stop()));
+    this.queue.clear();
+  }
+
+  /** Armed expiry timers (for tests and metrics). */
+  get timerCount(): number {
+    return this.timers.size;
+  }
+
+  private async startInformer(what: string, inf: Cached<KubernetesObject>, delay?: number): Promise<void> {
+    let failed = false;
+    const onError = (err: unknown) => {
+      if (this.stopped || failed) return;
+      failed = true;
+      inf.off("error", onError);
+      const wait = next(INFORMER_BACKOFF, delay);
+      this.o.log.warn({ clusterId: this.o.clusterId, what, err: describeApiError(err), retryMs: wait }, "ephemeron watch failed");
+      const handle = this.o.clock.setTimer(() => {
+        this.informerRetries.delete(handle);
+        if (!this.stopped) void this.startInformer(what, inf, wait);
+      }, wait);
+      this.informerRetries.add(handle);
+    };
+    inf.on("error", onError);
+    // A watch that ends well restarts by itself; after an error the informer stops, so restart it here.
+    inf.on("connect", () => {
+      if (!failed) delay = undefined;
+    });
+    await inf.start().catch(onError);
+  }
+
+  private enqueue(name: string | undefined): void {
+    if (!name || this.stopped) return;
+    this.queue.add(name);
+    if (!this.draining) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.size > 0 && !this.stopped) {
+        const [name] = this.queue;
+        this.queue.delete(name);
+        try {
+          await this.reconcile(name);
+        } catch (err) {
+          this.o.log.warn({ clusterId: this.o.clusterId, name, err: describeApiError(err) }, "ephemeron reconcile failed");
+          this.retry(name, "error");
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private retry(name: string, kind: "probe" | "error"): void {
+    if (this.stopped) return;
+    const current = this.retries.get(name);
+    if (current) this.o.clock.clearTimer(current.handle);
+    const delay = next(kind === "probe" ? PROBE_BACKOFF : ERROR_BACKOFF, current?.kind === kind ? current.delay : undefined);
+    const handle = this.o.clock.setTimer(() => {
+      if (this.retries.get(name)?.handle === handle) this.enqueue(name);
+    }, delay);
+    this.retries.set(name, { handle, delay, kind });
+  }
+
+  private settled(name: string): void {
+    const current = this.retries.get(name);
+    if (current) this.o.clock.clearTimer(current.handle);
+    this.retries.delete(name);
+  }
+
+  private host(name: string): string {
+    return this.o.host(name);
+  }
+
+  private async reconcile(name: string): Promise<void> {
+    const eph = this.ephemerons?.get(name) as EphemeronObject | undefined;
+    const owner = routeOwner(this.o.clusterId, name);
+    if (!eph || eph.metadata.deletionTimestamp) {
+      if (!eph) this.forget(name);
+      this.timers.cancel(name);
+      this.settled(name);
+      await removeHttpRoute(this.paths, this.host(name), owner);
+      return;
+    }
+    if (eph.metadata.uid) this.uids.set(name, eph.metadata.uid);
+    const expires = expirationMs(eph);
+    if (expires !== undefined) {
+      if (expires <= this.o.clock.now()) return this.expire(eph);
+      this.timers.set(name, expires);
+    } else this.timers.cancel(name);
+
+    const problems = validateEphemeron(eph);
+    if (problems.length > 0) {
+      const bad = { status: "False" as const, reason: "InvalidSpec", message: problems.join("; ") };
+      await removeHttpRoute(this.paths, this.host(name), owner);
+      await this.writeStatus(eph, { PodReady: bad, Available: bad });
+      // Nothing to retry: the next change of the object brings it back here.
+      this.settled(name);
+      return;
+    }
+
+    const pod = await this.ensurePod(eph);
+    const service = await this.ensureService(eph);
+    if (typeof pod === "string" || typeof service === "string") {
+      const conflict = { status: "False" as const, reason: "NameConflict", message: typeof pod === "string" ? pod : (service as string) };
+      await this.writeStatus(eph, { PodReady: conflict, Available: conflict });
+      return this.retry(name, "error");
+    }
+    const podReady = podReadiness(pod as PodObject | undefined);
+    const nodePort = service ? serviceNodePort(service as never, eph) : undefined;
+
+    let available: ConditionValue;
+    let route: "ok" | ConditionValue = { status: "False", reason: "RoutePending", message: "waiting for the Service's node port" };
+    if (nodePort !== undefined) route = await this.writeRoute(eph, nodePort);
+    if (podReady.status !== "True") available = { status: "False", reason: podReady.reason, message: podReady.message };
+    else if (route !== "ok") available = route;
+    else if (this.isAvailable(eph)) available = { status: "True", reason: "Serving" };
+    else {
+      const path = eph.spec.service.readinessProbe?.path ?? "/";
+      const code = await probeThroughGateway(this.o.gatewayHttp, this.host(name), path);
+      available =
+        code === 200
+          ? { status: "True", reason: "Serving" }
+          : {
+              status: "False",
+              reason: "NotServing",
+              message: `GET ${path} through the gateway for ${this.host(name)} answered ${code === 0 ? "nothing" : code}`,
+            };
+    }
+    const uid = eph.metadata.uid ?? name;
+    if (this.isAvailable(eph)) this.announced.add(uid); // announced before (by this controller or the one before it)
+    const becameAvailable = available.status === "True" && !this.announced.has(uid);
+    if (becameAvailable) this.announced.add(uid);
+    await this.writeStatus(eph, { PodReady: podReady, Available: available });
+    if (available.status === "True" && eph.metadata.annotations?.[HOST_ANNOTATION] !== this.host(name))
+      await this.kube.patchAnnotations(name, { [HOST_ANNOTATION]: this.host(name) });
+    if (becameAvailable) this.emit("available", eph);
+
+    if (podReady.status === "True" && available.status !== "True") this.retry(name, "probe");
+    else if (route !== "ok" && typeof route === "object" && route.reason !== "RoutePending") this.retry(name, "error");
+    else this.settled(name);
+  }
+
+  private readonly uids = new Map<string, string>();
+  private forget(name: string): void {
+    const uid = this.uids.get(name);
+    if (uid) this.announced.delete(uid);
+    this.uids.delete(name);
+  }
+
+  private isAvailable(eph: Ephemeron): boolean {
+    return eph.status?.conditions?.find((c) => c.type === "Available")?.status === "True";
+  }
+
+  /** The Pod, made if missing; a message when the name is another's; recreated when the spec changed. */
+  private async ensurePod(eph: EphemeronObject): Promise<KubernetesObject | string | undefined> {
+    const name = eph.metadata.name;
+    const desired = ephemeronPod(eph);
+    let pod = this.pods?.get(name, "default");
+    if (pod && !isOwnedBy(pod, eph)) pod = undefined; // a stale one of an earlier Ephemeron of this name: the GC takes it
+    if (!pod) {
+      try {
+        return await this.kube.createPod(desired);
+      } catch (err) {
+        if (apiStatus(err) !== 409) throw err;
+        const existing = await this.kube.readPod(name);
+        if (isOwnedBy(existing, eph)) return existing;
+        if (existing.metadata?.deletionTimestamp) return undefined; // on its way out: its delete event brings us back
+        return `a Pod default/${name} that this Ephemeron did not make exists; rename the Ephemeron or delete that Pod`;
+      }
+    }
+    // Pods are immutable where it matters: a changed image, command, port, env… means a new Pod.
+    const want = (desired.spec as { containers: unknown[] }).containers[0] as Record<string, unknown>;
+    const have = ((pod as { spec?: { containers?: Record<string, unknown>[] } }).spec?.containers ?? [])[0] ?? {};
+    const changed = (["image", "command", "workingDir", "env", "ports", "readinessProbe"] as const).some(
+      (k) => JSON.stringify(normalize(want[k])) !== JSON.stringify(normalize(have[k])),
+    );
+    if (changed && !pod.metadata?.deletionTimestamp) {
+      await this.kube.deletePod(name, pod.metadata?.uid, 0).catch((err) => {
+        if (apiStatus(err) !== 404 && apiStatus(err) !== 409) throw err;
+      });
+      return undefined;
+    }
+    return pod;
+  }
+
+  private async ensureService(eph: EphemeronObject): Promise<KubernetesObject | string | undefined> {
+    const name = eph.metadata.name;
+    let svc = this.services?.get(name, "default");
+    if (svc && !isOwnedBy(svc, eph)) svc = undefined;
+    if (!svc) {
+      try {
+        return await this.kube.createService(ephemeronService(eph));
+      } catch (err) {
+        if (apiStatus(err) !== 409) throw err;
+        const existing = await this.kube.readService(name);
+        if (isOwnedBy(existing, eph)) svc = existing;
+        else if (existing.metadata?.deletionTimestamp) return undefined;
+        else return `a Service default/${name} that this Ephemeron did not make exists; rename the Ephemeron or delete that Service`;
+      }
+    }
+    if (serviceNodePort(svc as never, eph) === undefined) {
+      // Changed by someone (type, selector, ports): put it back; the node port comes from the apiserver again.
+      return this.kube.patchService(name, serviceSpecPatch(eph));
+    }
+    return svc;
+  }
+
+  private async writeRoute(eph: EphemeronObject, nodePort: number): Promise<"ok" | ConditionValue> {
+    const name = eph.metadata.name;
+    const hostname = this.host(name);
+    let tls: HttpRoute["tls"] = "gateway";
+    const secretName = eph.spec.service.tlsSecretName;
+    if (secretName) {
+      let secret;
+      try {
+        secret = await this.kube.readTlsSecret(secretName);
+      } catch (err) {
+        if (apiStatus(err) !== 404 && apiStatus(err) !== 403) throw err;
+        return { status: "False", reason: "TLSSecretMissing", message: `Secret default/${secretName} (spec.service.tlsSecretName) was not found` };
+      }
+      const cert = secret.data?.["tls.crt"];
+      const key = secret.data?.["tls.key"];
+      if (secret.type !== "kubernetes.io/tls" || !cert || !key)
+        return {
+          status: "False",
+          reason: "TLSSecretInvalid",
+          message: `Secret default/${secretName} must be of type kubernetes.io/tls with tls.crt and tls.key`,
+        };
+      tls = await writeTlsCopy(this.paths, hostname, {
+        cert: Buffer.from(cert, "base64").toString("utf8"),
+        key: Buffer.from(key, "base64").toString("utf8"),
+      });
+    }
+    const written = await writeHttpRoute(this.paths, {
+      hostname,
+      target: `${this.o.nodeAddress}:${nodePort}`,
+      clusterId: this.o.clusterId,
+      tls,
+      owner: routeOwner(this.o.clusterId, name),
+    });
+    if (written === "taken")
+      return { status: "False", reason: "HostTaken", message: `the host name ${hostname} is routed to something else already` };
+    return "ok";
+  }
+
+  private async writeStatus(
+    eph: EphemeronObject,
+    values: Record<EphemeronConditionType, ConditionValue>,
+  ): Promise<void> {
+    const now = new Date(this.o.clock.now()).toISOString();
+    const current = eph.status?.conditions ?? [];
+    const conditions: EphemeronCondition[] = (["PodReady", "Available"] as const).map((type) => {
+      const had = current.find((c) => c.type === type);
+      const v = values[type];
+      return {
+        type,
+        status: v.status,
+        lastTransitionTime: had && had.status === v.status && had.lastTransitionTime ? had.lastTransitionTime : now,
+        ...(v.reason ? { reason: v.reason } : {}),
+        ...(v.message ? { message: v.message.slice(0, 1024) } : {}),
+      };
+    });
+    const generation = eph.metadata.generation;
+    const same =
+      eph.status?.observedGeneration === generation &&
+      current.length === conditions.length &&
+      conditions.every((c) => {
+        const had = current.find((h) => h.type === c.type);
+        return had && had.status === c.status && had.reason === c.reason && had.message === c.message;
+      });
+    if (same) return;
+    try {
+      await this.kube.patchStatus(eph.metadata.name, { conditions, observedGeneration: generation });
+    } catch (err) {
+      if (apiStatus(err) !== 404) throw err; // gone meanwhile: its delete event follows
+    }
+  }
+
+  private async expireIfDue(name: string): Promise<void> {
+    const eph = this.ephemerons?.get(name) as EphemeronObject | undefined;
+    const expires = eph ? expirationMs(eph) : undefined;
+    if (!eph || this.stopped) return;
+    if (expires === undefined || expires > this.o.clock.now()) return this.enqueue(name);
+    await this.expire(eph).catch((err) => {
+      this.o.log.warn({ clusterId: this.o.clusterId, name, err: describeApiError(err) }, "ephemeron expiry failed");
+      this.retry(name, "error");
+    });
+  }
+
+  private async expire(eph: EphemeronObject): Promise<void> {
+    const name = eph.metadata.name;
+    if (this.expiring.has(eph.metadata.uid ?? name)) return;
+    this.expiring.add(eph.metadata.uid ?? name);
+    try {
+      this.timers.cancel(name);
+      this.settled(name);
+      // The route first: from this moment the host name answers nothing.
+      await removeHttpRoute(this.paths, this.host(name), routeOwner(this.o.clusterId, name));
+      const pod = this.pods?.get(name, "default");
+      const svc = this.services?.get(name, "default");
+      const ignoreGone = (err: unknown) => {
+        if (apiStatus(err) !== 404 && apiStatus(err) !== 409) throw err;
+      };
+      await Promise.all([
+        pod && isOwnedBy(pod, eph) ? this.kube.deletePod(name, pod.metadata?.uid, 0).catch(ignoreGone) : undefined,
+        svc && isOwnedBy(svc, eph) ? this.kube.deleteService(name, svc.metadata?.uid).catch(ignoreGone) : undefined,
+        this.kube.deleteEphemeron(name, eph.metadata.uid).catch(ignoreGone),
+      ]);
+      this.o.log.info({ clusterId: this.o.clusterId, name }, "ephemeron expired");
+      this.emit("expired", eph);
+    } finally {
+      this.expiring.delete(eph.metadata.uid ?? name);
+    }
+  }
+
+  private emit(type: EphemeronEvent["type"], eph: Ephemeron): void {
+    try {
+      this.o.onEvent?.({
+        type,
+        clusterId: this.o.clusterId,
+        name: eph.metadata.name,
+        host: this.host(eph.metadata.name),
+        createdBy: eph.metadata.annotations?.[CREATED_BY_ANNOTATION],
+        at: this.o.clock.now(),
+      });
+    } catch (err) {
+      this.o.log.warn({ err: String(err) }, "ephemeron event listener failed");
+    }
+  }
+
+  /** Route files this cluster's controller wrote whose Ephemeron no longer exists (deleted while it was not running). */
+  private async removeStaleRoutes(): Promise<void> {
+    const owned = await ownedHttpRoutes(this.paths, this.o.clusterId);
+    for (const [hostname, name] of owned) {
+      const eph = this.ephemerons?.get(name);
+      if (!eph || this.host(name) !== hostname)
+        await removeHttpRoute(this.paths, hostname, routeOwner(this.o.clusterId, name));
+    }
+  }
+}
+
+/** The API server fills defaults (protocol TCP, env value ""): compare what both sides name. */
+function normalize(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(normalize);
+  if (v && typeof v === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) {
+      if (k === "protocol" || k === "scheme" || k === "successThreshold" || k === "failureThreshold") continue;
+      if (k === "timeoutSeconds" && x === 1) continue;
+      if (k === "periodSeconds" && x === 10) continue;
+      if (k === "value" && x === "") continue;
+      out[k] = normalize(x);
+    }
+    return out;
+  }
+  return v;
+}
