@@ -1,0 +1,269 @@
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { after, before, describe, it } from "node:test";
+import { systemClock } from "../core/clock.js";
+import { newClusterId } from "../core/cluster-spec.js";
+import { GatewayPaths } from "../gateway/gateway-files.js";
+import { ensureGateway, stopGateway } from "../gateway/gateway-process.js";
+import { ClusterLayout, clustersDir } from "../runtime/local/layout.js";
+import { LocalRuntime } from "../runtime/local/local-runtime.js";
+import { DEFAULT_KUBERNETES_MINOR } from "../setup/catalogue.js";
+import { Kubectl } from "../testing/kubectl.js";
+import { OtherMachine } from "../testing/other-machine.js";
+import { unlessRoot } from "../testing/root.js";
+import { freePort } from "../util/net.js";
+import type { EphemeronEvent } from "./ephemeron-controller.js";
+import { EphemeronHub } from "./ephemeron-hub.js";
+import { httpRoutePath } from "./ephemeron-route.js";
+import { ephemeronHost } from "./ephemeron-types.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const DOMAIN = "clusters.eph.test";
+const PAGE = "hello-from-ephemeron";
+
+/** The busybox image tempkube builds (src/setup/image-recipes.ts), serving a page with httpd. */
+function ephemeron(name: string, expiresAt: number, extra: { image?: string; probe?: boolean } = {}): string {
+  return JSON.stringify({
+    apiVersion: "qualified.io/v1alpha1",
+    kind: "Ephemeron",
+    metadata: { name },
+    spec: {
+      expirationTime: new Date(expiresAt).toISOString(),
+      service: {
+        image: extra.image ?? "busybox:1.35",
+        port: 8080,
+        command: ["sh", "-c", `mkdir -p /www && echo ${PAGE}-${name} > /www/index.html && exec httpd -f -p 8080 -h /www`],
+        ...(extra.probe === false ? {} : { readinessProbe: { path: "/index.html", periodSeconds: 1 } }),
+      },
+    },
+  });
+}
+
+/**
+ * Issue 14 on a real cluster: Ephemerons applied by the tenant become a Pod, a NodePort
+ * Service and a gateway route; they serve through the gateway's HTTP port to another
+ * machine, and are gone at their expiry (by timer, also across a controller restart).
+ */
+describe("Ephemerons in a tempkube cluster", { skip: unlessRoot("real clusters"), timeout: 9 * 60_000 }, () => {
+  const id = `eph${newClusterId().slice(0, 6)}`;
+  let dir = "";
+  let other: OtherMachine;
+  let kubectl: Kubectl;
+  let hub: EphemeronHub;
+  let httpPort = 0;
+  const events: EphemeronEvent[] = [];
+  const host = (name: string) => ephemeronHost(name, { clusterId: id, clusterDomain: DOMAIN });
+  const routeFile = (name: string) => httpRoutePath(new GatewayPaths(dir), host(name));
+  const runtime = () => new LocalRuntime({ dataDir: dir, clusterEgress: "none", clusterDomain: DOMAIN });
+  const quiet = { info: () => undefined, warn: (o: object, m: string) => console.error(m, JSON.stringify(o)) };
+  const newHub = () => {
+    const h = new EphemeronHub({
+      dataDir: dir,
+      gatewayHttp: { host: other.hostAddress, port: httpPort },
+      clusterDomain: DOMAIN,
+      servicesDomain: `services.${DOMAIN}`,
+      servicesClusterId: () => undefined,
+      clock: systemClock,
+      log: quiet,
+      rescanMs: 500,
+    });
+    h.onEvent((e) => events.push(e));
+    return h;
+  };
+
+  const json = async (args: string[]) => JSON.parse(await kubectl.run([...args, "-o", "json"]));
+  const exists = async (args: string[]) => (await kubectl.refusal(["get", ...args])) === undefined;
+  const condition = async (name: string, type: string) => {
+    const eph = await json(["get", "ephemeron", name]);
+    return (eph.status?.conditions ?? []).find((c: { type: string }) => c.type === type);
+  };
+  const curl = async (name: string, path = "/") =>
+    (
+      await other.exec("curl", [
+        "-sS",
+        "--fail-with-body",
+        "--max-time",
+        "10",
+        "--resolve",
+        `${host(name)}:${httpPort}:${other.hostAddress}`,
+        `http://${host(name)}:${httpPort}${path}`,
+      ])
+    ).stdout;
+
+  /** Waits until every part of an Ephemeron is gone; returns when (epoch ms). */
+  async function awaitGone(name: string, limitMs: number): Promise<number> {
+    const deadline = Date.now() + limitMs;
+    for (;;) {
+      const parts = await Promise.all([
+        exists(["ephemeron", name]),
+        exists(["pod", name, "-n", "default"]),
+        exists(["service", name, "-n", "default"]),
+      ]);
+      if (!parts.some(Boolean) && !existsSync(routeFile(name))) return Date.now();
+      if (Date.now() > deadline) assert.fail(`${name} not gone: ephemeron/pod/service ${parts}, route ${existsSync(routeFile(name))}`);
+      await sleep(100);
+    }
+  }
+
+  before(async () => {
+    dir = await mkdtemp("/tmp/tke-");
+    other = await OtherMachine.create("eph", "198.51.101");
+    httpPort = await freePort();
+    await ensureGateway(dir, {
+      listen: { host: other.hostAddress, port: await freePort() },
+      httpListen: { host: other.hostAddress, port: httpPort },
+      publicAddress: other.hostAddress,
+      clusterDomain: DOMAIN,
+    });
+    await runtime().provision({
+      id,
+      kubernetesVersion: DEFAULT_KUBERNETES_MINOR,
+      privileged: false,
+      size: "1-small",
+      workers: 0,
+    });
+    const tenant = await readFile(new ClusterLayout(id, clustersDir(dir)).kubeconfig("tenant"), "utf8");
+    kubectl = await Kubectl.withKubeconfig(tenant);
+    hub = newHub();
+    await hub.start();
+  });
+
+  after(async () => {
+    await hub?.stop();
+    if (dir) {
+      await runtime()
+        .destroy(id)
+        .catch(() => undefined);
+      await stopGateway(dir).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    }
+    await other?.remove();
+  });
+
+  it("the tenant applies one; it serves through the gateway to another machine, and says so once it does", async () => {
+    assert.deepEqual(hub.clusters(), [id]);
+    // The CRD is served, and the tenant's RBAC covers it (tools/cluster-controllers grants it per CRD).
+    await waitUntil(async () => (await kubectl.refusal(["auth", "can-i", "create", "ephemerons.qualified.io"])) === undefined, 30_000);
+    const t0 = Date.now();
+    await kubectl.run(["apply", "-f", "-"], ephemeron("web", Date.now() + 10 * 60_000));
+    const fresh = await json(["get", "eph", "web"]);
+    assert.equal(fresh.metadata.annotations?.host, undefined, "no host before it serves");
+    await kubectl.run(["wait", "ephemeron/web", "--for=condition=Available", "--timeout=90s"]);
+    const servingMs = Date.now() - t0;
+    const eph = await json(["get", "ephs", "web"]);
+    assert.equal(eph.metadata.annotations.host, host("web"));
+    assert.equal(eph.status.observedGeneration, eph.metadata.generation);
+    assert.equal((await condition("web", "PodReady")).status, "True");
+    assert.equal((await curl("web")).trim(), `${PAGE}-web`);
+    const route = JSON.parse(await readFile(routeFile("web"), "utf8"));
+    assert.equal(route.owner, `ephemeron/${id}/web`);
+    assert.equal(route.clusterId, id);
+    assert.equal(route.tls, "gateway");
+    const pod = await json(["get", "pod", "web", "-n", "default"]);
+    assert.equal(pod.metadata.ownerReferences[0].uid, eph.metadata.uid);
+    assert.equal(pod.spec.containers[0].name, "container");
+    assert.ok(events.some((e) => e.type === "available" && e.name === "web" && e.clusterId === id));
+    const table = await kubectl.run(["get", "eph", "web"]);
+    assert.match(table, /HOST\s+AVAILABLE\s+EXPIRES/);
+    assert.match(table, new RegExp(`${host("web").replace(/\./g, "\\.")}\\s+True`));
+    console.error(`create → Available (through the gateway): ${servingMs} ms`);
+
+    // Level-triggered: a deleted Pod comes back.
+    await kubectl.run(["delete", "pod", "web", "-n", "default", "--wait=false"]);
+    await waitUntil(async () => (await curl("web").catch(() => "")).trim() === `${PAGE}-web`, 60_000);
+  });
+
+  it("is gone, pod, service, route and object, within 2 s of its expiry", async () => {
+    const expiresAt = Date.now() + 20_000;
+    await kubectl.run(["apply", "-f", "-"], ephemeron("short", expiresAt));
+    await kubectl.run(["wait", "ephemeron/short", "--for=condition=Available", "--timeout=15s"]);
+    assert.ok(existsSync(routeFile("short")));
+    const gone = await awaitGone("short", expiresAt - Date.now() + 10_000);
+    console.error(`gone ${gone - expiresAt} ms after expiry`);
+    assert.ok(gone - expiresAt <= 2_000, `gone ${gone - expiresAt} ms after its expiry`);
+    assert.ok(gone >= expiresAt - 200, "not before its expiry");
+    assert.ok(events.some((e) => e.type === "expired" && e.name === "short"));
+  });
+
+  it("a changed expirationTime moves its timer", async () => {
+    await kubectl.run(["apply", "-f", "-"], ephemeron("moved", Date.now() + 10 * 60_000, { probe: false }));
+    const expiresAt = Date.now() + 8_000;
+    await kubectl.run([
+      "patch",
+      "ephemeron",
+      "moved",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { expirationTime: new Date(expiresAt).toISOString() } }),
+    ]);
+    const gone = await awaitGone("moved", 20_000);
+    assert.ok(gone - expiresAt <= 2_000 && gone >= expiresAt - 200, `gone ${gone - expiresAt} ms after its new expiry`);
+  });
+
+  it("what expired while no controller ran is deleted when it starts again", async () => {
+    const expiresAt = Date.now() + 6_000;
+    await kubectl.run(["apply", "-f", "-"], ephemeron("across", expiresAt));
+    await waitUntil(() => Promise.resolve(existsSync(routeFile("across"))), 30_000);
+    await hub.stop();
+    await sleep(expiresAt - Date.now() + 1_500);
+    assert.ok(await exists(["ephemeron", "across"]), "no controller, no expiry");
+    hub = newHub();
+    const started = Date.now();
+    await hub.start();
+    const gone = await awaitGone("across", 10_000);
+    assert.ok(gone - started <= 2_000, `gone ${gone - started} ms after the controller started`);
+  });
+
+  it("a bad image, and the reference's own example (nginx: no registry here), say why they do not serve", async () => {
+    await kubectl.run(["apply", "-f", "-"], ephemeron("badimg", Date.now() + 10 * 60_000, { image: "registry.invalid/nope:1.0" }));
+    // k8s/example.yaml of qualified/ephemeron, unchanged but for EXPIRES (envsubst).
+    const example = `kind: Ephemeron
+apiVersion: qualified.io/v1alpha1
+metadata:
+  name: "example"
+spec:
+  service:
+    image: "nginx"
+    port: 80
+    readinessProbe:
+      path: /
+  # Use \`envsubst\` to set \`expirationTime\`
+  expirationTime: "${new Date(Date.now() + 10 * 60_000).toISOString()}"
+`;
+    await kubectl.run(["apply", "-f", "-"], example);
+    for (const name of ["badimg", "example"]) {
+      await waitUntil(async () => {
+        const c = await condition(name, "PodReady");
+        return ["ErrImagePull", "ImagePullBackOff"].includes(c?.reason);
+      }, 90_000);
+      const c = await condition(name, "PodReady");
+      assert.equal(c.status, "False");
+      assert.ok(c.message, "the kubelet's message is passed on");
+      assert.equal((await condition(name, "Available")).status, "False");
+    }
+  });
+
+  it("a spec the controller cannot act on gets reason InvalidSpec, naming the field", async () => {
+    const bad = JSON.parse(ephemeron("badspec", Date.now() + 10 * 60_000));
+    bad.spec.service.podLabels = { "app.kubernetes.io/managed-by": "someone-else" };
+    await kubectl.run(["apply", "-f", "-"], JSON.stringify(bad));
+    await waitUntil(async () => (await condition("badspec", "Available"))?.reason === "InvalidSpec", 30_000);
+    assert.match((await condition("badspec", "PodReady")).message, /spec\.service\.podLabels/);
+    assert.equal(await exists(["pod", "badspec", "-n", "default"]), false);
+    // An Ephemeron named after a Service it did not make never takes it over.
+    await kubectl.run(["apply", "-f", "-"], ephemeron("kubernetes", Date.now() + 10 * 60_000));
+    await waitUntil(async () => (await condition("kubernetes", "Available"))?.reason === "NameConflict", 30_000);
+    const svc = await json(["get", "service", "kubernetes", "-n", "default"]);
+    assert.equal(svc.spec.type, "ClusterIP");
+    assert.equal(svc.metadata.ownerReferences, undefined);
+  });
+});
+
+async function waitUntil(check: () => Promise<boolean>, limitMs: number): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) assert.fail("timed out waiting");
+    await sleep(200);
+  }
+}
