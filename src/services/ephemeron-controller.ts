@@ -461,11 +461,16 @@ export class EphemeronController {
       this.settled(name);
       // The route first: from this moment the host name answers nothing.
       await removeHttpRoute(this.paths, this.host(name), routeOwner(this.o.clusterId, name));
-      const pod = this.pods?.get(name, "default");
-      const svc = this.services?.get(name, "default");
       const ignoreGone = (err: unknown) => {
         if (apiStatus(err) !== 404 && apiStatus(err) !== 409) throw err;
+        return undefined;
       };
+      // Right after a start the child informers may not have listed yet: ask the API rather
+      // than leave the children to the garbage collector (seconds, not milliseconds).
+      const [pod, svc] = await Promise.all([
+        this.pods?.get(name, "default") ?? this.kube.readPod(name).catch(ignoreGone),
+        this.services?.get(name, "default") ?? this.kube.readService(name).catch(ignoreGone),
+      ]);
       await Promise.all([
         pod && isOwnedBy(pod, eph) ? this.kube.deletePod(name, pod.metadata?.uid, 0).catch(ignoreGone) : undefined,
         svc && isOwnedBy(svc, eph) ? this.kube.deleteService(name, svc.metadata?.uid).catch(ignoreGone) : undefined,

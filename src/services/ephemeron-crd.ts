@@ -156,6 +156,35 @@ export function ephemeronCrdObject(): Record<string, unknown> {
   };
 }
 
+/**
+ * The one ClusterRole a tenant may bind cluster-wide (tenant-guards.ts lets a tenant create a
+ * ClusterRoleBinding to it and to nothing else): Ephemerons are cluster-scoped, so a
+ * RoleBinding cannot grant them, and without it no ServiceAccount of the tenant's (a CI job,
+ * a preview bot) could make one. It holds nothing the tenant does not hold itself.
+ */
+export const EPHEMERON_BINDABLE_ROLE = "tempkube:ephemerons";
+
+export function ephemeronRole(): string {
+  return YAML.stringify({
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRole",
+    metadata: { name: EPHEMERON_BINDABLE_ROLE },
+    rules: [
+      {
+        apiGroups: [EPHEMERON_GROUP],
+        resources: [EPHEMERON_PLURAL],
+        verbs: ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"],
+      },
+      { apiGroups: [EPHEMERON_GROUP], resources: [`${EPHEMERON_PLURAL}/status`], verbs: ["get", "list", "watch"] },
+    ],
+  });
+}
+
+/** What every tempkube cluster gets at every boot: the CRD and the bindable role. */
+export function ephemeronClusterObjects(): string {
+  return [ephemeronCrd(), ephemeronRole()].join("---\n");
+}
+
 /** The CRD as one YAML document: applied at every cluster boot, and what `tempkube ephemeron manifests` prints. */
 export function ephemeronCrd(): string {
   return YAML.stringify(ephemeronCrdObject());

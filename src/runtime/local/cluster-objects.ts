@@ -16,7 +16,7 @@ import { STARTING_TAINT } from "./component-configs.js";
 import type { KubeApi } from "./kube-api.js";
 import type { ClusterLayout } from "./layout.js";
 import type { NodeNetwork } from "./network.js";
-import { ephemeronCrd } from "../../services/ephemeron-crd.js";
+import { ephemeronClusterObjects } from "../../services/ephemeron-crd.js";
 import { tenantGuards } from "./tenant-guards.js";
 import { waitFor } from "./wait.js";
 
@@ -41,7 +41,7 @@ export async function applyAddons(
   layout: ClusterLayout,
   release: KubernetesRelease,
 ): Promise<void> {
-  const docs = [tenantGuards(state.spec.privileged), coreDnsService(), localPath(layout.volumesDir), ephemeronCrd()].join(
+  const docs = [tenantGuards(state.spec.privileged), coreDnsService(), localPath(layout.volumesDir), ephemeronClusterObjects()].join(
     "---\n",
   );
   await applyManifests(release, layout.kubeconfig("admin"), docs);
@@ -58,7 +58,7 @@ export async function applyTenantGuards(
   layout: ClusterLayout,
   release: KubernetesRelease,
 ): Promise<void> {
-  await applyManifests(release, layout.kubeconfig("admin"), [tenantGuards(state.spec.privileged), ephemeronCrd()].join("---\n"));
+  await applyManifests(release, layout.kubeconfig("admin"), [tenantGuards(state.spec.privileged), ephemeronClusterObjects()].join("---\n"));
 }
 
 /**

@@ -1,4 +1,5 @@
 import YAML from "yaml";
+import { EPHEMERON_BINDABLE_ROLE } from "../../services/ephemeron-crd.js";
 
 /**
  * What keeps a tenant inside its cluster, as far as the cluster's own API can: the tenant's
@@ -125,7 +126,7 @@ rules:
 - { apiGroups: ${list(WORKLOAD_GROUPS)}, resources: ["*"], verbs: ${ALL_VERBS} }
 - { apiGroups: ${list(READ_ONLY_GROUPS)}, resources: ["*"], verbs: [get, list, watch] }
 - { apiGroups: [authentication.k8s.io, authorization.k8s.io], resources: ["*"], verbs: [create] }
-- { apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [bind], resourceNames: [admin, edit, view] }
+- { apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [bind], resourceNames: [admin, edit, view, "${EPHEMERON_BINDABLE_ROLE}"] }
 - { nonResourceURLs: ["*"], verbs: [get] }
 ---
 apiVersion: rbac.authorization.k8s.io/v1
@@ -268,8 +269,11 @@ export function tenantPolicies(privilegedAllowed: boolean): string {
       operations: [CREATE, UPDATE, DELETE]
       resources: ["*"]`,
       NOT_TEMPKUBE,
-      `  - expression: "false"
-    message: "tenants cannot change cluster-wide RBAC or admission configuration; use a Role and RoleBinding in your namespace"
+      // One exception: a ClusterRoleBinding to tempkube:ephemerons (Ephemerons are cluster-scoped,
+      // so no RoleBinding grants them; the role holds only what the tenant holds). roleRef is immutable.
+      `  - expression: >-
+      request.resource.resource == 'clusterrolebindings' && (request.operation == 'DELETE' ? oldObject.roleRef.name == '${EPHEMERON_BINDABLE_ROLE}' : (object.roleRef.kind == 'ClusterRole' && object.roleRef.name == '${EPHEMERON_BINDABLE_ROLE}' && (request.operation == 'CREATE' || oldObject.roleRef.name == '${EPHEMERON_BINDABLE_ROLE}')))
+    message: "tenants cannot change cluster-wide RBAC or admission configuration (the one ClusterRoleBinding a tenant may make is to ClusterRole ${EPHEMERON_BINDABLE_ROLE}); use a Role and RoleBinding in your namespace"
     reason: Forbidden`,
     ),
     policy(
