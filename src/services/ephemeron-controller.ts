@@ -78,8 +78,10 @@ const next = (b: { firstMs: number; factor: number; maxMs: number }, prev: numbe
 /** An HTTP GET of `path` through the gateway with `Host: host`: the status code, or 0 when nothing answered. */
 export function probeThroughGateway(gateway: { host: string; port: number }, host: string, path: string): Promise<number> {
   return new Promise((resolve) => {
+    // A wildcard listen address is not one to connect to: the gateway answers on loopback too.
+    const to = gateway.host === "0.0.0.0" || gateway.host === "" ? "127.0.0.1" : gateway.host === "::" ? "::1" : gateway.host;
     const req = request(
-      { host: gateway.host, port: gateway.port, path, method: "GET", headers: { host }, timeout: PROBE_TIMEOUT_MS },
+      { host: to, port: gateway.port, path, method: "GET", headers: { host }, timeout: PROBE_TIMEOUT_MS },
       (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
@@ -244,6 +246,9 @@ export class EphemeronController {
       this.timers.cancel(name);
       this.settled(name);
       await removeHttpRoute(this.paths, this.host(name), owner);
+      // Its children at once, not when the garbage collector gets to them (it learns of a new
+      // CRD's resource only at its next discovery, up to 30 s after the CRD appears).
+      if (!eph) await this.deleteOrphans(name, undefined);
       return;
     }
     if (eph.metadata.uid) this.uids.set(name, eph.metadata.uid);
@@ -263,6 +268,7 @@ export class EphemeronController {
       return;
     }
 
+    await this.deleteOrphans(name, eph.metadata.uid);
     const pod = await this.ensurePod(eph);
     const service = await this.ensureService(eph);
     if (typeof pod === "string" || typeof service === "string") {
@@ -310,6 +316,24 @@ export class EphemeronController {
     const uid = this.uids.get(name);
     if (uid) this.announced.delete(uid);
     this.uids.delete(name);
+  }
+
+  /** Pods and Services of an Ephemeron `name` other than the one of uid `keep` (gone, or an earlier one of that name). */
+  private async deleteOrphans(name: string, keep: string | undefined): Promise<void> {
+    const stale = (obj: KubernetesObject | undefined) =>
+      obj &&
+      !obj.metadata?.deletionTimestamp &&
+      controllingEphemeron(obj) === name &&
+      !obj.metadata?.ownerReferences?.some((o) => o.controller && o.uid === keep);
+    const pod = this.pods?.get(name, "default");
+    const svc = this.services?.get(name, "default");
+    const ignoreGone = (err: unknown) => {
+      if (apiStatus(err) !== 404 && apiStatus(err) !== 409) throw err;
+    };
+    await Promise.all([
+      stale(pod) ? this.kube.deletePod(name, pod!.metadata?.uid, 0).catch(ignoreGone) : undefined,
+      stale(svc) ? this.kube.deleteService(name, svc!.metadata?.uid).catch(ignoreGone) : undefined,
+    ]);
   }
 
   private isAvailable(eph: Ephemeron): boolean {
