@@ -2,7 +2,12 @@ import { readdir, readFile } from "node:fs/promises";
 import type { Clock } from "../core/clock.js";
 import { GatewayPaths, type ClusterRoute } from "../gateway/gateway-files.js";
 import { CLUSTER_ID } from "../gateway/route-reader.js";
-import { EphemeronController, type ControllerLog, type EphemeronEvent } from "./ephemeron-controller.js";
+import {
+  EphemeronController,
+  type ControllerLog,
+  type EphemeronControllerOptions,
+  type EphemeronEvent,
+} from "./ephemeron-controller.js";
 import { ephemeronHost } from "./ephemeron-types.js";
 
 export interface EphemeronHubOptions {
@@ -16,9 +21,16 @@ export interface EphemeronHubOptions {
   log: ControllerLog;
   /** How often the cluster routes are read again (default 2 s). */
   rescanMs?: number;
+  /** For tests: what a controller is (an EphemeronController by default). */
+  makeController?: (options: EphemeronControllerOptions) => ClusterController;
 }
 
-type Running = { key: string; controller: EphemeronController; started: Promise<void> };
+export interface ClusterController {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+type Running = { key: string; controller: ClusterController; started: Promise<void> };
 
 /**
  * One EphemeronController per running cluster of the data dir, found from the gateway's
@@ -102,7 +114,8 @@ export class EphemeronHub {
       id === servicesId
         ? { servicesDomain: this.o.servicesDomain }
         : { clusterId: id, clusterDomain: this.o.clusterDomain };
-    const controller = new EphemeronController({
+    const make = this.o.makeController ?? ((options: EphemeronControllerOptions) => new EphemeronController(options));
+    const controller = make({
       clusterId: id,
       adminKubeconfig: route.adminKubeconfig,
       nodeAddress: route.nodeAddress,

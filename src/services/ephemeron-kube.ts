@@ -117,6 +117,9 @@ export class EphemeronKube {
   readTlsSecret(name: string) {
     return this.core.readNamespacedSecret({ namespace: EPHEMERON_NAMESPACE, name });
   }
+  readEphemeron(name: string): Promise<Ephemeron> {
+    return this.custom.getClusterCustomObject({ ...CRD, name }) as Promise<Ephemeron>;
+  }
   patchStatus(name: string, status: object) {
     return this.custom.patchClusterCustomObjectStatus({ ...CRD, name, body: { status } }, merge);
   }

@@ -15,6 +15,7 @@ import { unlessRoot } from "../testing/root.js";
 import { freePort } from "../util/net.js";
 import type { EphemeronEvent } from "./ephemeron-controller.js";
 import { EphemeronHub } from "./ephemeron-hub.js";
+import { apiStatus, EphemeronKube } from "./ephemeron-kube.js";
 import { httpRoutePath } from "./ephemeron-route.js";
 import { ephemeronHost } from "./ephemeron-types.js";
 
@@ -51,6 +52,8 @@ describe("Ephemerons in a tempkube cluster", { skip: unlessRoot("real clusters")
   let other: OtherMachine;
   let kubectl: Kubectl;
   let hub: EphemeronHub;
+  /** The cluster's admin, for reads that must be fast (timing expiry). */
+  let admin: EphemeronKube;
   let httpPort = 0;
   const events: EphemeronEvent[] = [];
   const host = (name: string) => ephemeronHost(name, { clusterId: id, clusterDomain: DOMAIN });
@@ -94,23 +97,25 @@ describe("Ephemerons in a tempkube cluster", { skip: unlessRoot("real clusters")
   /** Waits until every part of an Ephemeron is gone; returns when (epoch ms). */
   async function awaitGone(name: string, limitMs: number): Promise<number> {
     const deadline = Date.now() + limitMs;
+    // Straight to the API (a few ms a read), not kubectl (its start-up alone is 0.2-1 s on a busy 2-core host).
+    const present = (read: Promise<unknown>) =>
+      read.then(
+        () => true,
+        (err: unknown) => {
+          if (apiStatus(err) === 404) return false;
+          throw err;
+        },
+      );
     for (;;) {
-      // The time before asking: kubectl's own start-up (~0.2 s on 2 cores) is not the controller's delay.
-      const asked = Date.now();
-      const left = await kubectl.run([
-        "get",
-        `ephemeron/${name}`,
-        `pod/${name}`,
-        `service/${name}`,
-        "-n",
-        "default",
-        "--ignore-not-found",
-        "-o",
-        "name",
+      const parts = await Promise.all([
+        present(admin.readEphemeron(name)),
+        present(admin.readPod(name)),
+        present(admin.readService(name)),
       ]);
-      if (left.trim() === "" && !existsSync(routeFile(name))) return asked;
-      if (Date.now() > deadline) assert.fail(`${name} not gone: ${left.trim()}, route ${existsSync(routeFile(name))}`);
-      await sleep(50);
+      const route = existsSync(routeFile(name));
+      if (!parts.some(Boolean) && !route) return Date.now();
+      if (Date.now() > deadline) assert.fail(`${name} not gone: ephemeron/pod/service ${parts}, route ${route}`);
+      await sleep(20);
     }
   }
 
@@ -133,6 +138,7 @@ describe("Ephemerons in a tempkube cluster", { skip: unlessRoot("real clusters")
     });
     const tenant = await readFile(new ClusterLayout(id, clustersDir(dir)).kubeconfig("tenant"), "utf8");
     kubectl = await Kubectl.withKubeconfig(tenant);
+    admin = new EphemeronKube(new ClusterLayout(id, clustersDir(dir)).kubeconfig("admin"));
     hub = newHub();
     await hub.start();
   });
