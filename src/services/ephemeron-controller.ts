@@ -21,7 +21,7 @@ import {
   writeHttpRoute,
   writeTlsCopy,
 } from "./ephemeron-route.js";
-import { expirationMs, validateEphemeron } from "./ephemeron-spec.js";
+import { DNS_LABEL, expirationMs, validateEphemeron } from "./ephemeron-spec.js";
 import {
   CREATED_BY_ANNOTATION,
   HOST_ANNOTATION,
@@ -194,7 +194,9 @@ export class EphemeronController {
   }
 
   private enqueue(name: string | undefined): void {
-    if (!name || this.stopped) return;
+    // Names come from objects a tenant can write (an owner reference's name is not validated
+    // by the apiserver): only a DNS label can be an Ephemeron's, and only one may name a file.
+    if (!name || this.stopped || !DNS_LABEL.test(name)) return;
     this.queue.add(name);
     if (!this.draining) void this.drain();
   }
@@ -320,9 +322,11 @@ export class EphemeronController {
 
   /** Pods and Services of an Ephemeron `name` other than the one of uid `keep` (gone, or an earlier one of that name). */
   private async deleteOrphans(name: string, keep: string | undefined): Promise<void> {
+    // One already terminating is deleted again with grace 0: the garbage collector's delete
+    // gives the default 30 s, and a server running as PID 1 (httpd) ignores SIGTERM.
     const stale = (obj: KubernetesObject | undefined) =>
       obj &&
-      !obj.metadata?.deletionTimestamp &&
+      (obj.metadata as { deletionGracePeriodSeconds?: number } | undefined)?.deletionGracePeriodSeconds !== 0 &&
       controllingEphemeron(obj) === name &&
       !obj.metadata?.ownerReferences?.some((o) => o.controller && o.uid === keep);
     const pod = this.pods?.get(name, "default");
@@ -480,6 +484,7 @@ export class EphemeronController {
     const name = eph.metadata.name;
     if (this.expiring.has(eph.metadata.uid ?? name)) return;
     this.expiring.add(eph.metadata.uid ?? name);
+    const t0 = this.o.clock.now();
     try {
       this.timers.cancel(name);
       this.settled(name);
@@ -500,7 +505,11 @@ export class EphemeronController {
         svc && isOwnedBy(svc, eph) ? this.kube.deleteService(name, svc.metadata?.uid).catch(ignoreGone) : undefined,
         this.kube.deleteEphemeron(name, eph.metadata.uid).catch(ignoreGone),
       ]);
-      this.o.log.info({ clusterId: this.o.clusterId, name }, "ephemeron expired");
+      const now = this.o.clock.now();
+      this.o.log.info(
+        { clusterId: this.o.clusterId, name, lateMs: t0 - (expirationMs(eph) ?? t0), tookMs: now - t0 },
+        "ephemeron expired",
+      );
       this.emit("expired", eph);
     } finally {
       this.expiring.delete(eph.metadata.uid ?? name);

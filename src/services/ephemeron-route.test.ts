@@ -31,6 +31,8 @@ describe("ephemeron route files", () => {
       assert.deepEqual([...(await ownedHttpRoutes(paths, "abc123"))], [[route.hostname, "web"]]);
       assert.deepEqual([...(await ownedHttpRoutes(paths, "abc12"))], []);
 
+      await assert.rejects(writeHttpRoute(paths, { ...route, hostname: "../../etc/x" }), /not a host name/);
+      await assert.rejects(removeHttpRoute(paths, "a/../../b", route.owner), /not a host name/);
       const tls = await writeTlsCopy(paths, route.hostname, { cert: "CERT", key: "KEY" });
       assert.equal((await stat(tls.keyFile)).mode & 0o777, 0o600);
       await removeHttpRoute(paths, route.hostname, route.owner);

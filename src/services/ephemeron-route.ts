@@ -21,7 +21,11 @@ export function httpTlsDir(paths: GatewayPaths): string {
   return join(paths.root, "http-tls");
 }
 
+/** Host names that may name a file (route-reader.ts reads only these): no path can be smuggled in. */
+const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
+
 export function httpRoutePath(paths: GatewayPaths, hostname: string): string {
+  if (!HOSTNAME.test(hostname)) throw new Error(`not a host name: ${JSON.stringify(hostname)}`);
   return join(paths.httpRoutesDir, `${hostname}.json`);
 }
 
@@ -89,6 +93,7 @@ export async function writeTlsCopy(
   hostname: string,
   pem: { cert: string; key: string },
 ): Promise<{ certFile: string; keyFile: string }> {
+  httpRoutePath(paths, hostname); // the same check of the name
   const certFile = join(httpTlsDir(paths), `${hostname}.crt`);
   const keyFile = join(httpTlsDir(paths), `${hostname}.key`);
   const same = await Promise.all([readFile(certFile, "utf8"), readFile(keyFile, "utf8")]).then(

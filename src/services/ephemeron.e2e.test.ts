@@ -59,7 +59,8 @@ describe("Ephemerons in a tempkube cluster", { skip: unlessRoot("real clusters")
   const host = (name: string) => ephemeronHost(name, { clusterId: id, clusterDomain: DOMAIN });
   const routeFile = (name: string) => httpRoutePath(new GatewayPaths(dir), host(name));
   const runtime = () => new LocalRuntime({ dataDir: dir, clusterEgress: "none", clusterDomain: DOMAIN });
-  const quiet = { info: () => undefined, warn: (o: object, m: string) => console.error(m, JSON.stringify(o)) };
+  const say = (o: object, m: string) => console.error(new Date().toISOString(), m, JSON.stringify(o));
+  const quiet = { info: say, warn: say };
   const newHub = () => {
     const h = new EphemeronHub({
       dataDir: dir,
