@@ -31,7 +31,14 @@ describe("ephemeronPod", () => {
       "app.kubernetes.io/managed-by": "ephemeron",
     });
     assert.deepEqual(pod.metadata.ownerReferences, [
-      { apiVersion: "qualified.io/v1alpha1", kind: "Ephemeron", name: "web", uid: "u-1", controller: true, blockOwnerDeletion: true },
+      {
+        apiVersion: "qualified.io/v1alpha1",
+        kind: "Ephemeron",
+        name: "web",
+        uid: "u-1",
+        controller: true,
+        blockOwnerDeletion: true,
+      },
     ]);
     assert.equal(pod.spec.restartPolicy, "Always");
     assert.equal(pod.spec.enableServiceLinks, false);
@@ -71,7 +78,10 @@ describe("ephemeronService", () => {
   it("is a NodePort selecting the Pod", () => {
     const svc = ephemeronService(eph()) as any;
     assert.equal(svc.spec.type, "NodePort");
-    assert.deepEqual(svc.spec.selector, { "app.kubernetes.io/name": "web", "app.kubernetes.io/managed-by": "ephemeron" });
+    assert.deepEqual(svc.spec.selector, {
+      "app.kubernetes.io/name": "web",
+      "app.kubernetes.io/managed-by": "ephemeron",
+    });
     assert.deepEqual(svc.spec.ports, [{ name: "http", protocol: "TCP", port: 8080, targetPort: 8080 }]);
   });
 
@@ -81,7 +91,10 @@ describe("ephemeronService", () => {
     assert.equal(serviceNodePort(svc, eph()), 31000);
     assert.equal(serviceNodePort({ ...svc, spec: { ...svc.spec, type: "ClusterIP" } }, eph()), undefined);
     assert.equal(serviceNodePort({ ...svc, spec: { ...svc.spec, selector: { app: "x" } } }, eph()), undefined);
-    assert.equal(serviceNodePort({ ...svc, spec: { ...svc.spec, ports: [{ ...svc.spec.ports[0], nodePort: 10250 }] } }, eph()), undefined);
+    assert.equal(
+      serviceNodePort({ ...svc, spec: { ...svc.spec, ports: [{ ...svc.spec.ports[0], nodePort: 10250 }] } }, eph()),
+      undefined,
+    );
   });
 });
 

@@ -96,7 +96,9 @@ export function ephemeronPod(eph: Ephemeron): Record<string, unknown> {
             ? {
                 readinessProbe: {
                   httpGet: { path: probe.path, port: s.port },
-                  ...(probe.initialDelaySeconds !== undefined ? { initialDelaySeconds: probe.initialDelaySeconds } : {}),
+                  ...(probe.initialDelaySeconds !== undefined
+                    ? { initialDelaySeconds: probe.initialDelaySeconds }
+                    : {}),
                   ...(probe.periodSeconds !== undefined ? { periodSeconds: probe.periodSeconds } : {}),
                   ...(probe.timeoutSeconds !== undefined ? { timeoutSeconds: probe.timeoutSeconds } : {}),
                 },
@@ -173,7 +175,10 @@ interface PodLike {
     conditions?: { type: string; status: string; reason?: string; message?: string }[];
     containerStatuses?: {
       ready?: boolean;
-      state?: { waiting?: { reason?: string; message?: string }; terminated?: { reason?: string; message?: string; exitCode?: number } };
+      state?: {
+        waiting?: { reason?: string; message?: string };
+        terminated?: { reason?: string; message?: string; exitCode?: number };
+      };
     }[];
   };
 }
@@ -212,5 +217,9 @@ export function podReadiness(pod: PodLike | undefined): ConditionValue {
   const scheduled = pod.status?.conditions?.find((c) => c.type === "PodScheduled");
   if (scheduled?.status === "False")
     return { status: "False", reason: scheduled.reason ?? "Unschedulable", message: scheduled.message ?? "" };
-  return { status: "False", reason: waiting?.reason ?? "PodNotReady", message: waiting?.message ?? ready?.message ?? `phase ${pod.status?.phase ?? "Pending"}` };
+  return {
+    status: "False",
+    reason: waiting?.reason ?? "PodNotReady",
+    message: waiting?.message ?? ready?.message ?? `phase ${pod.status?.phase ?? "Pending"}`,
+  };
 }

@@ -14,13 +14,7 @@ import {
 } from "./ephemeron-children.js";
 import { ExpiryTimers } from "./ephemeron-expiry.js";
 import { apiStatus, describeApiError, EphemeronKube, type Cached } from "./ephemeron-kube.js";
-import {
-  ownedHttpRoutes,
-  removeHttpRoute,
-  routeOwner,
-  writeHttpRoute,
-  writeTlsCopy,
-} from "./ephemeron-route.js";
+import { ownedHttpRoutes, removeHttpRoute, routeOwner, writeHttpRoute, writeTlsCopy } from "./ephemeron-route.js";
 import { DNS_LABEL, expirationMs, validateEphemeron } from "./ephemeron-spec.js";
 import {
   CREATED_BY_ANNOTATION,
@@ -76,10 +70,15 @@ const next = (b: { firstMs: number; factor: number; maxMs: number }, prev: numbe
   prev === undefined ? b.firstMs : Math.min(b.maxMs, Math.round(prev * b.factor));
 
 /** An HTTP GET of `path` through the gateway with `Host: host`: the status code, or 0 when nothing answered. */
-export function probeThroughGateway(gateway: { host: string; port: number }, host: string, path: string): Promise<number> {
+export function probeThroughGateway(
+  gateway: { host: string; port: number },
+  host: string,
+  path: string,
+): Promise<number> {
   return new Promise((resolve) => {
     // A wildcard listen address is not one to connect to: the gateway answers on loopback too.
-    const to = gateway.host === "0.0.0.0" || gateway.host === "" ? "127.0.0.1" : gateway.host === "::" ? "::1" : gateway.host;
+    const to =
+      gateway.host === "0.0.0.0" || gateway.host === "" ? "127.0.0.1" : gateway.host === "::" ? "::1" : gateway.host;
     const req = request(
       { host: to, port: gateway.port, path, method: "GET", headers: { host }, timeout: PROBE_TIMEOUT_MS },
       (res) => {
@@ -178,7 +177,10 @@ export class EphemeronController {
       failed = true;
       inf.off("error", onError);
       const wait = next(INFORMER_BACKOFF, delay);
-      this.o.log.warn({ clusterId: this.o.clusterId, what, err: describeApiError(err), retryMs: wait }, "ephemeron watch failed");
+      this.o.log.warn(
+        { clusterId: this.o.clusterId, what, err: describeApiError(err), retryMs: wait },
+        "ephemeron watch failed",
+      );
       const handle = this.o.clock.setTimer(() => {
         this.informerRetries.delete(handle);
         if (!this.stopped) void this.startInformer(what, inf, wait);
@@ -210,7 +212,10 @@ export class EphemeronController {
         try {
           await this.reconcile(name);
         } catch (err) {
-          this.o.log.warn({ clusterId: this.o.clusterId, name, err: describeApiError(err) }, "ephemeron reconcile failed");
+          this.o.log.warn(
+            { clusterId: this.o.clusterId, name, err: describeApiError(err) },
+            "ephemeron reconcile failed",
+          );
           this.retry(name, "error");
         }
       }
@@ -223,7 +228,10 @@ export class EphemeronController {
     if (this.stopped) return;
     const current = this.retries.get(name);
     if (current) this.o.clock.clearTimer(current.handle);
-    const delay = next(kind === "probe" ? PROBE_BACKOFF : ERROR_BACKOFF, current?.kind === kind ? current.delay : undefined);
+    const delay = next(
+      kind === "probe" ? PROBE_BACKOFF : ERROR_BACKOFF,
+      current?.kind === kind ? current.delay : undefined,
+    );
     const handle = this.o.clock.setTimer(() => {
       if (this.retries.get(name)?.handle === handle) this.enqueue(name);
     }, delay);
@@ -274,7 +282,11 @@ export class EphemeronController {
     const pod = await this.ensurePod(eph);
     const service = await this.ensureService(eph);
     if (typeof pod === "string" || typeof service === "string") {
-      const conflict = { status: "False" as const, reason: "NameConflict", message: typeof pod === "string" ? pod : (service as string) };
+      const conflict = {
+        status: "False" as const,
+        reason: "NameConflict",
+        message: typeof pod === "string" ? pod : (service as string),
+      };
       await this.writeStatus(eph, { PodReady: conflict, Available: conflict });
       return this.retry(name, "error");
     }
@@ -282,7 +294,11 @@ export class EphemeronController {
     const nodePort = service ? serviceNodePort(service as never, eph) : undefined;
 
     let available: ConditionValue;
-    let route: "ok" | ConditionValue = { status: "False", reason: "RoutePending", message: "waiting for the Service's node port" };
+    let route: "ok" | ConditionValue = {
+      status: "False",
+      reason: "RoutePending",
+      message: "waiting for the Service's node port",
+    };
     if (nodePort !== undefined) route = await this.writeRoute(eph, nodePort);
     if (podReady.status !== "True") available = { status: "False", reason: podReady.reason, message: podReady.message };
     else if (route !== "ok") available = route;
@@ -388,7 +404,8 @@ export class EphemeronController {
         const existing = await this.kube.readService(name);
         if (isOwnedBy(existing, eph)) svc = existing;
         else if (existing.metadata?.deletionTimestamp) return undefined;
-        else return `a Service default/${name} that this Ephemeron did not make exists; rename the Ephemeron or delete that Service`;
+        else
+          return `a Service default/${name} that this Ephemeron did not make exists; rename the Ephemeron or delete that Service`;
       }
     }
     if (serviceNodePort(svc as never, eph) === undefined) {
@@ -409,7 +426,11 @@ export class EphemeronController {
         secret = await this.kube.readTlsSecret(secretName);
       } catch (err) {
         if (apiStatus(err) !== 404 && apiStatus(err) !== 403) throw err;
-        return { status: "False", reason: "TLSSecretMissing", message: `Secret default/${secretName} (spec.service.tlsSecretName) was not found` };
+        return {
+          status: "False",
+          reason: "TLSSecretMissing",
+          message: `Secret default/${secretName} (spec.service.tlsSecretName) was not found`,
+        };
       }
       const cert = secret.data?.["tls.crt"];
       const key = secret.data?.["tls.key"];
@@ -432,7 +453,11 @@ export class EphemeronController {
       owner: routeOwner(this.o.clusterId, name),
     });
     if (written === "taken")
-      return { status: "False", reason: "HostTaken", message: `the host name ${hostname} is routed to something else already` };
+      return {
+        status: "False",
+        reason: "HostTaken",
+        message: `the host name ${hostname} is routed to something else already`,
+      };
     return "ok";
   }
 

@@ -30,14 +30,20 @@ const serviceSchema = {
   required: ["image", "port"],
   properties: {
     image: str("The image to use."),
-    command: { type: "array", nullable: true, items: { type: "string" }, description: "Optionally specify the command to use." },
+    command: {
+      type: "array",
+      nullable: true,
+      items: { type: "string" },
+      description: "Optionally specify the command to use.",
+    },
     workingDir: { ...str("The directory to run command in."), nullable: true },
     port: { type: "integer", minimum: 1, maximum: 65535, description: "The port to use." },
     tlsSecretName: { ...str("The name of a kubernetes.io/tls Secret in namespace default."), nullable: true },
     ingressAnnotations: {
       type: "object",
       additionalProperties: { type: "string" },
-      description: "Ingress annotations (accepted for compatibility; tempkube routes through its gateway, not an Ingress).",
+      description:
+        "Ingress annotations (accepted for compatibility; tempkube routes through its gateway, not an Ingress).",
     },
     readinessProbe: {
       type: "object",
@@ -48,7 +54,9 @@ const serviceSchema = {
         path: str("Path to make a request to."),
         initialDelaySeconds: int32("Number of seconds after the container has started before probes are initiated."),
         periodSeconds: int32("How often (in seconds) to perform the probe. Default to 10 seconds. Minimum value is 1."),
-        timeoutSeconds: int32("Number of seconds after which the probe times out. Defaults to 1 second. Minimum value is 1."),
+        timeoutSeconds: int32(
+          "Number of seconds after which the probe times out. Defaults to 1 second. Minimum value is 1.",
+        ),
       },
     },
     imagePullPolicy: {
@@ -78,7 +86,11 @@ const serviceSchema = {
         },
       },
     },
-    podLabels: { type: "object", additionalProperties: { type: "string" }, description: "Additional labels to add to the Pod." },
+    podLabels: {
+      type: "object",
+      additionalProperties: { type: "string" },
+      description: "Additional labels to add to the Pod.",
+    },
   },
 };
 
@@ -135,7 +147,11 @@ export function ephemeronCrdObject(): Record<string, unknown> {
                   type: "object",
                   required: ["expirationTime", "service"],
                   properties: {
-                    expirationTime: { type: "string", format: "date-time", description: "The date and time to kill this service on." },
+                    expirationTime: {
+                      type: "string",
+                      format: "date-time",
+                      description: "The date and time to kill this service on.",
+                    },
                     service: serviceSchema,
                   },
                 },
@@ -144,7 +160,11 @@ export function ephemeronCrdObject(): Record<string, unknown> {
                   nullable: true,
                   properties: {
                     conditions: { type: "array", items: conditionSchema },
-                    observedGeneration: { type: "integer", format: "int64", description: "The last reconciled generation." },
+                    observedGeneration: {
+                      type: "integer",
+                      format: "int64",
+                      description: "The last reconciled generation.",
+                    },
                   },
                 },
               },

@@ -16,7 +16,13 @@ describe("EphemeronHub", () => {
     const route = (clusterId: string, phase: ClusterRoute["phase"]) =>
       writeFile(
         paths.route(clusterId),
-        JSON.stringify({ clusterId, phase, apiserver: "10.0.0.1:6443", nodeAddress: "10.0.0.1", adminKubeconfig: "/k" }),
+        JSON.stringify({
+          clusterId,
+          phase,
+          apiserver: "10.0.0.1:6443",
+          nodeAddress: "10.0.0.1",
+          adminKubeconfig: "/k",
+        }),
       );
     const live = new Map<string, EphemeronControllerOptions>();
     const log: string[] = [];

@@ -154,7 +154,11 @@ export class EphemeronHub {
       if (!CLUSTER_ID.test(id)) continue;
       try {
         const route = JSON.parse(await readFile(this.paths.route(id), "utf8")) as ClusterRoute;
-        if (route.clusterId === id && typeof route.adminKubeconfig === "string" && typeof route.nodeAddress === "string")
+        if (
+          route.clusterId === id &&
+          typeof route.adminKubeconfig === "string" &&
+          typeof route.nodeAddress === "string"
+        )
           routes.set(id, route);
       } catch {
         // Gone or being replaced between readdir and read (files are renamed into place): next scan.

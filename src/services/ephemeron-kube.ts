@@ -58,10 +58,8 @@ export class EphemeronKube {
   }
 
   ephemeronInformer(): Cached<Ephemeron & KubernetesObject> {
-    return makeInformer(
-      this.kubeConfig,
-      `/apis/${EPHEMERON_GROUP}/${EPHEMERON_VERSION}/${EPHEMERON_PLURAL}`,
-      () => this.custom.listClusterCustomObject(CRD),
+    return makeInformer(this.kubeConfig, `/apis/${EPHEMERON_GROUP}/${EPHEMERON_VERSION}/${EPHEMERON_PLURAL}`, () =>
+      this.custom.listClusterCustomObject(CRD),
     );
   }
 

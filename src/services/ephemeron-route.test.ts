@@ -23,9 +23,15 @@ describe("ephemeron route files", () => {
       assert.equal(await writeHttpRoute(paths, route), "written");
       assert.equal(await writeHttpRoute(paths, route), "unchanged");
       assert.deepEqual(await readHttpRoute(paths, route.hostname), route);
-      assert.deepEqual((await readdir(paths.httpRoutesDir)).filter((f) => f.endsWith(".tmp")), []);
+      assert.deepEqual(
+        (await readdir(paths.httpRoutesDir)).filter((f) => f.endsWith(".tmp")),
+        [],
+      );
       // Another cluster's controller cannot take the name.
-      assert.equal(await writeHttpRoute(paths, { ...route, owner: routeOwner("other1", "web"), target: "x:1" }), "taken");
+      assert.equal(
+        await writeHttpRoute(paths, { ...route, owner: routeOwner("other1", "web"), target: "x:1" }),
+        "taken",
+      );
       await removeHttpRoute(paths, route.hostname, routeOwner("other1", "web"));
       assert.ok(await readHttpRoute(paths, route.hostname));
       assert.deepEqual([...(await ownedHttpRoutes(paths, "abc123"))], [[route.hostname, "web"]]);

@@ -33,7 +33,10 @@ describe("validateEphemeron", () => {
       kind: "Ephemeron",
       apiVersion: "qualified.io/v1alpha1",
       metadata: { name: "example" },
-      spec: { service: { image: "nginx", port: 80, readinessProbe: { path: "/" } }, expirationTime: "2026-12-02T01:00:00+01:00" },
+      spec: {
+        service: { image: "nginx", port: 80, readinessProbe: { path: "/" } },
+        expirationTime: "2026-12-02T01:00:00+01:00",
+      },
     };
     assert.deepEqual(validateEphemeron(example), []);
   });
@@ -71,12 +74,24 @@ describe("validateEphemeron", () => {
     ];
     for (const [mutate, expected] of cases) {
       const problems = problemsOf(mutate);
-      assert.ok(problems.some((p) => expected.test(p)), `${expected}: ${JSON.stringify(problems)}`);
+      assert.ok(
+        problems.some((p) => expected.test(p)),
+        `${expected}: ${JSON.stringify(problems)}`,
+      );
     }
   });
 
   it("never throws on junk", () => {
-    for (const junk of [null, 1, "x", [], {}, { spec: 1 }, { spec: { service: [] } }, { metadata: null, spec: { service: {} } }])
+    for (const junk of [
+      null,
+      1,
+      "x",
+      [],
+      {},
+      { spec: 1 },
+      { spec: { service: [] } },
+      { metadata: null, spec: { service: {} } },
+    ])
       assert.ok(validateEphemeron(junk).length > 0);
   });
 });
@@ -84,7 +99,10 @@ describe("validateEphemeron", () => {
 describe("expirationMs", () => {
   it("parses RFC 3339 and refuses the rest", () => {
     assert.equal(expirationMs({ spec: { expirationTime: "2026-12-02T01:00:00Z" } }), Date.UTC(2026, 11, 2, 1));
-    assert.equal(expirationMs({ spec: { expirationTime: "2026-12-02T02:00:00.500+01:00" } }), Date.UTC(2026, 11, 2, 1, 0, 0, 500));
+    assert.equal(
+      expirationMs({ spec: { expirationTime: "2026-12-02T02:00:00.500+01:00" } }),
+      Date.UTC(2026, 11, 2, 1, 0, 0, 500),
+    );
     assert.equal(expirationMs({ spec: { expirationTime: "1733100000000" } }), undefined);
     assert.equal(expirationMs({ spec: { expirationTime: "2026-13-40T00:00:00Z" } }), undefined);
     assert.equal(expirationMs({ spec: {} }), undefined);

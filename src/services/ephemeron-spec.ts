@@ -87,7 +87,8 @@ export function validateEphemeron(obj: unknown): string[] {
     );
   const spec = obj.spec;
   if (!isObject(spec)) return [...problems, "spec: is required"];
-  if (typeof spec.expirationTime !== "string") problems.push("spec.expirationTime: is required (an RFC 3339 date-time)");
+  if (typeof spec.expirationTime !== "string")
+    problems.push("spec.expirationTime: is required (an RFC 3339 date-time)");
   else if (expirationMs({ spec }) === undefined)
     problems.push(`spec.expirationTime: ${JSON.stringify(spec.expirationTime)} is not an RFC 3339 date-time`);
   const service = spec.service;
@@ -102,15 +103,24 @@ export function validateEphemeron(obj: unknown): string[] {
   integer(service.port, f("port"), 1, 65535, problems);
   if (!present(service.port)) problems.push(`${f("port")}: is required`);
 
-  if (present(service.command) && (!Array.isArray(service.command) || !service.command.every((c) => typeof c === "string")))
+  if (
+    present(service.command) &&
+    (!Array.isArray(service.command) || !service.command.every((c) => typeof c === "string"))
+  )
     problems.push(`${f("command")}: must be a list of strings`);
   if (present(service.workingDir) && (typeof service.workingDir !== "string" || !service.workingDir.startsWith("/")))
     problems.push(`${f("workingDir")}: must be an absolute path`);
-  if (present(service.tlsSecretName) && (typeof service.tlsSecretName !== "string" || !DNS_SUBDOMAIN.test(service.tlsSecretName)))
+  if (
+    present(service.tlsSecretName) &&
+    (typeof service.tlsSecretName !== "string" || !DNS_SUBDOMAIN.test(service.tlsSecretName))
+  )
     problems.push(`${f("tlsSecretName")}: must name a Secret (a DNS subdomain) in namespace default`);
   stringMap(service.ingressAnnotations, f("ingressAnnotations"), problems);
 
-  if (present(service.imagePullPolicy) && !["Always", "Never", "IfNotPresent"].includes(service.imagePullPolicy as string))
+  if (
+    present(service.imagePullPolicy) &&
+    !["Always", "Never", "IfNotPresent"].includes(service.imagePullPolicy as string)
+  )
     problems.push(`${f("imagePullPolicy")}: must be Always, Never or IfNotPresent`);
 
   const probe = service.readinessProbe;
@@ -118,7 +128,9 @@ export function validateEphemeron(obj: unknown): string[] {
     if (!isObject(probe)) problems.push(`${f("readinessProbe")}: must be an object`);
     else {
       if (typeof probe.path !== "string" || !HTTP_PATH.test(probe.path))
-        problems.push(`${f("readinessProbe.path")}: must be a URL path starting with '/' (printable characters, no spaces)`);
+        problems.push(
+          `${f("readinessProbe.path")}: must be a URL path starting with '/' (printable characters, no spaces)`,
+        );
       integer(probe.initialDelaySeconds, f("readinessProbe.initialDelaySeconds"), 0, INT32_MAX, problems);
       integer(probe.periodSeconds, f("readinessProbe.periodSeconds"), 1, INT32_MAX, problems);
       integer(probe.timeoutSeconds, f("readinessProbe.timeoutSeconds"), 1, INT32_MAX, problems);
@@ -135,7 +147,10 @@ export function validateEphemeron(obj: unknown): string[] {
         else if (present(values) && !isObject(values)) problems.push(`${field}: must be a map of quantities`);
         else
           for (const [res, q] of Object.entries(values ?? {}))
-            if (!validLabelKey(res) || !((typeof q === "string" && QUANTITY.test(q)) || (typeof q === "number" && q >= 0)))
+            if (
+              !validLabelKey(res) ||
+              !((typeof q === "string" && QUANTITY.test(q)) || (typeof q === "number" && q >= 0))
+            )
               problems.push(`${field}.${res}: must be a resource quantity such as 100m or 64Mi`);
       }
   }

@@ -34,7 +34,11 @@ function ephemeron(name: string, expiresAt: number, extra: { image?: string; pro
       service: {
         image: extra.image ?? "busybox:1.35",
         port: 8080,
-        command: ["sh", "-c", `mkdir -p /www && echo ${PAGE}-${name} > /www/index.html && exec httpd -f -p 8080 -h /www`],
+        command: [
+          "sh",
+          "-c",
+          `mkdir -p /www && echo ${PAGE}-${name} > /www/index.html && exec httpd -f -p 8080 -h /www`,
+        ],
         ...(extra.probe === false ? {} : { readinessProbe: { path: "/index.html", periodSeconds: 1 } }),
       },
     },
@@ -159,7 +163,10 @@ describe("Ephemerons in a tempkube cluster", { skip: unlessRoot("real clusters")
   it("the tenant applies one; it serves through the gateway to another machine, and says so once it does", async () => {
     assert.deepEqual(hub.clusters(), [id]);
     // The CRD is served, and the tenant's RBAC covers it (tools/cluster-controllers grants it per CRD).
-    await waitUntil(async () => (await kubectl.refusal(["auth", "can-i", "create", "ephemerons.qualified.io"])) === undefined, 30_000);
+    await waitUntil(
+      async () => (await kubectl.refusal(["auth", "can-i", "create", "ephemerons.qualified.io"])) === undefined,
+      30_000,
+    );
     const t0 = Date.now();
     await kubectl.run(["apply", "-f", "-"], ephemeron("web", Date.now() + 10 * 60_000));
     const fresh = await json(["get", "eph", "web"]);
@@ -191,13 +198,32 @@ describe("Ephemerons in a tempkube cluster", { skip: unlessRoot("real clusters")
 
   it("a ServiceAccount the tenant binds to tempkube:ephemerons manages them; no other cluster-wide binding is allowed", async () => {
     await kubectl.run(["create", "serviceaccount", "ci", "-n", "default"]);
-    await kubectl.run(["create", "clusterrolebinding", "ci-ephemerons", "--clusterrole=tempkube:ephemerons", "--serviceaccount=default:ci"]);
-    const refused = await kubectl.refusal(["create", "clusterrolebinding", "ci-admin", "--clusterrole=cluster-admin", "--serviceaccount=default:ci"]);
+    await kubectl.run([
+      "create",
+      "clusterrolebinding",
+      "ci-ephemerons",
+      "--clusterrole=tempkube:ephemerons",
+      "--serviceaccount=default:ci",
+    ]);
+    const refused = await kubectl.refusal([
+      "create",
+      "clusterrolebinding",
+      "ci-admin",
+      "--clusterrole=cluster-admin",
+      "--serviceaccount=default:ci",
+    ]);
     assert.match(refused ?? "", /forbidden|Forbidden|denied/);
     const ci = await Kubectl.withToken(kubectl, (await kubectl.run(["create", "token", "ci", "-n", "default"])).trim());
     await ci.run(["apply", "-f", "-"], ephemeron("from-ci", Date.now() + 10 * 60_000, { probe: false }));
     await ci.run(["get", "ephs"]);
-    await ci.run(["patch", "eph", "from-ci", "--type=merge", "-p", JSON.stringify({ metadata: { labels: { by: "ci" } } })]);
+    await ci.run([
+      "patch",
+      "eph",
+      "from-ci",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ metadata: { labels: { by: "ci" } } }),
+    ]);
     // The role gives Ephemerons, not what they are made of.
     assert.ok(await ci.refusal(["get", "pods", "-n", "default"]));
     await ci.run(["delete", "eph", "from-ci", "--wait=true", "--timeout=30s"]);
@@ -212,7 +238,9 @@ describe("Ephemerons in a tempkube cluster", { skip: unlessRoot("real clusters")
     assert.ok(existsSync(routeFile("short")));
     const gone = await awaitGone("short", expiresAt - Date.now() + 10_000);
     const expired = events.find((e) => e.type === "expired" && e.name === "short");
-    console.error(`expiry acted on ${expired ? expired.at - expiresAt : "?"} ms, all gone ${gone - expiresAt} ms after it`);
+    console.error(
+      `expiry acted on ${expired ? expired.at - expiresAt : "?"} ms, all gone ${gone - expiresAt} ms after it`,
+    );
     assert.ok(gone - expiresAt <= 2_000, `gone ${gone - expiresAt} ms after its expiry`);
     assert.ok(gone >= expiresAt - 200, "not before its expiry");
     assert.ok(events.some((e) => e.type === "expired" && e.name === "short"));
@@ -248,7 +276,10 @@ describe("Ephemerons in a tempkube cluster", { skip: unlessRoot("real clusters")
   });
 
   it("a bad image, and the reference's own example (nginx: no registry here), say why they do not serve", async () => {
-    await kubectl.run(["apply", "-f", "-"], ephemeron("badimg", Date.now() + 10 * 60_000, { image: "registry.invalid/nope:1.0" }));
+    await kubectl.run(
+      ["apply", "-f", "-"],
+      ephemeron("badimg", Date.now() + 10 * 60_000, { image: "registry.invalid/nope:1.0" }),
+    );
     // k8s/example.yaml of qualified/ephemeron, unchanged but for EXPIRES (envsubst).
     const example = `kind: Ephemeron
 apiVersion: qualified.io/v1alpha1

@@ -41,9 +41,12 @@ export async function applyAddons(
   layout: ClusterLayout,
   release: KubernetesRelease,
 ): Promise<void> {
-  const docs = [tenantGuards(state.spec.privileged), coreDnsService(), localPath(layout.volumesDir), ephemeronClusterObjects()].join(
-    "---\n",
-  );
+  const docs = [
+    tenantGuards(state.spec.privileged),
+    coreDnsService(),
+    localPath(layout.volumesDir),
+    ephemeronClusterObjects(),
+  ].join("---\n");
   await applyManifests(release, layout.kubeconfig("admin"), docs);
 }
 
@@ -58,7 +61,11 @@ export async function applyTenantGuards(
   layout: ClusterLayout,
   release: KubernetesRelease,
 ): Promise<void> {
-  await applyManifests(release, layout.kubeconfig("admin"), [tenantGuards(state.spec.privileged), ephemeronClusterObjects()].join("---\n"));
+  await applyManifests(
+    release,
+    layout.kubeconfig("admin"),
+    [tenantGuards(state.spec.privileged), ephemeronClusterObjects()].join("---\n"),
+  );
 }
 
 /**
