@@ -1,4 +1,6 @@
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { request } from "node:http";
+import { resolve } from "node:path";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Clock } from "../core/clock.js";
 import { GatewayPaths, type HttpRoute } from "../gateway/gateway-files.js";
@@ -119,7 +121,8 @@ export class EphemeronController {
 
   constructor(private readonly o: EphemeronControllerOptions) {
     this.kube = new EphemeronKube(o.adminKubeconfig);
-    this.paths = new GatewayPaths(o.dataDir);
+    // Absolute: the gateway takes only absolute certificate paths (HttpRoute.tls).
+    this.paths = new GatewayPaths(resolve(o.dataDir));
     // Expiry does not wait in the queue behind a reconcile (a probe can take PROBE_TIMEOUT_MS).
     this.timers = new ExpiryTimers(o.clock, (name) => void this.expireIfDue(name));
   }
@@ -279,8 +282,8 @@ export class EphemeronController {
     }
 
     await this.deleteOrphans(name, eph.metadata.uid);
-    const pod = await this.ensurePod(eph);
-    const service = await this.ensureService(eph);
+    // Both at once: each is a round trip to the apiserver, on the way from apply to serving.
+    const [pod, service] = await Promise.all([this.ensurePod(eph), this.ensureService(eph)]);
     if (typeof pod === "string" || typeof service === "string") {
       const conflict = {
         status: "False" as const,
@@ -440,10 +443,16 @@ export class EphemeronController {
           reason: "TLSSecretInvalid",
           message: `Secret default/${secretName} must be of type kubernetes.io/tls with tls.crt and tls.key`,
         };
-      tls = await writeTlsCopy(this.paths, hostname, {
+      const pem = {
         cert: Buffer.from(cert, "base64").toString("utf8"),
         key: Buffer.from(key, "base64").toString("utf8"),
-      });
+      };
+      // The gateway refuses the handshake with a certificate that does not name the host or
+      // match its key (gateway-files.ts, HttpRoute.tls): say so here, where the user looks.
+      const problem = certificateProblem(pem, hostname);
+      if (problem)
+        return { status: "False", reason: "TLSSecretInvalid", message: `Secret default/${secretName}: ${problem}` };
+      tls = await writeTlsCopy(this.paths, hostname, pem);
     }
     const written = await writeHttpRoute(this.paths, {
       hostname,
@@ -565,6 +574,24 @@ export class EphemeronController {
         await removeHttpRoute(this.paths, hostname, routeOwner(this.o.clusterId, name));
     }
   }
+}
+
+/** Why a kubernetes.io/tls Secret cannot serve `hostname`, or undefined when it can. */
+export function certificateProblem(pem: { cert: string; key: string }, hostname: string): string | undefined {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(pem.cert);
+  } catch {
+    return "tls.crt is not a PEM certificate";
+  }
+  try {
+    if (!cert.checkPrivateKey(createPrivateKey(pem.key))) return "tls.key is not the key of tls.crt";
+  } catch {
+    return "tls.key is not a PEM private key";
+  }
+  if (!cert.checkHost(hostname)) return `its certificate does not name ${hostname}`;
+  if (Date.parse(cert.validTo) < Date.now()) return `its certificate expired on ${cert.validTo}`;
+  return undefined;
 }
 
 /** The API server fills defaults (protocol TCP, env value ""): compare what both sides name. */

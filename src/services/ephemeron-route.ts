@@ -2,6 +2,8 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { GatewayPaths, HttpRoute } from "../gateway/gateway-files.js";
+// The names route-reader.ts reads: DNS characters only, so no path can be smuggled in.
+import { HOSTNAME } from "../gateway/route-reader.js";
 
 /**
  * The gateway's fixed HTTP routes for Ephemerons: `<data dir>/gateway/http-routes/<host>.json`
@@ -20,9 +22,6 @@ export function routeOwner(clusterId: string, name: string): string {
 export function httpTlsDir(paths: GatewayPaths): string {
   return join(paths.root, "http-tls");
 }
-
-/** Host names that may name a file (route-reader.ts reads only these): no path can be smuggled in. */
-const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 
 export function httpRoutePath(paths: GatewayPaths, hostname: string): string {
   if (!HOSTNAME.test(hostname)) throw new Error(`not a host name: ${JSON.stringify(hostname)}`);

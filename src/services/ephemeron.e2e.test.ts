@@ -1,13 +1,15 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { systemClock } from "../core/clock.js";
 import { newClusterId } from "../core/cluster-spec.js";
-import { GatewayPaths } from "../gateway/gateway-files.js";
+import { gatewayCaPath, GatewayPaths } from "../gateway/gateway-files.js";
 import { ensureGateway, stopGateway } from "../gateway/gateway-process.js";
 import { ClusterLayout, clustersDir } from "../runtime/local/layout.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
+import { CertificateAuthority } from "../runtime/local/pki.js";
 import { DEFAULT_KUBERNETES_MINOR } from "../setup/catalogue.js";
 import { Kubectl } from "../testing/kubectl.js";
 import { OtherMachine } from "../testing/other-machine.js";
@@ -59,6 +61,7 @@ describe("Ephemerons in a tempkube cluster", { skip: unlessRoot("real clusters")
   /** The cluster's admin, for reads that must be fast (timing expiry). */
   let admin: EphemeronKube;
   let httpPort = 0;
+  let tlsPort = 0;
   const events: EphemeronEvent[] = [];
   const host = (name: string) => ephemeronHost(name, { clusterId: id, clusterDomain: DOMAIN });
   const routeFile = (name: string) => httpRoutePath(new GatewayPaths(dir), host(name));
@@ -129,7 +132,7 @@ describe("Ephemerons in a tempkube cluster", { skip: unlessRoot("real clusters")
     other = await OtherMachine.create("eph", "198.51.101");
     httpPort = await freePort();
     await ensureGateway(dir, {
-      listen: { host: other.hostAddress, port: await freePort() },
+      listen: { host: other.hostAddress, port: (tlsPort = await freePort()) },
       httpListen: { host: other.hostAddress, port: httpPort },
       publicAddress: other.hostAddress,
       clusterDomain: DOMAIN,
@@ -191,9 +194,75 @@ describe("Ephemerons in a tempkube cluster", { skip: unlessRoot("real clusters")
     assert.match(table, new RegExp(`${host("web").replace(/\./g, "\\.")}\\s+True`));
     console.error(`create → Available (through the gateway): ${servingMs} ms`);
 
+    // HTTPS on the gateway's TLS port: the gateway's own certificate for the name (tls: "gateway").
+    assert.equal(
+      (
+        await other.exec("curl", [
+          "-sS",
+          "--fail-with-body",
+          "--max-time",
+          "10",
+          "--cacert",
+          gatewayCaPath(new GatewayPaths(dir)),
+          "--resolve",
+          `${host("web")}:${tlsPort}:${other.hostAddress}`,
+          `https://${host("web")}:${tlsPort}/`,
+        ])
+      ).stdout.trim(),
+      `${PAGE}-web`,
+    );
+
     // Level-triggered: a deleted Pod comes back.
     await kubectl.run(["delete", "pod", "web", "-n", "default", "--wait=false"]);
     await waitUntil(async () => (await curl("web").catch(() => "")).trim() === `${PAGE}-web`, 60_000);
+  });
+
+  it("with tlsSecretName, HTTPS on the gateway's TLS port with the Secret's certificate; a certificate for another name is refused with the reason", async () => {
+    const ca = await CertificateAuthority.create("ephemeron e2e");
+    const good = await ca.issue({ commonName: host("secure"), dnsNames: [host("secure")], usage: "server" });
+    const wrong = await ca.issue({ commonName: "other.example", dnsNames: ["other.example"], usage: "server" });
+    const caFile = join(dir, "e2e-ca.crt");
+    await writeFile(caFile, ca.cert.toString("pem"));
+    for (const [name, pair] of [
+      ["secure-tls", good],
+      ["wrong-tls", wrong],
+    ] as const) {
+      await writeFile(join(dir, `${name}.crt`), pair.certPem);
+      await writeFile(join(dir, `${name}.key`), pair.keyPem, { mode: 0o600 });
+      await kubectl.run([
+        "create",
+        "secret",
+        "tls",
+        name,
+        "-n",
+        "default",
+        `--cert=${join(dir, `${name}.crt`)}`,
+        `--key=${join(dir, `${name}.key`)}`,
+      ]);
+    }
+    const withSecret = (name: string, secret: string) => {
+      const o = JSON.parse(ephemeron(name, Date.now() + 10 * 60_000));
+      o.spec.service.tlsSecretName = secret;
+      return JSON.stringify(o);
+    };
+    await kubectl.run(["apply", "-f", "-"], withSecret("secure", "secure-tls"));
+    await kubectl.run(["apply", "-f", "-"], withSecret("wrong", "wrong-tls"));
+    await kubectl.run(["wait", "ephemeron/secure", "--for=condition=Available", "--timeout=60s"]);
+    const page = await other.exec("curl", [
+      "-sS",
+      "--fail-with-body",
+      "--max-time",
+      "10",
+      "--cacert",
+      caFile,
+      "--resolve",
+      `${host("secure")}:${tlsPort}:${other.hostAddress}`,
+      `https://${host("secure")}:${tlsPort}/`,
+    ]);
+    assert.equal(page.stdout.trim(), `${PAGE}-secure`);
+    await waitUntil(async () => (await condition("wrong", "Available"))?.reason === "TLSSecretInvalid", 30_000);
+    assert.match((await condition("wrong", "Available")).message, /does not name/);
+    assert.equal(existsSync(routeFile("wrong")), false);
   });
 
   it("a ServiceAccount the tenant binds to tempkube:ephemerons manages them; no other cluster-wide binding is allowed", async () => {
