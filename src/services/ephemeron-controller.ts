@@ -115,6 +115,8 @@ export class EphemeronController {
   private readonly retries = new Map<string, { handle: unknown; delay: number; kind: "probe" | "error" }>();
   private readonly informerRetries = new Set<unknown>();
   private readonly expiring = new Set<string>();
+  /** Uids deleted at their expiry, until their delete event (forget). */
+  private readonly expired = new Set<string>();
   /** Uids whose "available" event went out: once per Ephemeron, however its status flaps or the cache lags. */
   private readonly announced = new Set<string>();
   private startWork?: Promise<unknown>;
@@ -335,7 +337,10 @@ export class EphemeronController {
   private readonly uids = new Map<string, string>();
   private forget(name: string): void {
     const uid = this.uids.get(name);
-    if (uid) this.announced.delete(uid);
+    if (uid) {
+      this.announced.delete(uid);
+      this.expired.delete(uid);
+    }
     this.uids.delete(name);
   }
 
@@ -516,8 +521,11 @@ export class EphemeronController {
 
   private async expire(eph: EphemeronObject): Promise<void> {
     const name = eph.metadata.name;
-    if (this.expiring.has(eph.metadata.uid ?? name)) return;
-    this.expiring.add(eph.metadata.uid ?? name);
+    const uid = eph.metadata.uid ?? name;
+    // Once per Ephemeron: until its delete event arrives the cache still holds it, and a
+    // reconcile meanwhile would find it expired again.
+    if (this.expiring.has(uid) || this.expired.has(uid)) return;
+    this.expiring.add(uid);
     const t0 = this.o.clock.now();
     try {
       this.timers.cancel(name);
@@ -528,17 +536,19 @@ export class EphemeronController {
         if (apiStatus(err) !== 404 && apiStatus(err) !== 409) throw err;
         return undefined;
       };
-      // Right after a start the child informers may not have listed yet: ask the API rather
-      // than leave the children to the garbage collector (seconds, not milliseconds).
-      const [pod, svc] = await Promise.all([
-        this.pods?.get(name, "default") ?? this.kube.readPod(name).catch(ignoreGone),
-        this.services?.get(name, "default") ?? this.kube.readService(name).catch(ignoreGone),
-      ]);
-      await Promise.all([
-        pod && isOwnedBy(pod, eph) ? this.kube.deletePod(name, pod.metadata?.uid, 0).catch(ignoreGone) : undefined,
-        svc && isOwnedBy(svc, eph) ? this.kube.deleteService(name, svc.metadata?.uid).catch(ignoreGone) : undefined,
-        this.kube.deleteEphemeron(name, eph.metadata.uid).catch(ignoreGone),
-      ]);
+      // Each child by its own chain, beside the Ephemeron's delete. Right after a start the
+      // child informers may not have listed yet: ask the API rather than leave the children
+      // to the garbage collector (seconds, not milliseconds).
+      const pod = async () => {
+        const p = this.pods?.get(name, "default") ?? (await this.kube.readPod(name).catch(ignoreGone));
+        if (p && isOwnedBy(p, eph)) await this.kube.deletePod(name, p.metadata?.uid, 0).catch(ignoreGone);
+      };
+      const svc = async () => {
+        const v = this.services?.get(name, "default") ?? (await this.kube.readService(name).catch(ignoreGone));
+        if (v && isOwnedBy(v, eph)) await this.kube.deleteService(name, v.metadata?.uid).catch(ignoreGone);
+      };
+      await Promise.all([pod(), svc(), this.kube.deleteEphemeron(name, eph.metadata.uid).catch(ignoreGone)]);
+      this.expired.add(uid);
       const now = this.o.clock.now();
       this.o.log.info(
         { clusterId: this.o.clusterId, name, lateMs: t0 - (expirationMs(eph) ?? t0), tookMs: now - t0 },
@@ -546,7 +556,7 @@ export class EphemeronController {
       );
       this.emit("expired", eph);
     } finally {
-      this.expiring.delete(eph.metadata.uid ?? name);
+      this.expiring.delete(uid);
     }
   }
 

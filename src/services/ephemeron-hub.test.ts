@@ -6,7 +6,9 @@ import { describe, it } from "node:test";
 import { FakeClock } from "../testing/fakes.js";
 import { GatewayPaths, type ClusterRoute } from "../gateway/gateway-files.js";
 import type { EphemeronControllerOptions } from "./ephemeron-controller.js";
+import { readHttpRoute } from "../gateway/route-reader.js";
 import { EphemeronHub } from "./ephemeron-hub.js";
+import { routeOwner, writeHttpRoute } from "./ephemeron-route.js";
 
 describe("EphemeronHub", () => {
   it("runs one controller per running cluster route, and none for a stopped or removed one", async () => {
@@ -65,8 +67,17 @@ describe("EphemeronHub", () => {
 
       // No longer the services cluster: its controller starts again with the cluster's own names.
       servicesId = undefined;
+      // abc002 is destroyed: its Ephemerons' routes go; a stopped cluster's stay; no one else's are touched.
+      const routeOf = (hostname: string, owner: string) =>
+        writeHttpRoute(paths, { hostname, target: "10.0.0.1:30000", owner });
+      await routeOf("web.abc002.c.example", routeOwner("abc002", "web"));
+      await routeOf("web.abc001.c.example", routeOwner("abc001", "web"));
+      await routeOf("hand.example", "someone");
       await rm(paths.route("abc002"));
       await hub.scanNow();
+      assert.equal(await readHttpRoute(paths, "web.abc002.c.example"), undefined);
+      assert.ok(await readHttpRoute(paths, "web.abc001.c.example"));
+      assert.ok(await readHttpRoute(paths, "hand.example"));
       assert.deepEqual(hub.clusters(), ["svc001"]);
       assert.equal(live.get("svc001")!.host("web"), "web.svc001.c.example");
 

@@ -1,4 +1,4 @@
-import { readdir, readFile } from "node:fs/promises";
+import { access, readdir, readFile } from "node:fs/promises";
 import type { Clock } from "../core/clock.js";
 import { GatewayPaths, type ClusterRoute } from "../gateway/gateway-files.js";
 import { CLUSTER_ID } from "../gateway/route-reader.js";
@@ -8,6 +8,7 @@ import {
   type EphemeronControllerOptions,
   type EphemeronEvent,
 } from "./ephemeron-controller.js";
+import { ephemeronHttpRoutes, removeHttpRoute, routeOwner } from "./ephemeron-route.js";
 import { ephemeronHost } from "./ephemeron-types.js";
 
 export interface EphemeronHubOptions {
@@ -102,6 +103,21 @@ export class EphemeronHub {
       if (this.stopped) return;
       if (route.phase === "running" && !this.running.has(id)) this.startController(route, servicesId);
     }
+    // A destroyed cluster has no route file and no controller to clean up after it: its
+    // Ephemerons' routes go here (a stopped one keeps them: the gateway wakes a sleeping cluster).
+    for (const [hostname, [id, name]] of await ephemeronHttpRoutes(this.paths)) {
+      if (!routes.has(id) && !(await this.hasClusterRoute(id)))
+        await removeHttpRoute(this.paths, hostname, routeOwner(id, name));
+    }
+  }
+
+  /** Whether the cluster's route file exists at all (readRoutes skips one that does not parse). */
+  private hasClusterRoute(id: string): Promise<boolean> {
+    if (!CLUSTER_ID.test(id)) return Promise.resolve(false);
+    return access(this.paths.route(id)).then(
+      () => true,
+      () => false,
+    );
   }
 
   private keyOf(route: ClusterRoute, servicesId: string | undefined): string {

@@ -66,9 +66,19 @@ export async function removeHttpRoute(paths: GatewayPaths, hostname: string, own
   await removeTlsCopy(paths, hostname);
 }
 
-/** The routes this cluster's controller wrote: host name → Ephemeron name. */
+/** Every route an Ephemeron controller wrote: host name → [cluster id, Ephemeron name]. */
+export async function ephemeronHttpRoutes(paths: GatewayPaths): Promise<Map<string, [string, string]>> {
+  const all = new Map<string, [string, string]>();
+  for (const [hostname, owner] of await ownedHttpRoutes(paths, "")) {
+    const slash = owner.indexOf("/");
+    if (slash > 0) all.set(hostname, [owner.slice(0, slash), owner.slice(slash + 1)]);
+  }
+  return all;
+}
+
+/** The routes this cluster's controller wrote: host name → Ephemeron name (with clusterId "": → `<id>/<name>`). */
 export async function ownedHttpRoutes(paths: GatewayPaths, clusterId: string): Promise<Map<string, string>> {
-  const prefix = `${EPHEMERON_OWNER_PREFIX}${clusterId}/`;
+  const prefix = clusterId ? `${EPHEMERON_OWNER_PREFIX}${clusterId}/` : EPHEMERON_OWNER_PREFIX;
   const owned = new Map<string, string>();
   let files: string[];
   try {

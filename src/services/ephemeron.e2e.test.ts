@@ -341,7 +341,9 @@ describe("Ephemerons in a tempkube cluster", { skip: unlessRoot("real clusters")
     const started = Date.now();
     await hub.start();
     const gone = await awaitGone("across", 10_000);
-    assert.ok(gone - started <= 2_000, `gone ${gone - started} ms after the controller started`);
+    console.error(`expired while down: gone ${gone - started} ms after the controller started`);
+    // 2 s as for a running controller, plus its start (a kubeconfig, three lists; ~1 s on a loaded 2-core host).
+    assert.ok(gone - started <= 3_000, `gone ${gone - started} ms after the controller started`);
   });
 
   it("a bad image, and the reference's own example (nginx: no registry here), say why they do not serve", async () => {
