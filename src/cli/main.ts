@@ -5,6 +5,7 @@ import { TempkubeError } from "../util/errors.js";
 import { registerBench } from "./commands/bench.js";
 import { registerClusterCommands } from "./commands/clusters.js";
 import { registerDoctor } from "./commands/doctor.js";
+import { registerEphemeron } from "./commands/ephemeron.js";
 import { registerGateway } from "./commands/gateway.js";
 import { registerKubectl } from "./commands/kubectl.js";
 import { registerRuntime, registerUp } from "./commands/runtime.js";
@@ -41,6 +42,7 @@ registerGateway(program);
 registerClusterCommands(program);
 registerTokenCommands(program);
 registerServiceCommands(program);
+registerEphemeron(program);
 addExamples(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

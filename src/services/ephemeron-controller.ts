@@ -177,10 +177,16 @@ export class EphemeronController {
 
   private async startInformer(what: string, inf: Cached<KubernetesObject>, delay?: number): Promise<void> {
     let failed = false;
+    // A watch that ends well restarts by itself; after an error the informer stops, so restart it here.
+    const onConnect = () => {
+      if (!failed) delay = undefined;
+    };
     const onError = (err: unknown) => {
       if (this.stopped || failed) return;
       failed = true;
+      // The next attempt registers its own handlers: none pile up on an informer that keeps failing.
       inf.off("error", onError);
+      inf.off("connect", onConnect);
       const wait = next(INFORMER_BACKOFF, delay);
       this.o.log.warn(
         { clusterId: this.o.clusterId, what, err: describeApiError(err), retryMs: wait },
@@ -193,10 +199,7 @@ export class EphemeronController {
       this.informerRetries.add(handle);
     };
     inf.on("error", onError);
-    // A watch that ends well restarts by itself; after an error the informer stops, so restart it here.
-    inf.on("connect", () => {
-      if (!failed) delay = undefined;
-    });
+    inf.on("connect", onConnect);
     await inf.start().catch(onError);
   }
 
@@ -327,7 +330,22 @@ export class EphemeronController {
     await this.writeStatus(eph, { PodReady: podReady, Available: available });
     if (available.status === "True" && eph.metadata.annotations?.[HOST_ANNOTATION] !== this.host(name))
       await this.kube.patchAnnotations(name, { [HOST_ANNOTATION]: this.host(name) });
-    if (becameAvailable) this.emit("available", eph);
+    if (becameAvailable) {
+      // Where create → serving goes (the benchmark): the Pod's readiness, then the rest.
+      const created = Date.parse(eph.metadata.creationTimestamp ?? "");
+      const podStatus = (pod as { status?: { conditions?: { type: string; lastTransitionTime?: string }[] } }).status;
+      const ready = Date.parse(podStatus?.conditions?.find((c) => c.type === "Ready")?.lastTransitionTime ?? "");
+      this.o.log.info(
+        {
+          clusterId: this.o.clusterId,
+          name,
+          sinceCreatedMs: this.o.clock.now() - created,
+          podReadyAfterMs: ready - created,
+        },
+        "ephemeron available",
+      );
+      this.emit("available", eph);
+    }
 
     if (podReady.status === "True" && available.status !== "True") this.retry(name, "probe");
     else if (route !== "ok" && typeof route === "object" && route.reason !== "RoutePending") this.retry(name, "error");
