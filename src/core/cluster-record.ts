@@ -22,6 +22,15 @@ export const PHASES = [
 ] as const;
 export type Phase = (typeof PHASES)[number];
 
+/**
+ * What a cluster the server keeps for itself is for: "services", the cluster ephemeral services
+ * run in (service/services-cluster.ts). Such a cluster is nobody's (owner ""): no tenant lists it
+ * or counts it in a quota, it never expires, never sleeps and is never a pool's; it holds a
+ * place on the host like any running cluster.
+ */
+export const SYSTEM_PURPOSES = ["services"] as const;
+export type SystemPurpose = (typeof SYSTEM_PURPOSES)[number];
+
 export interface ClusterRecord {
   id: string;
   owner: string;
@@ -54,6 +63,18 @@ export interface ClusterRecord {
    * runs again or leaves the sleep another way. While set, a start is a wake, which the owner is not told about.
    */
   sleptAt: number | null;
+  /** Set on a cluster the server keeps for itself (SystemPurpose); absent on users' and the pools'. */
+  system?: SystemPurpose;
+}
+
+/** Whether the server keeps this cluster for itself (no owner, no lifetime, no sleep). */
+export function isSystem(r: Pick<ClusterRecord, "system">): boolean {
+  return r.system !== undefined;
+}
+
+/** Clusters with no lifetime of their own: the pools' (until claimed) and the server's. */
+function hasNoLifetime(r: ClusterRecord): boolean {
+  return r.pooled || isSystem(r);
 }
 
 export type Operation = "stop" | "start" | "extend" | "delete";
@@ -61,6 +82,9 @@ export type Operation = "stop" | "start" | "extend" | "delete";
 /** Why an operation is not allowed now (HTTP 409), or undefined when it is. */
 export function conflictFor(op: Operation, r: ClusterRecord): string | undefined {
   if (r.desired === "terminated" || r.phase === "terminated") return `cluster ${r.id} is terminated`;
+  // The server keeps it running for as long as it runs; a start (of a failed one) is all anyone may ask.
+  if (r.system && op !== "start")
+    return `cluster ${r.id} is the server's ${r.system} cluster: it is kept running, with no lifetime; it cannot be ${op === "stop" ? "stopped" : op === "extend" ? "extended" : "deleted"} through the API`;
   switch (op) {
     case "stop":
       return r.desired === "stopped"
@@ -89,7 +113,7 @@ export function expiryOutcome(r: ClusterRecord): DesiredState {
  * expiry (start extends by the original TTL).
  */
 export function expiryDue(r: ClusterRecord, now: number): boolean {
-  if (r.pooled || now < r.expiresAt) return false;
+  if (hasNoLifetime(r) || now < r.expiresAt) return false;
   const outcome = expiryOutcome(r);
   if (outcome === "terminated") return r.desired !== "terminated";
   return r.desired === "running";
@@ -99,7 +123,7 @@ export function expiryDue(r: ClusterRecord, now: number): boolean {
 export function nextExpiry(records: ClusterRecord[], now: number): number | undefined {
   let next: number | undefined;
   for (const r of records) {
-    if (r.desired === "terminated" || r.pooled) continue;
+    if (r.desired === "terminated" || hasNoLifetime(r)) continue;
     if (r.desired === "stopped" && r.keep) continue;
     if (r.expiresAt <= now) return now;
     if (next === undefined || r.expiresAt < next) next = r.expiresAt;
@@ -109,7 +133,7 @@ export function nextExpiry(records: ClusterRecord[], now: number): number | unde
 
 /** When the expiry warning for this lifetime is due, or undefined when none will be sent. */
 export function warningAt(r: ClusterRecord, warningMs: number): number | undefined {
-  if (r.desired !== "running" || r.pooled || warningMs <= 0) return undefined;
+  if (r.desired !== "running" || hasNoLifetime(r) || warningMs <= 0) return undefined;
   return r.expiresAt - warningMs;
 }
 

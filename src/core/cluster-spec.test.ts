@@ -21,3 +21,14 @@ it("generates ids that are valid DNS labels", () => {
   const rnd = () => (seed = (seed * 9301 + 49297) % 233280) / 233280;
   for (let i = 0; i < 100; i++) assert.ok(isValidClusterId(newClusterId(rnd)));
 });
+
+it('refuses the reserved id "services" (the services domain) and never draws it', () => {
+  assert.match(validateSpec({ ...good, id: "services" }).join(), /^id "services" is reserved/);
+  // A random source that spells "services" first, then something else.
+  const letters = "abcdefghijklmnopqrstuvwxyz";
+  const alnum = `${letters}0123456789`;
+  const draws = [letters.indexOf("s") / 26, ..."ervices".split("").map((c) => alnum.indexOf(c) / 36)];
+  let i = 0;
+  const rnd = () => (i < draws.length ? draws[i++] + 1e-9 : 0);
+  assert.equal(newClusterId(rnd), "aaaaaaaa");
+});

@@ -43,11 +43,20 @@ export function isValidClusterId(id: string): boolean {
   return ID_PATTERN.test(id);
 }
 
+/**
+ * Ids no cluster may have: `services.<cluster domain>` is the ephemeral services' domain
+ * (services/ephemeron-types.ts defaultServicesDomain), so a cluster named "services" would have
+ * its apiserver's name and its LoadBalancer routes (`<svc>.<ns>.services.<domain>`) there too.
+ */
+export const RESERVED_CLUSTER_IDS: readonly string[] = ["services"];
+
 /** Returns the problems with a spec, each naming the field; empty when valid. */
 export function validateSpec(spec: ClusterSpec): string[] {
   const problems: string[] = [];
   if (!isValidClusterId(spec.id))
     problems.push(`id "${spec.id}" must be 3-16 lowercase letters or digits, starting with a letter`);
+  else if (RESERVED_CLUSTER_IDS.includes(spec.id))
+    problems.push(`id "${spec.id}" is reserved (services.<cluster domain> is the ephemeral services' domain)`);
   if (!(spec.size in SIZE_PRESETS))
     problems.push(`size "${spec.size}" is not one of ${Object.keys(SIZE_PRESETS).join(", ")}`);
   if (!Number.isInteger(spec.workers) || spec.workers < 0 || spec.workers > MAX_WORKERS)
@@ -58,7 +67,10 @@ export function validateSpec(spec: ClusterSpec): string[] {
 export function newClusterId(random: () => number = Math.random): string {
   const letters = "abcdefghijklmnopqrstuvwxyz";
   const alnum = `${letters}0123456789`;
-  let id = letters[Math.floor(random() * letters.length)];
-  for (let i = 0; i < 7; i++) id += alnum[Math.floor(random() * alnum.length)];
-  return id;
+  for (;;) {
+    let id = letters[Math.floor(random() * letters.length)];
+    for (let i = 0; i < 7; i++) id += alnum[Math.floor(random() * alnum.length)];
+    // Eight characters, like "services": never drawn, however unlikely.
+    if (!RESERVED_CLUSTER_IDS.includes(id)) return id;
+  }
 }

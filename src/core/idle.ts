@@ -24,7 +24,8 @@ export const MAX_IDLE_MINUTES = 24 * 60;
 
 /** Whether the controller should look at this cluster's activity at all. */
 export function mayFallAsleep(r: ClusterRecord): boolean {
-  return !r.pooled && r.idleMinutes > 0 && r.desired === "running" && r.phase === "running";
+  // The server's own clusters serve others' traffic; none of it is theirs to be idle on.
+  return !r.pooled && !r.system && r.idleMinutes > 0 && r.desired === "running" && r.phase === "running";
 }
 
 /**

@@ -99,6 +99,8 @@ export function notificationFor(event: NotificationEvent, r: ClusterRecord, now:
       name: r.name,
       phase: r.phase,
       expiresAt: iso(r.expiresAt),
+      // The operator's webhook hears of the server's own cluster too (it has no owner to email); marked so.
+      ...(r.system ? { system: r.system } : {}),
       at: iso(now),
       subject,
       text,

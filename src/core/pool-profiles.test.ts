@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import YAML from "yaml";
 import {
+  parseServicesCluster,
   parseWarmPool,
   profileLabel,
   warmPoolFromList,
@@ -118,5 +119,32 @@ describe("warm-pool profiles: --warm-pool-file", () => {
     assert.throws(() => file("- {workers: 9}\n"), refused(/entry 1: workers: at most 4 workers/));
     assert.throws(() => file("- {count: [1]}\n"), refused(/entry 1: count must be a single value/));
     assert.throws(() => file("- {size: 1-mid}\n- {version: '1.34'}\n"), refused(/profiles 1 and 2 are the same shape/));
+  });
+});
+
+describe("--services-cluster", () => {
+  const shape = (text: string) => {
+    const parsed = parseServicesCluster(text, versions);
+    if (parsed.problem !== undefined) throw new Error(parsed.problem);
+    return parsed.shape;
+  };
+  it("reads <size>[/<version>][+<n>w] (or the --warm-pool order), never privileged; none is no cluster", () => {
+    assert.deepEqual(shape("1-small"), { kubernetesVersion: "1.34", size: "1-small", workers: 0, privileged: false });
+    assert.deepEqual(shape("1-mid/1.33"), { kubernetesVersion: "1.33", size: "1-mid", workers: 0, privileged: false });
+    assert.deepEqual(shape("v1.33.13/1-large+2w"), {
+      kubernetesVersion: "1.33",
+      size: "1-large",
+      workers: 2,
+      privileged: false,
+    });
+    assert.equal(shape("none"), undefined);
+  });
+  it("names the part that is wrong", () => {
+    assert.throws(() => shape("1-huge"), refused(/--services-cluster "1-huge": size "1-huge" is not one of/));
+    assert.throws(() => shape("1-mid/1.99"), refused(/version "1.99" is not offered; offered: 1.34, 1.33/));
+    assert.throws(() => shape("1-mid+priv"), refused(/may not be privileged/));
+    assert.throws(() => shape("1-mid+9w"), refused(/at most 4 workers/));
+    assert.throws(() => shape("1-mid/1.34/x"), refused(/expected <size>\[\/<version>\]/));
+    assert.throws(() => shape(""), refused(/expected/));
   });
 });

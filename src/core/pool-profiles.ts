@@ -156,6 +156,55 @@ function poolsFromList(doc: unknown, file: string, versions: OfferedVersions): P
 
 const FILE_FIELDS = ["version", "size", "workers", "privileged", "count"];
 
+/** The `--services-cluster` syntax, for help texts and error messages. */
+export const SERVICES_CLUSTER_SYNTAX = "<size>[/<version>][+<n>w], or none";
+
+/**
+ * What `--services-cluster` says: the shape of the cluster the server keeps for ephemeral
+ * services (service/services-cluster.ts), or `none` (no services on this server: undefined).
+ * `<size>[/<version>][+<n>w]`, the version defaulting to the default one; `<version>/<size>`
+ * (the `--warm-pool` order) is read the same. Never privileged: it runs API callers' images.
+ */
+export function parseServicesCluster(
+  text: string,
+  versions: OfferedVersions,
+  flag = "--services-cluster",
+): { shape: PoolShape | undefined; problem?: undefined } | { problem: string } {
+  try {
+    const whole = text.trim();
+    if (whole === "none") return { shape: undefined };
+    const where = `${flag} "${text}"`;
+    const [head, ...modifiers] = whole.split("+");
+    const parts = head!.split("/");
+    if (!head || parts.length > 2 || parts.some((p) => !p))
+      throw invalid(`${where}: expected ${SERVICES_CLUSTER_SYNTAX}`);
+    // Sizes are names ("1-mid"), versions numbers ("1.34", "v1.34.4"): either order is unambiguous.
+    const sizeFirst = parts[0]! in SIZE_PRESETS || parts.length === 1;
+    const [sizeText, versionText] = sizeFirst ? [parts[0]!, parts[1]] : [parts[1]!, parts[0]];
+    let workers: number | undefined;
+    for (const m of modifiers) {
+      const w = /^(\d+)w$/.exec(m);
+      if (m === "priv" || m === "privileged")
+        throw invalid(`${where}: the services cluster runs API callers' images and may not be privileged`);
+      if (!w) throw invalid(`${where}: "+${m}" is not a modifier; use +<n>w for n workers (0-${MAX_WORKERS})`);
+      if (workers !== undefined) throw invalid(`${where}: workers (+<n>w) given twice`);
+      workers = checkedWorkers(Number(w[1]), `${where}: workers "+${m}"`);
+    }
+    return {
+      shape: {
+        kubernetesVersion:
+          versionText === undefined ? versions.defaultMinor : offeredMinor(versionText, versions, `${where}: version`),
+        size: sizePreset(sizeText, `${where}: size`),
+        workers: workers ?? 0,
+        privileged: false,
+      },
+    };
+  } catch (err) {
+    if (err instanceof PoolsProblem) return { problem: err.message };
+    throw err;
+  }
+}
+
 function offeredMinor(text: string, versions: OfferedVersions, what: string): string {
   const wanted = text.trim().replace(/^v/, "");
   const release = versions.releases.find((r) => r.minor === wanted || r.version === `v${wanted}`);

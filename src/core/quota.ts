@@ -53,7 +53,10 @@ export interface TokenIdentity {
 export interface RunningCounts {
   /** The caller's clusters that run, are on their way to running, or sleep. */
   owner: number;
-  /** Every tenant's clusters that run or are on their way to running (sleeping ones not). */
+  /**
+   * Every tenant's clusters that run or are on their way to running (sleeping ones not), and the
+   * server's own (the services cluster: nobody's quota, but a place on the host like any other).
+   */
   total: number;
   /**
    * Warm-pool clusters that run or are on their way (nobody's until claimed): they hold room on

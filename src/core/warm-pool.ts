@@ -98,7 +98,8 @@ export function profileOf(
 
 /**
  * What holds room on the host, counted as the store counts at admission (store/clusters.ts
- * runningCounts): users' clusters wanted running and not asleep, and pool members wanted running.
+ * runningCounts): users' clusters wanted running and not asleep (with the server's own, which
+ * hold a place as users' do: `users` counts them), and pool members wanted running.
  */
 export function hostLoad(live: readonly ClusterRecord[]): { users: number; pooled: number } {
   const wanted = live.filter((r) => r.desired === "running" && r.phase !== "terminated");

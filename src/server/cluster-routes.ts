@@ -44,6 +44,8 @@ export function clusterView(
     labels: r.labels,
     lastError: r.lastError,
     phaseTimingsMs: r.timings,
+    // Only admins see the server's own clusters; marked, so that nobody takes one for a tenant's.
+    ...(r.system ? { system: r.system } : {}),
   };
 }
 

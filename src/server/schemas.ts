@@ -1,4 +1,4 @@
-import { DESIRED_STATES, PHASES } from "../core/cluster-record.js";
+import { DESIRED_STATES, PHASES, SYSTEM_PURPOSES } from "../core/cluster-record.js";
 import {
   CLUSTER_ID_PATTERN,
   DEFAULT_SIZE,
@@ -144,6 +144,12 @@ export const clusterSchema = {
     labels: { type: "object", additionalProperties: { type: "string" } },
     lastError: { type: ["string", "null"] },
     phaseTimingsMs: { type: "object", additionalProperties: { type: "number" } },
+    system: {
+      type: "string",
+      enum: SYSTEM_PURPOSES,
+      description:
+        "present only on a cluster the server keeps for itself (admins alone see it): services, where ephemeral services run; it has no owner, never expires or sleeps, and cannot be stopped, extended or deleted",
+    },
   },
 } as const;
 

@@ -6,11 +6,11 @@ import {
   type ClusterSpec,
   type SizePreset,
 } from "../core/cluster-spec.js";
-import { conflictFor, isSettled, type ClusterRecord } from "../core/cluster-record.js";
+import { conflictFor, isSettled, type ClusterRecord, type SystemPurpose } from "../core/cluster-record.js";
 import type { Clock } from "../core/clock.js";
-import { capacityRefusal, policyRefusal, type TokenIdentity } from "../core/quota.js";
+import { capacityRefusal, NO_LIMITS, policyRefusal, type TokenIdentity } from "../core/quota.js";
 import { claimPooled, giveWayOrder, poolServes, profileOf, roomToFree } from "../core/warm-pool.js";
-import type { PoolProfile } from "../core/pool-profiles.js";
+import type { PoolProfile, PoolShape } from "../core/pool-profiles.js";
 import { MAX_IDLE_MINUTES } from "../core/idle.js";
 import type { LifetimeController } from "../controller/lifetime-controller.js";
 import { gatewayKubeconfig, gatewayServer, type GatewayAccess } from "../gateway/gateway-kubeconfig.js";
@@ -69,6 +69,9 @@ export interface WarmPoolObserver {
 const GIVE_WAY_ATTEMPTS = 3;
 
 const sameRelease = (a: string, b: string) => findRelease(a)?.version === findRelease(b)?.version;
+
+/** Who the server's own clusters are admitted as: no quota of any token, only the host's capacity. */
+const SERVER_ITSELF: TokenIdentity = { id: 0, name: "tempkube server", admin: true, limits: NO_LIMITS };
 
 /** How long a request that asked to wait (create, start, stop, delete) is held at most. */
 export const WAIT_TIMEOUT_MS = 10 * 60_000;
@@ -161,6 +164,58 @@ export class ClusterService {
     told(false);
     this.controller.trigger();
     return record;
+  }
+
+  /**
+   * The server's own cluster for `purpose` of this shape: the one the store has (`made` false),
+   * or a new one (store/clusters.ts insertSystem: one per purpose, however many callers or
+   * servers ask at once). A ready pool cluster of the shape becomes it when there is one, else it
+   * is recorded for the controller to provision. It takes a place on the host like a user's
+   * cluster (pool members give way to it; a full host is a `capacity` refusal), in no token's
+   * quota; it has no owner, lifetime or idle time (core/cluster-record.ts SystemPurpose).
+   */
+  async ensureSystemCluster(purpose: SystemPurpose, shape: PoolShape): Promise<{ record: ClusterRecord; made: boolean }> {
+    const existing = await this.store.clusters.system(purpose);
+    if (existing) return { record: existing, made: false };
+    this.driver.checkVersion(shape.kubernetesVersion);
+    const spec: ClusterSpec = { id: newClusterId(), ...shape };
+    const problems = validateSpec(spec);
+    if (problems.length) throw new TempkubeError("invalid-input", `${purpose} cluster: ${problems.join("; ")}`);
+    const now = this.clock.now();
+    const theirs = {
+      owner: "",
+      name: purpose,
+      keep: false,
+      notificationEmail: null,
+      ttlMinutes: 0,
+      labels: {},
+      idleMinutes: 0,
+      system: purpose,
+    };
+    const record: ClusterRecord & { system: SystemPurpose } = {
+      id: spec.id,
+      spec,
+      desired: "running",
+      phase: "pending",
+      expiresAt: now,
+      createdAt: now,
+      updatedAt: now,
+      lastError: null,
+      timings: {},
+      generation: 0,
+      pooled: false,
+      runningSince: null,
+      sleptAt: null,
+      ...theirs,
+    };
+    const made = await this.givingWay(SERVER_ITSELF, (admit) =>
+      this.store.clusters.insertSystem(record, admit, {
+        match: (r) => poolServes(r.spec, spec, sameRelease),
+        claim: (r) => ({ ...claimPooled(r, theirs, now), expiresAt: now, system: purpose }),
+      }),
+    );
+    this.controller.trigger();
+    return made;
   }
 
   /**

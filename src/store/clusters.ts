@@ -1,5 +1,5 @@
 import type { Transaction } from "kysely";
-import type { ClusterRecord } from "../core/cluster-record.js";
+import type { ClusterRecord, SystemPurpose } from "../core/cluster-record.js";
 import type { ChangeNotifications, OutgoingNotification } from "../core/notifications.js";
 import type { Refusal, RunningCounts } from "../core/quota.js";
 import { TempkubeError } from "../util/errors.js";
@@ -68,11 +68,72 @@ export class Clusters {
     return row ? fromRow(row) : undefined;
   }
 
-  /** Users' clusters (the warm pool's are not listed), optionally one owner's. */
+  /**
+   * Users' clusters and the server's own (the warm pool's are not listed), or one owner's: the
+   * server's own are nobody's, so never among an owner's.
+   */
   async list(owner?: string): Promise<ClusterRecord[]> {
     let q = this.db.selectFrom("clusters").selectAll().where("pooled", "=", 0).orderBy("created_at");
-    if (owner !== undefined) q = q.where("owner", "=", owner);
+    if (owner !== undefined) q = q.where("owner", "=", owner).where("system", "is", null);
     return (await q.execute()).map(fromRow);
+  }
+
+  /** The server's own cluster for this purpose that is not (on its way to being) terminated, if any. */
+  async system(purpose: SystemPurpose): Promise<ClusterRecord | undefined> {
+    const row = await this.db
+      .selectFrom("clusters")
+      .selectAll()
+      .where("system", "=", purpose)
+      .where("desired", "!=", "terminated")
+      .orderBy("created_at")
+      .executeTakeFirst();
+    return row ? fromRow(row) : undefined;
+  }
+
+  /**
+   * Makes the server's own cluster for `record.system`, unless one is there already (then that
+   * one is returned, `made` false): one transaction, so two servers on one PostgreSQL database
+   * (or two calls) never make two. With `fromPool`, a ready pool cluster it matches becomes it
+   * (claimed as a user's create claims one); otherwise `record` is inserted. `admit` decides
+   * either way, as for a user's cluster: it takes a place on the host.
+   */
+  async insertSystem(
+    record: ClusterRecord & { system: SystemPurpose },
+    admit: Admission,
+    fromPool?: { match: (r: ClusterRecord) => boolean; claim: (r: ClusterRecord) => ClusterRecord },
+  ): Promise<{ record: ClusterRecord; made: boolean }> {
+    return this.connection.serialized(async (trx) => {
+      const existing = await trx
+        .selectFrom("clusters")
+        .selectAll()
+        .where("system", "=", record.system)
+        .where("desired", "!=", "terminated")
+        .orderBy("created_at")
+        .executeTakeFirst();
+      if (existing) return { record: fromRow(existing), made: false };
+      const pooled = fromPool
+        ? (
+            await trx
+              .selectFrom("clusters")
+              .selectAll()
+              .where("pooled", "=", 1)
+              .where("phase", "=", "running")
+              .where("desired", "=", "running")
+              .orderBy("created_at")
+              .execute()
+          )
+            .map(fromRow)
+            .find(fromPool.match)
+        : undefined;
+      const next = pooled && fromPool ? fromPool.claim(pooled) : record;
+      refuseIf(admit(await runningCounts(trx, next.owner)));
+      if (pooled) {
+        await trx.updateTable("clusters").set(toRow(next)).where("id", "=", pooled.id).where("pooled", "=", 1).execute();
+      } else {
+        await trx.insertInto("clusters").values(toRow(next)).execute();
+      }
+      return { record: next, made: true };
+    });
   }
 
   /** Every cluster the controller must reconcile: users' and the warm pool's. */
@@ -123,7 +184,8 @@ function refuseIf(refusal: Refusal | undefined): void {
 /**
  * Users' clusters that run or are on their way to running, and apart from them the warm pool's
  * (nobody's, but they hold room on the host); sleeping ones count for their owner, not for the
- * host (core/quota.ts RunningCounts; core/warm-pool.ts hostLoad counts the same way).
+ * host (core/quota.ts RunningCounts; core/warm-pool.ts hostLoad counts the same way). The
+ * server's own clusters (owner "", never an owner's) count in `total`: they hold a place too.
  */
 async function runningCounts(trx: Transaction<Database>, owner: string): Promise<RunningCounts> {
   const rows = await trx
@@ -161,6 +223,7 @@ function toRow(r: ClusterRecord): ClusterRow {
     idle_minutes: r.idleMinutes,
     running_since: r.runningSince,
     slept_at: r.sleptAt,
+    system: r.system ?? null,
   };
 }
 
@@ -186,5 +249,6 @@ function fromRow(row: ClusterRow): ClusterRecord {
     idleMinutes: Number(row.idle_minutes),
     runningSince: row.running_since === null ? null : Number(row.running_since),
     sleptAt: row.slept_at === null ? null : Number(row.slept_at),
+    ...(row.system ? { system: row.system as SystemPurpose } : {}),
   };
 }

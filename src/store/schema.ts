@@ -43,6 +43,8 @@ export interface ClusterRow {
   idle_minutes: number;
   running_since: number | null;
   slept_at: number | null;
+  /** core/cluster-record.ts SystemPurpose; null: a user's or a pool's cluster. */
+  system: string | null;
 }
 
 export interface TokenRow {
@@ -195,6 +197,13 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
         await sql`update tokens set max_services = ${DEFAULT_TENANT_LIMITS.maxServices}, max_service_minutes = ${DEFAULT_TENANT_LIMITS.maxServiceMinutes} where admin = 0`.execute(
           db,
         );
+      },
+    },
+    // The clusters the server keeps for itself (issue 14: the services cluster), marked by what
+    // they are for rather than by a made-up owner: every cluster made before is a user's or a pool's.
+    "007_cluster_system": {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable("clusters").addColumn("system", "text").execute();
       },
     },
   };
