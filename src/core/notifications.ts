@@ -7,7 +7,11 @@ import { endsWake } from "./idle.js";
  * caused it (so nothing is lost to a crash between the two); the controller's notifier
  * delivers the queue.
  */
-export type NotificationEvent = "ready" | "started" | "stopped" | "terminated" | "failed" | "expiry-warning";
+/** What happens to a cluster that its owner is told of. */
+export type ClusterNotificationEvent = "ready" | "started" | "stopped" | "terminated" | "failed" | "expiry-warning";
+/** What happens to an ephemeral service that is told (core/service-notifications.ts). */
+export type ServiceNotificationEvent = "service-available" | "service-expired";
+export type NotificationEvent = ClusterNotificationEvent | ServiceNotificationEvent;
 export type NotificationChannel = "email" | "webhook";
 
 /** Where notifications go besides the owner's email address, and when the expiry warning goes out. */
@@ -35,7 +39,7 @@ export interface OutgoingNotification {
 export type ChangeNotifications = (next: ClusterRecord, previous: ClusterRecord) => OutgoingNotification[];
 
 export interface Notification {
-  event: NotificationEvent;
+  event: ClusterNotificationEvent;
   dedupeKey: string;
   subject: string;
   text: string;
@@ -45,7 +49,7 @@ export interface Notification {
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The event a phase change means, if any ("running" after "provisioning" is "ready"). */
-export function eventForTransition(before: Phase, after: Phase): NotificationEvent | undefined {
+export function eventForTransition(before: Phase, after: Phase): ClusterNotificationEvent | undefined {
   if (after === before) return undefined;
   switch (after) {
     case "running":
@@ -65,9 +69,9 @@ export function eventForTransition(before: Phase, after: Phase): NotificationEve
   }
 }
 
-export function notificationFor(event: NotificationEvent, r: ClusterRecord, now: number): Notification {
+export function notificationFor(event: ClusterNotificationEvent, r: ClusterRecord, now: number): Notification {
   const when = `at ${iso(now)}`;
-  const lines: Record<NotificationEvent, [string, string]> = {
+  const lines: Record<ClusterNotificationEvent, [string, string]> = {
     ready: [
       `cluster ${r.id} is ready`,
       `Your Kubernetes ${r.spec.kubernetesVersion} cluster ${r.id} is ready ${when}. It expires at ${iso(r.expiresAt)} and will then be ${r.keep ? "stopped" : "terminated"}.`,
@@ -110,7 +114,7 @@ export function notificationFor(event: NotificationEvent, r: ClusterRecord, now:
 
 /** The messages one event produces: an email to the owner when they gave an address, a webhook call when one is set. */
 export function notificationsFor(
-  event: NotificationEvent,
+  event: ClusterNotificationEvent,
   r: ClusterRecord,
   now: number,
   policy: NotificationPolicy,

@@ -50,7 +50,54 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
+  /** Ephemeral services created through the services API (issue 14). */
+  readonly servicesCreated = new Counter({
+    name: "tempkube_services_created_total",
+    help: "Ephemeral services created through the services API",
+    registers: [this.registry],
+  });
+  /** Deleted through the API before their expiry. */
+  readonly servicesDeleted = new Counter({
+    name: "tempkube_services_deleted_total",
+    help: "Ephemeral services deleted through the services API before their expiry",
+    registers: [this.registry],
+  });
+  /** cluster: "services" (the server's services cluster) or "tenant" (an Ephemeron in a tenant's cluster). */
+  readonly servicesAvailable = new Counter({
+    name: "tempkube_services_available_total",
+    help: "Ephemeral services that became available (a request through the gateway answered 200), by where they run",
+    labelNames: ["cluster"],
+    registers: [this.registry],
+  });
+  readonly servicesExpired = new Counter({
+    name: "tempkube_services_expired_total",
+    help: "Ephemeral services deleted at their expirationTime, by where they ran",
+    labelNames: ["cluster"],
+    registers: [this.registry],
+  });
+  /**
+   * Ephemerons that exist now, as the services' controllers see them (their informers' caches:
+   * nothing is asked of any cluster at a scrape); set by whoever runs the controllers. Unset: no series.
+   */
+  servicesNow: (() => { services: number; tenant: number } | Promise<{ services: number; tenant: number }>) | undefined;
+
   constructor(store: Store, pools: readonly PoolProfile[] = []) {
+    for (const cluster of ["services", "tenant"]) {
+      this.servicesAvailable.inc({ cluster }, 0);
+      this.servicesExpired.inc({ cluster }, 0);
+    }
+    const metrics = this;
+    new Gauge({
+      name: "tempkube_services",
+      help: "Ephemeral services (Ephemerons) that exist now, by where they run",
+      labelNames: ["cluster"],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        const now = await metrics.servicesNow?.();
+        if (now) for (const [cluster, n] of Object.entries(now)) this.set({ cluster }, n);
+      },
+    });
     // Every profile shows from the first scrape, at 0: a rate over a series that appears late misses its start.
     for (const p of pools) {
       this.poolHits.inc({ profile: p.label }, 0);

@@ -14,10 +14,10 @@ import { describeBound } from "../host/capacity.js";
 import { estimateHostCapacity } from "../host/host-budgets.js";
 import { dataDir as defaultDataDir } from "../util/paths.js";
 import type { ClusterRecord } from "../core/cluster-record.js";
-import { defaultPoolProfiles, type PoolProfile } from "../core/pool-profiles.js";
+import { defaultPoolProfiles, type PoolProfile, type PoolShape } from "../core/pool-profiles.js";
 import { TempkubeError } from "../util/errors.js";
 import { DEFAULT_KUBERNETES_MINOR } from "../setup/catalogue.js";
-import { GatewayPaths, type GatewayConfig } from "../gateway/gateway-files.js";
+import { DEFAULT_CLUSTER_DOMAIN, GatewayPaths, type GatewayConfig } from "../gateway/gateway-files.js";
 import { ensureGateway } from "../gateway/gateway-process.js";
 import { fetchGatewayActivity, fetchGatewayMetrics } from "../gateway/control-client.js";
 import { GatewaySleepFiles } from "../gateway/sleep-markers.js";
@@ -31,6 +31,11 @@ import { EphemeralServices, type EphemeralServicesOptions } from "../service/eph
 import type { ServicesConfig } from "../services/presets.js";
 import { ServiceAuth } from "../services/service-auth.js";
 import type { GatewayLink } from "../controller/gateway-link.js";
+import { ServicesCluster } from "../service/services-cluster.js";
+import { notifyServiceEvent, type ServiceEvent } from "../service/service-events.js";
+import { defaultServicesDomain } from "../services/ephemeron-types.js";
+import { servicesClusterOption, servicesDomainProblem } from "./services-cluster-options.js";
+import { logger } from "../util/log.js";
 
 export interface ServerOptions {
   host: string;
@@ -68,6 +73,13 @@ export interface ServerOptions {
    * The /ephemeron/auth signing secret is <dataDir>/services-jwt-secret (made on first start).
    */
   services?: Omit<EphemeralServicesOptions, "clock" | "config"> & { config: ServicesConfig };
+  /**
+   * The shape of the cluster the server keeps for ephemeral services (`--services-cluster`), made
+   * on first use (ServicesCluster.ensure); false: none. Absent: the default size and version.
+   */
+  servicesCluster?: PoolShape | false;
+  /** Where services in the services cluster are served: `<name>.<servicesDomain>` (default services.<cluster domain>). */
+  servicesDomain?: string;
 }
 
 export interface RunningServer {
@@ -82,6 +94,14 @@ export interface RunningServer {
   capacityBound?: string;
   /** The certificate served over HTTPS (absent on plain HTTP): the file clients trust, its fingerprint. */
   tls?: ApiTls;
+  /** The cluster ephemeral services run in (made on first `ensure()`); absent with `servicesCluster: false`. */
+  servicesCluster?: ServicesCluster;
+  /** `<name>.<servicesDomain>`: where the services cluster's Ephemerons are served. */
+  servicesDomain: string;
+  /** The /metrics registry's counters (services' counts among them: ServiceMetrics.services*). */
+  metrics: ServiceMetrics;
+  /** What an Ephemeron controller's event (available, expired) does: notifications and counts (service-events.ts). */
+  onServiceEvent(event: ServiceEvent): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -91,8 +111,14 @@ export interface RunningServer {
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const pools = warmPoolProfiles(options.warmPool);
+  const servicesShape =
+    options.servicesCluster === false ? undefined : (options.servicesCluster ?? servicesClusterOption(undefined));
   // The local runtime boots what is installed; a pool of another version would fail at every boot.
-  if (!options.driver) refuseUninstalled(pools);
+  if (!options.driver) refuseUninstalled(pools, servicesShape);
+  const clusterDomain = options.gateway?.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN;
+  const servicesDomain = options.servicesDomain ?? defaultServicesDomain(clusterDomain);
+  const domainProblem = servicesDomainProblem(servicesDomain, clusterDomain);
+  if (domainProblem) throw new TempkubeError("invalid-input", domainProblem);
   const dir = options.dataDir ?? defaultDataDir();
   await mkdir(dir, { recursive: true });
   // Before anything else: a wrong --tls-cert/--tls-key should fail without side effects.
@@ -133,7 +159,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       (gateway ? new GatewaySleepFiles(gatewayPaths, () => fetchGatewayActivity(gatewayPaths)) : undefined),
   );
   const metrics = new ServiceMetrics(store, pools);
-  controller.on("ready", (r: ClusterRecord) => metrics.createSeconds.observe((clock.now() - r.createdAt) / 1000));
+  // Users' creates: the services cluster's boot is no one's wait for a cluster.
+  controller.on("ready", (r: ClusterRecord) => {
+    if (!r.system) metrics.createSeconds.observe((clock.now() - r.createdAt) / 1000);
+  });
   controller.on("expired", (r: ClusterRecord) => metrics.expiries.inc({ outcome: r.desired }));
   controller.on("slept", () => metrics.sleeps.inc());
   controller.on("woke", (r: ClusterRecord) =>
@@ -164,6 +193,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   );
   const services = options.services && new EphemeralServices({ ...options.services, clock });
   const serviceAuth = options.services && (await ServiceAuth.open(dir, options.services.config.apps, clock));
+  const servicesCluster =
+    servicesShape && new ServicesCluster(store, clusters, controller, driver, clock, servicesShape);
   const app = await buildApp({
     services,
     serviceAuth,
@@ -193,6 +224,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
   notifier.start();
   controller.start();
+  // Not fatal: the cluster is made or started again at its next use.
+  await servicesCluster
+    ?.start()
+    .catch((err: unknown) => logger.warn({ err: String(err) }, "could not re-adopt the services cluster"));
   return {
     url: address,
     app,
@@ -202,7 +237,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     capacityBound: estimate && describeBound(estimate.boundBy),
     tls,
     gateway,
+    servicesCluster,
+    servicesDomain,
+    metrics,
+    onServiceEvent: (event) =>
+      notifyServiceEvent(
+        { store, policy: notificationOptions, notifier, metrics, servicesClusterId: () => servicesCluster?.clusterId() },
+        event,
+      ),
     async close() {
+      servicesCluster?.stop();
       await app.close();
       await controller.stop();
       await notifier.stop();
@@ -218,9 +262,21 @@ function warmPoolProfiles(warmPool: ServerOptions["warmPool"]): PoolProfile[] {
   return defaultPoolProfiles(warmPool, DEFAULT_KUBERNETES_MINOR);
 }
 
-/** A pool of a version that is offered but not installed is refused with the command that installs it. */
-function refuseUninstalled(pools: readonly PoolProfile[]): void {
-  const versions = [...new Set(pools.filter((p) => p.count > 0).map((p) => p.shape.kubernetesVersion))];
+/** A pool (or the services cluster) of a version that is offered but not installed is refused with the command that installs it. */
+function refuseUninstalled(pools: readonly PoolProfile[], services: PoolShape | undefined): void {
+  const poolVersions = new Set(pools.filter((p) => p.count > 0).map((p) => p.shape.kubernetesVersion));
+  if (services && !poolVersions.has(services.kubernetesVersion)) {
+    try {
+      clusterReleases(services.kubernetesVersion);
+    } catch (err) {
+      if (!(err instanceof TempkubeError)) throw err;
+      throw new TempkubeError(
+        "setup",
+        `services cluster: ${err.message} (or give --services-cluster another version, or none)`,
+      );
+    }
+  }
+  const versions = [...poolVersions];
   const problems: string[] = [];
   for (const version of versions) {
     try {

@@ -37,6 +37,7 @@ export class ServicesCluster {
   private lastFailure: string | undefined;
   private retryTimer: unknown;
   private started = false;
+  private knownId: string | undefined;
   private readonly onPhase = (r: ClusterRecord) => this.observe(r);
 
   constructor(
@@ -67,6 +68,14 @@ export class ServicesCluster {
     return this.pending;
   }
 
+  /**
+   * Its id as far as this server knows (undefined: none made yet, or not looked for: before
+   * `start`), without asking the store: what the services' controllers ask at every turn.
+   */
+  clusterId(): string | undefined {
+    return this.knownId;
+  }
+
   /** The services cluster as the store has it, without making one (undefined: not made yet). */
   current(): Promise<ClusterRecord | undefined> {
     return this.store.clusters.system(PURPOSE);
@@ -83,6 +92,7 @@ export class ServicesCluster {
     this.controller.on("phase", this.onPhase);
     const r = await this.current();
     if (!r) return;
+    this.knownId = r.id;
     logger.info({ clusterId: r.id, phase: r.phase }, "services cluster found in the store: re-adopted");
     if (r.desired === "running" && r.phase === "running") await this.checkRuntime(r);
     else if (r.phase === "failed" || r.desired !== "running") this.retryIn(0);
@@ -103,6 +113,7 @@ export class ServicesCluster {
         `the services cluster failed (${this.lastFailure}); it is tried again at ${new Date(this.retryAt).toISOString()}`,
       );
     const { record, made } = await this.clusters.ensureSystemCluster(PURPOSE, this.shape);
+    this.knownId = record.id;
     if (made) logger.info({ clusterId: record.id, pooled: record.phase === "running" }, "services cluster created");
     const wanted = await this.revive(record);
     const settled =
@@ -184,6 +195,7 @@ export class ServicesCluster {
   /** Every change of phase: a failure of the services cluster is answered by a retry after the backoff. */
   private observe(r: ClusterRecord): void {
     if (r.system !== PURPOSE) return;
+    this.knownId = r.desired === "terminated" ? undefined : r.id;
     if (r.phase === "running") {
       this.failures = 0;
       this.lastFailure = undefined;

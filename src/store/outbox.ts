@@ -19,6 +19,14 @@ export class Outbox {
     return this.connection.db;
   }
 
+  /**
+   * Queues messages that no change of a cluster causes (an ephemeral service became available or
+   * expired: core/service-notifications.ts); a dedupe key queued before is ignored, as with a change's.
+   */
+  async queue(messages: OutgoingNotification[], now: number): Promise<void> {
+    if (messages.length) await this.db.transaction().execute((trx) => queueNotifications(trx, messages, now));
+  }
+
   async due(now: number, limit = 20): Promise<OutboxMessage[]> {
     const rows = await this.db
       .selectFrom("outbox")

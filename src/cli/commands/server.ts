@@ -11,7 +11,7 @@ import {
 } from "../../gateway/gateway-files.js";
 import { TempkubeError } from "../../util/errors.js";
 import { progress } from "../../util/progress.js";
-import { WARM_POOL_SYNTAX } from "../../core/pool-profiles.js";
+import { SERVICES_CLUSTER_SYNTAX, WARM_POOL_SYNTAX, profileLabel } from "../../core/pool-profiles.js";
 import { DEFAULT_KUBERNETES_MINOR } from "../../setup/catalogue.js";
 
 export function registerServer(program: Command): void {
@@ -66,6 +66,14 @@ export function registerServer(program: Command): void {
     )
     .option("--warm-pool-file <yaml>", "the warm pools as a YAML list of {version, size, workers, privileged, count}")
     .option(
+      "--services-cluster <shape>",
+      `the cluster ephemeral services (/v1/services, /ephemeron) run in, made on first use and kept running: ${SERVICES_CLUSTER_SYNTAX} (default: 1-mid of the default version)`,
+    )
+    .option(
+      "--services-domain <domain>",
+      "services of the services cluster are served at <name>.<domain> through the gateway (default: services.<cluster domain>)",
+    )
+    .option(
       "--idle-minutes <n>",
       "clusters whose create names no idle time sleep after this many minutes without a connection through the gateway (0: never)",
       "0",
@@ -113,6 +121,8 @@ Examples:
         warmPool?: string;
         warmPoolFile?: string;
         idleMinutes: string;
+        servicesCluster?: string;
+        servicesDomain?: string;
         database?: string;
         gatewayListen: string;
         gatewayHttpListen: string;
@@ -127,6 +137,7 @@ Examples:
           { parseClusterEgress },
           { gatewayServer },
           { describeWarmPools, warmPoolOptions, warmPoolsBeyondCapacity },
+          { servicesClusterOption },
         ] = await Promise.all([
           import("../../server/server.js"),
           import("../../server/api-tls.js"),
@@ -134,6 +145,7 @@ Examples:
           import("../../runtime/local/host-firewall.js"),
           import("../../gateway/gateway-kubeconfig.js"),
           import("../../server/warm-pool-options.js"),
+          import("../../server/services-cluster-options.js"),
         ]);
         const match = /^(.+):(\d+)$/.exec(opts.listen);
         if (!match) throw new TempkubeError("invalid-input", `--listen must be host:port, not "${opts.listen}"`);
@@ -148,6 +160,7 @@ Examples:
         const capacity =
           opts.capacity === undefined ? undefined : await checkedCapacity(wholeNumber("--capacity", opts.capacity, 1));
         const warmPool = await warmPoolOptions(opts.warmPool, opts.warmPoolFile);
+        const servicesCluster = servicesClusterOption(opts.servicesCluster);
         const idleMinutes = wholeNumber("--idle-minutes", opts.idleMinutes, 0);
         const idleProblem = idleMinutesProblem(idleMinutes, "--idle-minutes");
         if (idleProblem) throw new TempkubeError("invalid-input", idleProblem);
@@ -156,7 +169,7 @@ Examples:
           listen: listenAddress("--gateway-listen", opts.gatewayListen, host),
           httpListen: listenAddress("--gateway-http-listen", opts.gatewayHttpListen, host),
           publicAddress: opts.publicAddress?.trim() || undefined,
-          clusterDomain: checkedDomain(opts.clusterDomain),
+          clusterDomain: checkedDomain(opts.clusterDomain, "--cluster-domain"),
         };
         // Whatever else reads $TEMPKUBE_HOME in this process (the runtime's defaults) sees the same directory.
         if (opts.dataDir) process.env.TEMPKUBE_HOME = resolve(opts.dataDir);
@@ -166,6 +179,9 @@ Examples:
           dataDir: opts.dataDir && resolve(opts.dataDir),
           hostCapacity: capacity,
           warmPool,
+          servicesCluster: servicesCluster ?? false,
+          servicesDomain:
+            opts.servicesDomain === undefined ? undefined : checkedDomain(opts.servicesDomain, "--services-domain"),
           idleMinutes,
           clusterEgress,
           gateway,
@@ -185,6 +201,11 @@ Examples:
         });
         progress(
           `tempkube server listening on ${server.url}; admin token in ${server.adminTokenFile}; warm pool ${describeWarmPools(warmPool)}`,
+        );
+        progress(
+          servicesCluster
+            ? `services: cluster ${profileLabel(servicesCluster)} (made on first use${server.servicesCluster?.clusterId() ? `; ${server.servicesCluster.clusterId()} found` : ""}), served at <name>.${server.servicesDomain}`
+            : "services: none (--services-cluster none)",
         );
         const beyond = warmPoolsBeyondCapacity(warmPool, server.hostCapacity);
         if (beyond) progress(`warning: ${beyond}`);
@@ -233,13 +254,13 @@ function listenAddress(flag: string, text: string, apiHost: string): { host: str
 }
 
 /** Cluster names are <id>.<domain> in SNI and certificates: a DNS name, lower case (RFC 1123 labels). */
-function checkedDomain(text: string): string {
+function checkedDomain(text: string, flag: string): string {
   const domain = text.trim().replace(/\.$/, "");
   const label = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
   if (!domain || domain.length > 200 || !domain.split(".").every((l) => label.test(l)))
     throw new TempkubeError(
       "invalid-input",
-      `--cluster-domain must be a DNS name in lower case (labels of a-z, 0-9 and -), not "${text}"`,
+      `${flag} must be a DNS name in lower case (labels of a-z, 0-9 and -), not "${text}"`,
     );
   return domain;
 }
