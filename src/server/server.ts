@@ -114,7 +114,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const servicesShape =
     options.servicesCluster === false ? undefined : (options.servicesCluster ?? servicesClusterOption(undefined));
   // The local runtime boots what is installed; a pool of another version would fail at every boot.
-  if (!options.driver) refuseUninstalled(pools, servicesShape);
+  // The services cluster when asked for by name; the default one is checked at its first use (a 409 naming the command).
+  if (!options.driver) refuseUninstalled(pools, options.servicesCluster ? servicesShape : undefined);
   const clusterDomain = options.gateway?.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN;
   const servicesDomain = options.servicesDomain ?? defaultServicesDomain(clusterDomain);
   const domainProblem = servicesDomainProblem(servicesDomain, clusterDomain);

@@ -171,8 +171,7 @@ export class ServicesCluster {
 
   /**
    * A cluster the store says runs but whose processes are gone (the host rebooted, someone
-   * stopped it with `tempkube runtime stop`) is started; one whose data is gone is let go (a
-   * new one is made at the next use).
+   * stopped it with `tempkube runtime stop`) is started.
    */
   private async checkRuntime(r: ClusterRecord): Promise<void> {
     const status = await this.driver.status(r.id).catch(() => undefined);
@@ -183,12 +182,14 @@ export class ServicesCluster {
       (status.components.length > 0 && status.components.every((c) => !c.running));
     const now = this.clock.now();
     if (status.phase === "absent") {
-      logger.warn({ clusterId: r.id }, "services cluster's data is gone: a new one is made at the next use");
-      await this.store.clusters.update(r.id, { desired: "terminated", generation: r.generation + 1 }, { now });
-    } else if (down) {
-      logger.warn({ clusterId: r.id, runtime: status.phase }, "services cluster is not running: starting it");
-      await this.store.clusters.update(r.id, { phase: "stopped" }, { now });
-    } else return;
+      // Not let go on this evidence alone: a runtime that cannot see it (another replica's host, a
+      // data dir not mounted yet) is not proof it is gone, and letting go loses every service in it.
+      logger.warn({ clusterId: r.id }, "the runtime does not know the services cluster; left as the store has it");
+      return;
+    }
+    if (!down) return;
+    logger.warn({ clusterId: r.id, runtime: status.phase }, "services cluster is not running: starting it");
+    await this.store.clusters.update(r.id, { phase: "stopped" }, { now });
     this.controller.trigger();
   }
 

@@ -36,7 +36,7 @@ describe("store on PostgreSQL", () => {
         data_type: string;
         is_identity: string;
       }>(
-        "select table_name, column_name, data_type, is_identity from information_schema.columns where table_schema = 'public' and table_name in ('clusters', 'tokens', 'outbox') and column_name in ('id', 'expires_at', 'revoked_at', 'idle_minutes', 'running_since', 'slept_at')",
+        "select table_name, column_name, data_type, is_identity from information_schema.columns where table_schema = 'public' and table_name in ('clusters', 'tokens', 'outbox') and column_name in ('id', 'expires_at', 'revoked_at', 'idle_minutes', 'running_since', 'slept_at', 'system')",
       );
       const types = Object.fromEntries(
         rows.map((r) => [
@@ -50,6 +50,7 @@ describe("store on PostgreSQL", () => {
         "clusters.idle_minutes": "integer",
         "clusters.running_since": "bigint",
         "clusters.slept_at": "bigint",
+        "clusters.system": "text",
         "tokens.id": "integer identity",
         "tokens.revoked_at": "bigint",
         "outbox.id": "integer identity",
@@ -64,6 +65,7 @@ describe("store on PostgreSQL", () => {
           "004_token_limits_labels_pool",
           "005_cluster_sleep",
           "006_token_service_limits",
+          "007_cluster_system",
         ],
       );
     } finally {
@@ -81,11 +83,11 @@ describe("store on PostgreSQL", () => {
     try {
       // The database as migration 004 left it, with one cluster in it.
       await client.query(
-        "alter table clusters drop column idle_minutes, drop column running_since, drop column slept_at",
+        "alter table clusters drop column idle_minutes, drop column running_since, drop column slept_at, drop column system",
       );
       await client.query("alter table tokens drop column max_services, drop column max_service_minutes");
       await client.query(
-        "delete from kysely_migration where name in ('005_cluster_sleep', '006_token_service_limits')",
+        "delete from kysely_migration where name in ('005_cluster_sleep', '006_token_service_limits', '007_cluster_system')",
       );
       await client.query(
         `insert into clusters (id, owner, name, spec, keep, notification_email, desired, phase, ttl_minutes, expires_at,

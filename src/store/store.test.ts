@@ -65,10 +65,12 @@ describe("store on SQLite", () => {
     const db = new SQLite(file);
     try {
       // The database as migration 004 left it, with one cluster in it.
-      for (const column of ["idle_minutes", "running_since", "slept_at"])
+      for (const column of ["idle_minutes", "running_since", "slept_at", "system"])
         db.exec(`alter table clusters drop column ${column}`);
       for (const column of ["max_services", "max_service_minutes"]) db.exec(`alter table tokens drop column ${column}`);
-      db.exec("delete from kysely_migration where name in ('005_cluster_sleep', '006_token_service_limits')");
+      db.exec(
+        "delete from kysely_migration where name in ('005_cluster_sleep', '006_token_service_limits', '007_cluster_system')",
+      );
       db.prepare(
         `insert into clusters (id, owner, name, spec, keep, notification_email, desired, phase, ttl_minutes, expires_at,
            created_at, updated_at, last_error, timings, generation, labels, pooled)
@@ -82,6 +84,52 @@ describe("store on SQLite", () => {
     try {
       const old = await store.clusters.get("old1");
       assert.deepEqual([old?.idleMinutes, old?.runningSince, old?.sleptAt], [0, null, null]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("adds the system column to a database made before it, its clusters users' (or the pools')", async () => {
+    const file = join(dir, "before-system.db");
+    await (await Store.openSqlite(file)).close();
+    const db = new SQLite(file);
+    try {
+      // The database as migration 006 left it, with a user's and a pool's cluster in it.
+      db.exec("alter table clusters drop column system");
+      db.exec("delete from kysely_migration where name = '007_cluster_system'");
+      const insert = db.prepare(
+        `insert into clusters (id, owner, name, spec, keep, notification_email, desired, phase, ttl_minutes, expires_at,
+           created_at, updated_at, last_error, timings, generation, labels, pooled, idle_minutes)
+         values (?, ?, null, ?, 0, null, 'running', 'running', 60, 1767229200000, 1767225600000, 1767225600000,
+           null, '{}', 0, '{}', ?, 0)`,
+      );
+      for (const [id, owner, pooled] of [
+        ["old1", "1", 0],
+        ["pool1", "", 1],
+      ] as const)
+        insert.run(
+          id,
+          owner,
+          JSON.stringify({ id, kubernetesVersion: "1.34", privileged: false, size: "1-small", workers: 0 }),
+          pooled,
+        );
+    } finally {
+      db.close();
+    }
+    const store = await Store.openSqlite(file);
+    try {
+      assert.deepEqual(
+        (await store.clusters.all()).map((r) => [r.id, r.system, r.pooled]),
+        [
+          ["old1", undefined, false],
+          ["pool1", undefined, true],
+        ],
+      );
+      assert.equal(await store.clusters.system("services"), undefined);
+      assert.deepEqual(
+        (await store.clusters.list("1")).map((r) => r.id),
+        ["old1"],
+      );
     } finally {
       await store.close();
     }

@@ -404,6 +404,74 @@ export function storeContract(fresh: () => Promise<Store>): void {
     assert.equal(mixed.filter((r) => r.status === "fulfilled" && r.value !== undefined).length, 1);
   });
 
+  it("keeps the server's own clusters: marked, nobody's, made once however many ask at once", async () => {
+    const store = await open();
+    await store.clusters.insert(record("user1"));
+    const services = (id: string) => ({
+      ...record(id, { owner: "", name: "services", notificationEmail: null }),
+      system: "services" as const,
+    });
+    const results = await Promise.all(
+      ["svc1", "svc2", "svc3", "svc4"].map((id) => store.clusters.insertSystem(services(id), hostOf(100))),
+    );
+    assert.equal(results.filter((r) => r.made).length, 1, "one made");
+    const made = results.find((r) => r.made)!.record;
+    assert.ok(results.every((r) => r.record.id === made.id), "the others got that one");
+    assert.deepEqual(await store.clusters.get(made.id), services(made.id), "system comes back as it went in");
+    assert.equal((await store.clusters.get("user1"))?.system, undefined);
+    assert.equal((await store.clusters.system("services"))?.id, made.id);
+    assert.deepEqual(
+      (await store.clusters.list("alice")).map((r) => r.id),
+      ["user1"],
+    );
+    assert.deepEqual(
+      (await store.clusters.list("")).map((r) => r.id),
+      [],
+      "nobody's, not an owner's",
+    );
+    assert.deepEqual(
+      (await store.clusters.list()).map((r) => r.id).sort(),
+      [made.id, "user1"].sort(),
+      "listed for admins",
+    );
+    // It takes a place on the host: a host of two is full with it and one user's cluster.
+    await assert.rejects(
+      store.clusters.insert(record("user2"), hostOf(2)),
+      refusedAs("capacity", /2 of 2 clusters are running/),
+    );
+    // Once terminated, the next is made anew; a full host refuses it, making nothing.
+    await store.clusters.update(made.id, { desired: "terminated" }, { now: NOW });
+    assert.equal(await store.clusters.system("services"), undefined);
+    await assert.rejects(
+      store.clusters.insertSystem(services("svc5"), hostOf(1)),
+      refusedAs("capacity", /host capacity reached/),
+    );
+    assert.equal(await store.clusters.get("svc5"), undefined);
+    // From the pool: a ready member it matches becomes it, in the same transaction.
+    await store.clusters.insert(record("pool1", { owner: "", pooled: true, phase: "running" }));
+    const claimed = await store.clusters.insertSystem(services("svc6"), hostOf(100), {
+      match: (r) => r.id === "pool1",
+      claim: (r) => ({ ...r, pooled: false, system: "services", name: "services" }),
+    });
+    assert.deepEqual([claimed.made, claimed.record.id], [true, "pool1"]);
+    assert.deepEqual(
+      [(await store.clusters.get("pool1"))?.system, (await store.clusters.get("pool1"))?.pooled],
+      ["services", false],
+    );
+    assert.equal(await store.clusters.get("svc6"), undefined);
+  });
+
+  it("queues messages no cluster change causes, each dedupe key once", async () => {
+    const store = await open();
+    await store.outbox.queue([note("svc1", "service:a"), note("svc1", "service:a")], NOW);
+    await store.outbox.queue([note("svc1", "service:a")], NOW + 1);
+    await store.outbox.queue([], NOW + 2);
+    assert.deepEqual(
+      (await store.outbox.list("svc1")).map((m) => [m.dedupeKey, m.nextAttemptAt]),
+      [["service:a", NOW]],
+    );
+  });
+
   it("hands one pool cluster to one of many concurrent claims", async () => {
     const store = await open();
     await store.clusters.insert(record("pool1", { owner: "pool", pooled: true, phase: "running" }));

@@ -179,7 +179,8 @@ Examples:
           dataDir: opts.dataDir && resolve(opts.dataDir),
           hostCapacity: capacity,
           warmPool,
-          servicesCluster: servicesCluster ?? false,
+          // Not given: the default, checked at its first use rather than refusing the start.
+          servicesCluster: opts.servicesCluster === undefined ? undefined : (servicesCluster ?? false),
           servicesDomain:
             opts.servicesDomain === undefined ? undefined : checkedDomain(opts.servicesDomain, "--services-domain"),
           idleMinutes,
