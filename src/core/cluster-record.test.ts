@@ -171,3 +171,21 @@ describe("isSettled", () => {
     }
   });
 });
+
+describe("the server's own clusters (system)", () => {
+  const services = record({ owner: "", system: "services", expiresAt: NOW - 1, idleMinutes: 5 });
+  it("never expire, are never warned about, never sleep", async () => {
+    const { mayFallAsleep } = await import("./idle.js");
+    assert.equal(expiryDue(services, NOW + 365 * 24 * 60 * MINUTE), false);
+    assert.equal(nextExpiry([services], NOW), undefined);
+    assert.equal(warningAt(services, 5 * MINUTE), undefined);
+    assert.equal(nextWakeUp([services], NOW, 5 * MINUTE), undefined);
+    assert.equal(mayFallAsleep(services), false);
+    assert.equal(mayFallAsleep({ ...services, system: undefined }), true, "the same cluster, a user's, would");
+  });
+  it("may be started (after a failure) but not stopped, extended or deleted", () => {
+    assert.equal(conflictFor("start", { ...services, phase: "failed" }), undefined);
+    for (const op of ["stop", "extend", "delete"] as const)
+      assert.match(conflictFor(op, services) ?? "", /is the server's services cluster: it is kept running/);
+  });
+});

@@ -243,7 +243,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     metrics,
     onServiceEvent: (event) =>
       notifyServiceEvent(
-        { store, policy: notificationOptions, notifier, metrics, servicesClusterId: () => servicesCluster?.clusterId() },
+        {
+          store,
+          policy: notificationOptions,
+          notifier,
+          metrics,
+          clock,
+          servicesClusterId: () => servicesCluster?.clusterId(),
+        },
         event,
       ),
     async close() {

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from "../core/clock.js";
 import type { NotificationPolicy } from "../core/notifications.js";
 import { serviceNotificationsFor, type ServiceEvent } from "../core/service-notifications.js";
 import type { Notifier } from "../controller/notifier.js";
@@ -15,6 +16,8 @@ export interface ServiceEventSinks {
   metrics?: ServiceMetrics;
   /** The services cluster's id when it has one (ServicesCluster): only its services may be emailed about. */
   servicesClusterId: () => string | undefined;
+  /** The notifier's clock: queued messages are due from its now (default: the system's). */
+  clock?: Clock;
 }
 
 /**
@@ -27,6 +30,6 @@ export async function notifyServiceEvent(sinks: ServiceEventSinks, e: ServiceEve
   const servicesId = sinks.servicesClusterId();
   const cluster = e.clusterId === servicesId ? "services" : "tenant";
   (e.type === "available" ? sinks.metrics?.servicesAvailable : sinks.metrics?.servicesExpired)?.inc({ cluster });
-  await sinks.store.outbox.queue(serviceNotificationsFor(e, sinks.policy, servicesId), e.at);
+  await sinks.store.outbox.queue(serviceNotificationsFor(e, sinks.policy, servicesId), (sinks.clock ?? systemClock).now());
   sinks.notifier?.trigger();
 }
