@@ -22,8 +22,18 @@ describe("service notifications", () => {
     assert.deepEqual(
       out.map((m) => [m.channel, m.recipient, m.event, m.dedupeKey]),
       [
-        ["email", "alice@example.com", "service-available", "service:svc12345/d4hq9b2m5c5s73ecpm0g:5f0c-uid:service-available:email"],
-        ["webhook", HOOK, "service-available", "service:svc12345/d4hq9b2m5c5s73ecpm0g:5f0c-uid:service-available:webhook"],
+        [
+          "email",
+          "alice@example.com",
+          "service-available",
+          "service:svc12345/d4hq9b2m5c5s73ecpm0g:5f0c-uid:service-available:email",
+        ],
+        [
+          "webhook",
+          HOOK,
+          "service-available",
+          "service:svc12345/d4hq9b2m5c5s73ecpm0g:5f0c-uid:service-available:webhook",
+        ],
       ],
     );
     assert.deepEqual(out[0].payload, {

@@ -11,7 +11,10 @@ it("--services-cluster: the default size and version when not given, none for no
     privileged: false,
   });
   assert.equal(servicesClusterOption("none"), undefined);
-  assert.throws(() => servicesClusterOption("2-big"), (e: Error & { type?: string }) => e.type === "invalid-input");
+  assert.throws(
+    () => servicesClusterOption("2-big"),
+    (e: Error & { type?: string }) => e.type === "invalid-input",
+  );
 });
 
 it("--services-domain: refused where a cluster's id could be (under the cluster domain), not elsewhere", () => {

@@ -174,7 +174,10 @@ export class ClusterService {
    * cluster (pool members give way to it; a full host is a `capacity` refusal), in no token's
    * quota; it has no owner, lifetime or idle time (core/cluster-record.ts SystemPurpose).
    */
-  async ensureSystemCluster(purpose: SystemPurpose, shape: PoolShape): Promise<{ record: ClusterRecord; made: boolean }> {
+  async ensureSystemCluster(
+    purpose: SystemPurpose,
+    shape: PoolShape,
+  ): Promise<{ record: ClusterRecord; made: boolean }> {
     const existing = await this.store.clusters.system(purpose);
     if (existing) return { record: existing, made: false };
     this.driver.checkVersion(shape.kubernetesVersion);

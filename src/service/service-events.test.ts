@@ -25,7 +25,10 @@ it("an Ephemeron controller's events reach the webhook through the outbox, once 
     let body = "";
     req.on("data", (c: Buffer) => (body += c.toString()));
     req.on("end", () => {
-      received.push({ body: JSON.parse(body) as Record<string, unknown>, key: req.headers["idempotency-key"] as string });
+      received.push({
+        body: JSON.parse(body) as Record<string, unknown>,
+        key: req.headers["idempotency-key"] as string,
+      });
       res.end();
     });
   });

@@ -30,6 +30,9 @@ export async function notifyServiceEvent(sinks: ServiceEventSinks, e: ServiceEve
   const servicesId = sinks.servicesClusterId();
   const cluster = e.clusterId === servicesId ? "services" : "tenant";
   (e.type === "available" ? sinks.metrics?.servicesAvailable : sinks.metrics?.servicesExpired)?.inc({ cluster });
-  await sinks.store.outbox.queue(serviceNotificationsFor(e, sinks.policy, servicesId), (sinks.clock ?? systemClock).now());
+  await sinks.store.outbox.queue(
+    serviceNotificationsFor(e, sinks.policy, servicesId),
+    (sinks.clock ?? systemClock).now(),
+  );
   sinks.notifier?.trigger();
 }

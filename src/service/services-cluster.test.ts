@@ -192,7 +192,10 @@ describe("services cluster (fake clock, fake driver)", () => {
         [mine.id, undefined],
       ],
     );
-    await assert.rejects(s.clusters.stop(admin, clusterId), refusedAs("conflict", /server's services cluster.*stopped/));
+    await assert.rejects(
+      s.clusters.stop(admin, clusterId),
+      refusedAs("conflict", /server's services cluster.*stopped/),
+    );
     await assert.rejects(s.clusters.extend(admin, clusterId, 10), refusedAs("conflict", /cannot be extended/));
     await assert.rejects(s.clusters.delete(admin, clusterId), refusedAs("conflict", /cannot be deleted/));
     await s.stop();

@@ -128,7 +128,12 @@ export class Clusters {
       const next = pooled && fromPool ? fromPool.claim(pooled) : record;
       refuseIf(admit(await runningCounts(trx, next.owner)));
       if (pooled) {
-        await trx.updateTable("clusters").set(toRow(next)).where("id", "=", pooled.id).where("pooled", "=", 1).execute();
+        await trx
+          .updateTable("clusters")
+          .set(toRow(next))
+          .where("id", "=", pooled.id)
+          .where("pooled", "=", 1)
+          .execute();
       } else {
         await trx.insertInto("clusters").values(toRow(next)).execute();
       }

@@ -416,7 +416,10 @@ export function storeContract(fresh: () => Promise<Store>): void {
     );
     assert.equal(results.filter((r) => r.made).length, 1, "one made");
     const made = results.find((r) => r.made)!.record;
-    assert.ok(results.every((r) => r.record.id === made.id), "the others got that one");
+    assert.ok(
+      results.every((r) => r.record.id === made.id),
+      "the others got that one",
+    );
     assert.deepEqual(await store.clusters.get(made.id), services(made.id), "system comes back as it went in");
     assert.equal((await store.clusters.get("user1"))?.system, undefined);
     assert.equal((await store.clusters.system("services"))?.id, made.id);
