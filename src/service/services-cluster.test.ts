@@ -175,7 +175,7 @@ describe("services cluster (fake clock, fake driver)", () => {
       id: 7,
       name: "ci",
       admin: false,
-      limits: { maxClusters: 1, maxTtlMinutes: null, sizes: null, privileged: false },
+      limits: { ...NO_LIMITS, maxClusters: 1, privileged: false },
     };
     const mine = await s.clusters.create(tenant, {});
     await assert.rejects(s.clusters.create(tenant, {}), refusedAs("forbidden", /runs 1 \(sleeping ones count\)/));

@@ -120,7 +120,10 @@ describe("store on PostgreSQL", () => {
     try {
       // The database as migration 005 left it.
       await client.query("alter table tokens drop column max_services, drop column max_service_minutes");
-      await client.query("delete from kysely_migration where name = '006_token_service_limits'");
+      await client.query("alter table clusters drop column system");
+      await client.query(
+        "delete from kysely_migration where name in ('006_token_service_limits', '007_cluster_system')",
+      );
     } finally {
       await client.end();
     }

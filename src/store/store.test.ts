@@ -42,7 +42,8 @@ describe("store on SQLite", () => {
     try {
       // The database as migration 005 left it.
       for (const column of ["max_services", "max_service_minutes"]) db.exec(`alter table tokens drop column ${column}`);
-      db.exec("delete from kysely_migration where name = '006_token_service_limits'");
+      db.exec("alter table clusters drop column system");
+      db.exec("delete from kysely_migration where name in ('006_token_service_limits', '007_cluster_system')");
     } finally {
       db.close();
     }
