@@ -30,6 +30,7 @@ import { TokenService } from "../service/token-service.js";
 import { EphemeralServices, type EphemeralServicesOptions } from "../service/ephemeral-services.js";
 import type { ServicesConfig } from "../services/presets.js";
 import { ServiceAuth } from "../services/service-auth.js";
+import { KubeEphemeronApi, onFirstUse } from "../services/ephemeron-api.js";
 import type { GatewayLink } from "../controller/gateway-link.js";
 import { ServicesCluster } from "../service/services-cluster.js";
 import { notifyServiceEvent, type ServiceEvent } from "../service/service-events.js";
@@ -72,7 +73,11 @@ export interface ServerOptions {
    * `getApi`), the presets and apps of `--services-config`. Absent: no /v1/services, no /ephemeron.
    * The /ephemeron/auth signing secret is <dataDir>/services-jwt-secret (made on first start).
    */
-  services?: Omit<EphemeralServicesOptions, "clock" | "config"> & { config: ServicesConfig };
+  services?: Omit<EphemeralServicesOptions, "clock" | "config" | "getApi"> & {
+    config: ServicesConfig;
+    /** By default the Ephemerons of the services cluster (`servicesCluster`), made at the first request that needs them. */
+    getApi?: EphemeralServicesOptions["getApi"];
+  };
   /**
    * The shape of the cluster the server keeps for ephemeral services (`--services-cluster`), made
    * on first use (ServicesCluster.ensure); false: none. Absent: the default size and version.
@@ -192,10 +197,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       },
     },
   );
-  const services = options.services && new EphemeralServices({ ...options.services, clock });
-  const serviceAuth = options.services && (await ServiceAuth.open(dir, options.services.config.apps, clock));
   const servicesCluster =
     servicesShape && new ServicesCluster(store, clusters, controller, driver, clock, servicesShape);
+  const services =
+    options.services &&
+    new EphemeralServices({
+      ...options.services,
+      getApi: options.services.getApi ?? servicesApi(servicesCluster),
+      clock,
+    });
+  const serviceAuth = options.services && (await ServiceAuth.open(dir, options.services.config.apps, clock));
   const app = await buildApp({
     services,
     serviceAuth,
@@ -261,6 +272,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await store.close();
     },
   };
+}
+
+/**
+ * The services cluster's Ephemerons, for the services API: the cluster made (or started again)
+ * and its client built at the first request that needs them, shared by the requests meanwhile
+ * (onFirstUse; a failure is not kept). Without a services cluster every such request is a 503.
+ */
+function servicesApi(cluster: ServicesCluster | undefined): EphemeralServicesOptions["getApi"] {
+  if (!cluster)
+    return () =>
+      Promise.reject(
+        new TempkubeError("setup", "this server keeps no services cluster (--services-cluster none): no services here"),
+      );
+  return onFirstUse(async () => KubeEphemeronApi.fromKubeconfig((await cluster.ensure()).adminKubeconfig));
 }
 
 function warmPoolProfiles(warmPool: ServerOptions["warmPool"]): PoolProfile[] {

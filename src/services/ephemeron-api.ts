@@ -60,6 +60,18 @@ export class KubeEphemeronApi implements EphemeronApi {
     return new KubeEphemeronApi(k8s, config, config.makeApiClient(k8s.CustomObjectsApi));
   }
 
+  /** From a kubeconfig's text (the services cluster's admin kubeconfig: ServicesCluster.ensure). */
+  static async fromKubeconfig(text: string): Promise<KubeEphemeronApi> {
+    const k8s = await import("@kubernetes/client-node");
+    const config = new k8s.KubeConfig();
+    try {
+      config.loadFromString(text);
+    } catch (err) {
+      throw new TempkubeError("host", `services cluster: its kubeconfig does not read: ${(err as Error).message}`);
+    }
+    return new KubeEphemeronApi(k8s, config, config.makeApiClient(k8s.CustomObjectsApi));
+  }
+
   async create(e: Ephemeron): Promise<Ephemeron> {
     return this.call(`create ${e.metadata.name}`, () =>
       this.objects.createClusterCustomObject({ ...RESOURCE, body: e }),
