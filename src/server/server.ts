@@ -31,6 +31,7 @@ import { EphemeralServices, type EphemeralServicesOptions } from "../service/eph
 import type { ServicesConfig } from "../services/presets.js";
 import { ServiceAuth } from "../services/service-auth.js";
 import { KubeEphemeronApi, onFirstUse } from "../services/ephemeron-api.js";
+import { EphemeronHub } from "../services/ephemeron-hub.js";
 import type { GatewayLink } from "../controller/gateway-link.js";
 import { ServicesCluster } from "../service/services-cluster.js";
 import { notifyServiceEvent, type ServiceEvent } from "../service/service-events.js";
@@ -107,6 +108,8 @@ export interface RunningServer {
   metrics: ServiceMetrics;
   /** What an Ephemeron controller's event (available, expired) does: notifications and counts (service-events.ts). */
   onServiceEvent(event: ServiceEvent): Promise<void>;
+  /** One Ephemeron controller per running cluster (the services cluster's and tenants'), with the gateway only. */
+  ephemeronHub?: EphemeronHub;
   close(): Promise<void>;
 }
 
@@ -234,12 +237,45 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     throw err;
   }
+  const onServiceEvent = (event: ServiceEvent) =>
+    notifyServiceEvent(
+      {
+        store,
+        policy: notificationOptions,
+        notifier,
+        metrics,
+        clock,
+        servicesClusterId: () => servicesCluster?.clusterId(),
+      },
+      event,
+    );
+  // Ephemerons are served through the gateway (their routes, the Available check): without it, no controllers.
+  const ephemeronHub =
+    gateway &&
+    new EphemeronHub({
+      dataDir: dir,
+      gatewayHttp: gateway.httpListen,
+      clusterDomain: gateway.clusterDomain,
+      servicesDomain,
+      servicesClusterId: () => servicesCluster?.clusterId(),
+      clock,
+      log: logger,
+    });
+  ephemeronHub?.onEvent((event) => {
+    onServiceEvent(event).catch((err: unknown) =>
+      logger.warn({ err: String(err), service: event.name }, "could not queue a service's notifications"),
+    );
+  });
   notifier.start();
   controller.start();
   // Not fatal: the cluster is made or started again at its next use.
   await servicesCluster
     ?.start()
     .catch((err: unknown) => logger.warn({ err: String(err) }, "could not re-adopt the services cluster"));
+  // After the services cluster's id is known: its controller serves <name>.<services domain>.
+  await ephemeronHub
+    ?.start()
+    .catch((err: unknown) => logger.warn({ err: String(err) }, "ephemeron controllers: first scan failed; retried"));
   return {
     url: address,
     app,
@@ -252,21 +288,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     servicesCluster,
     servicesDomain,
     metrics,
-    onServiceEvent: (event) =>
-      notifyServiceEvent(
-        {
-          store,
-          policy: notificationOptions,
-          notifier,
-          metrics,
-          clock,
-          servicesClusterId: () => servicesCluster?.clusterId(),
-        },
-        event,
-      ),
+    onServiceEvent,
+    ephemeronHub,
     async close() {
       servicesCluster?.stop();
       await app.close();
+      await ephemeronHub?.stop();
       await controller.stop();
       await notifier.stop();
       await store.close();
