@@ -6,6 +6,10 @@ import { DEFAULT_KUBERNETES_MINOR } from "../setup/catalogue.js";
 import { restCall } from "../testing/http.js";
 import { Kubectl } from "../testing/kubectl.js";
 import { unlessRoot } from "../testing/root.js";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { stopGateway } from "../gateway/gateway-process.js";
+import { freePort } from "../util/net.js";
 import { startServer, type RunningServer } from "./server.js";
 
 /**
@@ -20,6 +24,9 @@ describe(
     let runtime: LocalRuntime;
     let server: RunningServer | undefined;
     let existing: string[] = [];
+    let gatewayPorts: number[] = [];
+    let hook: Server;
+    const received: Record<string, unknown>[] = [];
     const start = () =>
       startServer({
         host: "127.0.0.1",
@@ -32,6 +39,12 @@ describe(
           workers: 0,
           privileged: false,
         },
+        gateway: {
+          listen: { host: "127.0.0.1", port: gatewayPorts[0]! },
+          httpListen: { host: "127.0.0.1", port: gatewayPorts[1]! },
+          clusterDomain: "clusters.svc.test",
+        },
+        notifications: { webhookUrl: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook` },
       });
 
     before(async () => {
@@ -39,9 +52,21 @@ describe(
       dir = await mkdtemp("/tmp/tkv-");
       runtime = new LocalRuntime({ dataDir: dir });
       existing = await runtime.list();
+      gatewayPorts = [await freePort(), await freePort()];
+      hook = createServer((req, res) => {
+        let body = "";
+        req.on("data", (c: Buffer) => (body += c.toString()));
+        req.on("end", () => {
+          received.push(JSON.parse(body) as Record<string, unknown>);
+          res.end();
+        });
+      });
+      await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
     });
     after(async () => {
       await server?.close();
+      await stopGateway(dir).catch(() => undefined);
+      hook?.close();
       for (const id of await runtime.list())
         if (!existing.includes(id)) await runtime.destroy(id).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
@@ -64,6 +89,43 @@ describe(
       const kubectl = await Kubectl.withKubeconfig(a.adminKubeconfig);
       assert.match(await kubectl.run(["get", "nodes"]), / Ready /);
       assert.match(await kubectl.run(["auth", "can-i", "create", "clusterroles"]), /yes/, "the admin's kubeconfig");
+
+      // Its Ephemerons are served at <name>.<services domain> by the hub's controller, told to the webhook.
+      await server.ephemeronHub!.scanNow();
+      assert.ok(server.ephemeronHub!.clusters().includes(id), "a controller for the services cluster");
+      const expiresAt = Date.now() + 25_000;
+      await kubectl.run(
+        ["apply", "-f", "-"],
+        JSON.stringify({
+          apiVersion: "qualified.io/v1alpha1",
+          kind: "Ephemeron",
+          metadata: { name: "web1" },
+          spec: {
+            expirationTime: new Date(expiresAt).toISOString(),
+            service: {
+              image: "busybox:1.35",
+              port: 8080,
+              command: ["sh", "-c", "mkdir -p /www && echo hi > /www/index.html && exec httpd -f -p 8080 -h /www"],
+              readinessProbe: { path: "/index.html", periodSeconds: 1 },
+            },
+          },
+        }),
+      );
+      const told = async (event: string, timeoutMs: number) => {
+        const deadline = Date.now() + timeoutMs;
+        while (!received.some((m) => m.event === event && m.service === "web1")) {
+          assert.ok(Date.now() < deadline, `${event} told to the webhook; got ${JSON.stringify(received)}`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        return received.find((m) => m.event === event && m.service === "web1")!;
+      };
+      const available = await told("service-available", 90_000);
+      assert.equal(available.host, `web1.${server.servicesDomain}`);
+      assert.equal(available.clusterId, id);
+      await told("service-expired", expiresAt - Date.now() + 15_000);
+      const metrics = await server.metrics.registry.metrics();
+      assert.match(metrics, /tempkube_services_available_total\{cluster="services"\} 1/);
+      assert.match(metrics, /tempkube_services_expired_total\{cluster="services"\} 1/);
 
       const token = (await readFile(server.adminTokenFile, "utf8")).trim();
       const api = (t: string, method: string, path: string, body?: unknown) =>
