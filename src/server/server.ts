@@ -208,6 +208,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ...options.services,
       getApi: options.services.getApi ?? servicesApi(servicesCluster),
       clock,
+      onChange: (what) => (what === "created" ? metrics.servicesCreated : metrics.servicesDeleted).inc(),
     });
   const serviceAuth = options.services && (await ServiceAuth.open(dir, options.services.config.apps, clock));
   const app = await buildApp({

@@ -29,6 +29,22 @@ describe("EphemeralServices", () => {
     assert.deepEqual(plain.spec.service.podLabels, { team: "web" });
   });
 
+  it("tells onChange of each service made and deleted (the /metrics counts), not of refused ones", async () => {
+    const api = new FakeEphemeronApi();
+    const changes: string[] = [];
+    const services = new EphemeralServices({
+      getApi: async () => api,
+      config: { presets },
+      onChange: (what) => changes.push(what),
+    });
+    const who = claimsCaller({ sub: "u1.app", gid: null });
+    const e = await services.create(who, { preset: "web", lifetimeMinutes: 5 });
+    await assert.rejects(services.create(who, { preset: "nope", lifetimeMinutes: 5 }));
+    await services.delete(who, e.metadata.name);
+    await assert.rejects(services.delete(who, e.metadata.name));
+    assert.deepEqual(changes, ["created", "deleted"]);
+  });
+
   it("shows the URL through the gateway's ports, https for a service with its own certificate", async () => {
     const api = new FakeEphemeronApi();
     const who = claimsCaller({ sub: "u.app", gid: null });

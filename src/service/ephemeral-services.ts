@@ -107,6 +107,8 @@ export interface EphemeralServicesOptions {
   gateway?: { httpPort: number; httpsPort?: number };
   /** How long `wait` waits for a service to serve before answering as it is (default 120 s). */
   waitTimeoutMs?: number;
+  /** Told of each service made or deleted through this API (/metrics: tempkube_services_created_total, …_deleted_total). */
+  onChange?: (what: "created" | "deleted") => void;
 }
 
 /**
@@ -156,7 +158,9 @@ export class EphemeralServices {
           service: { ...service, ...(Object.keys(podLabels).length ? { podLabels } : {}) },
         },
       };
-      return api.create(e);
+      const made = await api.create(e);
+      this.options.onChange?.("created");
+      return made;
     });
   }
 
@@ -187,6 +191,7 @@ export class EphemeralServices {
   async delete(who: ServiceCaller, id: string): Promise<void> {
     await this.get(who, id);
     if (!(await (await this.api()).delete(id))) throw notFound(id);
+    this.options.onChange?.("deleted");
   }
 
   /**
