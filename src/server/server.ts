@@ -207,6 +207,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     new EphemeralServices({
       ...options.services,
       getApi: options.services.getApi ?? servicesApi(servicesCluster),
+      // URLs lead through this server's gateway unless told otherwise.
+      gateway:
+        options.services.gateway ?? (gateway && { httpPort: gateway.httpListen.port, httpsPort: gateway.listen.port }),
       clock,
       onChange: (what) => (what === "created" ? metrics.servicesCreated : metrics.servicesDeleted).inc(),
     });

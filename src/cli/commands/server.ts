@@ -70,6 +70,10 @@ export function registerServer(program: Command): void {
       `the cluster ephemeral services (/v1/services, /ephemeron) run in, made on first use and kept running: ${SERVICES_CLUSTER_SYNTAX} (default: 1-mid of the default version)`,
     )
     .option(
+      "--services-config <yaml>",
+      "presets (name → service spec) that /v1/services and /ephemeron create from, and apps (name → key) that /ephemeron/auth accepts; see README, Ephemeral services",
+    )
+    .option(
       "--services-domain <domain>",
       "services of the services cluster are served at <name>.<domain> through the gateway (default: services.<cluster domain>)",
     )
@@ -123,6 +127,7 @@ Examples:
         idleMinutes: string;
         servicesCluster?: string;
         servicesDomain?: string;
+        servicesConfig?: string;
         database?: string;
         gatewayListen: string;
         gatewayHttpListen: string;
@@ -183,6 +188,12 @@ Examples:
           servicesCluster: opts.servicesCluster === undefined ? undefined : (servicesCluster ?? false),
           servicesDomain:
             opts.servicesDomain === undefined ? undefined : checkedDomain(opts.servicesDomain, "--services-domain"),
+          // The services API is always there (its cluster is made at the first request); the config adds presets and apps.
+          services: {
+            config: opts.servicesConfig
+              ? await (await import("../../services/presets.js")).loadServicesConfig(resolve(opts.servicesConfig))
+              : (await import("../../services/presets.js")).EMPTY_SERVICES_CONFIG,
+          },
           idleMinutes,
           clusterEgress,
           gateway,
