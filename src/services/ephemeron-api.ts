@@ -39,6 +39,31 @@ const RESOURCE = { group: EPHEMERON_GROUP, version: EPHEMERON_VERSION, plural: E
  * with the services cluster's admin kubeconfig. client-node is loaded on first use only:
  * a server without services never pays for it.
  */
+/** How long a call waits for the Ephemeron resource of a just-made cluster to be served. */
+const RESOURCE_WAIT_MS = 20_000;
+
+/** The pause before trying again when the resource is not served yet (429 or 404 of the resource type), else undefined. */
+function notServedYet(err: unknown): number | undefined {
+  const cause = (err as { cause?: { code?: number; body?: unknown; headers?: Record<string, string> } }).cause;
+  if (!(err instanceof TempkubeError) || !cause || typeof cause.code !== "number") return undefined;
+  const message = statusMessage(cause.body) ?? "";
+  const details = (typeof cause.body === "string" ? safeJson(cause.body) : cause.body) as
+    { details?: { name?: string } } | undefined;
+  const typeMissing =
+    cause.code === 404 && !details?.details?.name && /could not find the requested resource/.test(message);
+  if (cause.code !== 429 && !typeMissing) return undefined;
+  const retryAfter = Number(cause.headers?.["retry-after"]);
+  return Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1000, 2_000) : 500;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 export class KubeEphemeronApi implements EphemeronApi {
   private constructor(
     private readonly k8s: typeof import("@kubernetes/client-node"),
@@ -175,8 +200,28 @@ export class KubeEphemeronApi implements EphemeronApi {
     return last;
   }
 
-  /** One API call, its refusals turned into the project's errors (the API server's own message kept). */
+  /**
+   * One API call, its refusals turned into the project's errors (the API server's own message kept).
+   * Right after the services cluster is made its Ephemeron resource may not be served yet: the
+   * apiserver answers 429 "storage is (re)initializing" while a new CRD's storage starts
+   * (k8s.io/apiextensions-apiserver/pkg/apiserver/customresource_handler.go, with Retry-After),
+   * and 404 "could not find the requested resource" until the CRD is established. Neither did
+   * anything, so both are tried again, as the Retry-After says, for a few seconds.
+   */
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + RESOURCE_WAIT_MS;
+    for (;;) {
+      try {
+        return await this.callOnce(what, fn);
+      } catch (err) {
+        const retryAfterMs = notServedYet(err);
+        if (retryAfterMs === undefined || Date.now() + retryAfterMs > deadline) throw err;
+        await new Promise((r) => setTimeout(r, retryAfterMs));
+      }
+    }
+  }
+
+  private async callOnce<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
@@ -187,10 +232,12 @@ export class KubeEphemeronApi implements EphemeronApi {
         });
       }
       const message = statusMessage(e.body) ?? e.message ?? `HTTP ${e.code}`;
-      if (e.code === 404) throw new TempkubeError("not-found", message);
+      if (e.code === 404) throw new TempkubeError("not-found", message, { cause: err });
       if (e.code === 409) throw new TempkubeError("conflict", message);
       if (e.code === 400 || e.code === 422) throw new TempkubeError("invalid-input", message);
-      throw new TempkubeError("host", `services cluster: ${what} failed (HTTP ${e.code}): ${message}`, { cause: err });
+      throw new TempkubeError("host", `services cluster: ${what} failed (HTTP ${e.code}): ${message}`, {
+        cause: err,
+      });
     }
   }
 }
