@@ -265,6 +265,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       clock,
       log: logger,
     });
+  // tempkube_services{cluster}: what the controllers' caches hold at each scrape.
+  if (ephemeronHub) metrics.servicesNow = () => ephemeronHub.counts();
   ephemeronHub?.onEvent((event) => {
     onServiceEvent(event).catch((err: unknown) =>
       logger.warn({ err: String(err), service: event.name }, "could not queue a service's notifications"),

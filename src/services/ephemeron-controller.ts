@@ -18,6 +18,7 @@ import { ExpiryTimers } from "./ephemeron-expiry.js";
 import { apiStatus, describeApiError, EphemeronKube, type Cached } from "./ephemeron-kube.js";
 import { ownedHttpRoutes, removeHttpRoute, routeOwner, writeHttpRoute, writeTlsCopy } from "./ephemeron-route.js";
 import { DNS_LABEL, expirationMs, validateEphemeron } from "./ephemeron-spec.js";
+import { NOTIFICATION_EMAIL_ANNOTATION } from "../core/service-notifications.js";
 import {
   CREATED_BY_ANNOTATION,
   HOST_ANNOTATION,
@@ -35,6 +36,16 @@ export interface EphemeronEvent {
   /** The created-by annotation (who asked for it through an API), when set. */
   createdBy?: string;
   at: number;
+  /** metadata.uid: tells apart two Ephemerons of one name (one message each). */
+  uid?: string;
+  /** spec.expirationTime as the object has it (RFC 3339). */
+  expirationTime?: string;
+  /**
+   * The object's NOTIFICATION_EMAIL_ANNOTATION, passed on as written: whoever hears the event
+   * decides whether to mail it (core/service-notifications.ts does so only for the services
+   * cluster, where only the server writes Ephemerons).
+   */
+  notificationEmail?: string;
 }
 
 export interface ControllerLog {
@@ -173,6 +184,14 @@ export class EphemeronController {
   /** Armed expiry timers (for tests and metrics). */
   get timerCount(): number {
     return this.timers.size;
+  }
+
+  /**
+   * Ephemerons in this cluster now, from the informer's cache (no request: /metrics asks at
+   * every scrape). Those being deleted are left out; 0 until the first list is in.
+   */
+  count(): number {
+    return (this.ephemerons?.list() ?? []).filter((e) => !e.metadata?.deletionTimestamp).length;
   }
 
   private async startInformer(what: string, inf: Cached<KubernetesObject>, delay?: number): Promise<void> {
@@ -580,14 +599,7 @@ export class EphemeronController {
 
   private emit(type: EphemeronEvent["type"], eph: Ephemeron): void {
     try {
-      this.o.onEvent?.({
-        type,
-        clusterId: this.o.clusterId,
-        name: eph.metadata.name,
-        host: this.host(eph.metadata.name),
-        createdBy: eph.metadata.annotations?.[CREATED_BY_ANNOTATION],
-        at: this.o.clock.now(),
-      });
+      this.o.onEvent?.(ephemeronEvent(type, this.o.clusterId, this.host(eph.metadata.name), eph, this.o.clock.now()));
     } catch (err) {
       this.o.log.warn({ err: String(err) }, "ephemeron event listener failed");
     }
@@ -602,6 +614,28 @@ export class EphemeronController {
         await removeHttpRoute(this.paths, hostname, routeOwner(this.o.clusterId, name));
     }
   }
+}
+
+/** The event of an Ephemeron, with what the notifications need of it (core/service-notifications.ts ServiceEvent). */
+export function ephemeronEvent(
+  type: EphemeronEvent["type"],
+  clusterId: string,
+  host: string,
+  eph: Ephemeron,
+  at: number,
+): EphemeronEvent {
+  const annotations = eph.metadata.annotations ?? {};
+  const optional = {
+    createdBy: annotations[CREATED_BY_ANNOTATION],
+    uid: eph.metadata.uid,
+    // A string, whatever a tenant's object holds (the CRD's schema says so, but the event leaves this process).
+    expirationTime: typeof eph.spec?.expirationTime === "string" ? eph.spec.expirationTime : undefined,
+    notificationEmail: annotations[NOTIFICATION_EMAIL_ANNOTATION],
+  };
+  const event: EphemeronEvent = { type, clusterId, name: eph.metadata.name, host, at };
+  for (const [k, v] of Object.entries(optional))
+    if (typeof v === "string" && v !== "") Object.assign(event, { [k]: v });
+  return event;
 }
 
 /** Why a kubernetes.io/tls Secret cannot serve `hostname`, or undefined when it can. */

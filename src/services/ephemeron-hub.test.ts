@@ -9,6 +9,8 @@ import type { EphemeronControllerOptions } from "./ephemeron-controller.js";
 import { readHttpRoute } from "../gateway/route-reader.js";
 import { EphemeronHub } from "./ephemeron-hub.js";
 import { routeOwner, writeHttpRoute } from "./ephemeron-route.js";
+import { ServiceMetrics } from "../server/metrics.js";
+import { Store } from "../store/store.js";
 
 describe("EphemeronHub", () => {
   it("runs one controller per running cluster route, and none for a stopped or removed one", async () => {
@@ -98,6 +100,75 @@ describe("EphemeronHub", () => {
       ]);
     } finally {
       await hub.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("counts the Ephemerons of its controllers' caches by where they run, and feeds tempkube_services", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "tk-eph-hub-"));
+    const paths = new GatewayPaths(dir);
+    await mkdir(paths.routesDir, { recursive: true });
+    const route = (clusterId: string, phase: ClusterRoute["phase"]) =>
+      writeFile(
+        paths.route(clusterId),
+        JSON.stringify({
+          clusterId,
+          phase,
+          apiserver: "10.0.0.1:6443",
+          nodeAddress: "10.0.0.1",
+          adminKubeconfig: "/k",
+        }),
+      );
+    const cached = new Map([
+      ["svc001", 3],
+      ["abc001", 2],
+      ["abc002", 4],
+      ["abc003", 7],
+    ]);
+    let servicesId: string | undefined = "svc001";
+    const hub = new EphemeronHub({
+      dataDir: dir,
+      gatewayHttp: { host: "127.0.0.1", port: 1 },
+      clusterDomain: "c.example",
+      servicesDomain: "services.c.example",
+      servicesClusterId: () => servicesId,
+      clock: new FakeClock(),
+      log: { info: () => undefined, warn: () => undefined },
+      makeController: (o) => ({
+        start: async () => undefined,
+        stop: async () => undefined,
+        // abc002's controller is one without a count (a test double, an older controller): it adds nothing.
+        ...(o.clusterId === "abc002" ? {} : { count: () => cached.get(o.clusterId) ?? 0 }),
+      }),
+    });
+    const store = await Store.openSqlite(join(dir, "metrics.db"));
+    const metrics = new ServiceMetrics(store);
+    metrics.servicesNow = () => hub.counts();
+    try {
+      assert.deepEqual(hub.counts(), { services: 0, tenant: 0 }, "no controllers yet");
+      await route("svc001", "running");
+      await route("abc001", "running");
+      await route("abc002", "running");
+      await route("abc003", "stopped"); // no controller: its Ephemerons are not seen
+      await hub.start();
+      assert.deepEqual(hub.counts(), { services: 3, tenant: 2 });
+      const text = await metrics.registry.metrics();
+      assert.match(text, /^tempkube_services\{cluster="services"\} 3$/m);
+      assert.match(text, /^tempkube_services\{cluster="tenant"\} 2$/m);
+
+      cached.set("abc001", 5);
+      await route("abc003", "running");
+      await hub.scanNow();
+      assert.deepEqual(hub.counts(), { services: 3, tenant: 12 }, "read at each call, not kept");
+
+      servicesId = undefined; // the services cluster is not (or no longer) known: all are tenants'
+      assert.deepEqual(hub.counts(), { services: 0, tenant: 15 });
+      await hub.stop();
+      assert.deepEqual(hub.counts(), { services: 0, tenant: 0 });
+      assert.match(await metrics.registry.metrics(), /^tempkube_services\{cluster="tenant"\} 0$/m);
+    } finally {
+      await hub.stop();
+      await store.close();
       await rm(dir, { recursive: true, force: true });
     }
   });

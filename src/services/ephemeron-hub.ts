@@ -29,6 +29,8 @@ export interface EphemeronHubOptions {
 export interface ClusterController {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Ephemerons in its cluster now, from its cache (EphemeronController.count); none when absent. */
+  count?(): number;
 }
 
 type Running = { key: string; controller: ClusterController; started: Promise<void> };
@@ -76,6 +78,19 @@ export class EphemeronHub {
   /** Cluster ids that have a controller now. */
   clusters(): string[] {
     return [...this.running.keys()].sort();
+  }
+
+  /**
+   * Ephemerons that exist now in the clusters that have a controller (a stopped or sleeping
+   * cluster's are not seen until it runs again), by where: the services cluster's and tenants'.
+   * From the controllers' caches, so cheap enough for every /metrics scrape (tempkube_services).
+   */
+  counts(): { services: number; tenant: number } {
+    const servicesId = this.o.servicesClusterId();
+    const counts = { services: 0, tenant: 0 };
+    for (const [id, r] of this.running)
+      counts[id === servicesId ? "services" : "tenant"] += r.controller.count?.() ?? 0;
+    return counts;
   }
 
   /** Reads the routes now (the server may call this right after a cluster started, not to wait for the next scan). */
