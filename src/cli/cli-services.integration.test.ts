@@ -79,6 +79,17 @@ describe("CLI: tempkube service (fake services cluster)", () => {
     assert.equal(extended.code, 0, extended.stderr);
     assert.ok(Math.abs(Date.parse(JSON.parse(extended.stdout).expirationTime) - (Date.now() + 2 * 3600_000)) < 10_000);
 
+    const mailed = await tempkube(
+      ["service", "create", "--preset", "web", "--notify-email", "dev@example.com", "-o", "json"],
+      env,
+    );
+    assert.equal(mailed.code, 0, mailed.stderr);
+    assert.equal(JSON.parse(mailed.stdout).notificationEmail, "dev@example.com");
+    assert.equal(
+      api.objects.get(JSON.parse(mailed.stdout).id)?.metadata.annotations?.["tempkube.dev/notification-email"],
+      "dev@example.com",
+    );
+
     const deleted = await tempkube(["service", "delete", s.id], env);
     assert.equal(deleted.code, 0, deleted.stderr);
     assert.match(deleted.stderr, /deleted/);
@@ -95,6 +106,9 @@ describe("CLI: tempkube service (fake services cluster)", () => {
     assert.equal((await tempkube(["service", "create", "--image", "x"], env)).code, 2);
     assert.equal((await tempkube(["service", "create", "--preset", "web", "--image", "x"], env)).code, 2);
     assert.equal((await tempkube(["service", "create", "--image", "x", "--port", "99999"], env)).code, 2);
+    const badEmail = await tempkube(["service", "create", "--preset", "web", "--notify-email", "Dev <d@x.io>"], env);
+    assert.equal(badEmail.code, 2);
+    assert.match(badEmail.stderr, /--notify-email must be one plain address/);
     const unknown = await tempkube(["service", "create", "--preset", "nope"], env);
     assert.equal(unknown.code, 3);
     assert.match(unknown.stderr, /preset nope not found/);

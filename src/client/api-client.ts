@@ -32,12 +32,14 @@ export interface ServiceView {
   port: number;
   createdBy: string | null;
   createdAt: string | null;
+  notificationEmail: string | null;
 }
 
 export interface CreateServiceBody {
   preset?: string;
   service?: { image: string; port: number } & Record<string, unknown>;
   lifetimeMinutes: number;
+  notificationEmail?: string;
   wait?: boolean;
 }
 

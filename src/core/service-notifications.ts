@@ -44,6 +44,20 @@ export interface ServiceEvent {
 
 /** A mailbox and nothing else: no display name, list, header or white space (it becomes an SMTP recipient). */
 const MAILBOX = /^[^\s@,;:<>()[\]"\\]+@[^\s@,;:<>()[\]"\\]+\.[^\s@,;:<>()[\]"\\]+$/;
+/** The longest address SMTP carries (RFC 5321 4.5.3.1: a 256-octet path, less its angle brackets). */
+const MAX_MAILBOX = 254;
+
+/**
+ * Why `email` cannot be a service's notification address (`field` names it in the message), or
+ * undefined when it can. The services API refuses what this refuses, so an address that was
+ * accepted is one serviceNotificationsFor mails (not one dropped in silence at the first event).
+ */
+export function notificationEmailProblem(email: string, field: string): string | undefined {
+  if (email.length > MAX_MAILBOX) return `${field} is longer than ${MAX_MAILBOX} characters`;
+  if (!MAILBOX.test(email))
+    return `${field} must be one plain address (name@domain.tld: no display name, list, space or quotes)`;
+  return undefined;
+}
 
 const EVENT: Record<ServiceEvent["type"], ServiceNotificationEvent> = {
   available: "service-available",
@@ -84,7 +98,7 @@ export function serviceNotificationsFor(
   const key = `service:${e.clusterId}/${e.name}:${e.uid ?? e.at}:${event}`;
   const out: OutgoingNotification[] = [];
   const email = e.notificationEmail?.trim();
-  if (email && e.clusterId === servicesClusterId && MAILBOX.test(email) && email.length <= 254) {
+  if (email && e.clusterId === servicesClusterId && !notificationEmailProblem(email, "")) {
     out.push({ dedupeKey: `${key}:email`, clusterId: e.clusterId, event, channel: "email", recipient: email, payload });
   }
   if (policy.webhookUrl) {

@@ -254,6 +254,12 @@ export const createServiceBodySchema = {
     preset: { type: "string", minLength: 1, description: "a preset of the server's --services-config" },
     service: serviceSpecSchema,
     lifetimeMinutes,
+    notificationEmail: {
+      type: "string",
+      format: "email",
+      maxLength: 254,
+      description: "where notifications go (service available, service expired), as a cluster's notificationEmail",
+    },
     wait: {
       type: "boolean",
       default: false,
@@ -304,5 +310,9 @@ export const serviceSchema = {
     port: { type: "integer" },
     createdBy: { type: ["string", "null"], description: "token:<id>, or uid.app for an /ephemeron/auth token" },
     createdAt: { type: ["string", "null"], format: "date-time" },
+    notificationEmail: {
+      type: ["string", "null"],
+      description: "where its notifications go; null: nowhere but the webhook",
+    },
   },
 } as const;

@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { decodeJwt } from "jose";
+import { NOTIFICATION_EMAIL_ANNOTATION } from "../core/service-notifications.js";
+import { ephemeronEvent } from "../services/ephemeron-controller.js";
 import { CREATED_BY_ANNOTATION, GROUP_LABEL } from "../services/ephemeron-types.js";
 import { parseServicesConfig } from "../services/presets.js";
 import { FakeEphemeronApi } from "../testing/fake-ephemeron-api.js";
@@ -106,6 +108,7 @@ describe("services API: /v1/services and the ephemeron-compatible /ephemeron (fa
         port: 8080,
         createdBy: `token:${(await call(a, "GET", "/v1/tokens/self")).json.id}`,
         createdAt: undefined,
+        notificationEmail: null,
       },
     );
     const expires = Date.parse(made.json.expirationTime);
@@ -295,6 +298,65 @@ describe("services API: /v1/services and the ephemeron-compatible /ephemeron (fa
     } finally {
       api.down = false;
     }
+  });
+
+  it("takes a notificationEmail (REST, as a cluster's), writes it to the annotation, and the service's events mail it", async () => {
+    const a = await tenant("mailer");
+    const made = await call(a, "POST", "/v1/services", {
+      preset: "web",
+      lifetimeMinutes: 5,
+      notificationEmail: "dev@example.com",
+    });
+    assert.equal(made.status, 201, made.text);
+    const id = made.json.id as string;
+    assert.equal(made.json.notificationEmail, "dev@example.com");
+    assert.equal(api.objects.get(id)?.metadata.annotations?.[NOTIFICATION_EMAIL_ANNOTATION], "dev@example.com");
+    assert.equal((await call(a, "GET", `/v1/services/${id}`)).json.notificationEmail, "dev@example.com");
+    const doc = (await call(undefined, "GET", "/openapi.json")).json;
+    const body = doc.paths["/v1/services"].post.requestBody.content["application/json"].schema;
+    assert.equal(body.properties.notificationEmail.format, "email");
+
+    // What the controller sends when the object serves and when it expires, from the object itself.
+    const { clusterId } = await server.servicesCluster!.ensure();
+    const host = `${id}.services.tempkube.test`;
+    api.serve(id, host);
+    await server.onServiceEvent(ephemeronEvent("available", clusterId, host, api.objects.get(id)!, Date.now()));
+    await server.onServiceEvent(ephemeronEvent("expired", clusterId, host, api.objects.get(id)!, Date.now()));
+    const mails = (await server.store.outbox.list(clusterId)).filter((m) => m.channel === "email");
+    assert.deepEqual(
+      mails.map((m) => [m.event, m.recipient]),
+      [
+        ["service-available", "dev@example.com"],
+        ["service-expired", "dev@example.com"],
+      ],
+    );
+    assert.match(
+      String((mails[0].payload as { text: string }).text),
+      new RegExp(`expires at ${made.json.expirationTime}`),
+    );
+
+    // Without one: nothing in the annotation, no email.
+    const quiet = await call(a, "POST", "/v1/services", { preset: "web", lifetimeMinutes: 5 });
+    assert.equal(quiet.json.notificationEmail, null);
+    assert.equal(NOTIFICATION_EMAIL_ANNOTATION in (api.objects.get(quiet.json.id)?.metadata.annotations ?? {}), false);
+  });
+
+  it("refuses a notificationEmail that would never be mailed with a 400 naming the field", async () => {
+    const a = await tenant("badmail");
+    const refused = async (notificationEmail: unknown, re: RegExp) => {
+      const r = await call(a, "POST", "/v1/services", { preset: "web", lifetimeMinutes: 5, notificationEmail });
+      assert.equal(r.status, 400, r.text);
+      assert.match(r.json.message, re);
+    };
+    await refused("not-an-address", /body\/notificationEmail must match format "email"/);
+    await refused("Dev <dev@example.com>", /body\/notificationEmail must match format "email"/);
+    await refused(42, /body\/notificationEmail must match format "email"/); // the schema coerces it to "42"
+    await refused(`${"a".repeat(250)}@example.com`, /body\/notificationEmail must NOT have more than 254 characters/);
+    // A list, header characters, quotes: the schema's email format refuses them too (EphemeralServices
+    // checks again for callers other than REST: ephemeral-services.test.ts).
+    await refused("a,b@example.com", /body\/notificationEmail must match format "email"/);
+    await refused("a@b.c\r\nBcc: x@y.z", /body\/notificationEmail must match format "email"/);
+    assert.equal(api.objects.size, 0, "nothing made by the refused ones");
   });
 
   describe("/ephemeron: the reference's API, same shapes", () => {

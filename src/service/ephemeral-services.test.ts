@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { NOTIFICATION_EMAIL_ANNOTATION } from "../core/service-notifications.js";
 import { GROUP_LABEL } from "../services/ephemeron-types.js";
 import { FakeEphemeronApi } from "../testing/fake-ephemeron-api.js";
 import { FakeClock } from "../testing/fakes.js";
@@ -95,5 +96,25 @@ describe("EphemeralServices", () => {
       (e: Error & { type?: string }) =>
         e.type === "host" && e.message === "the services cluster is not available: kube-apiserver did not start",
     );
+  });
+
+  it("checks a notificationEmail itself (callers besides REST): refused before anything is made", async () => {
+    const api = new FakeEphemeronApi();
+    const services = new EphemeralServices({ getApi: async () => api, config: { presets } });
+    const who = claimsCaller({ sub: "u.app", gid: null });
+    const refused = (notificationEmail: unknown, re: RegExp) =>
+      assert.rejects(
+        services.create(who, { preset: "web", lifetimeMinutes: 5, notificationEmail: notificationEmail as string }),
+        (e: Error & { type?: string }) => e.type === "invalid-input" && re.test(e.message),
+      );
+    await refused("a,b@example.com", /^body\/notificationEmail must be one plain address/);
+    await refused("Dev <dev@example.com>", /^body\/notificationEmail must be one plain address/);
+    await refused("a@b.c\r\nBcc: x@y.z", /^body\/notificationEmail must be one plain address/);
+    await refused(`${"a".repeat(250)}@example.com`, /^body\/notificationEmail is longer than 254 characters$/);
+    await refused(42, /^body\/notificationEmail must be a string$/);
+    assert.equal(api.objects.size, 0);
+    const e = await services.create(who, { preset: "web", lifetimeMinutes: 5, notificationEmail: "dev@example.com" });
+    assert.equal(e.metadata.annotations?.[NOTIFICATION_EMAIL_ANNOTATION], "dev@example.com");
+    assert.equal(services.view(e).notificationEmail, "dev@example.com");
   });
 });

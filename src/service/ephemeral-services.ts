@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from "../core/clock.js";
 import type { TokenIdentity } from "../core/quota.js";
+import { NOTIFICATION_EMAIL_ANNOTATION, notificationEmailProblem } from "../core/service-notifications.js";
 import type { EphemeronApi } from "../services/ephemeron-api.js";
 import {
   CREATED_BY_ANNOTATION,
@@ -60,6 +61,11 @@ export interface CreateServiceRequest {
   /** …a service spec of one's own (exactly one of the two). */
   service?: EphemeronService;
   lifetimeMinutes: number;
+  /**
+   * Where the service's notifications go (available, expired), as a cluster's `notificationEmail`:
+   * written to NOTIFICATION_EMAIL_ANNOTATION, which the controller's events carry to the outbox.
+   */
+  notificationEmail?: string;
 }
 
 /** Where a service is at, from its object: the controller's conditions and `host` annotation. */
@@ -79,6 +85,8 @@ export interface ServiceView {
   port: number;
   createdBy: string | null;
   createdAt: string | null;
+  /** The address its notifications go to (NOTIFICATION_EMAIL_ANNOTATION), null without one. */
+  notificationEmail: string | null;
 }
 
 /**
@@ -137,6 +145,7 @@ export class EphemeralServices {
   async create(who: ServiceCaller, req: CreateServiceRequest): Promise<Ephemeron> {
     const service = this.serviceFor(who, req);
     const minutes = this.lifetime(who, req.lifetimeMinutes);
+    const email = notificationEmail(req.notificationEmail);
     const api = await this.api();
     return this.oneAtATime(who.sub, async () => {
       if (who.maxServices !== null) {
@@ -152,7 +161,13 @@ export class EphemeralServices {
       const e: Ephemeron = {
         apiVersion: `${EPHEMERON_GROUP}/${EPHEMERON_VERSION}`,
         kind: EPHEMERON_KIND,
-        metadata: { name: newXid(now), annotations: { [CREATED_BY_ANNOTATION]: who.sub } },
+        metadata: {
+          name: newXid(now),
+          annotations: {
+            [CREATED_BY_ANNOTATION]: who.sub,
+            ...(email !== undefined ? { [NOTIFICATION_EMAIL_ANNOTATION]: email } : {}),
+          },
+        },
         spec: {
           expirationTime: new Date(now + minutes * 60_000).toISOString(),
           service: { ...service, ...(Object.keys(podLabels).length ? { podLabels } : {}) },
@@ -221,6 +236,7 @@ export class EphemeralServices {
       port: e.spec.service.port,
       createdBy: e.metadata.annotations?.[CREATED_BY_ANNOTATION] ?? null,
       createdAt: e.metadata.creationTimestamp ?? null,
+      notificationEmail: e.metadata.annotations?.[NOTIFICATION_EMAIL_ANNOTATION] ?? null,
     };
   }
 
@@ -310,6 +326,19 @@ export function servicePhase(e: Ephemeron): ServicePhase {
   const conditions = e.status?.conditions ?? [];
   if (conditions.some((c) => c.status === "False" && c.reason && FAILURE_REASONS.has(c.reason))) return "failed";
   return conditions.some((c) => c.type === "PodReady" && c.status === "True") ? "starting" : "pending";
+}
+
+/**
+ * A create's notification address, checked as the notifications will check it
+ * (core/service-notifications.ts): refused with a 400 rather than accepted and never mailed.
+ * Only the services API writes this annotation in the services cluster, so it is the one gate.
+ */
+function notificationEmail(email: unknown): string | undefined {
+  if (email === undefined) return undefined;
+  if (typeof email !== "string") throw new TempkubeError("invalid-input", "body/notificationEmail must be a string");
+  const problem = notificationEmailProblem(email, "body/notificationEmail");
+  if (problem) throw new TempkubeError("invalid-input", problem);
+  return email;
 }
 
 function ownedBy(e: Ephemeron, sub: string): boolean {

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { ApiClient, type ServiceView } from "../../client/api-client.js";
+import { notificationEmailProblem } from "../../core/service-notifications.js";
 import { TempkubeError } from "../../util/errors.js";
 import { progress } from "../../util/progress.js";
 import { parseTtl } from "../flags.js";
@@ -33,6 +34,7 @@ export function registerServiceCommands(program: Command): void {
     .option("--image <ref>", "the image to run (instead of a preset); load your own with `runtime load-image`")
     .option("--port <n>", "the port it serves HTTP on (with --image)")
     .option("--lifetime <duration>", "how long it lives (30m, 2h)", "60m")
+    .option("--notify-email <address>", "where notifications go (service available, service expired)")
     .option("--wait", "answer once it serves (or fails), and print its URL")
     .option("-o, --output <format>", "json or yaml")
     .addHelpText(
@@ -40,6 +42,7 @@ export function registerServiceCommands(program: Command): void {
       `
 Examples:
   $ bin/tempkube service create --preset web --lifetime 30m --wait
+  $ bin/tempkube service create --preset web --lifetime 2h --notify-email dev@example.com
   $ bin/tempkube service create --image busybox:1.37 --port 8080 --wait -o json`,
     )
     .action(
@@ -48,16 +51,21 @@ Examples:
         image?: string;
         port?: string;
         lifetime: string;
+        notifyEmail?: string;
         wait?: boolean;
         output?: string;
       }) => {
         if (!o.preset === !o.image) throw new TempkubeError("invalid-input", "give --preset, or --image with --port");
         if (o.image && !o.port) throw new TempkubeError("invalid-input", "--image needs --port");
         if (o.preset && o.port) throw new TempkubeError("invalid-input", "--port goes with --image, not --preset");
+        const emailProblem =
+          o.notifyEmail === undefined ? undefined : notificationEmailProblem(o.notifyEmail, "--notify-email");
+        if (emailProblem) throw new TempkubeError("invalid-input", emailProblem);
         const api = await ApiClient.fromEnvironment();
         const s = await api.createService({
           ...(o.preset ? { preset: o.preset } : { service: { image: o.image!, port: port(o.port!) } }),
           lifetimeMinutes: parseTtl(o.lifetime, "--lifetime"),
+          ...(o.notifyEmail !== undefined ? { notificationEmail: o.notifyEmail } : {}),
           wait: !!o.wait,
         });
         await print(o.output, s, () => (o.wait ? describe(s) : `${s.id}\n`));
