@@ -31,13 +31,17 @@ export function registerBench(program: Command): void {
     )
     .option("--concurrent <n>", "only concurrency: n creates at once against one create alone")
     .option(
+      "--services",
+      "only ephemeral services: on one warm cluster, create → serving through the gateway (pod Ready, Available, first 200) over --runs, against the same Pod bare → Ready",
+    )
+    .option(
       "--versions <minors>",
       "only create/start/idle figures, for several installed minors interleaved run by run, e.g. 1.37,1.34 (ratios against the first)",
     )
     .option("-o, --output <format>", "text or json", "text")
     .addHelpText(
       "after",
-      "\nFigures are medians; the machine is shared and noisy, so compare the ratios.\nExamples:\n  $ sudo bin/tempkube bench --runs 5\n  $ bin/tempkube bench --cli --cli-runs 30\n  $ sudo bin/tempkube bench --density 20 --idle 60\n  $ sudo bin/tempkube bench --concurrent 10\n  $ sudo bin/tempkube bench --versions 1.37,1.34 --runs 5",
+      "\nFigures are medians; the machine is shared and noisy, so compare the ratios.\nExamples:\n  $ sudo bin/tempkube bench --runs 5\n  $ bin/tempkube bench --cli --cli-runs 30\n  $ sudo bin/tempkube bench --density 20 --idle 60\n  $ sudo bin/tempkube bench --concurrent 10\n  $ sudo bin/tempkube bench --services --runs 5\n  $ sudo bin/tempkube bench --versions 1.37,1.34 --runs 5",
     )
     .action(
       async (opts: {
@@ -52,7 +56,14 @@ export function registerBench(program: Command): void {
         density?: string;
         concurrent?: string;
         versions?: string;
+        services?: boolean;
       }) => {
+        if (opts.services) {
+          const { benchServices, formatServices } = await import("../../bench/services-bench.js");
+          const services = await benchServices(positive("--runs", opts.runs), progress);
+          if (opts.output === "json") return void process.stdout.write(`${JSON.stringify({ services }, null, 2)}\n`);
+          return void process.stdout.write(formatServices(services));
+        }
         if (opts.versions !== undefined) {
           const [{ benchReleases, formatReport, formatComparison }, { resolveReleases }] = await Promise.all([
             import("../../bench/local-bench.js"),
