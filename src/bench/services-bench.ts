@@ -137,20 +137,36 @@ export async function benchServices(runs: number, log: (line: string) => void): 
       const host = ephemeronHost(name, { servicesDomain: SERVICES_DOMAIN });
       const t0 = Date.now();
       await api.create(service(name, t0 + 30 * 60_000));
-      let ready: number | undefined;
-      let serving: number | undefined;
-      while (ready === undefined || serving === undefined) {
+      // Each watched by its own loop, so that one slow answer does not delay noticing the other:
+      // the Pod polled every POLL_MS; a GET started every POLL_MS without waiting for the ones
+      // in flight (before the Pod is ready one can hang up to the probe's timeout at the node port).
+      const deadline = () => {
         if (Date.now() - t0 > RUN_TIMEOUT_MS)
           throw new Error(`${label}: service ${name} did not serve within 2 minutes`);
-        const [isReady, code] = await Promise.all([
-          ready === undefined ? podReady(name) : true,
-          serving === undefined ? probeThroughGateway(gatewayHttp, host, "/index.html") : 200,
-        ]);
-        const now = Date.now();
-        if (isReady && ready === undefined) ready = now - t0;
-        if (code === 200 && serving === undefined) serving = now - t0;
-        if (ready === undefined || serving === undefined) await sleep(POLL_MS);
-      }
+      };
+      const readyLoop = async () => {
+        while (!(await podReady(name))) {
+          deadline();
+          await sleep(POLL_MS);
+        }
+        return Date.now() - t0;
+      };
+      const servingLoop = async () => {
+        let served: number | undefined;
+        const inFlight = new Set<Promise<void>>();
+        while (served === undefined) {
+          deadline();
+          const p: Promise<void> = probeThroughGateway(gatewayHttp, host, "/index.html").then((code) => {
+            if (code === 200) served ??= Date.now() - t0;
+            inFlight.delete(p);
+          });
+          inFlight.add(p);
+          await sleep(POLL_MS);
+        }
+        await Promise.all(inFlight);
+        return served;
+      };
+      const [ready, serving] = await Promise.all([readyLoop(), servingLoop()]);
       // The event follows the host annotation; it may come a little after the first 200.
       while (!events.some((e) => e.type === "available" && e.name === name)) {
         if (Date.now() - t0 > RUN_TIMEOUT_MS) throw new Error(`${label}: no "available" event for ${name}`);
