@@ -73,6 +73,17 @@ type PodObject = Parameters<typeof podReadiness>[0] & KubernetesObject;
 type EphemeronObject = Ephemeron & KubernetesObject;
 
 const PROBE_TIMEOUT_MS = 2_000;
+/**
+ * The first probes right after the Pod turns Ready give up sooner: until kube-proxy has
+ * programmed the new endpoint, the gateway's connection to the node port loses its SYN, and
+ * the kernel sends it again only after its 1 s initial retransmission timeout (TCP_TIMEOUT_INIT,
+ * RFC 6298) — measured as Available ~1 s after the first 200 (`bench --services`). A new
+ * probe 100 ms later is a new connection, through the rules by then in place. A service whose
+ * readiness path takes longer than this is still found by the later, longer probes.
+ */
+const FIRST_PROBES_TIMEOUT_MS = 400;
+/** Probes are short while the backoff between them is below this (the first four: 100, 160, 256, 410 ms apart). */
+const SHORT_PROBES_UNTIL_DELAY_MS = 500;
 /** Backoff of the Available check while the service does not answer 200 yet: fast at first (create → serving ≤ 2 s). */
 const PROBE_BACKOFF = { firstMs: 100, factor: 1.6, maxMs: 5_000 };
 /** Backoff of a reconcile that failed (API errors, a name taken by someone else's object). */
@@ -87,13 +98,14 @@ export function probeThroughGateway(
   gateway: { host: string; port: number },
   host: string,
   path: string,
+  timeoutMs = PROBE_TIMEOUT_MS,
 ): Promise<number> {
   return new Promise((resolve) => {
     // A wildcard listen address is not one to connect to: the gateway answers on loopback too.
     const to =
       gateway.host === "0.0.0.0" || gateway.host === "" ? "127.0.0.1" : gateway.host === "::" ? "::1" : gateway.host;
     const req = request(
-      { host: to, port: gateway.port, path, method: "GET", headers: { host }, timeout: PROBE_TIMEOUT_MS },
+      { host: to, port: gateway.port, path, method: "GET", headers: { host }, timeout: timeoutMs },
       (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
@@ -332,7 +344,14 @@ export class EphemeronController {
     else if (this.isAvailable(eph)) available = { status: "True", reason: "Serving" };
     else {
       const path = eph.spec.service.readinessProbe?.path ?? "/";
-      const code = await probeThroughGateway(this.o.gatewayHttp, this.host(name), path);
+      const previous = this.retries.get(name);
+      const short = previous?.kind !== "probe" || previous.delay < SHORT_PROBES_UNTIL_DELAY_MS;
+      const code = await probeThroughGateway(
+        this.o.gatewayHttp,
+        this.host(name),
+        path,
+        short ? FIRST_PROBES_TIMEOUT_MS : PROBE_TIMEOUT_MS,
+      );
       available =
         code === 200
           ? { status: "True", reason: "Serving" }
