@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { writeImageArchive } from "../setup/image-archive.js";
 import { readFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import { stopGateway } from "../gateway/gateway-process.js";
@@ -156,6 +158,37 @@ describe(
         async () => (await fetchFromOther(`${id}.${server!.servicesDomain}`)).status === 404,
         15_000,
       );
+    });
+
+    it("a user's own image, loaded for every cluster with the images API, is served as a service", async () => {
+      const archive = join(dir, "web.tar");
+      await writeImageArchive(
+        {
+          reference: "registry.example.com/team/web:1.0",
+          entries: [{ type: "file", path: "bin/busybox", content: await readFile("/bin/busybox"), mode: 0o755 }],
+          entrypoint: [
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "/bin/busybox mkdir -p /www && echo from-a-user-image > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www",
+          ],
+        },
+        archive,
+      );
+      const res = await fetch(`${server!.url}/v1/images?name=web.tar`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${admin}`, "content-type": "application/x-tar" },
+        body: await readFile(archive),
+      });
+      assert.equal(res.status, 200, await res.clone().text());
+      const made = await api(tenant, "POST", "/v1/services?wait=true", {
+        service: { image: "registry.example.com/team/web:1.0", port: 8080 },
+        lifetimeMinutes: 5,
+      });
+      assert.equal(made.json.phase, "available", made.text);
+      const page = await fetchFromOther(String(made.json.host));
+      assert.equal(page.body.trim(), "from-a-user-image", JSON.stringify(page));
+      assert.equal((await api(tenant, "DELETE", `/v1/services/${made.json.id}`)).status, 204);
     });
 
     it("a bad image is reported with the reason, not waited for in vain", async () => {
