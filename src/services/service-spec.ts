@@ -1,3 +1,4 @@
+import { validateEphemeron } from "./ephemeron-spec.js";
 import { GROUP_LABEL, MANAGED_BY_LABEL, NAME_LABEL, type EphemeronService } from "./ephemeron-types.js";
 
 /** The longest lifetime any service may be given (a week, as clusters' MAX_TTL_MINUTES); tokens may allow less. */
@@ -153,6 +154,16 @@ export function validateService(value: unknown, at: string): EphemeronService {
         fail(`${f("podLabels")}${sep}${key}`, "must be a label value (at most 63 letters, digits, '-', '_', '.')");
     }
     service.podLabels = labels;
+  }
+  // What is accepted here must be what the controller acts on, or a service would be made
+  // only to be reported InvalidSpec: the controller's own check has the last word.
+  const controllerSays = validateEphemeron({
+    metadata: { name: "service" },
+    spec: { expirationTime: new Date(0).toISOString(), service },
+  });
+  if (controllerSays.length > 0) {
+    const [field, ...rule] = controllerSays[0].replace(/^spec\.service\./, "").split(": ");
+    fail(`${at}${sep}${field}`, rule.join(": "));
   }
   return service;
 }
