@@ -27,26 +27,10 @@ import {
   type EphemeronCondition,
   type EphemeronConditionType,
 } from "./ephemeron-types.js";
+import type { ServiceEvent } from "../core/service-notifications.js";
 
-export interface EphemeronEvent {
-  type: "available" | "expired";
-  clusterId: string;
-  name: string;
-  host: string;
-  /** The created-by annotation (who asked for it through an API), when set. */
-  createdBy?: string;
-  at: number;
-  /** metadata.uid: tells apart two Ephemerons of one name (one message each). */
-  uid?: string;
-  /** spec.expirationTime as the object has it (RFC 3339). */
-  expirationTime?: string;
-  /**
-   * The object's NOTIFICATION_EMAIL_ANNOTATION, passed on as written: whoever hears the event
-   * decides whether to mail it (core/service-notifications.ts does so only for the services
-   * cluster, where only the server writes Ephemerons).
-   */
-  notificationEmail?: string;
-}
+/** What the controller tells of an Ephemeron: core's ServiceEvent (one definition), less the URL the server adds. */
+export type EphemeronEvent = Omit<ServiceEvent, "url">;
 
 export interface ControllerLog {
   info(obj: object, msg: string): void;

@@ -26,7 +26,8 @@ const IMAGE = /^[^\s\x00-\x1f\x7f]{1,1024}$/;
 const HTTP_PATH = /^\/[\x21-\x7e]{0,2047}$/;
 const INT32_MAX = 2 ** 31 - 1;
 
-const SERVICE_FIELDS = new Set([
+/** The fields of `spec.service` (the reference's EphemeronService). */
+export const SERVICE_FIELDS: ReadonlySet<string> = new Set([
   "image",
   "port",
   "command",

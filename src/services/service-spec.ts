@@ -1,4 +1,4 @@
-import { validateEphemeron } from "./ephemeron-spec.js";
+import { SERVICE_FIELDS, validateEphemeron } from "./ephemeron-spec.js";
 import { GROUP_LABEL, MANAGED_BY_LABEL, NAME_LABEL, type EphemeronService } from "./ephemeron-types.js";
 
 /** The longest lifetime any service may be given (a week, as clusters' MAX_TTL_MINUTES); tokens may allow less. */
@@ -50,20 +50,7 @@ export function validateService(value: unknown, at: string): EphemeronService {
     throw new ServiceSpecError(`${field} ${rule}`);
   };
   const o = object(value, at, fail);
-  const known = [
-    "image",
-    "port",
-    "command",
-    "workingDir",
-    "tlsSecretName",
-    "ingressAnnotations",
-    "readinessProbe",
-    "imagePullPolicy",
-    "resources",
-    "env",
-    "podLabels",
-  ];
-  for (const key of Object.keys(o)) if (!known.includes(key)) fail(f(key), "is not a known field");
+  for (const key of Object.keys(o)) if (!SERVICE_FIELDS.has(key)) fail(f(key), "is not a known field");
 
   if (typeof o.image !== "string" || !/^[^\s\x00-\x1f]{1,512}$/.test(o.image))
     fail(f("image"), "must be an image reference (1-512 characters, no spaces)");
