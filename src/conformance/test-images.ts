@@ -121,7 +121,7 @@ function textFile(path: string, text: string, mode = 0o644): LayerEntry {
   return { type: "file", path, content: Buffer.from(text), mode };
 }
 
-async function busybox(inputs: TestImageInputs): Promise<LayerEntry[]> {
+async function busybox(inputs: Pick<TestImageInputs, "busyboxBinary" | "logFile">): Promise<LayerEntry[]> {
   return busyboxRootfs(inputs.busyboxBinary, inputs.logFile);
 }
 
@@ -286,7 +286,13 @@ http {
   }
 }
 `;
-const nginx: Recipe = async (inputs) => ({
+/**
+ * Also the image of the Ephemeron reference's own example (`image: nginx`, port 80), which
+ * `ephemeron.e2e.test.ts` loads as docker.io/library/nginx:latest: no registry is reachable here.
+ */
+export const nginxImage = async (
+  inputs: Pick<TestImageInputs, "reference" | "busyboxBinary" | "logFile">,
+): Promise<ImageSpec> => ({
   reference: inputs.reference,
   entries: mergeEntries(
     await busybox(inputs),
@@ -390,8 +396,8 @@ export const TEST_IMAGE_RECIPES: Record<string, Recipe> = {
   GlibcDnsTesting: dnsutils,
   Nonewprivs: nonewprivs,
   NonRoot: nonroot,
-  Nginx: nginx,
-  NginxNew: nginx,
+  Nginx: nginxImage,
+  NginxNew: nginxImage,
   Httpd: httpd,
   HttpdNew: httpd,
   APIServer: sampleApiserver,

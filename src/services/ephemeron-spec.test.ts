@@ -56,7 +56,7 @@ describe("validateEphemeron", () => {
       [(o) => (o.spec.service.env = [{ name: "1X" }]), /^spec\.service\.env\[0\]\.name/],
       [
         (o) => (o.spec.service.env = [{ name: "X", valueFrom: { secretKeyRef: { name: "s", key: "k" } } }]),
-        /^spec\.service\.env\[0\]\.valueFrom: only name and value/,
+        /^spec\.service\.env\[0\]\.valueFrom: is not a known field \(only name and value/,
       ],
       [(o) => (o.spec.service.readinessProbe = { path: "no-slash" }), /^spec\.service\.readinessProbe\.path/],
       [(o) => (o.spec.service.readinessProbe = { path: "/a b" }), /^spec\.service\.readinessProbe\.path/],
@@ -68,7 +68,7 @@ describe("validateEphemeron", () => {
       [(o) => (o.spec.service.podLabels = { "bad key!": "x" }), /not a valid label key/],
       [(o) => (o.spec.service.tlsSecretName = "../etc"), /^spec\.service\.tlsSecretName/],
       [(o) => (o.spec.service.resources = { limits: { cpu: "lots" } }), /^spec\.service\.resources\.limits\.cpu/],
-      [(o) => (o.spec.service.volumes = []), /^spec\.service\.volumes: is not a field/],
+      [(o) => (o.spec.service.volumes = []), /^spec\.service\.volumes: is not a known field/],
       [(o) => (o.spec.service.workingDir = "relative"), /^spec\.service\.workingDir/],
       [(o) => (o.spec.service.command = "sh"), /^spec\.service\.command/],
     ];

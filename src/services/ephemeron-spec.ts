@@ -1,4 +1,4 @@
-import { MANAGED_BY_LABEL, NAME_LABEL, type Ephemeron } from "./ephemeron-types.js";
+import { GROUP_LABEL, MANAGED_BY_LABEL, NAME_LABEL, type Ephemeron } from "./ephemeron-types.js";
 
 /**
  * Validation of an Ephemeron as the controller sees it: whatever a tenant wrote, through a
@@ -9,7 +9,7 @@ import { MANAGED_BY_LABEL, NAME_LABEL, type Ephemeron } from "./ephemeron-types.
 
 /** DNS label (RFC 1123), ≤ 63: the name becomes the first label of its host name and names its Pod and Service. */
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-/** DNS subdomain (a Secret's name). */
+/** DNS subdomain (a Secret's name, a label key's prefix). */
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** RFC 3339 date-time, as the CRD's `format: date-time` (and the reference's chrono DateTime<Utc>) wants. */
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
@@ -24,7 +24,12 @@ const QUANTITY = /^[+-]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[mkMGTPE]|[eE][+-]?\d+)?
 const IMAGE = /^[^\s\x00-\x1f\x7f]{1,1024}$/;
 /** A URL path: starts with `/`, printable ASCII without spaces (it goes into a request line). */
 const HTTP_PATH = /^\/[\x21-\x7e]{0,2047}$/;
-const INT32_MAX = 2 ** 31 - 1;
+/** Bounds on what one spec may carry (a request body, a tenant's object): none is near what a service needs. */
+const MAX_ITEMS = 256;
+const MAX_MAP_ENTRIES = 64;
+const MAX_STRING = 65_536;
+const MAX_PROBE_SECONDS = 3600;
+export const PULL_POLICIES = ["Always", "Never", "IfNotPresent"] as const;
 
 /** The fields of `spec.service` (the reference's EphemeronService). */
 export const SERVICE_FIELDS: ReadonlySet<string> = new Set([
@@ -40,6 +45,7 @@ export const SERVICE_FIELDS: ReadonlySet<string> = new Set([
   "env",
   "podLabels",
 ]);
+const PROBE_FIELDS: ReadonlySet<string> = new Set(["path", "initialDelaySeconds", "periodSeconds", "timeoutSeconds"]);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const present = (v: unknown) => v !== undefined && v !== null;
@@ -51,21 +57,147 @@ function validLabelKey(key: string): boolean {
   return DNS_SUBDOMAIN.test(prefix) && LABEL_NAME.test(key.slice(slash + 1));
 }
 
-function stringMap(value: unknown, field: string, problems: string[]): Record<string, string> | undefined {
-  if (!present(value)) return undefined;
-  if (!isObject(value)) {
-    problems.push(`${field}: must be a map of strings`);
-    return undefined;
-  }
-  for (const [k, v] of Object.entries(value))
-    if (typeof v !== "string") problems.push(`${field}.${k}: must be a string`);
-  return value as Record<string, string>;
+/**
+ * Pod label keys the services API refuses. The Service selects its pod by
+ * `app.kubernetes.io/name=<name>` (as the reference's controller does), so a pod of one caller
+ * labelled with another service's name would receive that service's traffic; the group label
+ * is what a gid from /auth puts there, so setting it would claim a group one is not in.
+ * The controller itself refuses only its own two (a tenant's objects may carry a group).
+ */
+export function reservedLabelKey(key: string): boolean {
+  const prefix = key.includes("/") ? key.slice(0, key.indexOf("/")) : "";
+  return (
+    key === NAME_LABEL ||
+    key === MANAGED_BY_LABEL ||
+    key === GROUP_LABEL ||
+    prefix === "qualified.io" ||
+    prefix.endsWith(".qualified.io") ||
+    prefix === "kubernetes.io" ||
+    prefix.endsWith(".kubernetes.io") ||
+    prefix === "k8s.io" ||
+    prefix.endsWith(".k8s.io")
+  );
 }
 
-function integer(value: unknown, field: string, min: number, max: number, problems: string[]): void {
-  if (!present(value)) return;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max)
-    problems.push(`${field}: must be an integer from ${min} to ${max}`);
+/** One problem with a `spec.service`: where (its path under it) and the rule it breaks. */
+export interface ServiceProblem {
+  path: (string | number)[];
+  rule: string;
+}
+
+/** A problem's field as text: `at` joined to its path by `sep` ("spec.service.env[0].name", "body/service/port"). */
+export function fieldName(at: string, path: (string | number)[], sep: "." | "/"): string {
+  return path.reduce<string>((out, p) => (typeof p === "number" ? `${out}[${p}]` : `${out}${sep}${p}`), at);
+}
+
+/**
+ * The one check of a `spec.service`, against the reference's types (qualified/ephemeron
+ * src/resource/mod.rs: EphemeronService, HttpGetProbe, EnvVar) and the rules Kubernetes applies
+ * to what it becomes: the controller runs it on every object, the services API on every request
+ * and preset, so nothing the API accepts is then reported InvalidSpec. `api` adds the API's one
+ * extra rule: the reserved label keys (reservedLabelKey). Never throws.
+ */
+export function serviceProblems(service: unknown, o: { api?: boolean } = {}): ServiceProblem[] {
+  const problems: ServiceProblem[] = [];
+  const bad = (path: (string | number)[], rule: string) => problems.push({ path, rule });
+  if (!isObject(service)) return [{ path: [], rule: "must be an object" }];
+  const stringMap = (value: unknown, path: string[]): Record<string, unknown> => {
+    if (!isObject(value)) return (bad(path, "must be a map of strings"), {});
+    if (Object.keys(value).length > MAX_MAP_ENTRIES) bad(path, `may have at most ${MAX_MAP_ENTRIES} entries`);
+    for (const [k, v] of Object.entries(value)) if (typeof v !== "string") bad([...path, k], "must be a string");
+    return value;
+  };
+  const integer = (value: unknown, path: string[], min: number, max: number) => {
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max)
+      bad(path, `must be an integer from ${min} to ${max}`);
+  };
+
+  for (const key of Object.keys(service)) if (!SERVICE_FIELDS.has(key)) bad([key], "is not a known field");
+  if (typeof service.image !== "string" || !IMAGE.test(service.image))
+    bad(["image"], "must be an image reference (1-1024 characters, no spaces)");
+  integer(service.port, ["port"], 1, 65535);
+
+  const command = service.command;
+  if (
+    present(command) &&
+    (!Array.isArray(command) ||
+      command.length > MAX_ITEMS ||
+      command.some((c) => typeof c !== "string" || c.length > MAX_STRING))
+  )
+    bad(["command"], `must be a list of strings (at most ${MAX_ITEMS})`);
+  const dir = service.workingDir;
+  if (present(dir) && (typeof dir !== "string" || !dir.startsWith("/") || dir.length > 4096))
+    bad(["workingDir"], "must be an absolute path");
+  const secret = service.tlsSecretName;
+  if (present(secret) && (typeof secret !== "string" || !DNS_SUBDOMAIN.test(secret)))
+    bad(["tlsSecretName"], "must name a Secret (a DNS subdomain) in namespace default");
+  if (present(service.ingressAnnotations)) stringMap(service.ingressAnnotations, ["ingressAnnotations"]);
+  if (present(service.imagePullPolicy) && !PULL_POLICIES.includes(service.imagePullPolicy as "Always"))
+    bad(["imagePullPolicy"], `must be one of ${PULL_POLICIES.join(", ")}`);
+
+  const probe = service.readinessProbe;
+  if (present(probe)) {
+    if (!isObject(probe)) bad(["readinessProbe"], "must be an object");
+    else {
+      for (const key of Object.keys(probe))
+        if (!PROBE_FIELDS.has(key)) bad(["readinessProbe", key], "is not a known field");
+      if (typeof probe.path !== "string" || !HTTP_PATH.test(probe.path))
+        bad(["readinessProbe", "path"], 'must be a URL path starting with "/" (printable characters, no spaces)');
+      for (const [key, min] of [
+        ["initialDelaySeconds", 0],
+        ["periodSeconds", 1],
+        ["timeoutSeconds", 1],
+      ] as const)
+        if (present(probe[key])) integer(probe[key], ["readinessProbe", key], min, MAX_PROBE_SECONDS);
+    }
+  }
+
+  const resources = service.resources;
+  if (present(resources)) {
+    if (!isObject(resources)) bad(["resources"], "must be an object");
+    else
+      for (const [kind, values] of Object.entries(resources)) {
+        if (kind !== "limits" && kind !== "requests")
+          bad(["resources", kind], "is not a known field (limits, requests)");
+        else if (present(values) && !isObject(values)) bad(["resources", kind], "must be a map of quantities");
+        else
+          for (const [res, q] of Object.entries(values ?? {}))
+            if (
+              !validLabelKey(res) ||
+              !((typeof q === "string" && QUANTITY.test(q)) || (typeof q === "number" && q >= 0))
+            )
+              bad(["resources", kind, res], 'must be a resource quantity such as "500m" or "128Mi"');
+      }
+  }
+
+  const env = service.env;
+  if (present(env)) {
+    if (!Array.isArray(env) || env.length > MAX_ITEMS)
+      bad(["env"], `must be a list of {name, value} (at most ${MAX_ITEMS})`);
+    else
+      env.forEach((e: unknown, i) => {
+        if (!isObject(e)) return bad(["env", i], "must be an object {name, value}");
+        if (typeof e.name !== "string" || !ENV_NAME.test(e.name) || e.name.length > 256)
+          bad(["env", i, "name"], "must be letters, digits, '_', '-' or '.', not starting with a digit");
+        if (present(e.value) && (typeof e.value !== "string" || e.value.length > MAX_STRING))
+          bad(["env", i, "value"], "must be a string");
+        // valueFrom would let the Pod read Secrets and ConfigMaps by the controller's (admin) hand.
+        for (const key of Object.keys(e))
+          if (key !== "name" && key !== "value")
+            bad(["env", i, key], "is not a known field (only name and value are allowed)");
+      });
+  }
+
+  if (present(service.podLabels))
+    for (const [key, value] of Object.entries(stringMap(service.podLabels, ["podLabels"]))) {
+      if (!validLabelKey(key)) bad(["podLabels", key], "is not a valid label key");
+      else if (typeof value === "string" && !LABEL_VALUE.test(value))
+        bad(["podLabels", key], "must be a label value (at most 63 letters, digits, '-', '_', '.')");
+      // The controller finds its Pods by these (and its Service selects by them): they stay its own.
+      if (key === NAME_LABEL || key === MANAGED_BY_LABEL || (o.api && reservedLabelKey(key)))
+        bad(["podLabels", key], "is reserved (set by the controller or by /auth groups) and cannot be overridden");
+    }
+  return problems;
 }
 
 /** The expiry in epoch ms, or undefined when the field is missing or does not parse. */
@@ -94,93 +226,7 @@ export function validateEphemeron(obj: unknown): string[] {
     problems.push(`spec.expirationTime: ${JSON.stringify(spec.expirationTime)} is not an RFC 3339 date-time`);
   const service = spec.service;
   if (!isObject(service)) return [...problems, "spec.service: is required"];
-  const f = (name: string) => `spec.service.${name}`;
-
-  for (const key of Object.keys(service))
-    if (!SERVICE_FIELDS.has(key)) problems.push(`${f(key)}: is not a field of an Ephemeron's service`);
-
-  if (typeof service.image !== "string" || !IMAGE.test(service.image))
-    problems.push(`${f("image")}: is required (an image reference, no spaces)`);
-  integer(service.port, f("port"), 1, 65535, problems);
-  if (!present(service.port)) problems.push(`${f("port")}: is required`);
-
-  if (
-    present(service.command) &&
-    (!Array.isArray(service.command) || !service.command.every((c) => typeof c === "string"))
-  )
-    problems.push(`${f("command")}: must be a list of strings`);
-  if (present(service.workingDir) && (typeof service.workingDir !== "string" || !service.workingDir.startsWith("/")))
-    problems.push(`${f("workingDir")}: must be an absolute path`);
-  if (
-    present(service.tlsSecretName) &&
-    (typeof service.tlsSecretName !== "string" || !DNS_SUBDOMAIN.test(service.tlsSecretName))
-  )
-    problems.push(`${f("tlsSecretName")}: must name a Secret (a DNS subdomain) in namespace default`);
-  stringMap(service.ingressAnnotations, f("ingressAnnotations"), problems);
-
-  if (
-    present(service.imagePullPolicy) &&
-    !["Always", "Never", "IfNotPresent"].includes(service.imagePullPolicy as string)
-  )
-    problems.push(`${f("imagePullPolicy")}: must be Always, Never or IfNotPresent`);
-
-  const probe = service.readinessProbe;
-  if (present(probe)) {
-    if (!isObject(probe)) problems.push(`${f("readinessProbe")}: must be an object`);
-    else {
-      if (typeof probe.path !== "string" || !HTTP_PATH.test(probe.path))
-        problems.push(
-          `${f("readinessProbe.path")}: must be a URL path starting with '/' (printable characters, no spaces)`,
-        );
-      integer(probe.initialDelaySeconds, f("readinessProbe.initialDelaySeconds"), 0, INT32_MAX, problems);
-      integer(probe.periodSeconds, f("readinessProbe.periodSeconds"), 1, INT32_MAX, problems);
-      integer(probe.timeoutSeconds, f("readinessProbe.timeoutSeconds"), 1, INT32_MAX, problems);
-    }
-  }
-
-  const resources = service.resources;
-  if (present(resources)) {
-    if (!isObject(resources)) problems.push(`${f("resources")}: must be an object`);
-    else
-      for (const [kind, values] of Object.entries(resources)) {
-        const field = f(`resources.${kind}`);
-        if (kind !== "limits" && kind !== "requests") problems.push(`${field}: only limits and requests are allowed`);
-        else if (present(values) && !isObject(values)) problems.push(`${field}: must be a map of quantities`);
-        else
-          for (const [res, q] of Object.entries(values ?? {}))
-            if (
-              !validLabelKey(res) ||
-              !((typeof q === "string" && QUANTITY.test(q)) || (typeof q === "number" && q >= 0))
-            )
-              problems.push(`${field}.${res}: must be a resource quantity such as 100m or 64Mi`);
-      }
-  }
-
-  const env = service.env;
-  if (present(env)) {
-    if (!Array.isArray(env)) problems.push(`${f("env")}: must be a list of {name, value}`);
-    else
-      env.forEach((e: unknown, i) => {
-        const field = f(`env[${i}]`);
-        if (!isObject(e)) return problems.push(`${field}: must be an object {name, value}`);
-        if (typeof e.name !== "string" || !ENV_NAME.test(e.name))
-          problems.push(`${field}.name: must be letters, digits, '_', '-' or '.', not starting with a digit`);
-        if (present(e.value) && typeof e.value !== "string") problems.push(`${field}.value: must be a string`);
-        // valueFrom would let the Pod read Secrets and ConfigMaps by the controller's (admin) hand.
-        for (const key of Object.keys(e))
-          if (key !== "name" && key !== "value") problems.push(`${field}.${key}: only name and value are allowed`);
-      });
-  }
-
-  const podLabels = stringMap(service.podLabels, f("podLabels"), problems);
-  for (const [key, value] of Object.entries(podLabels ?? {})) {
-    if (!validLabelKey(key)) problems.push(`${f("podLabels")}: ${JSON.stringify(key)} is not a valid label key`);
-    else if (typeof value === "string" && !LABEL_VALUE.test(value))
-      problems.push(`${f("podLabels")}.${key}: ${JSON.stringify(value)} is not a valid label value`);
-    // The controller finds its Pods by these (and its Service selects by them): they stay its own.
-    if (key === NAME_LABEL || key === MANAGED_BY_LABEL)
-      problems.push(`${f("podLabels")}.${key}: is set by the controller and cannot be overridden`);
-  }
+  for (const p of serviceProblems(service)) problems.push(`${fieldName("spec.service", p.path, ".")}: ${p.rule}`);
   return problems;
 }
 

@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { nginxImage } from "../conformance/test-images.js";
 import { systemClock } from "../core/clock.js";
 import { newClusterId } from "../core/cluster-spec.js";
 import { gatewayCaPath, GatewayPaths } from "../gateway/gateway-files.js";
@@ -10,7 +11,9 @@ import { ensureGateway, stopGateway } from "../gateway/gateway-process.js";
 import { ClusterLayout, clustersDir } from "../runtime/local/layout.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { CertificateAuthority } from "../runtime/local/pki.js";
+import { busyboxBinary } from "../setup/artifact-paths.js";
 import { DEFAULT_KUBERNETES_MINOR } from "../setup/catalogue.js";
+import { writeImageArchive } from "../setup/image-archive.js";
 import { Kubectl } from "../testing/kubectl.js";
 import { OtherMachine } from "../testing/other-machine.js";
 import { unlessRoot } from "../testing/root.js";
@@ -218,6 +221,46 @@ describe("Ephemerons in a tempkube cluster", { skip: unlessRoot("real clusters")
     // Level-triggered: a deleted Pod comes back.
     await kubectl.run(["delete", "pod", "web", "-n", "default", "--wait=false"]);
     await waitUntil(async () => (await curl("web").catch(() => "")).trim() === `${PAGE}-web`, 60_000);
+  });
+
+  it("a manifest written for the reference (its k8s/example.yaml: image nginx, port 80) applies unchanged and serves nginx's page", async () => {
+    // `image: nginx` is docker.io/library/nginx:latest, pulled (pull policy Always for latest)
+    // from the host registry, which answers for every registry name: Debian's nginx, loaded
+    // for every cluster as a user would with `tempkube load-image`.
+    const archive = join(dir, "nginx.tar");
+    await writeImageArchive(
+      await nginxImage({
+        reference: "docker.io/library/nginx:latest",
+        busyboxBinary: busyboxBinary(),
+        logFile: join(dir, "nginx-image.log"),
+      }),
+      archive,
+    );
+    assert.deepEqual((await runtime().loadImage(archive)).images, ["docker.io/library/nginx:latest"]);
+    // The reference's example, with EXPIRES filled in as its test does with envsubst.
+    const expires = new Date(Date.now() + 24 * 3600_000).toISOString().replace(/\.\d+Z$/, "+00:00");
+    const example = [
+      "kind: Ephemeron",
+      "apiVersion: qualified.io/v1alpha1",
+      "metadata:",
+      '  name: "example"',
+      "spec:",
+      "  service:",
+      '    image: "nginx"',
+      "    port: 80",
+      "    readinessProbe:",
+      "      path: /",
+      "  # Use `envsubst` to set `expirationTime`",
+      `  expirationTime: "${expires}"`,
+      "",
+    ].join("\n");
+    await kubectl.run(["apply", "-f", "-"], example);
+    await kubectl.run(["wait", "ephemeron/example", "--for=condition=Available", "--timeout=90s"]);
+    const served = (await json(["get", "eph", "example"])).metadata.annotations.host;
+    assert.equal(served, host("example"));
+    assert.match(await curl("example"), /<h1>Welcome to nginx!<\/h1>/);
+    await kubectl.run(["delete", "eph", "example"]);
+    await awaitGone("example", 30_000);
   });
 
   it("with tlsSecretName, HTTPS on the gateway's TLS port with the Secret's certificate; a certificate for another name is refused with the reason", async () => {

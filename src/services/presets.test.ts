@@ -71,7 +71,7 @@ apps:
     );
     await bad(
       "presets:\n  web: { image: nginx, port: 80, resources: { limits: { cpu: lots } } }",
-      /presets\.web\.resources\.limits\.cpu must be a quantity/,
+      /presets\.web\.resources\.limits\.cpu must be a resource quantity/,
     );
     await bad("presets:\n  web: { image: nginx, port: 80, env: [{ value: x }] }", /presets\.web\.env\[0\]\.name/);
     await bad(

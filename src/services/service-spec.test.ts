@@ -13,7 +13,7 @@ describe("validateService", () => {
     );
     assert.throws(
       () => validateService(service, "body/service"),
-      /^Error: body\/service\/resources\.limits\.cpu must be a resource quantity/,
+      /^Error: body\/service\/resources\/limits\/cpu must be a resource quantity/,
     );
   });
   it("accepts what both accept", () => {
