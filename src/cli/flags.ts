@@ -16,3 +16,24 @@ export function parseLabels(pairs: string[] | undefined): Record<string, string>
     (pair) => new TempkubeError("invalid-input", `--label must be key=value, not "${pair}"`),
   );
 }
+
+/** `[host:]port` of a listener; `defaultHost` when the host is left out. */
+export function listenAddress(flag: string, text: string, apiHost: string): { host: string; port: number } {
+  const m = /^(?:(.+):)?(\d+)$/.exec(text.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 1 || port > 65535)
+    throw new TempkubeError("invalid-input", `${flag} must be [host:]port with a port from 1 to 65535, not "${text}"`);
+  return { host: m[1] ? m[1].replace(/^\[(.*)\]$/, "$1") : apiHost, port };
+}
+
+/** Cluster names are <id>.<domain> in SNI and certificates: a DNS name, lower case (RFC 1123 labels). */
+export function checkedDomain(text: string, flag: string): string {
+  const domain = text.trim().replace(/\.$/, "");
+  const label = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+  if (!domain || domain.length > 200 || !domain.split(".").every((l) => label.test(l)))
+    throw new TempkubeError(
+      "invalid-input",
+      `${flag} must be a DNS name in lower case (labels of a-z, 0-9 and -), not "${text}"`,
+    );
+  return domain;
+}

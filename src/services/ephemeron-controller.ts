@@ -39,6 +39,11 @@ export interface ControllerLog {
 
 export interface EphemeronControllerOptions {
   clusterId: string;
+  /**
+   * False for a cluster tempkube does not run (`tempkube ephemeron controller`): its routes
+   * then name no cluster, so the gateway has nothing to wake and no activity to count.
+   */
+  gatewayKnowsCluster?: boolean;
   /** A kubeconfig of the cluster's admin (the ClusterRoute's adminKubeconfig). */
   adminKubeconfig: string;
   /** Where the cluster's NodePorts answer, reachable from the host (the ClusterRoute's nodeAddress). */
@@ -502,7 +507,7 @@ export class EphemeronController {
     const written = await writeHttpRoute(this.paths, {
       hostname,
       target: `${this.o.nodeAddress}:${nodePort}`,
-      clusterId: this.o.clusterId,
+      clusterId: this.o.gatewayKnowsCluster === false ? undefined : this.o.clusterId,
       tls,
       owner: routeOwner(this.o.clusterId, name),
     });

@@ -11,6 +11,7 @@ import {
 } from "../../gateway/gateway-files.js";
 import { TempkubeError } from "../../util/errors.js";
 import { progress } from "../../util/progress.js";
+import { checkedDomain, listenAddress } from "../flags.js";
 import { SERVICES_CLUSTER_SYNTAX, WARM_POOL_SYNTAX, profileLabel } from "../../core/pool-profiles.js";
 import { DEFAULT_KUBERNETES_MINOR } from "../../setup/catalogue.js";
 
@@ -257,26 +258,6 @@ function describeGateway(g: GatewayConfig, kubeconfigServer: string): string {
 }
 
 /** "[host:]port"; the host defaults to the API's (a loopback API keeps its gateway on loopback too). */
-function listenAddress(flag: string, text: string, apiHost: string): { host: string; port: number } {
-  const m = /^(?:(.+):)?(\d+)$/.exec(text.trim());
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || !Number.isInteger(port) || port < 1 || port > 65535)
-    throw new TempkubeError("invalid-input", `${flag} must be [host:]port with a port from 1 to 65535, not "${text}"`);
-  return { host: m[1] ? m[1].replace(/^\[(.*)\]$/, "$1") : apiHost, port };
-}
-
-/** Cluster names are <id>.<domain> in SNI and certificates: a DNS name, lower case (RFC 1123 labels). */
-function checkedDomain(text: string, flag: string): string {
-  const domain = text.trim().replace(/\.$/, "");
-  const label = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-  if (!domain || domain.length > 200 || !domain.split(".").every((l) => label.test(l)))
-    throw new TempkubeError(
-      "invalid-input",
-      `${flag} must be a DNS name in lower case (labels of a-z, 0-9 and -), not "${text}"`,
-    );
-  return domain;
-}
-
 /** What a client needs to trust the API's certificate, and to check it was given the right one. */
 function describeTls(tls: ApiTls): string {
   const made =
