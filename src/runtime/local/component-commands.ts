@@ -116,6 +116,19 @@ function controlPlaneCommands({ clusterId, release, layout, net }: ClusterComman
         `unix://${layout.kineSocket}`,
         "--metrics-bind-address",
         "0",
+        // The apiserver compacts (every 5 min, to the revision of 5 min before), as it does etcd;
+        // kine's default keeps the last 1000 revisions whatever it is told, so a quiet cluster
+        // never compacts and a continue token never expires (conformance: "API chunking should
+        // support continue listing from the last key if the original version has been compacted
+        // away" failed after its 10-minute wait). 0 keeps what etcd would keep.
+        "--compact-min-retain",
+        "0",
+        // Periodic progress notifications on every watch (kine's default 5 s; etcd's 10 min): the
+        // apiserver asks for progress when it needs it (consistent reads from its cache, kine
+        // answers ProgressRequest), so these only keep bookmarks fresh. Measured on an idle 1.37
+        // cluster: kine 0.013 -> 0.008 core, kube-apiserver 0.037 -> 0.032.
+        "--watch-progress-notify-interval",
+        "60s",
       ],
       cgroup,
     },
