@@ -6,6 +6,7 @@ import type { Clock } from "../core/clock.js";
 import type { GatewayConfig } from "../gateway/gateway-files.js";
 import { ensureGateway, stopGateway } from "../gateway/gateway-process.js";
 import { TempkubeError } from "../util/errors.js";
+import { isAlive } from "../util/lock.js";
 import { EphemeronController, type ControllerLog, type EphemeronEvent } from "./ephemeron-controller.js";
 import { ephemeronClusterObjects } from "./ephemeron-crd.js";
 import { describeApiError, EphemeronKube } from "./ephemeron-kube.js";
@@ -97,7 +98,7 @@ export class ForeignController {
   /** One controller per data dir: a second would restart the first's gateway with its own configuration. */
   private async claimDataDir(): Promise<void> {
     const other = Number(await readFile(this.pidFile, "utf8").catch(() => ""));
-    if (Number.isInteger(other) && other > 0 && other !== process.pid && alive(other))
+    if (Number.isInteger(other) && other > 0 && other !== process.pid && isAlive(other))
       throw new TempkubeError(
         "conflict",
         `another tempkube ephemeron controller (pid ${other}) uses ${this.o.dataDir}; give this one --data-dir of its own`,
@@ -111,15 +112,6 @@ function readKubeconfig(file: string): EphemeronKube {
     return new EphemeronKube(file);
   } catch (err) {
     throw new TempkubeError("invalid-input", `--kubeconfig ${file}: ${(err as Error).message}`);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
