@@ -19,7 +19,8 @@ export function registerEphemeron(program: Command): void {
       "after",
       `
 Examples:
-  $ tempkube ephemeron manifests | kubectl apply -f -`,
+  $ tempkube ephemeron manifests | kubectl apply -f -
+On a cluster tempkube does not run, \`tempkube ephemeron controller\` installs these and serves the Ephemerons.`,
     )
     .action(async (opts: { withRole?: boolean }) => {
       const { ephemeronCrd, ephemeronClusterObjects } = await import("../../services/ephemeron-crd.js");
