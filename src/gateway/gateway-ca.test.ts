@@ -4,8 +4,12 @@ import { readdir, readFile, rm, stat, writeFile, mkdtemp, mkdir, rename } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { GatewayCa, LEAF_VALIDITY_MS } from "./gateway-ca.js";
+import * as x509 from "@peculiar/x509";
+import { GatewayCa, LEAF_VALIDITY_MS, permittedDomains } from "./gateway-ca.js";
 import { gatewayCaKeyPath, gatewayCaPath, GatewayPaths } from "./gateway-files.js";
+
+/** The gateway's domains in these tests: the cluster domain, and one more for short names. */
+const DOMAINS = ["clusters.tempkube.local", "services.clusters.tempkube.local", "example"];
 
 describe("the gateway CA", () => {
   let dir: string;
@@ -19,7 +23,7 @@ describe("the gateway CA", () => {
   });
 
   it("is made once in <data dir>/gateway/tls/, the key 0600, and kept across starts", async () => {
-    const first = await GatewayCa.ensure(paths);
+    const first = await GatewayCa.ensure(paths, DOMAINS);
     assert.equal(first.made, "new");
     assert.equal(gatewayCaPath(paths), join(dir, "gateway", "tls", "ca.crt"));
     assert.equal((await stat(gatewayCaKeyPath(paths))).mode & 0o777, 0o600);
@@ -30,13 +34,13 @@ describe("the gateway CA", () => {
     assert.equal(cert.ca, true);
     assert.deepEqual(await readdir(paths.tlsDir), ["ca.crt", "ca.key"], "no temporary file left");
 
-    const again = await GatewayCa.ensure(paths);
+    const again = await GatewayCa.ensure(paths, DOMAINS);
     assert.equal(again.made, "reused");
     assert.equal(again.ca.certPem, pem);
   });
 
   it("issues a server certificate for exactly the name asked, verified by the CA, valid 90 days", async () => {
-    const { ca } = await GatewayCa.ensure(paths);
+    const { ca } = await GatewayCa.ensure(paths, DOMAINS);
     const caCert = new X509Certificate(ca.certPem);
     const leaf = new X509Certificate((await ca.issue("web.services.clusters.tempkube.local")).certPem);
     assert.equal(leaf.checkIssued(caCert), true);
@@ -53,13 +57,13 @@ describe("the gateway CA", () => {
   });
 
   it("refuses to issue for anything but a DNS host name", async () => {
-    const { ca } = await GatewayCa.ensure(paths);
+    const { ca } = await GatewayCa.ensure(paths, DOMAINS);
     for (const bad of ["", "../etc", "a/b", "*.example", "Upper.example", "a..b", "a.", "x\0y", "a b"])
       await assert.rejects(ca.issue(bad), /not a DNS host name/, JSON.stringify(bad));
   });
 
   it("keeps one context per name (concurrent handshakes share one issuance)", async () => {
-    const { ca } = await GatewayCa.ensure(paths);
+    const { ca } = await GatewayCa.ensure(paths, DOMAINS);
     const a = ca.contextFor("one.example");
     const b = ca.contextFor("one.example");
     assert.equal(a, b);
@@ -72,12 +76,12 @@ describe("the gateway CA", () => {
     const dir2 = await mkdtemp(join(tmpdir(), "tkgwca-"));
     try {
       const p = new GatewayPaths(dir2);
-      const { ca: old } = await GatewayCa.ensure(p);
-      const other = await GatewayCa.ensure(new GatewayPaths(join(dir2, "other")));
+      const { ca: old } = await GatewayCa.ensure(p, DOMAINS);
+      const other = await GatewayCa.ensure(new GatewayPaths(join(dir2, "other")), DOMAINS);
       // Another CA's key beside this certificate.
       await writeFile(gatewayCaKeyPath(p), await readFile(gatewayCaKeyPath(new GatewayPaths(join(dir2, "other")))));
       assert.ok(other);
-      const mended = await GatewayCa.ensure(p);
+      const mended = await GatewayCa.ensure(p, DOMAINS);
       assert.deepEqual(Object.keys(mended.made as object), ["replaced"]);
       assert.match((mended.made as { replaced: string }).replaced, /is not the key of/);
       assert.notEqual(mended.ca.certPem, old.certPem);
@@ -87,16 +91,50 @@ describe("the gateway CA", () => {
 
       // A key alone (a crash between the two renames) is made again too.
       await rm(gatewayCaPath(p));
-      const alone = await GatewayCa.ensure(p);
+      const alone = await GatewayCa.ensure(p, DOMAINS);
       assert.match((alone.made as { replaced: string }).replaced, /without its pair/);
       // Other files in tls/ (say, routes' certificates) are left alone.
       await mkdir(join(p.tlsDir, "routes"));
       await rename(gatewayCaPath(p), join(p.tlsDir, "routes", "x"));
       await rm(gatewayCaKeyPath(p));
-      assert.equal((await GatewayCa.ensure(p)).made, "new");
+      assert.equal((await GatewayCa.ensure(p, DOMAINS)).made, "new");
       assert.deepEqual(await readdir(join(p.tlsDir, "routes")), ["x"]);
     } finally {
       await rm(dir2, { recursive: true, force: true });
     }
+  });
+
+  it("permits only its domains, by critical name constraints, and issues for nothing else", async () => {
+    const { ca } = await GatewayCa.ensure(paths, DOMAINS);
+    // services.clusters.… lies inside clusters.…: one subtree covers both.
+    assert.deepEqual(ca.permitted, ["clusters.tempkube.local", "example"]);
+    const ext = new x509.X509Certificate(ca.certPem).getExtension("2.5.29.30");
+    assert.ok(ext, "a name constraints extension");
+    assert.equal(ext.critical, true);
+    await assert.rejects(ca.issue("www.bank.test"), /outside the domains this CA may vouch for/);
+    await assert.rejects(ca.issue("x.notexample"), /outside the domains/);
+    assert.ok(await ca.issue("a.b.example"));
+  });
+
+  it("is made again when its constraints do not cover a newly configured domain", async () => {
+    const dir3 = await mkdtemp(join(tmpdir(), "tkgwca-"));
+    try {
+      const p = new GatewayPaths(dir3);
+      const first = await GatewayCa.ensure(p, ["clusters.a.test"]);
+      assert.equal((await GatewayCa.ensure(p, ["x.clusters.a.test"])).made, "reused", "a name inside is covered");
+      const moved = await GatewayCa.ensure(p, ["clusters.a.test", "svc.b.test"]);
+      assert.match((moved.made as { replaced: string }).replaced, /do not cover svc\.b\.test/);
+      assert.notEqual(moved.ca.certPem, first.ca.certPem);
+      assert.deepEqual(moved.ca.permitted, ["clusters.a.test", "svc.b.test"]);
+    } finally {
+      await rm(dir3, { recursive: true, force: true });
+    }
+  });
+
+  it("permittedDomains drops duplicates and domains inside another", () => {
+    assert.deepEqual(permittedDomains(["Clusters.X", "services.clusters.x", "svc.example", "clusters.x."]), [
+      "clusters.x",
+      "svc.example",
+    ]);
   });
 });

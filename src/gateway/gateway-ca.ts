@@ -2,6 +2,14 @@ import { createPrivateKey, randomBytes, webcrypto, X509Certificate } from "node:
 import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { hostname as osHostname } from "node:os";
 import { createSecureContext, type SecureContext } from "node:tls";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import {
+  GeneralName,
+  GeneralSubtree,
+  GeneralSubtrees,
+  id_ce_nameConstraints,
+  NameConstraints,
+} from "@peculiar/asn1-x509";
 import * as x509 from "@peculiar/x509";
 import { gatewayCaKeyPath, gatewayCaPath, type GatewayPaths } from "./gateway-files.js";
 import { HOSTNAME } from "./route-reader.js";
@@ -14,6 +22,12 @@ import { HOSTNAME } from "./route-reader.js";
  *
  * The CA never sees a name on its own: the caller (https-termination.ts) asks only for names
  * that have a route, and the name is checked against the DNS pattern here again.
+ *
+ * A client that trusts it trusts it for the gateway's domains only: the CA carries critical
+ * name constraints (RFC 5280 §4.2.1.10) permitting just those DNS subtrees (the cluster domain,
+ * and the services domain when it lies outside), so its key could not vouch for any other site
+ * even in other hands. A CA whose constraints no longer cover the configured domains is made
+ * again (the old one moved aside); one made before constraints existed is kept as it is.
  */
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -29,6 +43,27 @@ export const LEAF_VALIDITY_MS = 90 * 24 * 3600 * 1000;
 const LEAF_RENEW_BEFORE_MS = 30 * 24 * 3600 * 1000;
 /** Leaves kept in memory; only names with a route get one, so this bounds memory, not abuse. */
 const MAX_CACHED_LEAVES = 4096;
+
+/** Whether `name` is `domain` or a name under it (DNS names compare case-insensitively). */
+export function withinDomain(name: string, domain: string): boolean {
+  const n = name.toLowerCase();
+  const d = domain.toLowerCase().replace(/^\.|\.$/g, "");
+  return n === d || n.endsWith(`.${d}`);
+}
+
+/** The domains to permit: no duplicates, none inside another (it is covered already), in order. */
+export function permittedDomains(domains: string[]): string[] {
+  const unique = [...new Set(domains.map((d) => d.toLowerCase().replace(/^\.|\.$/g, "")))].filter(Boolean);
+  return unique.filter((d) => !unique.some((other) => other !== d && withinDomain(d, other)));
+}
+
+/** The DNS subtrees a CA certificate permits, or undefined when it has no name constraints. */
+function permittedDnsSubtrees(cert: x509.X509Certificate): string[] | undefined {
+  const ext = cert.getExtension(id_ce_nameConstraints);
+  if (!ext) return undefined;
+  const constraints = AsnConvert.parse(ext.value, NameConstraints);
+  return Array.from(constraints.permittedSubtrees ?? [], (t) => t.base.dNSName ?? "").filter(Boolean);
+}
 
 function serial(): string {
   // Positive (RFC 5280 §4.1.2.2): the first hex digit below 8.
@@ -48,6 +83,8 @@ export class GatewayCa {
     readonly certPem: string,
     private readonly cert: x509.X509Certificate,
     private readonly key: CryptoKey,
+    /** The DNS subtrees its constraints permit; undefined for a CA made before it had any. */
+    readonly permitted: string[] | undefined,
   ) {}
 
   /**
@@ -57,9 +94,21 @@ export class GatewayCa {
    * the key first: a certificate in place always has its key beside it, and a crash between
    * the two leaves a key alone, which the next start makes again.
    */
-  static async ensure(paths: GatewayPaths): Promise<{ ca: GatewayCa; made: "new" | "reused" | { replaced: string } }> {
-    const found = await GatewayCa.load(paths);
-    if (found instanceof GatewayCa) return { ca: found, made: "reused" };
+  static async ensure(
+    paths: GatewayPaths,
+    domains: string[],
+  ): Promise<{ ca: GatewayCa; made: "new" | "reused" | { replaced: string } }> {
+    const wanted = permittedDomains(domains);
+    if (wanted.length === 0) throw new Error("the gateway CA needs at least one domain to issue for");
+    let found = await GatewayCa.load(paths);
+    if (found instanceof GatewayCa) {
+      const permitted = found.permitted;
+      const uncovered = permitted ? wanted.filter((d) => !permitted.some((p) => withinDomain(d, p))) : [];
+      if (uncovered.length === 0) return { ca: found, made: "reused" };
+      found = {
+        broken: `its name constraints (${permitted!.join(", ")}) do not cover ${uncovered.join(", ")}: clients must trust the new one`,
+      };
+    }
     const certFile = gatewayCaPath(paths);
     const keyFile = gatewayCaKeyPath(paths);
     let made: "new" | { replaced: string } = "new";
@@ -72,7 +121,7 @@ export class GatewayCa {
         });
     }
     await mkdir(paths.tlsDir, { recursive: true, mode: 0o755 });
-    const { certPem, keyPem } = await GatewayCa.make();
+    const { certPem, keyPem } = await GatewayCa.make(wanted);
     const tmp = `.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
     await writeFile(`${keyFile}${tmp}`, keyPem, { mode: 0o600 });
     await chmod(`${keyFile}${tmp}`, 0o600);
@@ -121,13 +170,14 @@ export class GatewayCa {
       const key = await webcrypto.subtle.importKey("pkcs8", x509.PemConverter.decode(keyPem)[0], ALG, false, ["sign"]);
       // A key left readable by a copy or an old umask is made private again.
       await chmod(keyFile, 0o600);
-      return new GatewayCa(certPem, new x509.X509Certificate(certPem), key as unknown as CryptoKey);
+      const cert = new x509.X509Certificate(certPem);
+      return new GatewayCa(certPem, cert, key as unknown as CryptoKey, permittedDnsSubtrees(cert));
     } catch (err) {
       return { broken: `cannot parse it: ${(err as Error).message}` };
     }
   }
 
-  private static async make(): Promise<{ certPem: string; keyPem: string }> {
+  private static async make(domains: string[]): Promise<{ certPem: string; keyPem: string }> {
     const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
     const now = Date.now();
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -143,6 +193,18 @@ export class GatewayCa {
         new x509.BasicConstraintsExtension(true, 0, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
         await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+        // Critical, so a client that cannot check it refuses the CA rather than ignoring it.
+        new x509.Extension(
+          id_ce_nameConstraints,
+          true,
+          AsnConvert.serialize(
+            new NameConstraints({
+              permittedSubtrees: new GeneralSubtrees(
+                domains.map((d) => new GeneralSubtree({ base: new GeneralName({ dNSName: d }) })),
+              ),
+            }),
+          ),
+        ),
       ],
     });
     const der = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey as webcrypto.CryptoKey);
@@ -152,6 +214,8 @@ export class GatewayCa {
   /** A server certificate for exactly this host name (PEM), valid LEAF_VALIDITY_MS from now. */
   async issue(hostname: string): Promise<{ certPem: string; keyPem: string }> {
     if (!HOSTNAME.test(hostname)) throw new Error(`not a DNS host name: ${JSON.stringify(hostname)}`);
+    if (this.permitted && !this.permitted.some((d) => withinDomain(hostname, d)))
+      throw new Error(`${hostname} is outside the domains this CA may vouch for (${this.permitted.join(", ")})`);
     const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
     const now = Date.now();
     const cert = await x509.X509CertificateGenerator.create({

@@ -30,6 +30,11 @@ export interface GatewayConfig {
   /** The name or address other machines reach this host by: the kubeconfigs' server. */
   publicAddress: string;
   clusterDomain: string;
+  /**
+   * The DNS domains the gateway's own CA may issue certificates under (its name constraints):
+   * the cluster domain, and the services domain when it lies outside. Default: [clusterDomain].
+   */
+  certificateDomains?: string[];
 }
 
 export interface ClusterRoute {

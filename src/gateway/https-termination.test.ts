@@ -35,7 +35,7 @@ describe("HTTPS termination: the certificate for a name", () => {
       metrics: new GatewayMetrics(),
       log: logger.child({}, { level: "silent" }),
     };
-    https = new HttpsTermination(ctx, (await GatewayCa.ensure(paths)).ca, createServer());
+    https = new HttpsTermination(ctx, (await GatewayCa.ensure(paths, ["example"])).ca, createServer());
     issuer = await CertificateAuthority.create("tenant-ca");
   });
   after(async () => {

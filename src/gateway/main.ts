@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   };
 
   // Without its CA the gateway still routes everything else (apiservers, HTTP, routes with their own certificates).
-  const ca = await GatewayCa.ensure(paths).then(
+  const ca = await GatewayCa.ensure(paths, config.certificateDomains ?? [config.clusterDomain]).then(
     ({ ca, made }) => {
       if (made !== "reused")
         log.info({ ca: gatewayCaPath(paths), made }, "gateway CA made (clients trust it with curl --cacert)");

@@ -37,6 +37,7 @@ import { ServicesCluster } from "../service/services-cluster.js";
 import { notifyServiceEvent, type ServiceEvent } from "../service/service-events.js";
 import { defaultServicesDomain } from "../services/ephemeron-types.js";
 import { servicesClusterOption, servicesDomainProblem } from "./services-cluster-options.js";
+import { permittedDomains } from "../gateway/gateway-ca.js";
 import { logger } from "../util/log.js";
 
 export interface ServerOptions {
@@ -152,7 +153,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       clusterEgress: options.clusterEgress,
       clusterDomain: options.gateway?.clusterDomain,
     });
-  const gateway = options.gateway && (await startGateway(dir, options.host, options.gateway, driver));
+  const gateway = options.gateway && (await startGateway(dir, options.host, options.gateway, servicesDomain, driver));
   const gatewayPaths = new GatewayPaths(dir);
   const notificationOptions = options.notifications ?? {};
   const notifier = new Notifier(store, clock, notificationOptions);
@@ -368,12 +369,15 @@ async function startGateway(
   dir: string,
   listenHost: string,
   options: NonNullable<ServerOptions["gateway"]>,
+  servicesDomain: string,
   driver: RuntimeDriver,
 ): Promise<GatewayConfig> {
   const config: GatewayConfig = {
     listen: options.listen,
     httpListen: options.httpListen,
     clusterDomain: options.clusterDomain,
+    // Its CA vouches for clusters' and services' names only (gateway-ca.ts: name constraints).
+    certificateDomains: permittedDomains([options.clusterDomain, servicesDomain]),
     publicAddress: options.publicAddress ?? (await defaultPublicAddress(listenHost)),
   };
   if (driver instanceof LocalRuntime) await driver.adoptRoutes();

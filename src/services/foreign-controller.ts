@@ -63,6 +63,7 @@ export class ForeignController {
         httpListen: this.o.http,
         publicAddress: this.o.http.host,
         clusterDomain: this.o.domain,
+        certificateDomains: [this.o.domain],
       };
       await ensureGateway(this.o.dataDir, gateway);
       // The Available check goes through the gateway as a user's request would; 0.0.0.0 is reached on loopback.
