@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { newClusterId } from "../core/cluster-spec.js";
+import { gatewayCaPath, GatewayPaths } from "../gateway/gateway-files.js";
 import { gatewayRunning, stopGateway } from "../gateway/gateway-process.js";
 import { ClusterLayout, clustersDir } from "../runtime/local/layout.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
@@ -133,6 +134,19 @@ describe(
         `http://web.${DOMAIN}:${httpPort}/`,
       ]);
       assert.equal(page.stdout.trim(), "from-afar");
+      // HTTPS on its TLS port, with a certificate from its own CA, which vouches for this domain only.
+      const secure = await other.exec("curl", [
+        "-sS",
+        "--fail-with-body",
+        "--max-time",
+        "10",
+        "--cacert",
+        gatewayCaPath(new GatewayPaths(fcDir())),
+        "--resolve",
+        `web.${DOMAIN}:${tlsPort}:${other.hostAddress}`,
+        `https://web.${DOMAIN}:${tlsPort}/`,
+      ]);
+      assert.equal(secure.stdout.trim(), "from-afar");
       // The role tenants bind is installed with the CRD.
       await admin.run(["get", "clusterrole", "tempkube:ephemerons"]);
 
