@@ -62,7 +62,10 @@ export class ForeignController {
         listen: this.o.tls,
         httpListen: this.o.http,
         publicAddress: this.o.http.host,
-        clusterDomain: this.o.domain,
+        // No cluster is reached through this gateway, but it takes `<label>.<cluster domain>` for
+        // an apiserver's name (SNI passthrough, decided before any route): with the Ephemerons'
+        // own domain there, `<name>.<domain>` would be taken for cluster "<name>" and closed.
+        clusterDomain: `clusters.${this.o.domain}`,
         certificateDomains: [this.o.domain],
       };
       await ensureGateway(this.o.dataDir, gateway);
