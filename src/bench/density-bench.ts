@@ -3,7 +3,7 @@ import { clusterCgroup, cpuSeconds, pidsIn } from "../runtime/local/cgroups.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { defaultRelease } from "../setup/catalogue.js";
 import { KubeRequester } from "./kube-request.js";
-import { privateMemoryMiB } from "./process-memory.js";
+import { componentUse, formatComponents, perClusterByComponent, totalUse } from "./process-memory.js";
 import { median } from "./stats.js";
 
 export interface DensityReport {
@@ -14,6 +14,8 @@ export interface DensityReport {
   /** Per cluster, over the idle window: cores used, and private memory (RssAnon) at its end. */
   idleCores: number[];
   privateMiB: number[];
+  /** Per component, averaged over the clusters: memory at the window's end, CPU over it. */
+  components: ReturnType<typeof perClusterByComponent>;
   /** Clusters whose apiserver answered GET /version (through their admin credential) at the end. */
   answering: number;
 }
@@ -55,8 +57,10 @@ export async function benchDensity(n: number, idleSeconds: number, log: (l: stri
     idleSeconds,
     idleCores: [],
     privateMiB: [],
+    components: [],
     answering: 0,
   };
+  const useOf = async (id: string) => componentUse(await pidsIn(clusterCgroup(id)));
   try {
     for (let k = 0; k < n; k++) {
       const id = `dens${newClusterId().slice(0, 6)}`;
@@ -65,13 +69,16 @@ export async function benchDensity(n: number, idleSeconds: number, log: (l: stri
       log(`  density: cluster ${k + 1}/${n} ready in ${report.createMs[k]} ms (${k} already running)`);
     }
     const before = await Promise.all(ids.map((id) => cpuSeconds(clusterCgroup(id))));
+    const usesBefore = await Promise.all(ids.map(useOf));
     const t = Date.now();
     await new Promise((r) => setTimeout(r, idleSeconds * 1000));
     const after = await Promise.all(ids.map((id) => cpuSeconds(clusterCgroup(id))));
     const window = (Date.now() - t) / 1000;
+    const usesAfter = await Promise.all(ids.map(useOf));
+    report.components = perClusterByComponent(usesBefore, usesAfter, window);
     for (let i = 0; i < ids.length; i++) {
       report.idleCores.push(((after[i] ?? 0) - (before[i] ?? 0)) / window);
-      report.privateMiB.push(await privateMemoryMiB(await pidsIn(clusterCgroup(ids[i]))));
+      report.privateMiB.push(totalUse(usesAfter[i]).privateMiB);
       const admin = (await runtime.credentials(ids[i])).adminKubeconfig;
       const status = await new KubeRequester(admin).get("/version", 10_000).catch(() => 0);
       if (status === 200) report.answering++;
@@ -108,7 +115,9 @@ export function formatDensity(r: DensityReport): string {
   return (
     `  density: ${r.clusters} idle clusters, ${r.answering} answering at the end\n` +
     `    create → ready, first quarter p50 ${(median(first) / 1000).toFixed(2)} s, last quarter p50 ${(median(last) / 1000).toFixed(2)} s (${(median(last) / median(first)).toFixed(2)}×)\n` +
-    `    per idle cluster over ${r.idleSeconds} s: CPU p50 ${median(r.idleCores).toFixed(3)} core (target ≤ 0.015), private memory p50 ${median(r.privateMiB).toFixed(0)} MiB (target ≤ 200)\n`
+    `    per idle cluster over ${r.idleSeconds} s: CPU p50 ${median(r.idleCores).toFixed(3)} core (target ≤ 0.015), private memory p50 ${median(r.privateMiB).toFixed(0)} MiB (target ≤ 200)\n` +
+    `    by component, per cluster (memory at the end, CPU over the window):\n` +
+    formatComponents(r.components, "      ")
   );
 }
 

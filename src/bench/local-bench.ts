@@ -1,9 +1,9 @@
-import { readFile } from "node:fs/promises";
 import { DEFAULT_SIZE, newClusterId } from "../core/cluster-spec.js";
 import { BareApiServer } from "../runtime/local/bare-apiserver.js";
 import { clusterCgroup, pidsIn } from "../runtime/local/cgroups.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { defaultRelease, type KubernetesRelease } from "../setup/catalogue.js";
+import { componentUse, totalUse } from "./process-memory.js";
 import { median, percentile } from "./stats.js";
 
 export interface BenchOptions {
@@ -35,16 +35,13 @@ export interface BenchReport {
 }
 
 async function memoryOf(pids: number[]): Promise<MemoryFigures> {
-  const figures: MemoryFigures = { rssMiB: 0, privateMiB: 0, byProcess: {} };
-  for (const pid of pids) {
-    const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
-    const cmd = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0")[0].split("/").pop() ?? "?";
-    const kb = (key: string) => Number(status.match(new RegExp(`^${key}:\\s+(\\d+) kB`, "m"))?.[1] ?? 0);
-    figures.rssMiB += kb("VmRSS") / 1024;
-    figures.privateMiB += kb("RssAnon") / 1024;
-    figures.byProcess[cmd] = (figures.byProcess[cmd] ?? 0) + kb("VmRSS") / 1024;
-  }
-  return figures;
+  const use = await componentUse(pids);
+  const total = totalUse(use);
+  return {
+    rssMiB: total.rssMiB,
+    privateMiB: total.privateMiB,
+    byProcess: Object.fromEntries(Object.entries(use).map(([name, c]) => [name, c.rssMiB])),
+  };
 }
 
 function medianSteps(all: Record<string, number>[]): Record<string, number> {
