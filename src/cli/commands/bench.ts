@@ -38,10 +38,17 @@ export function registerBench(program: Command): void {
       "--versions <minors>",
       "only create/start/idle figures, for several installed minors interleaved run by run, e.g. 1.37,1.34 (ratios against the first)",
     )
+    .option(
+      "--compare <tool>",
+      "only the side-by-side with another tool: kwok (kwokctl create cluster --runtime binary vs. tempkube runtime create, each as a command, --runs interleaved; needs --kwokctl)",
+    )
+    .option("--kwokctl <path>", "the kwokctl binary for --compare kwok")
+    .option("--kwok <path>", "kwok's controller for --compare kwok (default: kwok beside kwokctl)")
+    .option("--etcd <path>", "etcd for --compare kwok (default: etcd beside kwokctl)")
     .option("-o, --output <format>", "text or json", "text")
     .addHelpText(
       "after",
-      "\nFigures are medians; the machine is shared and noisy, so compare the ratios.\nExamples:\n  $ sudo bin/tempkube bench --runs 5\n  $ bin/tempkube bench --cli --cli-runs 30\n  $ sudo bin/tempkube bench --density 20 --idle 60\n  $ sudo bin/tempkube bench --concurrent 10\n  $ sudo bin/tempkube bench --services --runs 5\n  $ sudo bin/tempkube bench --versions 1.37,1.34 --runs 5",
+      "\nFigures are medians; the machine is shared and noisy, so compare the ratios.\nExamples:\n  $ sudo bin/tempkube bench --runs 5\n  $ bin/tempkube bench --cli --cli-runs 30\n  $ sudo bin/tempkube bench --density 20 --idle 60\n  $ sudo bin/tempkube bench --concurrent 10\n  $ sudo bin/tempkube bench --services --runs 5\n  $ sudo bin/tempkube bench --versions 1.37,1.34 --runs 5\n  $ sudo bin/tempkube bench --compare kwok --kwokctl ~/go/bin/kwokctl --etcd /usr/local/bin/etcd --runs 5",
     )
     .action(
       async (opts: {
@@ -57,7 +64,24 @@ export function registerBench(program: Command): void {
         concurrent?: string;
         versions?: string;
         services?: boolean;
+        compare?: string;
+        kwokctl?: string;
+        kwok?: string;
+        etcd?: string;
       }) => {
+        if (opts.compare !== undefined) {
+          if (opts.compare !== "kwok")
+            throw new TempkubeError(
+              "invalid-input",
+              `--compare takes kwok (the one tool compared), not "${opts.compare}"`,
+            );
+          if (!opts.kwokctl) throw new TempkubeError("invalid-input", "--compare kwok needs --kwokctl PATH");
+          const { benchKwok, formatKwok, kwokTools } = await import("../../bench/kwok-compare.js");
+          const tools = kwokTools(opts.kwokctl, opts.kwok, opts.etcd);
+          const kwok = await benchKwok(positive("--runs", opts.runs), tools, progress);
+          if (opts.output === "json") return void process.stdout.write(`${JSON.stringify({ kwok }, null, 2)}\n`);
+          return void process.stdout.write(formatKwok(kwok));
+        }
         if (opts.services) {
           const { benchServices, formatServices } = await import("../../bench/services-bench.js");
           const services = await benchServices(positive("--runs", opts.runs), progress);
