@@ -171,6 +171,14 @@ async function agnhostEntries(inputs: TestImageInputs): Promise<LayerEntry[]> {
       { type: "file", path: "coredns", content: await readFile(inputs.corednsBinary), mode: 0o755 },
       { type: "file", path: "agnhost", content: await readFile(inputs.agnhost), mode: 0o755 },
       { type: "symlink", path: "agnhost-2", target: "agnhost" },
+      // Upstream's agnhost (and kitten, nautilus on it) is built FROM alpine:3.21, and the
+      // ImageVolume spec (1.36+: "should succeed with pod and pull policy of Always") mounts
+      // kitten as a volume and reads its /etc/os-release for "Alpine Linux". This one says
+      // what it is: a stand-in for that base, which it is not.
+      textFile(
+        "etc/os-release",
+        'NAME="tempkube test image"\nID=tempkube-test-image\nPRETTY_NAME="tempkube test image, standing in for upstream\'s Alpine Linux 3.21 base (busybox and Debian programs)"\n',
+      ),
     ],
   );
 }
