@@ -124,29 +124,23 @@ describe(
       await admin.run(["wait", "ephemeron/web", "--for=condition=Available", "--timeout=90s"]);
       const eph = JSON.parse(await admin.run(["get", "eph", "web", "-o", "json"]));
       assert.equal(eph.metadata.annotations.host, `web.${DOMAIN}`);
-      const page = await other.exec("curl", [
-        "-sS",
-        "--fail-with-body",
-        "--max-time",
-        "10",
-        "--resolve",
-        `web.${DOMAIN}:${httpPort}:${other.hostAddress}`,
-        `http://web.${DOMAIN}:${httpPort}/`,
-      ]);
-      assert.equal(page.stdout.trim(), "from-afar");
+      /** web's page from the other machine, through the controller's gateway on `port`. */
+      const pageOf = async (scheme: "http" | "https", port: number, extra: string[] = []) =>
+        (
+          await other.exec("curl", [
+            "-sS",
+            "--fail-with-body",
+            "--max-time",
+            "10",
+            ...extra,
+            "--resolve",
+            `web.${DOMAIN}:${port}:${other.hostAddress}`,
+            `${scheme}://web.${DOMAIN}:${port}/`,
+          ])
+        ).stdout.trim();
+      assert.equal(await pageOf("http", httpPort), "from-afar");
       // HTTPS on its TLS port, with a certificate from its own CA, which vouches for this domain only.
-      const secure = await other.exec("curl", [
-        "-sS",
-        "--fail-with-body",
-        "--max-time",
-        "10",
-        "--cacert",
-        gatewayCaPath(new GatewayPaths(fcDir())),
-        "--resolve",
-        `web.${DOMAIN}:${tlsPort}:${other.hostAddress}`,
-        `https://web.${DOMAIN}:${tlsPort}/`,
-      ]);
-      assert.equal(secure.stdout.trim(), "from-afar");
+      assert.equal(await pageOf("https", tlsPort, ["--cacert", gatewayCaPath(new GatewayPaths(fcDir()))]), "from-afar");
       // The role tenants bind is installed with the CRD.
       await admin.run(["get", "clusterrole", "tempkube:ephemerons"]);
 
