@@ -8,6 +8,14 @@ export function parseTtl(text: string, flag = "--ttl"): number {
   return Number(m[1]) * (m[2] === "h" ? 60 : 1);
 }
 
+/** "90s", "2m", "1h", "0" → milliseconds (a bare number is seconds); `flag` names the option in the error. */
+export function parseDurationMs(text: string, flag: string): number {
+  const m = /^(\d+)\s*(s|m|min|h)?$/.exec(text.trim());
+  if (!m) throw new TempkubeError("invalid-input", `${flag} must look like 90s, 2m or 0, not "${text}"`);
+  const unit = m[2] === "h" ? 3_600_000 : m[2] === "m" || m[2] === "min" ? 60_000 : 1000;
+  return Number(m[1]) * unit;
+}
+
 /** ["team=a", "env=ci"] → { team: "a", env: "ci" } */
 export function parseLabels(pairs: string[] | undefined): Record<string, string> | undefined {
   if (!pairs?.length) return undefined;

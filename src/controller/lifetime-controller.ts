@@ -18,9 +18,9 @@ import { CoalescingTask } from "../util/coalescing-task.js";
 import { logger } from "../util/log.js";
 import { DEFAULT_WARNING_MS, onExpiryWarning, onPhaseChange, type NotificationPolicy } from "../core/notifications.js";
 import type { Notifier } from "./notifier.js";
-import { IDLE_CHECK_MS, isIdle, mayFallAsleep, sleepFieldsFor } from "../core/idle.js";
+import { IDLE_CHECK_MS, isFreezable, isIdle, mayFallAsleep, mayFreeze, sleepFieldsFor } from "../core/idle.js";
 import type { GatewayLink } from "./gateway-link.js";
-import type { ClusterActivity } from "../gateway/gateway-files.js";
+import type { ClusterActivity, GatewayActivity } from "../gateway/gateway-files.js";
 
 /** The warm pools the controller keeps level (core/warm-pool.ts poolsPlan). */
 export interface WarmPools {
@@ -34,6 +34,12 @@ const sameRelease = (a: string, b: string) => findRelease(a)?.version === findRe
 /** Clusters found idle in a pass, each with its activity as then seen (none: no connection ever). */
 type IdleClusters = Map<string, ClusterActivity | undefined>;
 
+/** What a pass found idle: to put to sleep, and (not sleeping) to freeze. */
+interface Idleness {
+  sleep: IdleClusters;
+  freeze: IdleClusters;
+}
+
 /** One runtime operation and the phases recorded around it. */
 interface Step {
   /** Recorded before the operation (none: the phase stays as it is). */
@@ -43,7 +49,7 @@ interface Step {
   run: () => Promise<unknown>;
   timings?: () => Record<string, number>;
   /** sleep: put to sleep now; resleep: a sleep found unfinished (restart); wake: a start out of sleep. */
-  kind?: "sleep" | "resleep" | "wake";
+  kind?: "sleep" | "resleep" | "wake" | "freeze" | "thaw";
 }
 
 /**
@@ -59,6 +65,14 @@ interface Step {
  * it (`starting`, `running`), then clears the marker (the gateway proxies the held
  * connection), then removes the request. Markers and requests are reconciled with the store
  * on every pass, so a restart at any point finishes what was under way.
+ *
+ * Freeze when idle (core/idle.ts isFreezable; `freezeAfterMs`): the same activity says which
+ * running clusters had no connection for that long; each is recorded frozen (`frozenAt`),
+ * marked like a sleeping one, and frozen by the runtime, which refuses when something of the
+ * tenant's runs in it (then it is recorded thawed again and left alone for another
+ * `freezeAfterMs`). A wake request for a frozen cluster thaws it, records it thawed, then clears
+ * the marker. A record says frozen whenever the runtime may be, so a restart never routes to
+ * a frozen cluster; a thaw is harmless on one that is not.
  */
 export class LifetimeController extends EventEmitter {
   private readonly busy = new Set<string>();
@@ -79,6 +93,8 @@ export class LifetimeController extends EventEmitter {
   private readonly asleep = new Set<string>();
   private unsubscribeWakes: (() => void) | undefined;
   private activityFailing = false;
+  /** Clusters whose freeze found the tenant's work running: not tried again before this moment. */
+  private readonly freezeRefusedUntil = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
@@ -89,6 +105,8 @@ export class LifetimeController extends EventEmitter {
     private readonly pool?: WarmPools,
     /** The gateway's activity, markers and wake requests; without it no cluster is put to sleep. */
     private readonly gateway?: GatewayLink,
+    /** Idle time after which a user's cluster is frozen (core/idle.ts); 0 or absent: never. */
+    private readonly freezeAfterMs = 0,
   ) {
     super();
     this.warningMs = notifications.options.warningMs ?? DEFAULT_WARNING_MS;
@@ -153,6 +171,7 @@ export class LifetimeController extends EventEmitter {
     const live = (await this.store.clusters.all()).filter((r) => r.phase !== "terminated");
     await this.reconcileGateway(live);
     const idle = await this.idleClusters(live, now);
+    for (const [id, until] of this.freezeRefusedUntil) if (until <= now) this.freezeRefusedUntil.delete(id);
     for (const r of live) {
       let record = r;
       const warnAt = warningAt(record, this.warningMs);
@@ -232,13 +251,14 @@ export class LifetimeController extends EventEmitter {
       if (retryAt > now && (next === undefined || retryAt < next)) next = retryAt;
     // Idleness is not known ahead (a connection may come any moment): looked at again soon.
     const idleCheckAt = now + IDLE_CHECK_MS;
-    if (this.gateway && records.some(mayFallAsleep) && (next === undefined || idleCheckAt < next)) next = idleCheckAt;
+    const mayIdle = (r: ClusterRecord) => mayFallAsleep(r) || (this.freezeAfterMs > 0 && mayFreeze(r));
+    if (this.gateway && records.some(mayIdle) && (next === undefined || idleCheckAt < next)) next = idleCheckAt;
     // The pass took time since `now` was read: the delay counts from the clock as it is now.
     if (next !== undefined) this.timer = this.clock.setTimer(() => this.trigger(), next - this.clock.now());
   }
 
   /** Starts the one operation that brings the runtime closer to the desired state, if any. */
-  private act(r: ClusterRecord, idle: IdleClusters): void {
+  private act(r: ClusterRecord, idle: Idleness): void {
     const step = this.nextStep(r, idle);
     if (!step) return;
     this.busy.add(r.id);
@@ -292,12 +312,17 @@ export class LifetimeController extends EventEmitter {
     })();
   }
 
-  private nextStep(r: ClusterRecord, idle: IdleClusters): Step | undefined {
+  private nextStep(r: ClusterRecord, idle: Idleness): Step | undefined {
     if (r.phase === "failed" && r.desired !== "terminated") return undefined;
     let timings: Record<string, number> | undefined;
     switch (r.desired) {
       case "running":
-        if (r.phase === "running") return idle.has(r.id) ? this.sleepStep(r, "sleep", idle.get(r.id)) : undefined;
+        if (r.phase === "running") {
+          // A sleep of a frozen cluster thaws it first (the runtime's stop does).
+          if (idle.sleep.has(r.id)) return this.sleepStep(r, "sleep", idle.sleep.get(r.id));
+          if (r.frozenAt !== null) return this.wakes.has(r.id) ? this.thawStep(r) : undefined;
+          return idle.freeze.has(r.id) ? this.freezeStep(r, idle.freeze.get(r.id)) : undefined;
+        }
         if (r.phase === "sleeping") {
           if (this.wakes.has(r.id))
             return { during: "starting", after: "running", kind: "wake", run: () => this.driver.start(r.id) };
@@ -359,6 +384,60 @@ export class LifetimeController extends EventEmitter {
     };
   }
 
+  /**
+   * Freeze: recorded frozen first, then marked (the gateway holds new connections and asks for a
+   * wake), then frozen by the runtime. A connection that came in between, or the tenant's work
+   * running in it, calls it off: recorded thawed, marker cleared.
+   */
+  private freezeStep(r: ClusterRecord, seen: ClusterActivity | undefined): Step {
+    return {
+      kind: "freeze",
+      run: async () => {
+        await this.setFrozenAt(r.id, this.clock.now());
+        let outcome: Awaited<ReturnType<RuntimeDriver["freeze"]>> | undefined;
+        try {
+          await this.markSleeping(r.id);
+          if (await this.usedSince(r.id, seen)) outcome = { frozen: false, reason: "a connection came" };
+          else outcome = await this.driver.freeze(r.id);
+        } catch (err) {
+          outcome = { frozen: false, reason: `the freeze failed: ${err instanceof Error ? err.message : String(err)}` };
+          logger.warn({ clusterId: r.id, err: outcome.reason }, "could not freeze an idle cluster");
+        }
+        if (outcome.frozen) {
+          logger.info({ clusterId: r.id }, "cluster idle: frozen");
+          this.emit("froze", r);
+          return;
+        }
+        // Looked at again only after another full idle time: a running workload does not stop by itself soon.
+        this.freezeRefusedUntil.set(r.id, this.clock.now() + this.freezeAfterMs);
+        logger.debug({ clusterId: r.id, reason: outcome.reason }, "idle cluster not frozen");
+        await this.setFrozenAt(r.id, null);
+        await this.leaveSleep(r.id);
+      },
+    };
+  }
+
+  /** Thaw (a wake request for a frozen cluster): thawed, recorded so, then the held connections let through. */
+  private thawStep(r: ClusterRecord): Step {
+    return {
+      kind: "thaw",
+      run: async () => {
+        const started = this.clock.now();
+        await this.driver.thaw(r.id);
+        // A connection is what asked for it: idle time (to freeze or sleep) counts from now.
+        await this.setFrozenAt(r.id, null, { runningSince: this.clock.now() });
+        await this.leaveSleep(r.id);
+        logger.info({ clusterId: r.id, ms: this.clock.now() - started }, "cluster thawed");
+        this.emit("thawed", r);
+      },
+    };
+  }
+
+  private async setFrozenAt(id: string, frozenAt: number | null, extra: Partial<ClusterRecord> = {}): Promise<void> {
+    const r = await this.store.clusters.update(id, { frozenAt, ...extra }, { now: this.clock.now() });
+    this.emit(`changed:${id}`, r);
+  }
+
   /** Whether the gateway saw a connection for the cluster since `seen` (no answer now: none seen). */
   private async usedSince(id: string, seen: ClusterActivity | undefined): Promise<boolean> {
     const now = (await this.gateway?.activity().catch(() => undefined))?.clusters[id];
@@ -400,7 +479,11 @@ export class LifetimeController extends EventEmitter {
     const sleepingOrWaking = (id: string) => {
       const r = byId.get(id);
       return (
-        !!r && r.desired === "running" && (r.phase === "sleeping" || (r.phase === "starting" && r.sleptAt !== null))
+        !!r &&
+        r.desired === "running" &&
+        (r.phase === "sleeping" ||
+          (r.phase === "starting" && r.sleptAt !== null) ||
+          (r.phase === "running" && r.frozenAt !== null))
       );
     };
     try {
@@ -412,11 +495,25 @@ export class LifetimeController extends EventEmitter {
     }
   }
 
-  /** The clusters to put to sleep now; none when no gateway answers (idleness is then unknown). */
-  private async idleClusters(live: ClusterRecord[], now: number): Promise<IdleClusters> {
-    const candidates = live.filter((r) => mayFallAsleep(r) && !this.busy.has(r.id) && !this.wakes.has(r.id));
-    if (!this.gateway || !this.markers || !candidates.length) return new Map();
-    const activity = await this.gateway.activity().then(
+  /** The clusters to put to sleep or freeze now; none when no gateway answers (idleness is then unknown). */
+  private async idleClusters(live: ClusterRecord[], now: number): Promise<Idleness> {
+    const free = (r: ClusterRecord) => !this.busy.has(r.id) && !this.wakes.has(r.id);
+    const sleepers = live.filter((r) => mayFallAsleep(r) && free(r));
+    const freezable = live.filter(
+      (r) => this.freezeAfterMs > 0 && mayFreeze(r) && free(r) && !this.freezeRefusedUntil.has(r.id),
+    );
+    const none: Idleness = { sleep: new Map(), freeze: new Map() };
+    if (!this.gateway || !this.markers || (!sleepers.length && !freezable.length)) return none;
+    const activity = await this.readActivity(this.gateway);
+    if (!activity) return none;
+    const seen = (rs: ClusterRecord[]): IdleClusters => new Map(rs.map((r) => [r.id, activity.clusters[r.id]]));
+    const sleep = sleepers.filter((r) => isIdle(r, activity, now));
+    const freeze = freezable.filter((r) => !sleep.includes(r) && isFreezable(r, activity, now, this.freezeAfterMs));
+    return { sleep: seen(sleep), freeze: seen(freeze) };
+  }
+
+  private async readActivity(gateway: GatewayLink): Promise<GatewayActivity | undefined> {
+    return gateway.activity().then(
       (a) => {
         this.activityFailing = false;
         return a;
@@ -428,7 +525,6 @@ export class LifetimeController extends EventEmitter {
         return undefined;
       },
     );
-    return new Map(candidates.filter((r) => isIdle(r, activity, now)).map((r) => [r.id, activity!.clusters[r.id]]));
   }
 
   private async setPhase(

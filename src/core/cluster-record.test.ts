@@ -37,6 +37,7 @@ function record(changes: Partial<ClusterRecord> = {}): ClusterRecord {
     idleMinutes: 0,
     runningSince: null,
     sleptAt: null,
+    frozenAt: null,
     ...changes,
   };
 }

@@ -63,6 +63,12 @@ export interface ClusterRecord {
    * runs again or leaves the sleep another way. While set, a start is a wake, which the owner is not told about.
    */
   sleptAt: number | null;
+  /**
+   * Epoch ms its processes were frozen (idle, nothing of the tenant's running: core/idle.ts
+   * mayFreeze); the phase stays `running`. Cleared by the thaw the next connection through the
+   * gateway asks for, and by any change of phase.
+   */
+  frozenAt: number | null;
   /** Set on a cluster the server keeps for itself (SystemPurpose); absent on users' and the pools'. */
   system?: SystemPurpose;
 }

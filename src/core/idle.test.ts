@@ -1,7 +1,17 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ClusterRecord } from "./cluster-record.js";
-import { endsWake, isIdle, lastActiveAt, mayFallAsleep, sleepFieldsFor, type ConnectionActivity } from "./idle.js";
+import {
+  DEFAULT_FREEZE_AFTER_MS,
+  endsWake,
+  isFreezable,
+  isIdle,
+  lastActiveAt,
+  mayFallAsleep,
+  mayFreeze,
+  sleepFieldsFor,
+  type ConnectionActivity,
+} from "./idle.js";
 
 const NOW = Date.UTC(2026, 0, 1, 12);
 const MINUTE = 60_000;
@@ -28,6 +38,7 @@ function record(changes: Partial<ClusterRecord> = {}): ClusterRecord {
     idleMinutes: 5,
     runningSince: NOW - 60 * MINUTE,
     sleptAt: null,
+    frozenAt: null,
     ...changes,
   };
 }
@@ -73,11 +84,11 @@ describe("idle rule", () => {
 
 describe("sleep fields", () => {
   it("start the idle count when running, mark the sleep, keep it through the wake, clear it otherwise", () => {
-    assert.deepEqual(sleepFieldsFor("running", NOW), { runningSince: NOW, sleptAt: null });
-    assert.deepEqual(sleepFieldsFor("sleeping", NOW), { sleptAt: NOW });
-    assert.deepEqual(sleepFieldsFor("starting", NOW), {});
+    assert.deepEqual(sleepFieldsFor("running", NOW), { runningSince: NOW, sleptAt: null, frozenAt: null });
+    assert.deepEqual(sleepFieldsFor("sleeping", NOW), { sleptAt: NOW, frozenAt: null });
+    assert.deepEqual(sleepFieldsFor("starting", NOW), { frozenAt: null });
     for (const phase of ["stopped", "stopping", "failed", "terminating", "terminated"] as const)
-      assert.deepEqual(sleepFieldsFor(phase, NOW), { sleptAt: null }, phase);
+      assert.deepEqual(sleepFieldsFor(phase, NOW), { sleptAt: null, frozenAt: null }, phase);
   });
 
   it("tell a wake (out of sleep to running) from any other start", () => {
@@ -85,5 +96,37 @@ describe("sleep fields", () => {
     assert.equal(endsWake({ ...waking, phase: "running", sleptAt: null }, waking), true);
     const starting = record({ phase: "starting", sleptAt: null });
     assert.equal(endsWake({ ...starting, phase: "running" }, starting), false);
+  });
+});
+
+describe("freezing when idle", () => {
+  const after = DEFAULT_FREEZE_AFTER_MS;
+  it("freezes a user's running cluster once no connection came for the freeze time, never with one open", () => {
+    const seen = (lastActiveAt: number, open = 0) => activity({ abc123: { lastActiveAt, open } });
+    assert.equal(isFreezable(record(), seen(NOW - after), NOW, after), true);
+    assert.equal(isFreezable(record(), seen(NOW - after + 1), NOW, after), false, "a connection within the time");
+    assert.equal(isFreezable(record(), seen(NOW - 90 * MINUTE, 1), NOW, after), false, "a watch held open");
+    assert.equal(isFreezable(record(), activity({}), NOW, after), true, "never connected to: idle since it ran");
+  });
+
+  it("counts from the last start (a woken or started cluster gets its full time) and the gateway's own start", () => {
+    assert.equal(isFreezable(record({ runningSince: NOW - 1000 }), activity({}), NOW, after), false);
+    assert.equal(isFreezable(record(), { since: NOW - 1000, clusters: {} }, NOW, after), false);
+  });
+
+  it("never freezes without the gateway's activity, with --freeze-after 0, pools', the server's, frozen or not running ones", () => {
+    const quiet = activity({});
+    assert.equal(isFreezable(record(), undefined, NOW, after), false);
+    assert.equal(isFreezable(record(), quiet, NOW, 0), false);
+    assert.equal(isFreezable(record({ pooled: true }), quiet, NOW, after), false);
+    assert.equal(isFreezable(record({ system: "services" }), quiet, NOW, after), false);
+    assert.equal(isFreezable(record({ frozenAt: NOW - after }), quiet, NOW, after), false);
+    assert.equal(isFreezable(record({ desired: "stopped" }), quiet, NOW, after), false);
+    for (const phase of ["starting", "stopping", "sleeping", "provisioning", "failed"] as const)
+      assert.equal(mayFreeze(record({ phase })), false, phase);
+  });
+
+  it("freezes clusters that never sleep too (idleMinutes 0): a freeze keeps them running", () => {
+    assert.equal(isFreezable(record({ idleMinutes: 0 }), activity({}), NOW, after), true);
   });
 });

@@ -53,10 +53,42 @@ export function isIdle(r: ClusterRecord, activity: ConnectionActivity | undefine
  * (`runningSince`); `sleptAt` is set by the sleep itself, kept through the wake (`starting`),
  * and cleared by anything else, so that only a start out of sleep counts as a wake.
  */
-export function sleepFieldsFor(phase: Phase, now: number): Partial<Pick<ClusterRecord, "runningSince" | "sleptAt">> {
-  if (phase === "sleeping") return { sleptAt: now };
-  if (phase === "starting") return {};
-  return phase === "running" ? { runningSince: now, sleptAt: null } : { sleptAt: null };
+export function sleepFieldsFor(
+  phase: Phase,
+  now: number,
+): Partial<Pick<ClusterRecord, "runningSince" | "sleptAt" | "frozenAt">> {
+  // Whatever the change, what is frozen has been thawed by it (the runtime thaws before any operation).
+  if (phase === "sleeping") return { sleptAt: now, frozenAt: null };
+  if (phase === "starting") return { frozenAt: null };
+  return phase === "running" ? { runningSince: now, sleptAt: null, frozenAt: null } : { sleptAt: null, frozenAt: null };
+}
+
+/**
+ * Freeze when idle: a cluster of a user's that has had no connection through the gateway for
+ * `freezeAfterMs` (the server's `--freeze-after`, default DEFAULT_FREEZE_AFTER_MS) has its
+ * processes frozen in place, if nothing of the tenant's runs in it (the runtime looks: pods,
+ * unfinished Jobs, CronJobs). It keeps its memory and phase `running`, uses no CPU, and the
+ * next connection through the gateway thaws it in milliseconds. Sleep (above) still comes at
+ * its `idleMinutes`, and frees the memory too.
+ */
+export const DEFAULT_FREEZE_AFTER_MS = 60_000;
+
+/** Whether the controller should look at this cluster for a freeze at all. */
+export function mayFreeze(r: ClusterRecord): boolean {
+  // Pools' clusters answer a claim at once; the server's own serve others' traffic.
+  return !r.pooled && !r.system && r.desired === "running" && r.phase === "running" && r.frozenAt === null;
+}
+
+/** Whether the cluster is to be frozen now (a freeze may still find the tenant's work running in it). */
+export function isFreezable(
+  r: ClusterRecord,
+  activity: ConnectionActivity | undefined,
+  now: number,
+  freezeAfterMs: number,
+): boolean {
+  if (!activity || freezeAfterMs <= 0 || !mayFreeze(r)) return false;
+  if ((activity.clusters[r.id]?.open ?? 0) > 0) return false;
+  return now - lastActiveAt(r, activity) >= freezeAfterMs;
 }
 
 /** Whether this change ends a wake: a start out of sleep reaching running (the owner is not told). */

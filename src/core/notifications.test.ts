@@ -34,6 +34,7 @@ function record(changes: Partial<ClusterRecord> = {}): ClusterRecord {
     idleMinutes: 0,
     runningSince: null,
     sleptAt: null,
+    frozenAt: null,
     ...changes,
   };
 }

@@ -57,6 +57,7 @@ export function newPooledRecord(shape: PoolShape, now: number, id = newClusterId
     idleMinutes: 0,
     runningSince: null,
     sleptAt: null,
+    frozenAt: null,
   };
 }
 

@@ -21,7 +21,12 @@ export interface ClusterRuntimeStatus {
   clusterId: string;
   phase: RuntimePhase;
   components: ComponentStatus[];
+  /** Its processes are frozen (idle; the next connection through the gateway thaws them). */
+  frozen?: boolean;
 }
+
+/** What a freeze did: nothing when something of the tenant's runs (the reason says what). */
+export type FreezeOutcome = { frozen: true } | { frozen: false; reason: string };
 
 /** Time spent in each step of an operation, for progress output and `tempkube bench`. */
 export type StepTimings = Record<string, number>;
@@ -34,6 +39,13 @@ export interface RuntimeDriver {
   ): Promise<{ credentials: ClusterCredentials; timings: StepTimings }>;
   start(clusterId: string, onStep?: (step: string) => void): Promise<{ timings: StepTimings }>;
   stop(clusterId: string): Promise<void>;
+  /**
+   * Freezes a running cluster's processes in place (no CPU, memory kept) unless something of the
+   * tenant's runs or is due in it. Stop, destroy, start and per-cluster image loads thaw first.
+   */
+  freeze(clusterId: string): Promise<FreezeOutcome>;
+  /** Thaws a frozen cluster (in milliseconds); nothing when it is not frozen. */
+  thaw(clusterId: string): Promise<void>;
   destroy(clusterId: string): Promise<void>;
   status(clusterId: string): Promise<ClusterRuntimeStatus>;
   credentials(clusterId: string): Promise<ClusterCredentials>;

@@ -38,6 +38,8 @@ export function clusterView(
     notificationEmail: r.notificationEmail,
     ttlMinutes: r.ttlMinutes,
     idleMinutes: r.idleMinutes,
+    // Running, with its processes frozen while idle: the next connection through the gateway thaws it.
+    frozen: r.phase === "running" && r.frozenAt !== null,
     expiresAt: new Date(r.expiresAt).toISOString(),
     createdAt: new Date(r.createdAt).toISOString(),
     endpoint,

@@ -28,6 +28,16 @@ export class ServiceMetrics {
     labelNames: ["result"],
     registers: [this.registry],
   });
+  readonly freezes = new Counter({
+    name: "tempkube_cluster_freezes_total",
+    help: "Clusters frozen after --freeze-after without a connection (nothing of the tenant's running in them)",
+    registers: [this.registry],
+  });
+  readonly thaws = new Counter({
+    name: "tempkube_cluster_thaws_total",
+    help: "Frozen clusters thawed by a connection through the gateway",
+    registers: [this.registry],
+  });
   readonly deliveries = new Counter({
     name: "tempkube_notification_deliveries_total",
     help: "Notification delivery attempts",
@@ -112,6 +122,14 @@ export class ServiceMetrics {
       async collect() {
         this.reset();
         for (const r of await store.clusters.list()) this.inc({ phase: r.phase });
+      },
+    });
+    new Gauge({
+      name: "tempkube_clusters_frozen",
+      help: "Running clusters frozen now (idle: no CPU, memory kept; a connection thaws them)",
+      registers: [this.registry],
+      async collect() {
+        this.set((await store.clusters.all()).filter((r) => r.phase === "running" && r.frozenAt !== null).length);
       },
     });
     new Gauge({

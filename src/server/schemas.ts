@@ -138,6 +138,11 @@ export const clusterSchema = {
     notificationEmail: { type: ["string", "null"] },
     ttlMinutes: { type: "integer" },
     idleMinutes: { type: "integer", description: "sleeps after this many minutes without a connection; 0: never" },
+    frozen: {
+      type: "boolean",
+      description:
+        "running, its processes frozen while idle (the server's --freeze-after; nothing of the tenant's running in it): no CPU used; the next connection through the gateway thaws it in milliseconds",
+    },
     expiresAt: { type: "string", format: "date-time" },
     createdAt: { type: "string", format: "date-time" },
     endpoint: { type: ["string", "null"], description: "the apiserver URL (reachable from this host)" },

@@ -60,6 +60,11 @@ export interface ServerOptions {
   clusterEgress?: ClusterEgress;
   /** `idleMinutes` of a create that names none (`--idle-minutes`); 0 or absent: clusters never sleep unless asked. */
   idleMinutes?: number;
+  /**
+   * Idle time after which a user's running cluster is frozen (core/idle.ts); 0 or absent: never.
+   * `tempkube server --freeze-after` defaults to DEFAULT_FREEZE_AFTER_MS.
+   */
+  freezeAfterMs?: number;
   /** The gateway's activity, sleeping markers and wake requests (src/gateway/sleep-markers.ts); without it nothing sleeps. */
   gatewayLink?: GatewayLink;
   /**
@@ -167,6 +172,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     { profiles: pools, hostCapacity },
     options.gatewayLink ??
       (gateway ? new GatewaySleepFiles(gatewayPaths, () => fetchGatewayActivity(gatewayPaths)) : undefined),
+    options.freezeAfterMs ?? 0,
   );
   const metrics = new ServiceMetrics(store, pools);
   // Users' creates: the services cluster's boot is no one's wait for a cluster.
@@ -175,6 +181,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   controller.on("expired", (r: ClusterRecord) => metrics.expiries.inc({ outcome: r.desired }));
   controller.on("slept", () => metrics.sleeps.inc());
+  controller.on("froze", () => metrics.freezes.inc());
+  controller.on("thawed", () => metrics.thaws.inc());
   controller.on("woke", (r: ClusterRecord) =>
     metrics.wakes.inc({ result: r.phase === "running" ? "running" : "failed" }),
   );

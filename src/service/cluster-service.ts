@@ -158,6 +158,7 @@ export class ClusterService {
       pooled: false,
       runningSince: null,
       sleptAt: null,
+      frozenAt: null,
       ...mine,
     };
     await this.givingWay(who, (admit) => this.store.clusters.insert(record, admit));
@@ -209,6 +210,7 @@ export class ClusterService {
       pooled: false,
       runningSince: null,
       sleptAt: null,
+      frozenAt: null,
       ...theirs,
     };
     const made = await this.givingWay(SERVER_ITSELF, (admit) =>

@@ -228,6 +228,7 @@ function toRow(r: ClusterRecord): ClusterRow {
     idle_minutes: r.idleMinutes,
     running_since: r.runningSince,
     slept_at: r.sleptAt,
+    frozen_at: r.frozenAt,
     system: r.system ?? null,
   };
 }
@@ -254,6 +255,7 @@ function fromRow(row: ClusterRow): ClusterRecord {
     idleMinutes: Number(row.idle_minutes),
     runningSince: row.running_since === null ? null : Number(row.running_since),
     sleptAt: row.slept_at === null ? null : Number(row.slept_at),
+    frozenAt: row.frozen_at === null ? null : Number(row.frozen_at),
     ...(row.system ? { system: row.system as SystemPurpose } : {}),
   };
 }

@@ -43,6 +43,7 @@ export interface ClusterRow {
   idle_minutes: number;
   running_since: number | null;
   slept_at: number | null;
+  frozen_at: number | null;
   /** core/cluster-record.ts SystemPurpose; null: a user's or a pool's cluster. */
   system: string | null;
 }
@@ -204,6 +205,12 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
     "007_cluster_system": {
       async up(db: Kysely<unknown>) {
         await db.schema.alterTable("clusters").addColumn("system", "text").execute();
+      },
+    },
+    // Freezing idle clusters (issue 15): null on every cluster made before (none was frozen).
+    "008_cluster_freeze": {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable("clusters").addColumn("frozen_at", "bigint").execute();
       },
     },
   };

@@ -42,8 +42,10 @@ describe("store on SQLite", () => {
     try {
       // The database as migration 005 left it.
       for (const column of ["max_services", "max_service_minutes"]) db.exec(`alter table tokens drop column ${column}`);
-      db.exec("alter table clusters drop column system");
-      db.exec("delete from kysely_migration where name in ('006_token_service_limits', '007_cluster_system')");
+      for (const column of ["system", "frozen_at"]) db.exec(`alter table clusters drop column ${column}`);
+      db.exec(
+        "delete from kysely_migration where name in ('006_token_service_limits', '007_cluster_system', '008_cluster_freeze')",
+      );
     } finally {
       db.close();
     }
@@ -66,11 +68,11 @@ describe("store on SQLite", () => {
     const db = new SQLite(file);
     try {
       // The database as migration 004 left it, with one cluster in it.
-      for (const column of ["idle_minutes", "running_since", "slept_at", "system"])
+      for (const column of ["idle_minutes", "running_since", "slept_at", "system", "frozen_at"])
         db.exec(`alter table clusters drop column ${column}`);
       for (const column of ["max_services", "max_service_minutes"]) db.exec(`alter table tokens drop column ${column}`);
       db.exec(
-        "delete from kysely_migration where name in ('005_cluster_sleep', '006_token_service_limits', '007_cluster_system')",
+        "delete from kysely_migration where name in ('005_cluster_sleep', '006_token_service_limits', '007_cluster_system', '008_cluster_freeze')",
       );
       db.prepare(
         `insert into clusters (id, owner, name, spec, keep, notification_email, desired, phase, ttl_minutes, expires_at,
@@ -96,8 +98,8 @@ describe("store on SQLite", () => {
     const db = new SQLite(file);
     try {
       // The database as migration 006 left it, with a user's and a pool's cluster in it.
-      db.exec("alter table clusters drop column system");
-      db.exec("delete from kysely_migration where name = '007_cluster_system'");
+      for (const column of ["system", "frozen_at"]) db.exec(`alter table clusters drop column ${column}`);
+      db.exec("delete from kysely_migration where name in ('007_cluster_system', '008_cluster_freeze')");
       const insert = db.prepare(
         `insert into clusters (id, owner, name, spec, keep, notification_email, desired, phase, ttl_minutes, expires_at,
            created_at, updated_at, last_error, timings, generation, labels, pooled, idle_minutes)
@@ -127,6 +129,11 @@ describe("store on SQLite", () => {
         ],
       );
       assert.equal(await store.clusters.system("services"), undefined);
+      assert.deepEqual(
+        (await store.clusters.all()).map((r) => r.frozenAt),
+        [null, null],
+        "008 adds frozen_at: none was frozen",
+      );
       assert.deepEqual(
         (await store.clusters.list("1")).map((r) => r.id),
         ["old1"],

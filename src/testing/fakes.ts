@@ -1,7 +1,13 @@
 import { NO_LIMITS, type TokenIdentity } from "../core/quota.js";
 import type { Clock } from "../core/clock.js";
 import type { ClusterSpec } from "../core/cluster-spec.js";
-import type { ClusterCredentials, ClusterRuntimeStatus, RuntimeDriver, StepTimings } from "../runtime/driver.js";
+import type {
+  ClusterCredentials,
+  ClusterRuntimeStatus,
+  FreezeOutcome,
+  RuntimeDriver,
+  StepTimings,
+} from "../runtime/driver.js";
 import type { TempkubeError } from "../util/errors.js";
 
 /** A clock that moves only when told; timers fire in order as it passes them. */
@@ -49,15 +55,31 @@ export class FakeDriver implements RuntimeDriver {
   }
   async stop(id: string) {
     this.calls.push(`stop ${id}`);
+    this.frozen.delete(id);
     this.clusters.set(id, "stopped");
   }
   async destroy(id: string) {
     this.calls.push(`destroy ${id}`);
     this.clusters.delete(id);
+    this.frozen.delete(id);
+  }
+  /** Frozen clusters; a test sets `busy` to what runs in a cluster to have its freezes refused. */
+  readonly frozen = new Set<string>();
+  readonly busy = new Map<string, string>();
+  async freeze(id: string): Promise<FreezeOutcome> {
+    this.calls.push(`freeze ${id}`);
+    const reason = this.busy.get(id);
+    if (reason) return { frozen: false, reason };
+    this.frozen.add(id);
+    return { frozen: true };
+  }
+  async thaw(id: string) {
+    this.calls.push(`thaw ${id}`);
+    this.frozen.delete(id);
   }
   async status(id: string): Promise<ClusterRuntimeStatus> {
     const s = this.clusters.get(id);
-    return { clusterId: id, phase: s ?? "absent", components: [] };
+    return { clusterId: id, phase: s ?? "absent", components: [], ...(this.frozen.has(id) ? { frozen: true } : {}) };
   }
   async credentials(id: string): Promise<ClusterCredentials> {
     return { clusterId: id, server: "https://fake", tenantKubeconfig: fakeKubeconfig(id), adminKubeconfig: "" };

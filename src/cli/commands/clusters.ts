@@ -23,10 +23,11 @@ type ClusterView = {
   lastError: string | null;
   endpoint?: string | null;
   phaseTimingsMs?: Record<string, number>;
+  frozen?: boolean;
 };
 
 const describe = (c: ClusterView) =>
-  `${c.id}  ${c.phase}${c.phase === "sleeping" ? " (the next connection wakes it)" : ""}  Kubernetes ${c.kubernetesVersion}${c.kubeletVersion ? ` (nodes: kubelet ${c.kubeletVersion})` : ""}  ${c.size}  expires ${c.expiresAt}${c.endpoint ? `  ${c.endpoint}` : ""}${c.kubeletReason ? `\n  ${c.kubeletReason}` : ""}${c.lastError ? `\n  error: ${c.lastError}` : ""}\n`;
+  `${c.id}  ${c.phase}${c.phase === "sleeping" ? " (the next connection wakes it)" : ""}${c.frozen ? " (frozen while idle: the next connection thaws it)" : ""}  Kubernetes ${c.kubernetesVersion}${c.kubeletVersion ? ` (nodes: kubelet ${c.kubeletVersion})` : ""}  ${c.size}  expires ${c.expiresAt}${c.endpoint ? `  ${c.endpoint}` : ""}${c.kubeletReason ? `\n  ${c.kubeletReason}` : ""}${c.lastError ? `\n  error: ${c.lastError}` : ""}\n`;
 
 /** Phases an operation ends in: a change to one of these is the last line of a follow. */
 const SETTLED = new Set(["running", "sleeping", "stopped", "terminated", "failed"]);
@@ -200,7 +201,7 @@ Examples:
           ...items.map((c) => [
             c.id,
             c.name ?? "",
-            c.phase,
+            c.frozen ? `${c.phase} (frozen)` : c.phase,
             c.kubeletVersion ? `${c.kubernetesVersion} (kubelet ${c.kubeletVersion})` : c.kubernetesVersion,
             c.size,
             c.expiresAt,

@@ -11,7 +11,7 @@ import {
 } from "../../gateway/gateway-files.js";
 import { TempkubeError } from "../../util/errors.js";
 import { progress } from "../../util/progress.js";
-import { checkedDomain, listenAddress } from "../flags.js";
+import { checkedDomain, listenAddress, parseDurationMs } from "../flags.js";
 import { SERVICES_CLUSTER_SYNTAX, WARM_POOL_SYNTAX, profileLabel } from "../../core/pool-profiles.js";
 import { DEFAULT_KUBERNETES_MINOR } from "../../setup/catalogue.js";
 
@@ -84,6 +84,11 @@ export function registerServer(program: Command): void {
       "0",
     )
     .option(
+      "--freeze-after <duration>",
+      "a running cluster with no connection through the gateway for this long, and nothing of the tenant's running in it (pods, Jobs, CronJobs), is frozen: no CPU, memory kept; the next connection thaws it in milliseconds (0: never)",
+      "60s",
+    )
+    .option(
       "--database <url>",
       "PostgreSQL store, e.g. postgres://user:pass@host:5432/tempkube (default $TEMPKUBE_DATABASE_URL, else SQLite in the data dir)",
     )
@@ -126,6 +131,7 @@ Examples:
         warmPool?: string;
         warmPoolFile?: string;
         idleMinutes: string;
+        freezeAfter: string;
         servicesCluster?: string;
         servicesDomain?: string;
         servicesConfig?: string;
@@ -171,6 +177,7 @@ Examples:
         const idleProblem = idleMinutesProblem(idleMinutes, "--idle-minutes");
         if (idleProblem) throw new TempkubeError("invalid-input", idleProblem);
         const clusterEgress = parseClusterEgress("--cluster-egress", opts.clusterEgress);
+        const freezeAfterMs = parseDurationMs(opts.freezeAfter, "--freeze-after");
         const gateway = {
           listen: listenAddress("--gateway-listen", opts.gatewayListen, host),
           httpListen: listenAddress("--gateway-http-listen", opts.gatewayHttpListen, host),
@@ -196,6 +203,7 @@ Examples:
               : (await import("../../services/presets.js")).EMPTY_SERVICES_CONFIG,
           },
           idleMinutes,
+          freezeAfterMs,
           clusterEgress,
           gateway,
           tls:

@@ -175,3 +175,39 @@ export async function cpuSeconds(path: string): Promise<number | undefined> {
   const ns = await readFile(join(ROOT, "cpuacct", path, "cpuacct.usage"), "utf8").catch(() => undefined);
   return ns === undefined ? undefined : Number(ns.trim()) / 1e9;
 }
+
+/**
+ * Freezes (or thaws) every process in the subtree, and returns once the kernel says it is
+ * done. cgroup v1: the freezer hierarchy's `freezer.state` (FREEZING until every task has
+ * stopped; children follow their parent, Documentation/admin-guide/cgroup-v1/freezer-subsystem.rst);
+ * v2: `cgroup.freeze`, done when `cgroup.events` says `frozen 1`. A frozen process keeps its
+ * memory and uses no CPU; a signal, SIGKILL included, waits until it is thawed.
+ */
+export async function setFrozen(path: string, frozen: boolean, timeoutMs = 10_000): Promise<void> {
+  const v2 = isCgroupV2();
+  const dir = v2 ? join(ROOT, path) : join(ROOT, "freezer", path);
+  const control = v2 ? join(dir, "cgroup.freeze") : join(dir, "freezer.state");
+  if (!existsSync(control)) {
+    if (!frozen) return; // nothing there was ever frozen
+    throw new Error(`cgroup ${path} has no freezer (${control} is missing)`);
+  }
+  await writeFile(control, v2 ? (frozen ? "1" : "0") : frozen ? "FROZEN" : "THAWED");
+  const deadline = Date.now() + timeoutMs;
+  while ((await isFrozen(path)) !== frozen) {
+    if (Date.now() > deadline)
+      throw new Error(`cgroup ${path} did not become ${frozen ? "frozen" : "thawed"} within ${timeoutMs} ms`);
+    // v1 retries the tasks that were busy in the kernel at each write of FROZEN.
+    if (frozen && !v2) await writeFile(control, "FROZEN");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Whether the subtree is frozen now (a cgroup with no freezer, or none at all, is not). */
+export async function isFrozen(path: string): Promise<boolean> {
+  if (isCgroupV2()) {
+    const events = await readFile(join(ROOT, path, "cgroup.events"), "utf8").catch(() => "");
+    return /^frozen 1$/m.test(events);
+  }
+  const state = await readFile(join(ROOT, "freezer", path, "freezer.state"), "utf8").catch(() => "THAWED");
+  return state.trim() === "FROZEN";
+}

@@ -7,10 +7,10 @@ import { unmountAll } from "../../host/mounts.js";
 import { TempkubeError } from "../../util/errors.js";
 import { logger } from "../../util/log.js";
 import { dataDir } from "../../util/paths.js";
-import type { ClusterCredentials, ClusterRuntimeStatus, RuntimeDriver, StepTimings } from "../driver.js";
+import type { ClusterCredentials, ClusterRuntimeStatus, FreezeOutcome, RuntimeDriver, StepTimings } from "../driver.js";
 import { AddressRanges } from "./address-ranges.js";
 import { bootContext, firstBoot, restart, type BootContext } from "./boot-steps.js";
-import { clusterCgroup, killAll, removeCgroup, setupClusterCgroups } from "./cgroups.js";
+import { clusterCgroup, isFrozen, killAll, removeCgroup, setupClusterCgroups } from "./cgroups.js";
 import { clusterReleases, plannedReleases, type ClusterReleases } from "./cluster-releases.js";
 import {
   ensureApiServerCertificate,
@@ -23,6 +23,7 @@ import {
 import { listClusters, readState, writeState, type LocalClusterState } from "./cluster-state.js";
 import { ensureDatastoreTemplate, seedDatastore } from "./datastore-template.js";
 import { describeFailure } from "./failure-diagnosis.js";
+import { freezeCluster, thawCluster } from "./freeze.js";
 import { adoptRoutes, clusterRoute, removeRoute, writeRoute } from "./gateway-route.js";
 import { DEFAULT_CLUSTER_EGRESS, type ClusterEgress } from "./host-firewall.js";
 import { HostRegistry } from "./host-registry.js";
@@ -249,6 +250,8 @@ export class LocalRuntime implements RuntimeDriver {
     const state = await this.readState(clusterId);
     if (state.phase !== "running")
       throw new TempkubeError("conflict", `cluster ${clusterId} is ${state.phase}; start it to load an image into it`);
+    // Its containerds must answer (a frozen cluster's do not).
+    await thawCluster(this.layout(clusterId), state);
     const images = await archiveImages(archivePath).then(
       (list) => list.map((i) => i.reference),
       () => [] as string[],
@@ -267,6 +270,8 @@ export class LocalRuntime implements RuntimeDriver {
     const releases = clusterReleases(state.kubernetesVersion);
     if (state.phase !== "running") await refuseUnlessRoomFor(state.network.nodes.length);
     const steps = new StepTimer("network", onStep);
+    // A start of a running (frozen) cluster checks it over like any other: its processes must answer.
+    if (state.phase === "running") await thawCluster(layout, state);
     try {
       await setupNetwork(clusterId, state.network);
       await setupClusterCgroups(state.spec);
@@ -308,8 +313,26 @@ export class LocalRuntime implements RuntimeDriver {
     await writeState(layout, state);
   }
 
+  /** Freezes a running cluster with nothing of the tenant's in it (freeze.ts). */
+  async freeze(clusterId: string): Promise<FreezeOutcome> {
+    const state = await this.readState(clusterId);
+    if (state.phase !== "running") return { frozen: false, reason: `the cluster is ${state.phase}` };
+    return freezeCluster(this.layout(clusterId), state);
+  }
+
+  async thaw(clusterId: string): Promise<void> {
+    const state = await this.readState(clusterId);
+    await thawCluster(this.layout(clusterId), state);
+  }
+
   /** `idInUse`: a live cluster of another data dir has this id, so the cgroup named by it is that one's. */
   private async stopProcesses(layout: ClusterLayout, idInUse = false): Promise<void> {
+    // Frozen processes take no signal, SIGKILL included, until thawed; a stopped controller
+    // manager would not see its SIGTERM either. No lease wait: it is going anyway.
+    if (!idInUse) {
+      const state = await this.readState(layout.clusterId).catch(() => undefined);
+      if (state) await thawCluster(layout, state, { waitForLeases: false });
+    }
     // Everything on disk is crash-safe (SQLite, containerd's bolt stores), so a short
     // grace period suffices; the apiserver alone would otherwise linger on open watches.
     await this.supervisor(layout).stopAll(STOP_GRACE_MS);
@@ -349,7 +372,8 @@ export class LocalRuntime implements RuntimeDriver {
     const sup = this.supervisor(this.layout(clusterId));
     const names = await sup.names();
     const components = await Promise.all(names.map(async (name) => ({ name, running: await sup.isRunning(name) })));
-    return { clusterId, phase: state.phase, components };
+    const frozen = state.phase === "running" && (await isFrozen(clusterCgroup(clusterId)));
+    return { clusterId, phase: state.phase, components, ...(frozen ? { frozen } : {}) };
   }
 
   async credentials(clusterId: string): Promise<ClusterCredentials> {
