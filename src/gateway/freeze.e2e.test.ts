@@ -1,0 +1,191 @@
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { clusterCgroup, cpuSeconds, leftoverCgroups } from "../runtime/local/cgroups.js";
+import { LocalRuntime } from "../runtime/local/local-runtime.js";
+import { startServer, type RunningServer } from "../server/server.js";
+import { defaultRelease } from "../setup/catalogue.js";
+import { kubernetesBinary } from "../setup/installer.js";
+import { restCall } from "../testing/http.js";
+import { OtherMachine } from "../testing/other-machine.js";
+import { unlessRoot } from "../testing/root.js";
+import { freePort } from "../util/net.js";
+import { stopGateway } from "./gateway-process.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const FREEZE_AFTER_MS = 5000;
+
+const BUSY = `
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: busy }
+spec:
+  replicas: 1
+  selector: { matchLabels: { app: busy } }
+  template:
+    metadata: { labels: { app: busy } }
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers: [{ name: busy, image: "busybox:1.35", command: [sleep, "100000"] }]
+`;
+
+interface Condition {
+  type: string;
+  status: string;
+  lastTransitionTime: string;
+}
+
+/**
+ * Freezing idle clusters (issue 15), as a user on another machine meets it: a cluster nobody
+ * talks to and with nothing of the tenant's in it is frozen (no CPU), the next kubectl through
+ * the gateway thaws it and is answered, and the node never looked dead to the controller
+ * manager (no NotReady, no pod marked unready). A cluster running the tenant's pods is left
+ * alone. A frozen cluster stops and goes like any other.
+ */
+describe(
+  "freezing an idle cluster, thawing it on the next connection",
+  { skip: unlessRoot("real clusters"), timeout: 12 * 60_000 },
+  () => {
+    let dir: string;
+    let runtime: LocalRuntime;
+    let existing: string[] = [];
+    let other: OtherMachine;
+    let server: RunningServer | undefined;
+    let admin: string;
+    let id: string;
+    let kubeconfig: string;
+    const kubectlPath = kubernetesBinary(defaultRelease(), "kubectl");
+
+    const api = (method: string, path: string, body?: unknown) => restCall(server!.url, admin, method, path, body);
+    const kubectl = async (args: string[], input?: string) =>
+      (await other.exec(kubectlPath, ["--kubeconfig", kubeconfig, ...args], { timeoutMs: 120_000, input })).stdout;
+    const frozen = async () => (await api("GET", `/v1/clusters/${id}`)).json.frozen === true;
+    const until = async (what: string, check: () => Promise<boolean>, timeoutMs: number) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!(await check())) {
+        assert.ok(Date.now() < deadline, `timed out: ${what}`);
+        await sleep(500);
+      }
+    };
+
+    before(async () => {
+      dir = await mkdtemp("/tmp/tkf-");
+      runtime = new LocalRuntime({ dataDir: dir });
+      existing = await runtime.list();
+      other = await OtherMachine.create("frz", "198.51.104");
+      server = await startServer({
+        host: "127.0.0.1",
+        port: 0,
+        dataDir: dir,
+        warmPool: 0,
+        freezeAfterMs: FREEZE_AFTER_MS,
+        gateway: {
+          listen: { host: other.hostAddress, port: await freePort() },
+          httpListen: { host: other.hostAddress, port: await freePort() },
+          publicAddress: other.hostAddress,
+          clusterDomain: "clusters.frz.test",
+        },
+      });
+      admin = (await readFile(server.adminTokenFile, "utf8")).trim();
+      const made = await api("POST", "/v1/clusters", { ttlMinutes: 20, size: "1-small", wait: true });
+      assert.equal(made.json.phase, "running", made.text);
+      id = String(made.json.id);
+      kubeconfig = join(dir, "kubeconfig");
+      await writeFile(kubeconfig, (await api("GET", `/v1/clusters/${id}/kubeconfig`)).text, { mode: 0o600 });
+    });
+    after(async () => {
+      await server?.close();
+      await stopGateway(dir).catch(() => undefined);
+      for (const c of await runtime.list()) if (!existing.includes(c)) await runtime.destroy(c).catch(() => undefined);
+      await other?.remove();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it("freezes a quiet cluster (no CPU, still running); kubectl from another machine thaws it; the node never looked dead", async () => {
+      const node = JSON.parse(await kubectl(["get", "nodes", "-o", "json"])) as {
+        items: { status: { conditions: Condition[] }; spec: { taints?: unknown[] } }[];
+      };
+      const readySince = node.items[0].status.conditions.find((c) => c.type === "Ready")!;
+      const coredns = async () =>
+        (
+          JSON.parse(await kubectl(["get", "pods", "-n", "kube-system", "-l", "k8s-app=kube-dns", "-o", "json"])) as {
+            items: { status: { conditions: Condition[] } }[];
+          }
+        ).items[0].status.conditions.find((c) => c.type === "Ready")!;
+      const dnsReadySince = await coredns();
+      assert.equal(readySince.status, "True");
+
+      await until("the cluster frozen", frozen, 60_000);
+      assert.equal((await api("GET", `/v1/clusters/${id}`)).json.phase, "running", "frozen is still running");
+      assert.equal((await runtime.status(id)).frozen, true);
+      // Longer than the controller manager's own look at the leases can take: the thaw must hold it back.
+      const before = (await cpuSeconds(clusterCgroup(id)))!;
+      await sleep(25_000);
+      const used = (await cpuSeconds(clusterCgroup(id)))! - before;
+      assert.ok(used < 0.01, `a frozen cluster used ${used.toFixed(4)} s of CPU in 25 s`);
+      const metrics = (await restCall(server!.url, undefined, "GET", "/metrics")).text;
+      assert.match(metrics, /^tempkube_clusters_frozen 1$/m);
+
+      const thawing = Date.now();
+      assert.match(await kubectl(["get", "ns"]), /kube-system/);
+      const thawMs = Date.now() - thawing;
+      assert.equal(await frozen(), false);
+      assert.equal((await runtime.status(id)).frozen, undefined);
+      process.stderr.write(`# frozen cluster → first kubectl answer through the gateway: ${thawMs} ms\n`);
+
+      // The controller manager's node monitor runs every 5 s: give it a few looks, then check it saw nothing wrong.
+      await sleep(12_000);
+      const after = JSON.parse(await kubectl(["get", "nodes", "-o", "json"])) as typeof node;
+      const ready = after.items[0].status.conditions.find((c) => c.type === "Ready")!;
+      assert.deepEqual(
+        [ready.status, ready.lastTransitionTime],
+        ["True", readySince.lastTransitionTime],
+        "the node stayed Ready throughout",
+      );
+      assert.deepEqual(after.items[0].spec.taints ?? [], [], "no unreachable or not-ready taint");
+      assert.deepEqual(await coredns(), dnsReadySince, "CoreDNS was never marked unready");
+      // The controller manager runs again: a Deployment gets its pod.
+      await kubectl(["apply", "-f", "-"], BUSY);
+      await kubectl(["rollout", "status", "deployment/busy", "--timeout=120s"]);
+      // Frozen again while the test waited (nothing of the tenant's ran yet), and thawed by the apply.
+      const counted = (await restCall(server!.url, undefined, "GET", "/metrics")).text;
+      const count = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(counted)?.[1]);
+      assert.ok(count("tempkube_cluster_thaws_total") >= 1, counted);
+      assert.equal(
+        count("tempkube_cluster_thaws_total"),
+        count("tempkube_cluster_freezes_total"),
+        "every freeze thawed",
+      );
+    });
+
+    it("leaves a cluster alone while the tenant's pods run, and freezes it once they are gone", async () => {
+      // The Deployment of the test before runs: several freeze times and idle checks pass unfrozen.
+      await sleep(FREEZE_AFTER_MS + 25_000);
+      assert.equal(await frozen(), false, "running the tenant's pod: not frozen");
+      assert.equal((await runtime.status(id)).frozen, undefined);
+      await kubectl(["delete", "deployment", "busy", "--wait=true"]);
+      await kubectl(["wait", "--for=delete", "pod", "-l", "app=busy", "--timeout=60s"]).catch(() => "");
+      await until("the cluster frozen once the pods went", frozen, 90_000);
+    });
+
+    it("stops and deletes a frozen cluster, leaving no process or cgroup", async () => {
+      assert.equal(await frozen(), true);
+      const stopped = await api("POST", `/v1/clusters/${id}/stop?wait=true`);
+      assert.equal(stopped.json.phase, "stopped", stopped.text);
+      assert.equal(stopped.json.frozen, false);
+      assert.deepEqual(
+        (await runtime.status(id)).components.filter((c) => c.running),
+        [],
+        "no process of a stopped cluster",
+      );
+      const started = await api("POST", `/v1/clusters/${id}/start?wait=true`);
+      assert.equal(started.json.phase, "running", started.text);
+      await until("frozen again", frozen, 60_000);
+      const gone = await api("DELETE", `/v1/clusters/${id}?wait=true`);
+      assert.ok(gone.status < 300, gone.text);
+      assert.ok(!(await runtime.list()).includes(id));
+      assert.deepEqual(await leftoverCgroups(clusterCgroup(id)), []);
+    });
+  },
+);
