@@ -18,6 +18,9 @@ export interface DensityReport {
   components: ReturnType<typeof perClusterByComponent>;
   /** Clusters whose apiserver answered GET /version (through their admin credential) at the end. */
   answering: number;
+  /** With `freeze`: clusters frozen once ready (the rest had the tenant's work, or failed), and each thaw's time at the end. */
+  frozen?: number;
+  thawMs?: number[];
 }
 
 export interface ConcurrencyReport {
@@ -48,7 +51,12 @@ async function timedCreate(runtime: LocalRuntime, id: string): Promise<number> {
  * create timed against how many already run, then CPU and private memory per idle cluster
  * over a window, and whether each still answers. Everything the bench made is destroyed.
  */
-export async function benchDensity(n: number, idleSeconds: number, log: (l: string) => void): Promise<DensityReport> {
+export async function benchDensity(
+  n: number,
+  idleSeconds: number,
+  log: (l: string) => void,
+  options: { freeze?: boolean } = {},
+): Promise<DensityReport> {
   const runtime = new LocalRuntime();
   const ids: string[] = [];
   const report: DensityReport = {
@@ -59,6 +67,7 @@ export async function benchDensity(n: number, idleSeconds: number, log: (l: stri
     privateMiB: [],
     components: [],
     answering: 0,
+    ...(options.freeze ? { frozen: 0, thawMs: [] } : {}),
   };
   const useOf = async (id: string) => componentUse(await pidsIn(clusterCgroup(id)));
   try {
@@ -66,7 +75,12 @@ export async function benchDensity(n: number, idleSeconds: number, log: (l: stri
       const id = `dens${newClusterId().slice(0, 6)}`;
       ids.push(id);
       report.createMs.push(await timedCreate(runtime, id));
-      log(`  density: cluster ${k + 1}/${n} ready in ${report.createMs[k]} ms (${k} already running)`);
+      // What the server does to a cluster nobody talks to (--freeze-after), without the wait.
+      const frozen = options.freeze ? (await runtime.freeze(id)).frozen : false;
+      if (frozen) report.frozen!++;
+      log(
+        `  density: cluster ${k + 1}/${n} ready in ${report.createMs[k]} ms (${k} already running)${frozen ? ", frozen" : ""}`,
+      );
     }
     const before = await Promise.all(ids.map((id) => cpuSeconds(clusterCgroup(id))));
     const usesBefore = await Promise.all(ids.map(useOf));
@@ -79,6 +93,11 @@ export async function benchDensity(n: number, idleSeconds: number, log: (l: stri
     for (let i = 0; i < ids.length; i++) {
       report.idleCores.push(((after[i] ?? 0) - (before[i] ?? 0)) / window);
       report.privateMiB.push(totalUse(usesAfter[i]).privateMiB);
+      if (options.freeze) {
+        const t0 = Date.now();
+        await runtime.thaw(ids[i]);
+        report.thawMs!.push(Date.now() - t0);
+      }
       const admin = (await runtime.credentials(ids[i])).adminKubeconfig;
       const status = await new KubeRequester(admin).get("/version", 10_000).catch(() => 0);
       if (status === 200) report.answering++;
@@ -113,7 +132,10 @@ export function formatDensity(r: DensityReport): string {
   const first = r.createMs.slice(0, Math.max(1, Math.floor(r.clusters / 4)));
   const last = r.createMs.slice(-Math.max(1, Math.floor(r.clusters / 4)));
   return (
-    `  density: ${r.clusters} idle clusters, ${r.answering} answering at the end\n` +
+    `  density: ${r.clusters} idle clusters${r.frozen !== undefined ? ` (${r.frozen} frozen once ready)` : ""}, ${r.answering} answering at the end\n` +
+    (r.thawMs?.length
+      ? `    thaw at the end (kubelet leases renewed, controller manager continued): p50 ${median(r.thawMs)} ms, max ${Math.max(...r.thawMs)} ms\n`
+      : "") +
     `    create → ready, first quarter p50 ${(median(first) / 1000).toFixed(2)} s, last quarter p50 ${(median(last) / 1000).toFixed(2)} s (${(median(last) / median(first)).toFixed(2)}×)\n` +
     `    per idle cluster over ${r.idleSeconds} s: CPU p50 ${median(r.idleCores).toFixed(3)} core (target ≤ 0.015), private memory p50 ${median(r.privateMiB).toFixed(0)} MiB (target ≤ 200)\n` +
     `    by component, per cluster (memory at the end, CPU over the window):\n` +

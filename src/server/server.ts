@@ -162,7 +162,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const gatewayPaths = new GatewayPaths(dir);
   const notificationOptions = options.notifications ?? {};
   const notifier = new Notifier(store, clock, notificationOptions);
-  const estimate = options.hostCapacity === undefined ? await estimateHostCapacity() : undefined;
+  const estimate =
+    options.hostCapacity === undefined
+      ? await estimateHostCapacity({ idleClustersFrozen: (options.freezeAfterMs ?? 0) > 0 })
+      : undefined;
   const hostCapacity = options.hostCapacity ?? estimate!.capacity;
   const controller = new LifetimeController(
     store,

@@ -26,6 +26,10 @@ export function registerBench(program: Command): void {
     )
     .option("--cli-runs <n>", "times each CLI command is spawned for the CLI figures", "20")
     .option(
+      "--freeze",
+      "with --density: freeze each cluster once it is ready, as the server does after --freeze-after, and thaw each at the end before asking it (timed)",
+    )
+    .option(
       "--density <n>",
       "only density: create n clusters one after another, let them idle (--idle), report create time against how many run, CPU and private memory per idle cluster, and how many still answer",
     )
@@ -48,7 +52,7 @@ export function registerBench(program: Command): void {
     .option("-o, --output <format>", "text or json", "text")
     .addHelpText(
       "after",
-      "\nFigures are medians; the machine is shared and noisy, so compare the ratios.\nExamples:\n  $ sudo bin/tempkube bench --runs 5\n  $ bin/tempkube bench --cli --cli-runs 30\n  $ sudo bin/tempkube bench --density 20 --idle 60\n  $ sudo bin/tempkube bench --concurrent 10\n  $ sudo bin/tempkube bench --services --runs 5\n  $ sudo bin/tempkube bench --versions 1.37,1.34 --runs 5\n  $ sudo bin/tempkube bench --compare kwok --kwokctl ~/go/bin/kwokctl --etcd /usr/local/bin/etcd --runs 5",
+      "\nFigures are medians; the machine is shared and noisy, so compare the ratios.\nExamples:\n  $ sudo bin/tempkube bench --runs 5\n  $ bin/tempkube bench --cli --cli-runs 30\n  $ sudo bin/tempkube bench --density 20 --idle 60\n  $ sudo bin/tempkube bench --density 50 --freeze --idle 60\n  $ sudo bin/tempkube bench --concurrent 10\n  $ sudo bin/tempkube bench --services --runs 5\n  $ sudo bin/tempkube bench --versions 1.37,1.34 --runs 5\n  $ sudo bin/tempkube bench --compare kwok --kwokctl ~/go/bin/kwokctl --etcd /usr/local/bin/etcd --runs 5",
     )
     .action(
       async (opts: {
@@ -61,6 +65,7 @@ export function registerBench(program: Command): void {
         cli?: boolean;
         cliRuns: string;
         density?: string;
+        freeze?: boolean;
         concurrent?: string;
         versions?: string;
         services?: boolean;
@@ -109,7 +114,9 @@ export function registerBench(program: Command): void {
           const density =
             opts.density === undefined
               ? undefined
-              : await benchDensity(positive("--density", opts.density), Number(opts.idle), progress);
+              : await benchDensity(positive("--density", opts.density), Number(opts.idle), progress, {
+                  freeze: !!opts.freeze,
+                });
           const concurrency =
             opts.concurrent === undefined
               ? undefined

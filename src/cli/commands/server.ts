@@ -169,8 +169,6 @@ Examples:
             "invalid-input",
             `--warning-minutes must be a number >= 0, not "${opts.warningMinutes}"`,
           );
-        const capacity =
-          opts.capacity === undefined ? undefined : await checkedCapacity(wholeNumber("--capacity", opts.capacity, 1));
         const warmPool = await warmPoolOptions(opts.warmPool, opts.warmPoolFile);
         const servicesCluster = servicesClusterOption(opts.servicesCluster);
         const idleMinutes = wholeNumber("--idle-minutes", opts.idleMinutes, 0);
@@ -178,6 +176,10 @@ Examples:
         if (idleProblem) throw new TempkubeError("invalid-input", idleProblem);
         const clusterEgress = parseClusterEgress("--cluster-egress", opts.clusterEgress);
         const freezeAfterMs = parseDurationMs(opts.freezeAfter, "--freeze-after");
+        const capacity =
+          opts.capacity === undefined
+            ? undefined
+            : await checkedCapacity(wholeNumber("--capacity", opts.capacity, 1), freezeAfterMs > 0);
         const gateway = {
           listen: listenAddress("--gateway-listen", opts.gatewayListen, host),
           httpListen: listenAddress("--gateway-http-listen", opts.gatewayHttpListen, host),
@@ -288,12 +290,12 @@ function describeTls(tls: ApiTls): string {
  * 15: 44 promised, the 8th failed), so it is refused; past the memory or idle-CPU estimate
  * the clusters boot on an overcommitted host, which an operator may want: a warning.
  */
-async function checkedCapacity(requested: number): Promise<number> {
+async function checkedCapacity(requested: number, idleClustersFrozen: boolean): Promise<number> {
   const [{ describeBound }, { estimateHostCapacity }] = await Promise.all([
     import("../../host/capacity.js"),
     import("../../host/host-budgets.js"),
   ]);
-  const estimate = await estimateHostCapacity();
+  const estimate = await estimateHostCapacity({ idleClustersFrozen });
   const limits = estimate.limitsBound;
   if (limits && requested > limits.clusters) {
     throw new TempkubeError(
