@@ -30,8 +30,10 @@ export async function hostLimitChecks(): Promise<HostCheck[]> {
       fix: sysctlFix(s.key, s.value),
     });
   }
-  const { budgets, running } = await readHostBudgets();
+  // As the server counts it by default (idle clusters frozen, --freeze-after): idle CPU bounds nothing.
+  const { budgets, running } = await readHostBudgets({ idleClustersFrozen: true });
   const est = estimateCapacity(budgets, running);
+  const awake = estimateCapacity((await readHostBudgets()).budgets, running);
   const limits = est.limitsBound;
   // The kernel limits should never be what stops clusters first: memory or CPU should.
   const limitsFirst =
@@ -43,7 +45,10 @@ export async function hostLimitChecks(): Promise<HostCheck[]> {
     blocking: false,
     detail:
       `this host holds ${describeBound(est.boundBy)}, ${running} running now` +
-      (limits && limits !== est.boundBy ? `; the kernel limits alone allow ${describeBound(limits)}` : ""),
+      (limits && limits !== est.boundBy ? `; the kernel limits alone allow ${describeBound(limits)}` : "") +
+      (awake.capacity < est.capacity
+        ? `; with idle clusters not frozen (server --freeze-after 0): ${describeBound(awake.boundBy)}`
+        : ""),
     fix: limitsFirst ? limits?.budget.fix : undefined,
   });
   return checks;
