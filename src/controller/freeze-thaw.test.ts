@@ -26,7 +26,13 @@ describe("freeze when idle, thaw on connect (fake clock, fake driver, fake gatew
   });
 
   async function setup(
-    options: { driver?: FakeDriver; store?: Store; clock?: FakeClock; freezeAfterMs?: number } = {},
+    options: {
+      driver?: FakeDriver;
+      store?: Store;
+      clock?: FakeClock;
+      freezeAfterMs?: number;
+      hostCapacity?: number;
+    } = {},
   ) {
     const store = options.store ?? (await Store.openSqlite(join(dir, `freeze-${n++}.db`)));
     const clock = options.clock ?? new FakeClock();
@@ -37,7 +43,7 @@ describe("freeze when idle, thaw on connect (fake clock, fake driver, fake gatew
       driver,
       clock,
       { options: {} },
-      undefined,
+      options.hostCapacity === undefined ? undefined : { profiles: [], hostCapacity: options.hostCapacity },
       link,
       options.freezeAfterMs ?? FREEZE_AFTER,
     );
@@ -45,7 +51,10 @@ describe("freeze when idle, thaw on connect (fake clock, fake driver, fake gatew
     controller.on("froze", (r: ClusterRecord) => events.push(`froze ${r.id}`));
     controller.on("thawed", (r: ClusterRecord) => events.push(`thawed ${r.id}`));
     controller.start();
-    const service = new ClusterService(store, controller, driver, clock);
+    const service = new ClusterService(store, controller, driver, clock, {
+      hostCapacity: options.hostCapacity ?? Number.POSITIVE_INFINITY,
+      notifications: {},
+    });
     const settle = async (id: string) => {
       await controller.idle();
       return (await store.clusters.get(id))!;
@@ -185,5 +194,49 @@ describe("freeze when idle, thaw on connect (fake clock, fake driver, fake gatew
     assert.ok(!driver.frozen.has(r.id));
     assert.ok(!second.link.markers.has(r.id));
     await second.controller.stop();
+  });
+
+  it("on a full host, frozen clusters go to sleep for a create, the longest frozen first; none frozen: 429", async () => {
+    const s = await setup({ hostCapacity: 2 });
+    const first = await s.service.create(owner, { ttlMinutes: 60 });
+    await s.settle(first.id);
+    await s.pass(FREEZE_AFTER);
+    const second = await s.service.create(owner, { ttlMinutes: 60 });
+    await s.settle(second.id);
+    await s.pass(FREEZE_AFTER);
+    assert.ok(s.driver.frozen.has(first.id) && s.driver.frozen.has(second.id));
+    s.driver.calls.length = 0;
+    const third = await s.service.create(owner, { ttlMinutes: 60 });
+    const made = await s.settle(third.id);
+    assert.equal(made.phase, "running");
+    const slept = await s.store.clusters.get(first.id);
+    assert.equal(slept?.phase, "sleeping", "the longest frozen gave way");
+    assert.equal(slept?.frozenAt, null);
+    assert.equal(slept?.desired, "running", "still its owner's: the next connection wakes it");
+    assert.equal((await s.store.clusters.get(second.id))?.frozenAt !== null, true, "only as many as needed");
+    assert.deepEqual(
+      s.driver.calls.slice(0, 2),
+      [`stop ${first.id}`, `provision ${third.id}`],
+      "stopped before the create",
+    );
+    assert.ok(s.link.markers.has(first.id), "the gateway holds its next connection and asks for a wake");
+    // The next create: the second (frozen) gives way; then none frozen is left: refused (429).
+    const fourth = await s.service.create(owner, { ttlMinutes: 60 });
+    await s.settle(fourth.id);
+    assert.equal((await s.store.clusters.get(second.id))?.phase, "sleeping");
+    await assert.rejects(
+      s.service.create(owner, { ttlMinutes: 60 }),
+      (err: Error) => /host capacity reached/.test(err.message),
+      "the running ones are not frozen: nothing gives way",
+    );
+    // A wake on a full host: the longest frozen (the third, once idle) goes to sleep in its turn.
+    await s.pass(FREEZE_AFTER);
+    s.driver.calls.length = 0;
+    s.link.requestWake(first.id);
+    assert.equal((await s.settle(first.id)).phase, "running");
+    assert.equal((await s.store.clusters.get(third.id))?.phase, "sleeping");
+    assert.equal((await s.store.clusters.get(fourth.id))?.phase, "running");
+    assert.deepEqual(s.driver.calls.slice(0, 2), [`stop ${third.id}`, `start ${first.id}`]);
+    await s.controller.stop();
   });
 });

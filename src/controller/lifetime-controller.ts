@@ -18,7 +18,15 @@ import { CoalescingTask } from "../util/coalescing-task.js";
 import { logger } from "../util/log.js";
 import { DEFAULT_WARNING_MS, onExpiryWarning, onPhaseChange, type NotificationPolicy } from "../core/notifications.js";
 import type { Notifier } from "./notifier.js";
-import { IDLE_CHECK_MS, isFreezable, isIdle, mayFallAsleep, mayFreeze, sleepFieldsFor } from "../core/idle.js";
+import {
+  frozenToSleep,
+  IDLE_CHECK_MS,
+  isFreezable,
+  isIdle,
+  mayFallAsleep,
+  mayFreeze,
+  sleepFieldsFor,
+} from "../core/idle.js";
 import type { GatewayLink } from "./gateway-link.js";
 import type { ClusterActivity, GatewayActivity } from "../gateway/gateway-files.js";
 
@@ -132,6 +140,45 @@ export class LifetimeController extends EventEmitter {
   /** Resolves when no pass and no runtime operation is under way (tests, shutdown). */
   async idle(): Promise<void> {
     while (this.passes.busy || this.busy.size) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  /**
+   * Puts up to `n` frozen clusters to sleep, the longest frozen first, to make room on a full
+   * host (core/idle.ts frozenToSleep), and returns once they are stopped (their memory is free
+   * for what comes next). One that is thawing or under another operation is passed over.
+   * Returns how many went to sleep.
+   */
+  async sleepFrozen(n: number, except?: string): Promise<number> {
+    const frozen = (await this.store.clusters.all())
+      .filter(
+        (r) =>
+          r.desired === "running" &&
+          r.phase === "running" &&
+          r.frozenAt !== null &&
+          r.id !== except &&
+          !this.busy.has(r.id) &&
+          !this.wakes.has(r.id),
+      )
+      .sort((a, b) => a.frozenAt! - b.frozenAt!);
+    let slept = 0;
+    for (const r of frozen.slice(0, n)) {
+      this.busy.add(r.id);
+      try {
+        await this.setPhase(r.id, "sleeping");
+        // As a sleep cut short is finished: the marker is there already, and the stop thaws first.
+        await this.sleepStep(r, "resleep").run();
+        this.asleep.add(r.id);
+        slept++;
+        logger.info({ clusterId: r.id }, "frozen cluster put to sleep: the host is full");
+        this.emit("slept", r);
+      } catch (err) {
+        logger.warn({ clusterId: r.id, err: String(err) }, "could not put a frozen cluster to sleep");
+      } finally {
+        this.busy.delete(r.id);
+      }
+    }
+    if (slept) this.trigger();
+    return slept;
   }
 
   /** Asks for a reconcile pass soon (after a change in the store). */
@@ -325,7 +372,7 @@ export class LifetimeController extends EventEmitter {
         }
         if (r.phase === "sleeping") {
           if (this.wakes.has(r.id))
-            return { during: "starting", after: "running", kind: "wake", run: () => this.driver.start(r.id) };
+            return { during: "starting", after: "running", kind: "wake", run: () => this.wake(r.id) };
           return this.asleep.has(r.id) ? undefined : this.sleepStep(r, "resleep");
         }
         if (r.phase === "pending" || r.phase === "provisioning") {
@@ -345,7 +392,7 @@ export class LifetimeController extends EventEmitter {
           after: "running",
           // Out of sleep (a start of a sleeping cluster, or a wake cut short by a restart): still a wake.
           ...(r.sleptAt !== null ? { kind: "wake" as const } : {}),
-          run: () => this.driver.start(r.id),
+          run: () => (r.sleptAt !== null ? this.wake(r.id) : this.driver.start(r.id)),
         };
       case "stopped":
         if (r.phase === "stopped") return undefined;
@@ -382,6 +429,23 @@ export class LifetimeController extends EventEmitter {
         await this.driver.stop(r.id);
       },
     };
+  }
+
+  /**
+   * A wake is not refused for a full host (core/quota.ts RunningCounts), but frozen clusters
+   * give it their place: as many go to sleep as the host is over.
+   */
+  private async wake(id: string): Promise<void> {
+    const capacity = this.pool?.hostCapacity;
+    if (capacity !== undefined) {
+      const live = await this.store.clusters.all();
+      const users = live.filter((r) => !r.pooled && r.desired === "running" && r.phase !== "sleeping");
+      const frozen = users.filter((r) => r.phase === "running" && r.frozenAt !== null).length;
+      // This wake is already counted (phase starting): the host is over when more than its capacity run.
+      const toSleep = frozenToSleep({ total: users.length - 1, frozen }, capacity);
+      if (toSleep) await this.sleepFrozen(toSleep, id);
+    }
+    await this.driver.start(id);
   }
 
   /**

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import type { ClusterRecord } from "./cluster-record.js";
 import {
   DEFAULT_FREEZE_AFTER_MS,
+  frozenToSleep,
   endsWake,
   isFreezable,
   isIdle,
@@ -128,5 +129,15 @@ describe("freezing when idle", () => {
 
   it("freezes clusters that never sleep too (idleMinutes 0): a freeze keeps them running", () => {
     assert.equal(isFreezable(record({ idleMinutes: 0 }), activity({}), NOW, after), true);
+  });
+});
+
+describe("frozen clusters giving way on a full host", () => {
+  it("puts to sleep as many frozen clusters as the host is over, counting the one to come, and no more than are frozen", () => {
+    assert.equal(frozenToSleep({ total: 4, frozen: 2 }, 5), 0, "room left");
+    assert.equal(frozenToSleep({ total: 5, frozen: 2 }, 5), 1, "full: one for the newcomer");
+    assert.equal(frozenToSleep({ total: 7, frozen: 5 }, 5), 3, "over (a capacity lowered at restart)");
+    assert.equal(frozenToSleep({ total: 7, frozen: 1 }, 5), 1, "only what is frozen");
+    assert.equal(frozenToSleep({ total: 5 }, 5), 0, "none frozen");
   });
 });

@@ -73,6 +73,16 @@ export function sleepFieldsFor(
  */
 export const DEFAULT_FREEZE_AFTER_MS = 60_000;
 
+/**
+ * How many frozen clusters go to sleep to let one more cluster run on a full host: a frozen
+ * cluster runs nothing of the tenant's, so a sleep loses it nothing but the time of its next
+ * wake (seconds, against a thaw's fraction of one), and frees its memory.
+ */
+export function frozenToSleep(counts: { total: number; frozen?: number }, hostCapacity: number): number {
+  const over = counts.total - hostCapacity + 1;
+  return over > 0 ? Math.min(over, counts.frozen ?? 0) : 0;
+}
+
 /** Whether the controller should look at this cluster for a freeze at all. */
 export function mayFreeze(r: ClusterRecord): boolean {
   // Pools' clusters answer a claim at once; the server's own serve others' traffic.

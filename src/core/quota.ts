@@ -63,6 +63,11 @@ export interface RunningCounts {
    * the host, so they count against its capacity, and give it up to a user's create (warm-pool.ts).
    */
   pooled: number;
+  /**
+   * Of `total`, users' clusters frozen now (idle, nothing of the tenant's running): they hold
+   * their memory, and give their place up to a create by going to sleep (idle.ts frozenToSleep).
+   */
+  frozen?: number;
 }
 
 export interface Refusal {

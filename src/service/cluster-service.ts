@@ -11,7 +11,7 @@ import type { Clock } from "../core/clock.js";
 import { capacityRefusal, NO_LIMITS, policyRefusal, type TokenIdentity } from "../core/quota.js";
 import { claimPooled, giveWayOrder, poolServes, profileOf, roomToFree } from "../core/warm-pool.js";
 import type { PoolProfile, PoolShape } from "../core/pool-profiles.js";
-import { MAX_IDLE_MINUTES } from "../core/idle.js";
+import { frozenToSleep, MAX_IDLE_MINUTES } from "../core/idle.js";
 import type { LifetimeController } from "../controller/lifetime-controller.js";
 import { gatewayKubeconfig, gatewayServer, type GatewayAccess } from "../gateway/gateway-kubeconfig.js";
 import { notificationsFor, type NotificationPolicy } from "../core/notifications.js";
@@ -241,8 +241,13 @@ export class ClusterService {
   private async givingWay<T>(who: TokenIdentity, add: (admit: Admission) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       let toFree = 0;
+      let toSleep = 0;
       const admit: Admission = (counts) => {
+        toFree = 0;
+        toSleep = 0;
         const refused = capacityRefusal(who, counts, this.limits.hostCapacity);
+        // Full with users' clusters, some of them frozen: those go to sleep for this one.
+        if (refused?.type === "capacity") toSleep = frozenToSleep(counts, this.limits.hostCapacity);
         if (refused) return refused;
         toFree = roomToFree(counts, this.limits.hostCapacity);
         if (!toFree) return undefined;
@@ -254,9 +259,10 @@ export class ClusterService {
       try {
         return await add(admit);
       } catch (err) {
-        if (!toFree || attempt === GIVE_WAY_ATTEMPTS) throw err;
+        if ((!toFree && !toSleep) || attempt === GIVE_WAY_ATTEMPTS) throw err;
       }
-      await this.retirePooled(toFree);
+      if (toFree) await this.retirePooled(toFree);
+      if (toSleep) await this.controller.sleepFrozen(toSleep);
     }
   }
 

@@ -187,7 +187,7 @@ function refuseIf(refusal: Refusal | undefined): void {
 }
 
 /**
- * Users' clusters that run or are on their way to running, and apart from them the warm pool's
+ * Users' clusters that run or are on their way to running (and of them, the frozen), and apart from them the warm pool's
  * (nobody's, but they hold room on the host); sleeping ones count for their owner, not for the
  * host (core/quota.ts RunningCounts; core/warm-pool.ts hostLoad counts the same way). The
  * server's own clusters (owner "", never an owner's) count in `total`: they hold a place too.
@@ -195,7 +195,7 @@ function refuseIf(refusal: Refusal | undefined): void {
 async function runningCounts(trx: Transaction<Database>, owner: string): Promise<RunningCounts> {
   const rows = await trx
     .selectFrom("clusters")
-    .select(["owner", "phase", "pooled"])
+    .select(["owner", "phase", "pooled", "frozen_at"])
     .where("desired", "=", "running")
     .execute();
   const users = rows.filter((r) => Number(r.pooled) !== 1);
@@ -203,6 +203,7 @@ async function runningCounts(trx: Transaction<Database>, owner: string): Promise
     owner: users.filter((r) => r.owner === owner).length,
     total: users.filter((r) => r.phase !== "sleeping").length,
     pooled: rows.length - users.length,
+    frozen: users.filter((r) => r.phase === "running" && r.frozen_at !== null).length,
   };
 }
 

@@ -301,6 +301,7 @@ export function storeContract(fresh: () => Promise<Store>): void {
     const store = await open();
     await store.clusters.insert(record("aaa1", { phase: "running" }));
     await store.clusters.insert(record("bbb2", { phase: "sleeping", sleptAt: NOW }));
+    await store.clusters.insert(record("fff4", { phase: "running", frozenAt: NOW }));
     await store.clusters.insert(record("pool1", { owner: "", pooled: true, phase: "running" }));
     await store.clusters.insert(record("pool2", { owner: "", pooled: true, phase: "provisioning" }));
     await store.clusters.insert(record("pool3", { owner: "", pooled: true, desired: "terminated" }));
@@ -309,7 +310,7 @@ export function storeContract(fresh: () => Promise<Store>): void {
       seen = counts;
       return undefined;
     });
-    assert.deepEqual(seen, { owner: 2, total: 1, pooled: 2 });
+    assert.deepEqual(seen, { owner: 3, total: 2, pooled: 2, frozen: 1 });
   });
 
   it("checks a conflict inside the update's transaction, and writes nothing then", async () => {
