@@ -189,3 +189,96 @@ describe(
     });
   },
 );
+
+/**
+ * A full host with frozen clusters on it (issue 15: more clusters than fit in memory): a create
+ * puts the longest frozen to sleep instead of being refused, and that one's next connection
+ * wakes it, putting the other (frozen by then) to sleep in its turn. Capacity 1 stands in for
+ * a host whose memory holds one cluster.
+ */
+describe(
+  "frozen clusters giving way on a full host",
+  { skip: unlessRoot("real clusters"), timeout: 12 * 60_000 },
+  () => {
+    let dir: string;
+    let runtime: LocalRuntime;
+    let existing: string[] = [];
+    let other: OtherMachine;
+    let server: RunningServer | undefined;
+    let admin: string;
+    const kubectlPath = kubernetesBinary(defaultRelease(), "kubectl");
+    const api = (method: string, path: string, body?: unknown) => restCall(server!.url, admin, method, path, body);
+    const cluster = async (id: string) => (await api("GET", `/v1/clusters/${id}`)).json;
+    const until = async (what: string, check: () => Promise<boolean>, timeoutMs: number) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!(await check())) {
+        assert.ok(Date.now() < deadline, `timed out: ${what}`);
+        await sleep(500);
+      }
+    };
+    const create = async () => {
+      const made = await api("POST", "/v1/clusters", { ttlMinutes: 20, size: "1-small", wait: true });
+      assert.equal(made.status, 201, made.text);
+      assert.equal(made.json.phase, "running", made.text);
+      return String(made.json.id);
+    };
+
+    before(async () => {
+      dir = await mkdtemp("/tmp/tkf-");
+      runtime = new LocalRuntime({ dataDir: dir });
+      existing = await runtime.list();
+      other = await OtherMachine.create("frw", "198.51.105");
+      server = await startServer({
+        host: "127.0.0.1",
+        port: 0,
+        dataDir: dir,
+        warmPool: 0,
+        hostCapacity: 1,
+        freezeAfterMs: FREEZE_AFTER_MS,
+        gateway: {
+          listen: { host: other.hostAddress, port: await freePort() },
+          httpListen: { host: other.hostAddress, port: await freePort() },
+          publicAddress: other.hostAddress,
+          clusterDomain: "clusters.frw.test",
+        },
+      });
+      admin = (await readFile(server.adminTokenFile, "utf8")).trim();
+    });
+    after(async () => {
+      await server?.close();
+      await stopGateway(dir).catch(() => undefined);
+      for (const c of await runtime.list()) if (!existing.includes(c)) await runtime.destroy(c).catch(() => undefined);
+      await other?.remove();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it("a create on a full host puts the frozen cluster to sleep; its next kubectl wakes it and the other sleeps", async () => {
+      const first = await create();
+      const kubeconfig = join(dir, "kubeconfig-first");
+      await writeFile(kubeconfig, (await api("GET", `/v1/clusters/${first}/kubeconfig`)).text, { mode: 0o600 });
+      // Running and in use (not frozen): the host is full.
+      const refused = await api("POST", "/v1/clusters", { ttlMinutes: 20, size: "1-small" });
+      assert.equal(refused.status, 429, refused.text);
+      await until("the first cluster frozen", async () => (await cluster(first)).frozen === true, 60_000);
+
+      const second = await create();
+      assert.equal((await cluster(first)).phase, "sleeping", "the frozen one gave way");
+      assert.deepEqual(
+        (await runtime.status(first)).components.filter((c) => c.running),
+        [],
+        "asleep: none of its processes left",
+      );
+
+      await until("the second cluster frozen", async () => (await cluster(second)).frozen === true, 60_000);
+      // A wake takes seconds; client-go gives a TLS handshake 10 s (gateway.e2e.test.ts): a second try then.
+      const getNs = () => other.exec(kubectlPath, ["--kubeconfig", kubeconfig, "get", "ns"], { timeoutMs: 180_000 });
+      const answer = await getNs().catch((err: Error) => {
+        if (!/TLS handshake timeout/.test(err.message)) throw err;
+        return getNs();
+      });
+      assert.match(answer.stdout, /kube-system/, "the sleeping one woke for its connection");
+      assert.equal((await cluster(first)).phase, "running");
+      assert.equal((await cluster(second)).phase, "sleeping", "and the frozen one gave it its place");
+    });
+  },
+);
