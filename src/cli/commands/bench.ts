@@ -35,6 +35,19 @@ export function registerBench(program: Command): void {
     )
     .option("--concurrent <n>", "only concurrency: n creates at once against one create alone")
     .option(
+      "--held <n>",
+      "only clusters held through the server: n created one after another via the API (idle ones frozen after --freeze-after, the longest frozen put to sleep for each new one once the host is full), their CPU over --idle, then each asked through the gateway",
+    )
+    .option(
+      "--capacity <n>",
+      "with --held: the server's capacity (default: what this host holds, as `tempkube server` counts it)",
+    )
+    .option(
+      "--freeze-after <seconds>",
+      "the server's freeze time for --held (its default is 60; shorter spares the wait)",
+      "5",
+    )
+    .option(
       "--services",
       "only ephemeral services: on one warm cluster, create → serving through the gateway (pod Ready, Available, first 200) over --runs, against the same Pod bare → Ready",
     )
@@ -52,7 +65,7 @@ export function registerBench(program: Command): void {
     .option("-o, --output <format>", "text or json", "text")
     .addHelpText(
       "after",
-      "\nFigures are medians; the machine is shared and noisy, so compare the ratios.\nExamples:\n  $ sudo bin/tempkube bench --runs 5\n  $ bin/tempkube bench --cli --cli-runs 30\n  $ sudo bin/tempkube bench --density 20 --idle 60\n  $ sudo bin/tempkube bench --density 50 --freeze --idle 60\n  $ sudo bin/tempkube bench --concurrent 10\n  $ sudo bin/tempkube bench --services --runs 5\n  $ sudo bin/tempkube bench --versions 1.37,1.34 --runs 5\n  $ sudo bin/tempkube bench --compare kwok --kwokctl ~/go/bin/kwokctl --etcd /usr/local/bin/etcd --runs 5",
+      "\nFigures are medians; the machine is shared and noisy, so compare the ratios.\nExamples:\n  $ sudo bin/tempkube bench --runs 5\n  $ bin/tempkube bench --cli --cli-runs 30\n  $ sudo bin/tempkube bench --density 20 --idle 60\n  $ sudo bin/tempkube bench --density 50 --freeze --idle 60\n  $ sudo bin/tempkube bench --held 100 --idle 60\n  $ sudo bin/tempkube bench --concurrent 10\n  $ sudo bin/tempkube bench --services --runs 5\n  $ sudo bin/tempkube bench --versions 1.37,1.34 --runs 5\n  $ sudo bin/tempkube bench --compare kwok --kwokctl ~/go/bin/kwokctl --etcd /usr/local/bin/etcd --runs 5",
     )
     .action(
       async (opts: {
@@ -65,6 +78,9 @@ export function registerBench(program: Command): void {
         cli?: boolean;
         cliRuns: string;
         density?: string;
+        held?: string;
+        capacity?: string;
+        freezeAfter: string;
         freeze?: boolean;
         concurrent?: string;
         versions?: string;
@@ -107,6 +123,20 @@ export function registerBench(program: Command): void {
           );
           if (opts.output === "json") return void process.stdout.write(`${JSON.stringify({ reports }, null, 2)}\n`);
           return void process.stdout.write(reports.map(formatReport).join("") + formatComparison(reports));
+        }
+        if (opts.held !== undefined) {
+          const { benchHeldDensity, formatHeldDensity } = await import("../../bench/held-density-bench.js");
+          const held = await benchHeldDensity(
+            positive("--held", opts.held),
+            {
+              freezeAfterMs: positive("--freeze-after", opts.freezeAfter) * 1000,
+              idleSeconds: Number(opts.idle),
+              hostCapacity: opts.capacity === undefined ? undefined : positive("--capacity", opts.capacity),
+            },
+            progress,
+          );
+          if (opts.output === "json") return void process.stdout.write(`${JSON.stringify({ held }, null, 2)}\n`);
+          return void process.stdout.write(`tempkube bench\n${formatHeldDensity(held)}`);
         }
         if (opts.density !== undefined || opts.concurrent !== undefined) {
           const { benchDensity, benchConcurrent, formatDensity, formatConcurrency } =
