@@ -1,12 +1,11 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { ApiClient } from "../client/api-client.js";
 import { systemClock, type Clock } from "../core/clock.js";
-import { DEFAULT_CLUSTER_DOMAIN } from "../gateway/gateway-files.js";
 import { stopGateway } from "../gateway/gateway-process.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { startServer } from "../server/server.js";
-import { freePort } from "../util/net.js";
 import { KubeRequester } from "./kube-request.js";
+import { loopbackGateway } from "./loopback-gateway.js";
 import { median, percentile } from "./stats.js";
 
 export interface GatewayReport {
@@ -43,12 +42,7 @@ export async function benchGateway(
     dataDir: dir,
     warmPool: 0,
     clock,
-    gateway: {
-      listen: { host: "127.0.0.1", port: await freePort() },
-      httpListen: { host: "127.0.0.1", port: await freePort() },
-      publicAddress: "127.0.0.1",
-      clusterDomain: DEFAULT_CLUSTER_DOMAIN,
-    },
+    gateway: await loopbackGateway(),
   });
   const api = ApiClient.at(server.url, (await readFile(server.adminTokenFile, "utf8")).trim());
   const report: GatewayReport = {

@@ -1,13 +1,12 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { ApiClient } from "../client/api-client.js";
-import { DEFAULT_CLUSTER_DOMAIN } from "../gateway/gateway-files.js";
 import { stopGateway } from "../gateway/gateway-process.js";
 import { clusterCgroup, cpuSeconds } from "../runtime/local/cgroups.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { startServer } from "../server/server.js";
 import { TempkubeError } from "../util/errors.js";
-import { freePort } from "../util/net.js";
 import { KubeRequester } from "./kube-request.js";
+import { loopbackGateway } from "./loopback-gateway.js";
 import { median } from "./stats.js";
 
 export interface HeldDensityReport {
@@ -65,12 +64,7 @@ export async function benchHeldDensity(
     warmPool: 0,
     hostCapacity: options.hostCapacity,
     freezeAfterMs: options.freezeAfterMs,
-    gateway: {
-      listen: { host: "127.0.0.1", port: await freePort() },
-      httpListen: { host: "127.0.0.1", port: await freePort() },
-      publicAddress: "127.0.0.1",
-      clusterDomain: DEFAULT_CLUSTER_DOMAIN,
-    },
+    gateway: await loopbackGateway(),
   });
   const api = ApiClient.at(server.url, (await readFile(server.adminTokenFile, "utf8")).trim());
   const report: HeldDensityReport = {

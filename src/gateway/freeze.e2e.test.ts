@@ -36,6 +36,87 @@ interface Condition {
   lastTransitionTime: string;
 }
 
+const until = async (what: string, check: () => Promise<boolean>, timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    assert.ok(Date.now() < deadline, `timed out: ${what}`);
+    await sleep(500);
+  }
+};
+
+/**
+ * A tempkube server freezing after FREEZE_AFTER_MS, its gateway on the address a network
+ * namespace of the test's ("another machine") reaches; close() removes all it made.
+ */
+class FreezingServer {
+  private constructor(
+    readonly dir: string,
+    readonly runtime: LocalRuntime,
+    private readonly existing: string[],
+    readonly other: OtherMachine,
+    readonly server: RunningServer,
+    private readonly admin: string,
+  ) {}
+
+  static async start(name: string, subnet: string, hostCapacity?: number): Promise<FreezingServer> {
+    const dir = await mkdtemp("/tmp/tkf-");
+    const runtime = new LocalRuntime({ dataDir: dir });
+    const existing = await runtime.list();
+    const other = await OtherMachine.create(name, subnet);
+    const server = await startServer({
+      host: "127.0.0.1",
+      port: 0,
+      dataDir: dir,
+      warmPool: 0,
+      hostCapacity,
+      freezeAfterMs: FREEZE_AFTER_MS,
+      gateway: {
+        listen: { host: other.hostAddress, port: await freePort() },
+        httpListen: { host: other.hostAddress, port: await freePort() },
+        publicAddress: other.hostAddress,
+        clusterDomain: `clusters.${name}.test`,
+      },
+    });
+    const admin = (await readFile(server.adminTokenFile, "utf8")).trim();
+    return new FreezingServer(dir, runtime, existing, other, server, admin);
+  }
+
+  api(method: string, path: string, body?: unknown) {
+    return restCall(this.server.url, this.admin, method, path, body);
+  }
+
+  async cluster(id: string) {
+    return (await this.api("GET", `/v1/clusters/${id}`)).json;
+  }
+
+  /** A running 1-small cluster, and the path of its kubeconfig (through the gateway). */
+  async create(): Promise<{ id: string; kubeconfig: string }> {
+    const made = await this.api("POST", "/v1/clusters", { ttlMinutes: 20, size: "1-small", wait: true });
+    assert.equal(made.status, 201, made.text);
+    assert.equal(made.json.phase, "running", made.text);
+    const id = String(made.json.id);
+    const kubeconfig = join(this.dir, `kubeconfig-${id}`);
+    await writeFile(kubeconfig, (await this.api("GET", `/v1/clusters/${id}/kubeconfig`)).text, { mode: 0o600 });
+    return { id, kubeconfig };
+  }
+
+  /** kubectl on the other machine. */
+  async kubectl(kubeconfig: string, args: string[], input?: string): Promise<string> {
+    const kubectlPath = kubernetesBinary(defaultRelease(), "kubectl");
+    return (await this.other.exec(kubectlPath, ["--kubeconfig", kubeconfig, ...args], { timeoutMs: 180_000, input }))
+      .stdout;
+  }
+
+  async close(): Promise<void> {
+    await this.server.close();
+    await stopGateway(this.dir).catch(() => undefined);
+    for (const c of await this.runtime.list())
+      if (!this.existing.includes(c)) await this.runtime.destroy(c).catch(() => undefined);
+    await this.other.remove();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
 /**
  * Freezing idle clusters (issue 15), as a user on another machine meets it: a cluster nobody
  * talks to and with nothing of the tenant's in it is frozen (no CPU), the next kubectl through
@@ -47,59 +128,19 @@ describe(
   "freezing an idle cluster, thawing it on the next connection",
   { skip: unlessRoot("real clusters"), timeout: 12 * 60_000 },
   () => {
-    let dir: string;
-    let runtime: LocalRuntime;
-    let existing: string[] = [];
-    let other: OtherMachine;
-    let server: RunningServer | undefined;
-    let admin: string;
+    let f: FreezingServer | undefined;
     let id: string;
     let kubeconfig: string;
-    const kubectlPath = kubernetesBinary(defaultRelease(), "kubectl");
-
-    const api = (method: string, path: string, body?: unknown) => restCall(server!.url, admin, method, path, body);
-    const kubectl = async (args: string[], input?: string) =>
-      (await other.exec(kubectlPath, ["--kubeconfig", kubeconfig, ...args], { timeoutMs: 120_000, input })).stdout;
-    const frozen = async () => (await api("GET", `/v1/clusters/${id}`)).json.frozen === true;
-    const until = async (what: string, check: () => Promise<boolean>, timeoutMs: number) => {
-      const deadline = Date.now() + timeoutMs;
-      while (!(await check())) {
-        assert.ok(Date.now() < deadline, `timed out: ${what}`);
-        await sleep(500);
-      }
-    };
+    const api = (method: string, path: string, body?: unknown) => f!.api(method, path, body);
+    const kubectl = (args: string[], input?: string) => f!.kubectl(kubeconfig, args, input);
+    const frozen = async () => (await f!.cluster(id)).frozen === true;
 
     before(async () => {
-      dir = await mkdtemp("/tmp/tkf-");
-      runtime = new LocalRuntime({ dataDir: dir });
-      existing = await runtime.list();
-      other = await OtherMachine.create("frz", "198.51.104");
-      server = await startServer({
-        host: "127.0.0.1",
-        port: 0,
-        dataDir: dir,
-        warmPool: 0,
-        freezeAfterMs: FREEZE_AFTER_MS,
-        gateway: {
-          listen: { host: other.hostAddress, port: await freePort() },
-          httpListen: { host: other.hostAddress, port: await freePort() },
-          publicAddress: other.hostAddress,
-          clusterDomain: "clusters.frz.test",
-        },
-      });
-      admin = (await readFile(server.adminTokenFile, "utf8")).trim();
-      const made = await api("POST", "/v1/clusters", { ttlMinutes: 20, size: "1-small", wait: true });
-      assert.equal(made.json.phase, "running", made.text);
-      id = String(made.json.id);
-      kubeconfig = join(dir, "kubeconfig");
-      await writeFile(kubeconfig, (await api("GET", `/v1/clusters/${id}/kubeconfig`)).text, { mode: 0o600 });
+      f = await FreezingServer.start("frz", "198.51.104");
+      ({ id, kubeconfig } = await f.create());
     });
     after(async () => {
-      await server?.close();
-      await stopGateway(dir).catch(() => undefined);
-      for (const c of await runtime.list()) if (!existing.includes(c)) await runtime.destroy(c).catch(() => undefined);
-      await other?.remove();
-      await rm(dir, { recursive: true, force: true });
+      await f?.close();
     });
 
     it("freezes a quiet cluster (no CPU, still running); kubectl from another machine thaws it; the node never looked dead", async () => {
@@ -118,20 +159,20 @@ describe(
 
       await until("the cluster frozen", frozen, 60_000);
       assert.equal((await api("GET", `/v1/clusters/${id}`)).json.phase, "running", "frozen is still running");
-      assert.equal((await runtime.status(id)).frozen, true);
+      assert.equal((await f!.runtime.status(id)).frozen, true);
       // Longer than the controller manager's own look at the leases can take: the thaw must hold it back.
       const before = (await cpuSeconds(clusterCgroup(id)))!;
       await sleep(25_000);
       const used = (await cpuSeconds(clusterCgroup(id)))! - before;
       assert.ok(used < 0.01, `a frozen cluster used ${used.toFixed(4)} s of CPU in 25 s`);
-      const metrics = (await restCall(server!.url, undefined, "GET", "/metrics")).text;
+      const metrics = (await restCall(f!.server.url, undefined, "GET", "/metrics")).text;
       assert.match(metrics, /^tempkube_clusters_frozen 1$/m);
 
       const thawing = Date.now();
       assert.match(await kubectl(["get", "ns"]), /kube-system/);
       const thawMs = Date.now() - thawing;
       assert.equal(await frozen(), false);
-      assert.equal((await runtime.status(id)).frozen, undefined);
+      assert.equal((await f!.runtime.status(id)).frozen, undefined);
       process.stderr.write(`# frozen cluster → first kubectl answer through the gateway: ${thawMs} ms\n`);
 
       // The controller manager's node monitor runs every 5 s: give it a few looks, then check it saw nothing wrong.
@@ -149,7 +190,7 @@ describe(
       await kubectl(["apply", "-f", "-"], BUSY);
       await kubectl(["rollout", "status", "deployment/busy", "--timeout=120s"]);
       // Frozen again while the test waited (nothing of the tenant's ran yet), and thawed by the apply.
-      const counted = (await restCall(server!.url, undefined, "GET", "/metrics")).text;
+      const counted = (await restCall(f!.server.url, undefined, "GET", "/metrics")).text;
       const count = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(counted)?.[1]);
       assert.ok(count("tempkube_cluster_thaws_total") >= 1, counted);
       assert.equal(
@@ -163,7 +204,7 @@ describe(
       // The Deployment of the test before runs: several freeze times and idle checks pass unfrozen.
       await sleep(FREEZE_AFTER_MS + 25_000);
       assert.equal(await frozen(), false, "running the tenant's pod: not frozen");
-      assert.equal((await runtime.status(id)).frozen, undefined);
+      assert.equal((await f!.runtime.status(id)).frozen, undefined);
       await kubectl(["delete", "deployment", "busy", "--wait=true"]);
       await kubectl(["wait", "--for=delete", "pod", "-l", "app=busy", "--timeout=60s"]).catch(() => "");
       await until("the cluster frozen once the pods went", frozen, 90_000);
@@ -175,7 +216,7 @@ describe(
       assert.equal(stopped.json.phase, "stopped", stopped.text);
       assert.equal(stopped.json.frozen, false);
       assert.deepEqual(
-        (await runtime.status(id)).components.filter((c) => c.running),
+        (await f!.runtime.status(id)).components.filter((c) => c.running),
         [],
         "no process of a stopped cluster",
       );
@@ -184,7 +225,7 @@ describe(
       await until("frozen again", frozen, 60_000);
       const gone = await api("DELETE", `/v1/clusters/${id}?wait=true`);
       assert.ok(gone.status < 300, gone.text);
-      assert.ok(!(await runtime.list()).includes(id));
+      assert.ok(!(await f!.runtime.list()).includes(id));
       assert.deepEqual(await leftoverCgroups(clusterCgroup(id)), []);
     });
   },
@@ -200,85 +241,39 @@ describe(
   "frozen clusters giving way on a full host",
   { skip: unlessRoot("real clusters"), timeout: 12 * 60_000 },
   () => {
-    let dir: string;
-    let runtime: LocalRuntime;
-    let existing: string[] = [];
-    let other: OtherMachine;
-    let server: RunningServer | undefined;
-    let admin: string;
-    const kubectlPath = kubernetesBinary(defaultRelease(), "kubectl");
-    const api = (method: string, path: string, body?: unknown) => restCall(server!.url, admin, method, path, body);
-    const cluster = async (id: string) => (await api("GET", `/v1/clusters/${id}`)).json;
-    const until = async (what: string, check: () => Promise<boolean>, timeoutMs: number) => {
-      const deadline = Date.now() + timeoutMs;
-      while (!(await check())) {
-        assert.ok(Date.now() < deadline, `timed out: ${what}`);
-        await sleep(500);
-      }
-    };
-    const create = async () => {
-      const made = await api("POST", "/v1/clusters", { ttlMinutes: 20, size: "1-small", wait: true });
-      assert.equal(made.status, 201, made.text);
-      assert.equal(made.json.phase, "running", made.text);
-      return String(made.json.id);
-    };
-
+    let f: FreezingServer | undefined;
     before(async () => {
-      dir = await mkdtemp("/tmp/tkf-");
-      runtime = new LocalRuntime({ dataDir: dir });
-      existing = await runtime.list();
-      other = await OtherMachine.create("frw", "198.51.105");
-      server = await startServer({
-        host: "127.0.0.1",
-        port: 0,
-        dataDir: dir,
-        warmPool: 0,
-        hostCapacity: 1,
-        freezeAfterMs: FREEZE_AFTER_MS,
-        gateway: {
-          listen: { host: other.hostAddress, port: await freePort() },
-          httpListen: { host: other.hostAddress, port: await freePort() },
-          publicAddress: other.hostAddress,
-          clusterDomain: "clusters.frw.test",
-        },
-      });
-      admin = (await readFile(server.adminTokenFile, "utf8")).trim();
+      f = await FreezingServer.start("frw", "198.51.105", 1);
     });
     after(async () => {
-      await server?.close();
-      await stopGateway(dir).catch(() => undefined);
-      for (const c of await runtime.list()) if (!existing.includes(c)) await runtime.destroy(c).catch(() => undefined);
-      await other?.remove();
-      await rm(dir, { recursive: true, force: true });
+      await f?.close();
     });
 
     it("a create on a full host puts the frozen cluster to sleep; its next kubectl wakes it and the other sleeps", async () => {
-      const first = await create();
-      const kubeconfig = join(dir, "kubeconfig-first");
-      await writeFile(kubeconfig, (await api("GET", `/v1/clusters/${first}/kubeconfig`)).text, { mode: 0o600 });
+      const first = await f!.create();
       // Running and in use (not frozen): the host is full.
-      const refused = await api("POST", "/v1/clusters", { ttlMinutes: 20, size: "1-small" });
+      const refused = await f!.api("POST", "/v1/clusters", { ttlMinutes: 20, size: "1-small" });
       assert.equal(refused.status, 429, refused.text);
-      await until("the first cluster frozen", async () => (await cluster(first)).frozen === true, 60_000);
+      await until("the first cluster frozen", async () => (await f!.cluster(first.id)).frozen === true, 60_000);
 
-      const second = await create();
-      assert.equal((await cluster(first)).phase, "sleeping", "the frozen one gave way");
+      const second = await f!.create();
+      assert.equal((await f!.cluster(first.id)).phase, "sleeping", "the frozen one gave way");
       assert.deepEqual(
-        (await runtime.status(first)).components.filter((c) => c.running),
+        (await f!.runtime.status(first.id)).components.filter((c) => c.running),
         [],
         "asleep: none of its processes left",
       );
 
-      await until("the second cluster frozen", async () => (await cluster(second)).frozen === true, 60_000);
+      await until("the second cluster frozen", async () => (await f!.cluster(second.id)).frozen === true, 60_000);
       // A wake takes seconds; client-go gives a TLS handshake 10 s (gateway.e2e.test.ts): a second try then.
-      const getNs = () => other.exec(kubectlPath, ["--kubeconfig", kubeconfig, "get", "ns"], { timeoutMs: 180_000 });
+      const getNs = () => f!.kubectl(first.kubeconfig, ["get", "ns"]);
       const answer = await getNs().catch((err: Error) => {
         if (!/TLS handshake timeout/.test(err.message)) throw err;
         return getNs();
       });
-      assert.match(answer.stdout, /kube-system/, "the sleeping one woke for its connection");
-      assert.equal((await cluster(first)).phase, "running");
-      assert.equal((await cluster(second)).phase, "sleeping", "and the frozen one gave it its place");
+      assert.match(answer, /kube-system/, "the sleeping one woke for its connection");
+      assert.equal((await f!.cluster(first.id)).phase, "running");
+      assert.equal((await f!.cluster(second.id)).phase, "sleeping", "and the frozen one gave it its place");
     });
   },
 );
