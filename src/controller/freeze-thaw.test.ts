@@ -12,6 +12,21 @@ import { FakeClock, FakeDriver, unlimitedTenant } from "../testing/fakes.js";
 import { LifetimeController } from "./lifetime-controller.js";
 
 const owner = unlimitedTenant;
+
+/** A driver whose freezes wait until released: a create arriving while a freeze is under way. */
+class SlowFreezeDriver extends FakeDriver {
+  private release: (() => void) | undefined;
+  private begin: (() => void) | undefined;
+  readonly began = new Promise<void>((r) => (this.begin = r));
+  override async freeze(id: string) {
+    this.begin?.();
+    await new Promise<void>((r) => (this.release = r));
+    return super.freeze(id);
+  }
+  finishFreeze(): void {
+    this.release?.();
+  }
+}
 const MINUTE = 60_000;
 const FREEZE_AFTER = MINUTE;
 
@@ -237,6 +252,26 @@ describe("freeze when idle, thaw on connect (fake clock, fake driver, fake gatew
     assert.equal((await s.store.clusters.get(third.id))?.phase, "sleeping");
     assert.equal((await s.store.clusters.get(fourth.id))?.phase, "running");
     assert.deepEqual(s.driver.calls.slice(0, 2), [`stop ${third.id}`, `start ${first.id}`]);
+    await s.controller.stop();
+  });
+
+  it("a create on a full host while a freeze is under way waits for it to land, then that cluster gives way", async () => {
+    const driver = new SlowFreezeDriver();
+    const s = await setup({ hostCapacity: 1, driver });
+    const first = await s.service.create(owner, { ttlMinutes: 60 });
+    await s.settle(first.id);
+    for (let t = 0; t < FREEZE_AFTER + IDLE_CHECK_MS; t += IDLE_CHECK_MS) {
+      s.clock.advance(IDLE_CHECK_MS);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await driver.began;
+    assert.equal(typeof (await s.store.clusters.get(first.id))?.frozenAt, "number", "recorded frozen, not yet frozen");
+    const creating = s.service.create(owner, { ttlMinutes: 60 });
+    await new Promise((r) => setTimeout(r, 50));
+    driver.finishFreeze();
+    const second = await creating;
+    assert.equal((await s.settle(second.id)).phase, "running");
+    assert.equal((await s.store.clusters.get(first.id))?.phase, "sleeping");
     await s.controller.stop();
   });
 });

@@ -101,6 +101,8 @@ export class LifetimeController extends EventEmitter {
   private readonly asleep = new Set<string>();
   private unsubscribeWakes: (() => void) | undefined;
   private activityFailing = false;
+  /** Freezes under way: a full host's give-way waits for them rather than refusing (sleepFrozen). */
+  private readonly freezing = new Map<string, Promise<void>>();
   /** Clusters whose freeze found the tenant's work running: not tried again before this moment. */
   private readonly freezeRefusedUntil = new Map<string, number>();
 
@@ -149,6 +151,10 @@ export class LifetimeController extends EventEmitter {
    * Returns how many went to sleep.
    */
   async sleepFrozen(n: number, except?: string): Promise<number> {
+    // A freeze under way is recorded already: let it land (or be called off), and its operation end, first.
+    const landing = [...this.freezing.keys()].filter((id) => id !== except);
+    for (const until = Date.now() + 30_000; landing.some((id) => this.busy.has(id)) && Date.now() < until;)
+      await new Promise((r) => setTimeout(r, 10));
     const frozen = (await this.store.clusters.all())
       .filter(
         (r) =>
@@ -456,29 +462,35 @@ export class LifetimeController extends EventEmitter {
   private freezeStep(r: ClusterRecord, seen: ClusterActivity | undefined): Step {
     return {
       kind: "freeze",
-      run: async () => {
-        await this.setFrozenAt(r.id, this.clock.now());
-        let outcome: Awaited<ReturnType<RuntimeDriver["freeze"]>> | undefined;
-        try {
-          await this.markSleeping(r.id);
-          if (await this.usedSince(r.id, seen)) outcome = { frozen: false, reason: "a connection came" };
-          else outcome = await this.driver.freeze(r.id);
-        } catch (err) {
-          outcome = { frozen: false, reason: `the freeze failed: ${err instanceof Error ? err.message : String(err)}` };
-          logger.warn({ clusterId: r.id, err: outcome.reason }, "could not freeze an idle cluster");
-        }
-        if (outcome.frozen) {
-          logger.info({ clusterId: r.id }, "cluster idle: frozen");
-          this.emit("froze", r);
-          return;
-        }
-        // Looked at again only after another full idle time: a running workload does not stop by itself soon.
-        this.freezeRefusedUntil.set(r.id, this.clock.now() + this.freezeAfterMs);
-        logger.debug({ clusterId: r.id, reason: outcome.reason }, "idle cluster not frozen");
-        await this.setFrozenAt(r.id, null);
-        await this.leaveSleep(r.id);
+      run: () => {
+        const done = this.freeze(r, seen).finally(() => this.freezing.delete(r.id));
+        this.freezing.set(r.id, done);
+        return done;
       },
     };
+  }
+
+  private async freeze(r: ClusterRecord, seen: ClusterActivity | undefined): Promise<void> {
+    await this.setFrozenAt(r.id, this.clock.now());
+    let outcome: Awaited<ReturnType<RuntimeDriver["freeze"]>> | undefined;
+    try {
+      await this.markSleeping(r.id);
+      if (await this.usedSince(r.id, seen)) outcome = { frozen: false, reason: "a connection came" };
+      else outcome = await this.driver.freeze(r.id);
+    } catch (err) {
+      outcome = { frozen: false, reason: `the freeze failed: ${err instanceof Error ? err.message : String(err)}` };
+      logger.warn({ clusterId: r.id, err: outcome.reason }, "could not freeze an idle cluster");
+    }
+    if (outcome.frozen) {
+      logger.info({ clusterId: r.id }, "cluster idle: frozen");
+      this.emit("froze", r);
+      return;
+    }
+    // Looked at again only after another full idle time: a running workload does not stop by itself soon.
+    this.freezeRefusedUntil.set(r.id, this.clock.now() + this.freezeAfterMs);
+    logger.debug({ clusterId: r.id, reason: outcome.reason }, "idle cluster not frozen");
+    await this.setFrozenAt(r.id, null);
+    await this.leaveSleep(r.id);
   }
 
   /** Thaw (a wake request for a frozen cluster): thawed, recorded so, then the held connections let through. */

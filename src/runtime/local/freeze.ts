@@ -26,8 +26,13 @@ import { Supervisor } from "./supervisor.js";
 
 /** Below this the controller manager's last look at the leases is still within the grace period (40 s and more). */
 const SHORT_FREEZE_MS = 20_000;
-/** How long a thaw waits for the kubelets' lease renewals before continuing the controller manager anyway. */
-const LEASE_WAIT_MS = 10_000;
+/**
+ * How long a thaw waits for the kubelets' lease renewals before continuing the controller
+ * manager anyway. The connection that asked for the thaw is held meanwhile, and client-go gives
+ * a TLS handshake 10 s (k8s.io/client-go/transport/cache.go TLSHandshakeTimeout): well below
+ * that. A kubelet renews at once on thaw (its renew timer is overdue): 0.2-0.9 s measured.
+ */
+const LEASE_WAIT_MS = 3_000;
 
 /** Pods of tempkube's own add-ons (addon-manifests.ts): they run in every cluster and are not the tenant's. */
 function isAddonPod(pod: KubeObject): boolean {
