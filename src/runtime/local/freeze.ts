@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { logger } from "../../util/log.js";
@@ -28,11 +29,10 @@ import { Supervisor } from "./supervisor.js";
 const SHORT_FREEZE_MS = 20_000;
 /**
  * How long a thaw waits for the kubelets' lease renewals before continuing the controller
- * manager anyway. The connection that asked for the thaw is held meanwhile, and client-go gives
- * a TLS handshake 10 s (k8s.io/client-go/transport/cache.go TLSHandshakeTimeout): well below
- * that. A kubelet renews at once on thaw (its renew timer is overdue): 0.2-0.9 s measured.
+ * manager anyway. Not on the path of the connection that asked for the thaw (it goes once
+ * the apiserver runs). A kubelet renews at once on thaw: its renew timer is overdue.
  */
-const LEASE_WAIT_MS = 3_000;
+const LEASE_WAIT_MS = 10_000;
 
 /** Pods of tempkube's own add-ons (addon-manifests.ts): they run in every cluster and are not the tenant's. */
 function isAddonPod(pod: KubeObject): boolean {
@@ -120,28 +120,45 @@ export async function freezeCluster(layout: ClusterLayout, state: LocalClusterSt
 
 /**
  * Thaws the cluster: every process at once but the controller manager, which continues once
- * every node's Lease moved after it was stopped (`waitForLeases`; a stop or a destroy does not
- * wait). Safe to call on a cluster that is not frozen: it then only makes sure the controller
- * manager runs.
+ * every node's Lease moved after it was stopped. Returns as soon as the cluster's processes
+ * run (its apiserver answers: the held connection may go), with `managerContinued`, which
+ * settles once the controller manager runs too; with `waitForLeases: false` (a stop, a destroy)
+ * it continues at once. Safe to call on a cluster that is not frozen: it then only makes sure
+ * the controller manager runs.
  */
 export async function thawCluster(
   layout: ClusterLayout,
   state: LocalClusterState,
   options: { waitForLeases: boolean } = { waitForLeases: true },
-): Promise<void> {
+): Promise<{ managerContinued: Promise<void> }> {
   await setFrozen(clusterCgroup(layout.clusterId), false);
   const stoppedAt = Number((await readFile(stoppedAtFile(layout), "utf8").catch(() => "")).trim());
   const pid = await controllerManagerPid(layout);
-  if (options.waitForLeases && stoppedAt && Date.now() - stoppedAt > SHORT_FREEZE_MS) {
+  const continueManager = async () => {
+    signal(pid, "SIGCONT");
+    await rm(stoppedAtFile(layout), { force: true });
+  };
+  if (!options.waitForLeases || !stoppedAt || Date.now() - stoppedAt <= SHORT_FREEZE_MS) {
+    await continueManager();
+    return { managerContinued: Promise.resolve() };
+  }
+  // Whatever becomes of this process (a server killed now), the controller manager continues
+  // by LEASE_WAIT_MS: a detached timer of its own (SIGCONT to a running process does nothing).
+  if (pid)
+    spawn("/bin/sh", ["-c", `sleep ${LEASE_WAIT_MS / 1000}; kill -CONT ${pid} 2>/dev/null`], {
+      detached: true,
+      stdio: "ignore",
+    }).unref();
+  const managerContinued = (async () => {
     const renewed = await waitForLeaseRenewals(await adminApi(layout, state), state, stoppedAt);
     if (!renewed)
       logger.warn(
         { clusterId: layout.clusterId },
         `the kubelets did not renew their leases within ${LEASE_WAIT_MS / 1000} s of a thaw; the controller manager continues anyway`,
       );
-  }
-  signal(pid, "SIGCONT");
-  await rm(stoppedAtFile(layout), { force: true });
+    await continueManager();
+  })();
+  return { managerContinued };
 }
 
 /** Whether every node's Lease (kube-node-lease) was renewed after `since` (epoch ms), within LEASE_WAIT_MS. */

@@ -251,7 +251,7 @@ export class LocalRuntime implements RuntimeDriver {
     if (state.phase !== "running")
       throw new TempkubeError("conflict", `cluster ${clusterId} is ${state.phase}; start it to load an image into it`);
     // Its containerds must answer (a frozen cluster's do not).
-    await thawCluster(this.layout(clusterId), state);
+    await this.thaw(clusterId);
     const images = await archiveImages(archivePath).then(
       (list) => list.map((i) => i.reference),
       () => [] as string[],
@@ -271,7 +271,7 @@ export class LocalRuntime implements RuntimeDriver {
     if (state.phase !== "running") await refuseUnlessRoomFor(state.network.nodes.length);
     const steps = new StepTimer("network", onStep);
     // A start of a running (frozen) cluster checks it over like any other: its processes must answer.
-    if (state.phase === "running") await thawCluster(layout, state);
+    if (state.phase === "running") await (await thawCluster(layout, state)).managerContinued;
     try {
       await setupNetwork(clusterId, state.network);
       await setupClusterCgroups(state.spec);
@@ -320,9 +320,13 @@ export class LocalRuntime implements RuntimeDriver {
     return freezeCluster(this.layout(clusterId), state);
   }
 
+  /** Returns once its processes run; the controller manager continues in the background (freeze.ts). */
   async thaw(clusterId: string): Promise<void> {
     const state = await this.readState(clusterId);
-    await thawCluster(this.layout(clusterId), state);
+    const { managerContinued } = await thawCluster(this.layout(clusterId), state);
+    managerContinued.catch((err: unknown) =>
+      logger.warn({ clusterId, err: String(err) }, "the controller manager's continue after a thaw failed"),
+    );
   }
 
   /** `idInUse`: a live cluster of another data dir has this id, so the cgroup named by it is that one's. */
