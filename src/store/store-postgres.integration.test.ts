@@ -36,7 +36,7 @@ describe("store on PostgreSQL", () => {
         data_type: string;
         is_identity: string;
       }>(
-        "select table_name, column_name, data_type, is_identity from information_schema.columns where table_schema = 'public' and table_name in ('clusters', 'tokens', 'outbox') and column_name in ('id', 'expires_at', 'revoked_at', 'idle_minutes', 'running_since', 'slept_at', 'system')",
+        "select table_name, column_name, data_type, is_identity from information_schema.columns where table_schema = 'public' and table_name in ('clusters', 'tokens', 'outbox') and column_name in ('id', 'expires_at', 'revoked_at', 'idle_minutes', 'running_since', 'slept_at', 'system', 'frozen_at')",
       );
       const types = Object.fromEntries(
         rows.map((r) => [
@@ -51,6 +51,7 @@ describe("store on PostgreSQL", () => {
         "clusters.running_since": "bigint",
         "clusters.slept_at": "bigint",
         "clusters.system": "text",
+        "clusters.frozen_at": "bigint",
         "tokens.id": "integer identity",
         "tokens.revoked_at": "bigint",
         "outbox.id": "integer identity",
@@ -66,6 +67,7 @@ describe("store on PostgreSQL", () => {
           "005_cluster_sleep",
           "006_token_service_limits",
           "007_cluster_system",
+          "008_cluster_freeze",
         ],
       );
     } finally {
@@ -83,11 +85,11 @@ describe("store on PostgreSQL", () => {
     try {
       // The database as migration 004 left it, with one cluster in it.
       await client.query(
-        "alter table clusters drop column idle_minutes, drop column running_since, drop column slept_at, drop column system",
+        "alter table clusters drop column idle_minutes, drop column running_since, drop column slept_at, drop column system, drop column frozen_at",
       );
       await client.query("alter table tokens drop column max_services, drop column max_service_minutes");
       await client.query(
-        "delete from kysely_migration where name in ('005_cluster_sleep', '006_token_service_limits', '007_cluster_system')",
+        "delete from kysely_migration where name in ('005_cluster_sleep', '006_token_service_limits', '007_cluster_system', '008_cluster_freeze')",
       );
       await client.query(
         `insert into clusters (id, owner, name, spec, keep, notification_email, desired, phase, ttl_minutes, expires_at,
@@ -101,7 +103,7 @@ describe("store on PostgreSQL", () => {
     const store = await Store.openPostgres(url);
     try {
       const old = await store.clusters.get("old1");
-      assert.deepEqual([old?.idleMinutes, old?.runningSince, old?.sleptAt], [0, null, null]);
+      assert.deepEqual([old?.idleMinutes, old?.runningSince, old?.sleptAt, old?.frozenAt], [0, null, null, null]);
     } finally {
       await store.close();
     }
@@ -120,9 +122,9 @@ describe("store on PostgreSQL", () => {
     try {
       // The database as migration 005 left it.
       await client.query("alter table tokens drop column max_services, drop column max_service_minutes");
-      await client.query("alter table clusters drop column system");
+      await client.query("alter table clusters drop column system, drop column frozen_at");
       await client.query(
-        "delete from kysely_migration where name in ('006_token_service_limits', '007_cluster_system')",
+        "delete from kysely_migration where name in ('006_token_service_limits', '007_cluster_system', '008_cluster_freeze')",
       );
     } finally {
       await client.end();
