@@ -53,7 +53,7 @@ export async function benchGateway(
     wakeMs: [],
   };
   try {
-    const created = await api.request<{ id: string; phase: string }>("POST", "/v1/clusters?wait=true", {
+    const created = await api.request<{ id: string; phase: string }>("POST", "/v1/clusters", {
       ttlMinutes: 180,
       idleMinutes: IDLE_MINUTES,
       wait: true,
