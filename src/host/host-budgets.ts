@@ -66,10 +66,8 @@ async function bridgesInUse(): Promise<number> {
  * What this host has of every resource a cluster takes, what is in use now, and one idle
  * cluster's share. Reading it costs one find(1) over every open file on the host (inotify
  * instances have no counter): ~15-25 ms with a few clusters up.
- * `idleClustersFrozen`: the server freezes idle clusters (`--freeze-after`), which then use no
- * CPU, so idle CPU bounds nothing (their memory and kernel objects stay, and still count).
  */
-export async function readHostBudgets(options: { idleClustersFrozen?: boolean } = {}): Promise<HostBudgets> {
+export async function readHostBudgets(): Promise<HostBudgets> {
   // The fix names the value setup sets; for a limit already past it, or one setup leaves
   // alone (threads-max follows the memory), twice the current one.
   const wanted = new Map((await wantedSysctls().catch(() => [])).map((s) => [s.key, s.value]));
@@ -109,17 +107,16 @@ export async function readHostBudgets(options: { idleClustersFrozen?: boolean } 
     unit: "bytes",
     figure: "memoryBytes",
   });
-  if (!options.idleClustersFrozen)
-    budgets.push({
-      name: "CPU at idle",
-      kind: "estimate",
-      total: cores * IDLE_CPU_SHARE,
-      inUse: running * IDLE_CLUSTER.cpuCores,
-      reserve: 0,
-      perCluster: IDLE_CLUSTER.cpuCores,
-      unit: "cores",
-      figure: "cpuCores",
-    });
+  budgets.push({
+    name: "CPU at idle",
+    kind: "estimate",
+    total: cores * IDLE_CPU_SHARE,
+    inUse: running * IDLE_CLUSTER.cpuCores,
+    reserve: 0,
+    perCluster: IDLE_CLUSTER.cpuCores,
+    unit: "cores",
+    figure: "cpuCores",
+  });
   limit(
     "fs.inotify.max_user_instances",
     await readSysctl("fs.inotify.max_user_instances"),
@@ -184,6 +181,14 @@ export async function refuseUnlessRoomFor(nodes: number): Promise<void> {
 
 /** How many clusters this host holds now, and what bounds it (see capacity.ts). */
 export async function estimateHostCapacity(options: { idleClustersFrozen?: boolean } = {}): Promise<CapacityEstimate> {
-  const { budgets, running } = await readHostBudgets(options);
-  return estimateCapacity(budgets, running);
+  const { budgets, running } = await readHostBudgets();
+  return estimateCapacity(options.idleClustersFrozen ? withIdleClustersFrozen(budgets) : budgets, running);
+}
+
+/**
+ * The budgets as they stand when the server freezes idle clusters (`--freeze-after`): those
+ * use no CPU, so idle CPU bounds nothing (their memory and kernel objects stay, and count).
+ */
+export function withIdleClustersFrozen(budgets: HostBudgets["budgets"]): HostBudgets["budgets"] {
+  return budgets.filter((b) => b.figure !== "cpuCores");
 }

@@ -1,6 +1,6 @@
 import { describeBound, estimateCapacity } from "./capacity.js";
 import type { HostCheck } from "./host-check.js";
-import { readHostBudgets } from "./host-budgets.js";
+import { readHostBudgets, withIdleClustersFrozen } from "./host-budgets.js";
 import { readSysctl, sysctlFix, wantedSysctls } from "./host-sysctls.js";
 
 /**
@@ -31,9 +31,9 @@ export async function hostLimitChecks(): Promise<HostCheck[]> {
     });
   }
   // As the server counts it by default (idle clusters frozen, --freeze-after): idle CPU bounds nothing.
-  const { budgets, running } = await readHostBudgets({ idleClustersFrozen: true });
-  const est = estimateCapacity(budgets, running);
-  const awake = estimateCapacity((await readHostBudgets()).budgets, running);
+  const { budgets, running } = await readHostBudgets();
+  const est = estimateCapacity(withIdleClustersFrozen(budgets), running);
+  const awake = estimateCapacity(budgets, running);
   const limits = est.limitsBound;
   // The kernel limits should never be what stops clusters first: memory or CPU should.
   const limitsFirst =
