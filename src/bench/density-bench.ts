@@ -1,8 +1,10 @@
+import { readFile } from "node:fs/promises";
 import { DEFAULT_SIZE, newClusterId, type ClusterSpec } from "../core/cluster-spec.js";
 import { clusterCgroup, cpuSeconds, pidsIn } from "../runtime/local/cgroups.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { defaultRelease } from "../setup/catalogue.js";
 import { KubeRequester } from "./kube-request.js";
+import { compressedSwap } from "../host/compressed-swap.js";
 import { componentUse, formatComponents, perClusterByComponent, totalUse } from "./process-memory.js";
 import { median } from "./stats.js";
 
@@ -14,6 +16,12 @@ export interface DensityReport {
   /** Per cluster, over the idle window: cores used, and private memory (RssAnon) at its end. */
   idleCores: number[];
   privateMiB: number[];
+  /** Per cluster at the window's end: in swap (frozen clusters' memory goes to compressed swap in memory). */
+  swappedMiB: number[];
+  /** What the host's MemAvailable fell by, per cluster: from before the first create to the window's end. */
+  memAvailableFallMiB: number;
+  /** zram's figures at the window's end when the host has it: pages stored (uncompressed) and the RAM they take. */
+  zram?: { storedMiB: number; usedMiB: number };
   /** Per component, averaged over the clusters: memory at the window's end, CPU over it. */
   components: ReturnType<typeof perClusterByComponent>;
   /** Clusters whose apiserver answered GET /version (through their admin credential) at the end. */
@@ -65,11 +73,14 @@ export async function benchDensity(
     idleSeconds,
     idleCores: [],
     privateMiB: [],
+    swappedMiB: [],
+    memAvailableFallMiB: 0,
     components: [],
     answering: 0,
     ...(options.freeze ? { frozen: 0, thawMs: [] } : {}),
   };
   const useOf = async (id: string) => componentUse(await pidsIn(clusterCgroup(id)));
+  const availableBefore = await memAvailableMiB();
   try {
     for (let k = 0; k < n; k++) {
       const id = `dens${newClusterId().slice(0, 6)}`;
@@ -89,10 +100,15 @@ export async function benchDensity(
     const after = await Promise.all(ids.map((id) => cpuSeconds(clusterCgroup(id))));
     const window = (Date.now() - t) / 1000;
     const usesAfter = await Promise.all(ids.map(useOf));
+    report.memAvailableFallMiB = (availableBefore - (await memAvailableMiB())) / ids.length;
+    const swap = await compressedSwap();
+    if (swap.state === "on")
+      report.zram = { storedMiB: swap.storedBytes / 2 ** 20, usedMiB: swap.memoryUsedBytes / 2 ** 20 };
     report.components = perClusterByComponent(usesBefore, usesAfter, window);
     for (let i = 0; i < ids.length; i++) {
       report.idleCores.push(((after[i] ?? 0) - (before[i] ?? 0)) / window);
       report.privateMiB.push(totalUse(usesAfter[i]).privateMiB);
+      report.swappedMiB.push(totalUse(usesAfter[i]).swappedMiB);
       if (options.freeze) {
         const t0 = Date.now();
         await runtime.thaw(ids[i]);
@@ -128,6 +144,11 @@ export async function benchConcurrent(n: number, log: (l: string) => void): Prom
   }
 }
 
+async function memAvailableMiB(): Promise<number> {
+  const text = await readFile("/proc/meminfo", "utf8");
+  return Number(/^MemAvailable:\s+(\d+) kB/m.exec(text)?.[1] ?? 0) / 1024;
+}
+
 export function formatDensity(r: DensityReport): string {
   const first = r.createMs.slice(0, Math.max(1, Math.floor(r.clusters / 4)));
   const last = r.createMs.slice(-Math.max(1, Math.floor(r.clusters / 4)));
@@ -138,6 +159,14 @@ export function formatDensity(r: DensityReport): string {
       : "") +
     `    create → ready, first quarter p50 ${(median(first) / 1000).toFixed(2)} s, last quarter p50 ${(median(last) / 1000).toFixed(2)} s (${(median(last) / median(first)).toFixed(2)}×)\n` +
     `    per idle cluster over ${r.idleSeconds} s: CPU p50 ${median(r.idleCores).toFixed(3)} core (target ≤ 0.015), private memory p50 ${median(r.privateMiB).toFixed(0)} MiB (target ≤ 200)\n` +
+    (median(r.swappedMiB) > 0
+      ? `    in swap p50 ${median(r.swappedMiB).toFixed(0)} MiB per cluster` +
+        (r.zram
+          ? ` (zram: ${r.zram.storedMiB.toFixed(0)} MiB stored in ${r.zram.usedMiB.toFixed(0)} MiB, ${(r.zram.storedMiB / Math.max(1, r.zram.usedMiB)).toFixed(1)}×)`
+          : "") +
+        "\n"
+      : "") +
+    `    MemAvailable fell ${r.memAvailableFallMiB.toFixed(0)} MiB per cluster (everything it holds in RAM, page cache and compressed swap included)\n` +
     `    by component, per cluster (memory at the end, CPU over the window):\n` +
     formatComponents(r.components, "      ")
   );

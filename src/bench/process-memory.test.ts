@@ -11,6 +11,7 @@ import {
 const use = (privateMiB: number, cpuSeconds: number): ComponentUse => ({
   processes: 1,
   privateMiB,
+  swappedMiB: 0,
   pssMiB: privateMiB + 1,
   rssMiB: privateMiB * 2,
   cpuSeconds,

@@ -5,6 +5,8 @@ export interface ComponentUse {
   processes: number;
   /** RssAnon: memory that is theirs alone. */
   privateMiB: number;
+  /** VmSwap: pages in swap (for a frozen cluster, compressed swap in memory: host/compressed-swap.ts). */
+  swappedMiB: number;
   /** Proportional set size: private memory plus a share of each page they share with others. */
   pssMiB: number;
   /** VmRSS: counts binaries' pages, which every cluster on the host shares through the page cache. */
@@ -34,9 +36,10 @@ export async function componentUse(pids: number[]): Promise<Record<string, Compo
     const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
     const program = cmdline.split("\0")[0].split("/").pop() || "?";
     const name = /^(ba)?sh$/.test(program) ? "supervisor" : program;
-    const c = (out[name] ??= { processes: 0, privateMiB: 0, pssMiB: 0, rssMiB: 0, cpuSeconds: 0 });
+    const c = (out[name] ??= { processes: 0, privateMiB: 0, swappedMiB: 0, pssMiB: 0, rssMiB: 0, cpuSeconds: 0 });
     c.processes++;
     c.privateMiB += kb(status, "RssAnon") / 1024;
+    c.swappedMiB += kb(status, "VmSwap") / 1024;
     c.rssMiB += kb(status, "VmRSS") / 1024;
     c.pssMiB += kb(rollup, "Pss") / 1024;
     c.cpuSeconds += ticks / TICKS_PER_SECOND;
@@ -46,7 +49,7 @@ export async function componentUse(pids: number[]): Promise<Record<string, Compo
 
 /** The total over components. */
 export function totalUse(use: Record<string, ComponentUse>): ComponentUse {
-  const t: ComponentUse = { processes: 0, privateMiB: 0, pssMiB: 0, rssMiB: 0, cpuSeconds: 0 };
+  const t: ComponentUse = { processes: 0, privateMiB: 0, swappedMiB: 0, pssMiB: 0, rssMiB: 0, cpuSeconds: 0 };
   for (const c of Object.values(use)) for (const k of Object.keys(t) as (keyof ComponentUse)[]) t[k] += c[k];
   return t;
 }

@@ -6,7 +6,13 @@ import { CLUSTERS_CGROUP, systemCgroup } from "../runtime/local/cgroups.js";
 import { MAX_CLUSTER_INDEX } from "../runtime/local/network.js";
 import { TempkubeError } from "../util/errors.js";
 import { estimateCapacity, roomRefusals, type CapacityEstimate, type ResourceBudget } from "./capacity.js";
-import { clusterFootprint, IDLE_CLUSTER, WATCHES_PER_RUNNING_CLUSTER, type Footprint } from "./cluster-footprint.js";
+import {
+  clusterFootprint,
+  FROZEN_COMPRESSED_MEMORY_BYTES,
+  IDLE_CLUSTER,
+  WATCHES_PER_RUNNING_CLUSTER,
+  type Footprint,
+} from "./cluster-footprint.js";
 import { wantedSysctls, readSysctl, sysctlFix } from "./host-sysctls.js";
 import { hostInotifyUse } from "./inotify.js";
 
@@ -179,16 +185,43 @@ export async function refuseUnlessRoomFor(nodes: number): Promise<void> {
   }
 }
 
+/** How clusters are held when idle, which changes what bounds the host: see withIdleClustersFrozen. */
+export interface IdleHolding {
+  /** The server freezes idle clusters (`--freeze-after`). */
+  idleClustersFrozen?: boolean;
+  /** ... and pushes their memory into compressed swap in memory (host/compressed-swap.ts). */
+  frozenCompressed?: boolean;
+}
+
 /** How many clusters this host holds now, and what bounds it (see capacity.ts). */
-export async function estimateHostCapacity(options: { idleClustersFrozen?: boolean } = {}): Promise<CapacityEstimate> {
+export async function estimateHostCapacity(holding: IdleHolding = {}): Promise<CapacityEstimate> {
   const { budgets, running } = await readHostBudgets();
-  return estimateCapacity(options.idleClustersFrozen ? withIdleClustersFrozen(budgets) : budgets, running);
+  return estimateCapacity(holding.idleClustersFrozen ? withIdleClustersFrozen(budgets, holding) : budgets, running);
 }
 
 /**
  * The budgets as they stand when the server freezes idle clusters (`--freeze-after`): those
  * use no CPU, so idle CPU bounds nothing (their memory and kernel objects stay, and count).
+ * With their memory compressed too, a held cluster takes FROZEN_COMPRESSED_MEMORY_BYTES, and
+ * the memory keeps room for as many clusters awake at once as the idle CPU would allow, each
+ * with its whole footprint: past that many awake, CPU is what is short anyway.
  */
-export function withIdleClustersFrozen(budgets: HostBudgets["budgets"]): HostBudgets["budgets"] {
-  return budgets.filter((b) => b.figure !== "cpuCores");
+export function withIdleClustersFrozen(
+  budgets: HostBudgets["budgets"],
+  holding: Pick<IdleHolding, "frozenCompressed"> = {},
+): HostBudgets["budgets"] {
+  const cpu = budgets.find((b) => b.figure === "cpuCores");
+  const kept = budgets.filter((b) => b.figure !== "cpuCores");
+  if (!holding.frozenCompressed || !cpu) return kept;
+  const awakeAtOnce = Math.floor(cpu.total / cpu.perCluster);
+  return kept.map((b) =>
+    b.figure === "memoryBytes"
+      ? {
+          ...b,
+          name: "memory (idle clusters compressed)",
+          perCluster: FROZEN_COMPRESSED_MEMORY_BYTES,
+          reserve: b.reserve + awakeAtOnce * (b.perCluster - FROZEN_COMPRESSED_MEMORY_BYTES),
+        }
+      : b,
+  );
 }

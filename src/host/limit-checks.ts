@@ -1,4 +1,5 @@
-import { describeBound, estimateCapacity } from "./capacity.js";
+import { describeBound, estimateCapacity, fmt } from "./capacity.js";
+import { compressedSwap, compressedSwapPossible } from "./compressed-swap.js";
 import type { HostCheck } from "./host-check.js";
 import { readHostBudgets, withIdleClustersFrozen } from "./host-budgets.js";
 import { readSysctl, sysctlFix, wantedSysctls } from "./host-sysctls.js";
@@ -30,14 +31,18 @@ export async function hostLimitChecks(): Promise<HostCheck[]> {
       fix: sysctlFix(s.key, s.value),
     });
   }
-  // As the server counts it by default (idle clusters frozen, --freeze-after): idle CPU bounds nothing.
+  // As the server counts it by default (idle clusters frozen, --freeze-after, and compressed
+  // when the host has or can have compressed swap): idle CPU bounds nothing.
   const { budgets, running } = await readHostBudgets();
-  const est = estimateCapacity(withIdleClustersFrozen(budgets), running);
+  const swap = await compressedSwap();
+  const frozenCompressed = await compressedSwapPossible();
+  const est = estimateCapacity(withIdleClustersFrozen(budgets, { frozenCompressed }), running);
   const awake = estimateCapacity(budgets, running);
   const limits = est.limitsBound;
-  // The kernel limits should never be what stops clusters first: memory or CPU should.
+  // The kernel limits should never be what stops clusters first: memory or CPU should (the
+  // address ranges, which no setting raises, may).
   const limitsFirst =
-    limits !== undefined &&
+    limits?.budget.fix !== undefined &&
     limits.clusters < Math.min(...est.each.filter((c) => c.budget.kind === "estimate").map((c) => c.clusters));
   checks.push({
     name: "capacity",
@@ -50,6 +55,17 @@ export async function hostLimitChecks(): Promise<HostCheck[]> {
         ? `; with idle clusters not frozen (server --freeze-after 0): ${describeBound(awake.boundBy)}`
         : ""),
     fix: limitsFirst ? limits?.budget.fix : undefined,
+  });
+  checks.push({
+    name: "compressed swap for frozen clusters",
+    ok: frozenCompressed,
+    blocking: false,
+    detail:
+      swap.state === "on"
+        ? `${swap.device}, ${swap.algorithm}, ${fmt(swap.sizeBytes, "bytes")}; holds ${fmt(swap.storedBytes, "bytes")} in ${fmt(swap.memoryUsedBytes, "bytes")}`
+        : frozenCompressed
+          ? `${swap.reason}; the server sets up zram at its start`
+          : `${swap.reason}; frozen clusters keep their memory as it is`,
   });
   return checks;
 }

@@ -11,6 +11,7 @@ import { clusterReleases } from "../runtime/local/cluster-releases.js";
 import type { ClusterEgress } from "../runtime/local/host-firewall.js";
 import { Store } from "../store/store.js";
 import { describeBound } from "../host/capacity.js";
+import { ensureCompressedSwap } from "../host/compressed-swap.js";
 import { estimateHostCapacity } from "../host/host-budgets.js";
 import { dataDir as defaultDataDir } from "../util/paths.js";
 import type { ClusterRecord } from "../core/cluster-record.js";
@@ -65,6 +66,11 @@ export interface ServerOptions {
    * `tempkube server --freeze-after` defaults to DEFAULT_FREEZE_AFTER_MS.
    */
   freezeAfterMs?: number;
+  /**
+   * Whether frozen clusters' memory goes to compressed swap in memory, set up by the server
+   * when the host has no swap (host/compressed-swap.ts); default true. Local runtime only.
+   */
+  compressFrozen?: boolean;
   /** The gateway's activity, sleeping markers and wake requests (src/gateway/sleep-markers.ts); without it nothing sleeps. */
   gatewayLink?: GatewayLink;
   /**
@@ -151,12 +157,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await writeFile(adminTokenFile, `${token}\n`, { mode: 0o600 });
   }
   // The data dir holds the clusters as well as the store: one directory, whichever way it is named.
+  const freezing = (options.freezeAfterMs ?? 0) > 0;
+  // Set up before the capacity is counted: a compressed frozen cluster takes a third of the memory.
+  const compressFrozen =
+    freezing && !options.driver && (options.compressFrozen ?? true) && (await ensureCompressedSwap()).state === "on";
   const driver =
     options.driver ??
     new LocalRuntime({
       dataDir: dir,
       clusterEgress: options.clusterEgress,
       clusterDomain: options.gateway?.clusterDomain,
+      compressFrozen,
     });
   const gateway = options.gateway && (await startGateway(dir, options.host, options.gateway, servicesDomain, driver));
   const gatewayPaths = new GatewayPaths(dir);
@@ -164,7 +175,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const notifier = new Notifier(store, clock, notificationOptions);
   const estimate =
     options.hostCapacity === undefined
-      ? await estimateHostCapacity({ idleClustersFrozen: (options.freezeAfterMs ?? 0) > 0 })
+      ? await estimateHostCapacity({ idleClustersFrozen: freezing, frozenCompressed: compressFrozen })
       : undefined;
   const hostCapacity = options.hostCapacity ?? estimate!.capacity;
   const controller = new LifetimeController(

@@ -89,6 +89,10 @@ export function registerServer(program: Command): void {
       "60s",
     )
     .option(
+      "--no-compress-frozen",
+      "keep frozen clusters' memory as it is; by default it goes to compressed swap in memory (zram, set up at start when the host has no swap), a third of it",
+    )
+    .option(
       "--database <url>",
       "PostgreSQL store, e.g. postgres://user:pass@host:5432/tempkube (default $TEMPKUBE_DATABASE_URL, else SQLite in the data dir)",
     )
@@ -132,6 +136,7 @@ Examples:
         warmPoolFile?: string;
         idleMinutes: string;
         freezeAfter: string;
+        compressFrozen: boolean;
         servicesCluster?: string;
         servicesDomain?: string;
         servicesConfig?: string;
@@ -179,7 +184,13 @@ Examples:
         const capacity =
           opts.capacity === undefined
             ? undefined
-            : await checkedCapacity(wholeNumber("--capacity", opts.capacity, 1), freezeAfterMs > 0);
+            : await checkedCapacity(wholeNumber("--capacity", opts.capacity, 1), {
+                idleClustersFrozen: freezeAfterMs > 0,
+                frozenCompressed:
+                  freezeAfterMs > 0 &&
+                  opts.compressFrozen &&
+                  (await (await import("../../host/compressed-swap.js")).compressedSwapPossible()),
+              });
         const gateway = {
           listen: listenAddress("--gateway-listen", opts.gatewayListen, host),
           httpListen: listenAddress("--gateway-http-listen", opts.gatewayHttpListen, host),
@@ -206,6 +217,7 @@ Examples:
           },
           idleMinutes,
           freezeAfterMs,
+          compressFrozen: opts.compressFrozen,
           clusterEgress,
           gateway,
           tls:
@@ -290,12 +302,15 @@ function describeTls(tls: ApiTls): string {
  * 15: 44 promised, the 8th failed), so it is refused; past the memory or idle-CPU estimate
  * the clusters boot on an overcommitted host, which an operator may want: a warning.
  */
-async function checkedCapacity(requested: number, idleClustersFrozen: boolean): Promise<number> {
+async function checkedCapacity(
+  requested: number,
+  holding: import("../../host/host-budgets.js").IdleHolding,
+): Promise<number> {
   const [{ describeBound }, { estimateHostCapacity }] = await Promise.all([
     import("../../host/capacity.js"),
     import("../../host/host-budgets.js"),
   ]);
-  const estimate = await estimateHostCapacity({ idleClustersFrozen });
+  const estimate = await estimateHostCapacity(holding);
   const limits = estimate.limitsBound;
   if (limits && requested > limits.clusters) {
     throw new TempkubeError(

@@ -52,6 +52,7 @@ export async function setupClusterCgroups(spec: ClusterSpec): Promise<void> {
   const limits = SIZE_PRESETS[spec.size];
   // Enforced where the host can: a preset larger than the host is capped by the host anyway.
   await setMemoryLimit(clusterCgroup(spec.id), Math.min(limits.memoryBytes, totalmem()));
+  await keepFromSwap(clusterCgroup(spec.id));
   await setCpuLimit(clusterCgroup(spec.id), limits.cpus, cpus().length);
 }
 
@@ -73,9 +74,96 @@ export async function ensureCgroup(path: string): Promise<void> {
   }
 }
 
+/**
+ * The memory limit of the subtree; on cgroup v1 memory+swap gets the same limit, so that with
+ * swap on the host (compressed swap for frozen clusters, host/compressed-swap.ts) nothing in
+ * the cluster holds more than its limit in memory and swap together. v1 refuses a memory
+ * limit above memsw's and a memsw limit below memory's, hence the order.
+ */
 export async function setMemoryLimit(path: string, bytes: number): Promise<void> {
-  const file = isCgroupV2() ? join(ROOT, path, "memory.max") : join(ROOT, "memory", path, "memory.limit_in_bytes");
-  if (existsSync(file)) await writeFile(file, String(bytes));
+  if (isCgroupV2()) {
+    const file = join(ROOT, path, "memory.max");
+    if (existsSync(file)) await writeFile(file, String(bytes));
+    return;
+  }
+  const dir = join(ROOT, "memory", path);
+  const memory = join(dir, "memory.limit_in_bytes");
+  const memsw = join(dir, "memory.memsw.limit_in_bytes");
+  if (!existsSync(memory)) return;
+  if (!existsSync(memsw)) return writeFile(memory, String(bytes)); // swap accounting off: nothing to keep in step
+  const raising = bytes > Number((await readFile(memsw, "utf8")).trim());
+  for (const file of raising ? [memsw, memory] : [memory, memsw]) await writeFile(file, String(bytes));
+}
+
+/** Every memory cgroup at and below `dir` (a v1 hierarchy's directory), parents first. */
+async function memoryCgroupsUnder(dir: string): Promise<string[]> {
+  const found = [dir];
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    if (e.isDirectory()) found.push(...(await memoryCgroupsUnder(join(dir, e.name))));
+  }
+  return found;
+}
+
+/** memory.swappiness of every cgroup of the v1 subtree (children copy their parent's when made). */
+async function setSwappiness(dir: string, value: number): Promise<void> {
+  for (const d of await memoryCgroupsUnder(dir)) {
+    // A cgroup removed meanwhile (a pod's) has nothing left to keep.
+    await writeFile(join(d, "memory.swappiness"), String(value)).catch(() => undefined);
+  }
+}
+
+/**
+ * Nothing of a running cluster goes to swap: cgroup v1 swappiness 0 on the subtree (reclaim
+ * at a memory cgroup's limit with swappiness 0 takes file pages only, mm/vmscan.c
+ * get_scan_count, so a pod past its limit is OOM-killed as on a host without swap; cgroups
+ * made later copy it), v2 `memory.swap.max` 0. Done on every boot and every thaw.
+ */
+export async function keepFromSwap(path: string): Promise<void> {
+  if (isCgroupV2()) {
+    const file = join(ROOT, path, "memory.swap.max");
+    if (existsSync(file)) await writeFile(file, "0");
+    return;
+  }
+  const dir = join(ROOT, "memory", path);
+  if (!existsSync(dir)) return;
+  // The parent of every cluster's cgroup too: a cluster's cgroup copies it when made.
+  await writeFile(join(ROOT, "memory", CLUSTERS_CGROUP, "memory.swappiness"), "0").catch(() => undefined);
+  await setSwappiness(dir, 0);
+}
+
+/**
+ * Pushes the subtree's memory out to swap (for a frozen cluster, whose pages nothing touches
+ * until the thaw): v1 `memory.force_empty` reclaims every page it can without changing the
+ * limit (mm/memcontrol-v1.c mem_cgroup_force_empty, which stops after a few passes without
+ * progress), with swappiness 100 meanwhile so that anonymous pages go too; v2 `memory.reclaim`
+ * with swap allowed meanwhile. Then the subtree is kept from swap again (keepFromSwap), which
+ * a thaw also does at once. File pages (binaries, logs, the datastore) are dropped. Returns
+ * the bytes of the subtree in swap afterwards.
+ */
+export async function swapOut(path: string): Promise<number> {
+  if (isCgroupV2()) {
+    const dir = join(ROOT, path);
+    if (!existsSync(join(dir, "memory.reclaim"))) return 0;
+    await writeFile(join(dir, "memory.swap.max"), "max");
+    try {
+      const current = (await readFile(join(dir, "memory.current"), "utf8")).trim();
+      // EAGAIN when it reclaimed less than asked: what it did reclaim stays reclaimed.
+      await writeFile(join(dir, "memory.reclaim"), current).catch(() => undefined);
+    } finally {
+      await keepFromSwap(path);
+    }
+    return Number((await readFile(join(dir, "memory.swap.current"), "utf8").catch(() => "0")).trim());
+  }
+  const dir = join(ROOT, "memory", path);
+  if (!existsSync(join(dir, "memory.force_empty"))) return 0;
+  await setSwappiness(dir, 100);
+  try {
+    await writeFile(join(dir, "memory.force_empty"), "0");
+  } finally {
+    await keepFromSwap(path);
+  }
+  const stat = await readFile(join(dir, "memory.stat"), "utf8").catch(() => "");
+  return Number(/^total_swap (\d+)$/m.exec(stat)?.[1] ?? 0);
 }
 
 /** Every pid in the subtree, from the pids (or memory) hierarchy. */

@@ -48,6 +48,7 @@ export class LocalRuntime implements RuntimeDriver {
   private readonly ranges: AddressRanges;
   private readonly clusterEgress: ClusterEgress;
   private readonly clusterDomain: string;
+  private readonly compressFrozen: boolean;
 
   /**
    * clusterEgress: what clusters made by this runtime may reach outside the host (recorded in each cluster's state).
@@ -55,8 +56,16 @@ export class LocalRuntime implements RuntimeDriver {
    * LoadBalancer hostnames); a cluster started under another domain is renamed at that start.
    */
   constructor(
-    options: { dataDir?: string; readyTimeoutMs?: number; clusterEgress?: ClusterEgress; clusterDomain?: string } = {},
+    options: {
+      dataDir?: string;
+      readyTimeoutMs?: number;
+      clusterEgress?: ClusterEgress;
+      clusterDomain?: string;
+      /** Whether a frozen cluster's memory goes to compressed swap in memory (freeze.ts); default true. */
+      compressFrozen?: boolean;
+    } = {},
   ) {
+    this.compressFrozen = options.compressFrozen ?? true;
     this.base = options.dataDir ?? dataDir();
     this.readyTimeoutMs = options.readyTimeoutMs ?? READY_TIMEOUT_MS;
     this.clusterEgress = options.clusterEgress ?? DEFAULT_CLUSTER_EGRESS;
@@ -317,7 +326,7 @@ export class LocalRuntime implements RuntimeDriver {
   async freeze(clusterId: string): Promise<FreezeOutcome> {
     const state = await this.readState(clusterId);
     if (state.phase !== "running") return { frozen: false, reason: `the cluster is ${state.phase}` };
-    return freezeCluster(this.layout(clusterId), state);
+    return freezeCluster(this.layout(clusterId), state, { compress: this.compressFrozen });
   }
 
   /** Returns once its processes run; the controller manager continues in the background (freeze.ts). */
