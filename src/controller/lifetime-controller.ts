@@ -10,7 +10,7 @@ import {
 import type { Clock } from "../core/clock.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import type { Store } from "../store/store.js";
-import { newPooledRecord, poolBootRefusal, poolsPlan } from "../core/warm-pool.js";
+import { hostLoad, newPooledRecord, poolBootRefusal, poolsPlan } from "../core/warm-pool.js";
 import { profileLabel, type PoolProfile } from "../core/pool-profiles.js";
 import { findRelease } from "../setup/catalogue.js";
 import { TempkubeError } from "../util/errors.js";
@@ -444,11 +444,9 @@ export class LifetimeController extends EventEmitter {
   private async wake(id: string): Promise<void> {
     const capacity = this.pool?.hostCapacity;
     if (capacity !== undefined) {
-      const live = await this.store.clusters.all();
-      const users = live.filter((r) => !r.pooled && r.desired === "running" && r.phase !== "sleeping");
-      const frozen = users.filter((r) => r.phase === "running" && r.frozenAt !== null).length;
+      const { users, frozen } = hostLoad(await this.store.clusters.all());
       // This wake is already counted (phase starting): the host is over when more than its capacity run.
-      const toSleep = frozenToSleep({ total: users.length - 1, frozen }, capacity);
+      const toSleep = frozenToSleep({ total: users - 1, frozen }, capacity);
       if (toSleep) await this.sleepFrozen(toSleep, id);
     }
     await this.driver.start(id);

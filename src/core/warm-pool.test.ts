@@ -163,17 +163,18 @@ describe("warm pool", () => {
       assert.equal(plan([...pool, user({ desired: "stopped", phase: "stopped" })], 3).boot, undefined);
     });
 
-    it("counts what holds room as the store does: users' clusters wanted running and awake, pool members", () => {
+    it("counts what holds room as the store does: users' clusters wanted running and awake (and of them the frozen), pool members", () => {
       assert.deepEqual(
         hostLoad([
           of(mid),
           of(mid, { phase: "failed" }),
           of(mid, { desired: "terminated" }),
           user(),
+          user({ frozenAt: 1_000 }),
           user({ phase: "sleeping" }),
           user({ desired: "stopped" }),
         ]),
-        { users: 1, pooled: 2 },
+        { users: 2, pooled: 2, frozen: 1 },
       );
     });
 

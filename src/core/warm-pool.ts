@@ -100,13 +100,17 @@ export function profileOf(
 /**
  * What holds room on the host, counted as the store counts at admission (store/clusters.ts
  * runningCounts): users' clusters wanted running and not asleep (with the server's own, which
- * hold a place as users' do: `users` counts them), and pool members wanted running.
+ * hold a place as users' do: `users` counts them), and pool members wanted running; of the
+ * users', those frozen.
  */
-export function hostLoad(live: readonly ClusterRecord[]): { users: number; pooled: number } {
+export function hostLoad(live: readonly ClusterRecord[]): { users: number; pooled: number; frozen: number } {
   const wanted = live.filter((r) => r.desired === "running" && r.phase !== "terminated");
+  const users = wanted.filter((r) => !r.pooled && r.phase !== "sleeping");
   return {
-    users: wanted.filter((r) => !r.pooled && r.phase !== "sleeping").length,
+    users: users.length,
     pooled: wanted.filter((r) => r.pooled).length,
+    // Of the users' clusters, those frozen (core/idle.ts frozenToSleep: the first to give way).
+    frozen: users.filter((r) => r.phase === "running" && r.frozenAt !== null).length,
   };
 }
 

@@ -213,6 +213,10 @@ describe(
       }
       const metrics = (await restCall(f!.server.url, undefined, "GET", "/metrics")).text;
       assert.match(metrics, /^tempkube_clusters_frozen 1$/m);
+      if (compressing) {
+        const stored = Number(/^tempkube_compressed_swap_bytes\{kind="stored"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+        assert.ok(stored > 150 * 2 ** 20, `zram holds ${stored} bytes`);
+      }
 
       const thawing = Date.now();
       assert.match(await kubectl(["get", "ns"]), /kube-system/);

@@ -74,8 +74,9 @@ export const IDLE_CLUSTER: Footprint = {
 /**
  * RAM an idle cluster takes once frozen and compressed (freeze.ts, host/compressed-swap.ts):
  * what stays resident, page cache included, plus its pages in zram, compressed. Measured
- * 2026-12-02 on 1.37, 1-small, lz4: resident 11 MiB, page cache 14 MiB, 336 MiB swapped
- * into 71 MiB (75 MiB with zram's own overhead). Rounded up.
+ * 2026-12-02 on 1.37, 1-small, lz4 (`bench --density 4 --freeze --idle 60`, beside a
+ * conformance run): MemAvailable fell 87 MiB per cluster (against ~340 awake); 344 MiB of
+ * each in swap, 4.5× compressed; resident private memory 2 MiB. Rounded up.
  */
 export const FROZEN_COMPRESSED_MEMORY_BYTES = 120 * 2 ** 20;
 

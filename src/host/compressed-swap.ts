@@ -27,10 +27,12 @@ export interface SwapDevice {
 export type CompressedSwap =
   | {
       state: "on";
+      /** The zram devices swapped to ("/dev/zram0, /dev/zram1"). */
       device: string;
       algorithm: string;
-      /** The most it stores, uncompressed. */
+      /** The most they store, uncompressed, and what they store now (/proc/swaps). */
       sizeBytes: number;
+      usedBytes: number;
       /** Pages stored, uncompressed, and the RAM they take compressed (zram's mm_stat). */
       storedBytes: number;
       memoryUsedBytes: number;
@@ -83,17 +85,26 @@ export async function compressedSwap(): Promise<CompressedSwap> {
       state: "off",
       reason: `the host swaps to ${other.map((s) => s.name).join(", ")}, not only to memory: frozen clusters' memory would reach a disk`,
     };
-  const zram = swaps.find((s) => isZram(s.name));
-  if (!zram) return { state: "off", reason: "no compressed swap (zram) is set up" };
-  const block = join("/sys/block", zram.name.slice("/dev/".length));
-  const mm = (await readFile(join(block, "mm_stat"), "utf8").catch(() => "")).trim().split(/\s+/).map(Number);
+  const zram = swaps.filter((s) => isZram(s.name));
+  if (!zram.length) return { state: "off", reason: "no compressed swap (zram) is set up" };
+  let storedBytes = 0;
+  let memoryUsedBytes = 0;
+  let algorithm = "";
+  for (const z of zram) {
+    const block = join("/sys/block", z.name.slice("/dev/".length));
+    const mm = (await readFile(join(block, "mm_stat"), "utf8").catch(() => "")).trim().split(/\s+/).map(Number);
+    storedBytes += mm[0] || 0;
+    memoryUsedBytes += mm[2] || 0;
+    algorithm ||= currentAlgorithm(await readFile(join(block, "comp_algorithm"), "utf8").catch(() => ""));
+  }
   return {
     state: "on",
-    device: zram.name,
-    algorithm: currentAlgorithm(await readFile(join(block, "comp_algorithm"), "utf8").catch(() => "")),
-    sizeBytes: zram.sizeBytes,
-    storedBytes: mm[0] ?? 0,
-    memoryUsedBytes: mm[2] ?? 0,
+    device: zram.map((z) => z.name).join(", "),
+    algorithm,
+    sizeBytes: zram.reduce((sum, z) => sum + z.sizeBytes, 0),
+    usedBytes: zram.reduce((sum, z) => sum + z.usedBytes, 0),
+    storedBytes,
+    memoryUsedBytes,
   };
 }
 
@@ -113,14 +124,15 @@ async function freeZramDevice(): Promise<string | undefined> {
   return added ? `zram${added}` : undefined;
 }
 
-async function setUpZram(): Promise<CompressedSwap> {
+/** A zram device of `share` of the wanted size (the rest is already set up), as swap. */
+async function setUpZram(share: number): Promise<CompressedSwap> {
   const name = await freeZramDevice();
   if (!name) return { state: "off", reason: "the kernel offers no zram device (module zram)" };
   const block = join("/sys/block", name);
   const algorithm = chooseAlgorithm(await readFile(join(block, "comp_algorithm"), "utf8"));
   if (algorithm) await writeFile(join(block, "comp_algorithm"), algorithm);
-  await writeFile(join(block, "disksize"), String(Math.floor(totalmem() * DISKSIZE_OF_MEMORY)));
-  await writeFile(join(block, "mem_limit"), String(Math.floor(totalmem() * MEM_LIMIT_OF_MEMORY)));
+  await writeFile(join(block, "disksize"), String(Math.floor(totalmem() * DISKSIZE_OF_MEMORY * share)));
+  await writeFile(join(block, "mem_limit"), String(Math.floor(totalmem() * MEM_LIMIT_OF_MEMORY * share)));
   await run("mkswap", [`/dev/${name}`]);
   await run("swapon", ["-p", String(SWAP_PRIORITY), `/dev/${name}`]);
   logger.info({ device: `/dev/${name}`, algorithm }, "compressed swap in memory set up for frozen clusters");
@@ -138,11 +150,16 @@ let ensured: Promise<CompressedSwap> | undefined;
 export function ensureCompressedSwap(): Promise<CompressedSwap> {
   ensured ??= (async () => {
     const now = await compressedSwap();
-    if (now.state === "on" || now.reason.startsWith("the host swaps")) return now;
+    if (now.state === "off" && now.reason.startsWith("the host swaps")) return now;
+    // A smaller device set up before (by hand, or on a host with less memory) is topped up.
+    const missing = 1 - (now.state === "on" ? now.sizeBytes / (totalmem() * DISKSIZE_OF_MEMORY) : 0);
+    if (missing < 0.1) return now;
     try {
-      return await setUpZram();
+      return await setUpZram(missing);
     } catch (err) {
-      return { state: "off" as const, reason: `setting up zram failed: ${(err as Error).message}` };
+      return now.state === "on"
+        ? now
+        : { state: "off" as const, reason: `setting up zram failed: ${(err as Error).message}` };
     }
   })();
   return ensured;

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { compressedSwap } from "../host/compressed-swap.js";
 import type { Store } from "../store/store.js";
 import { profileLabel, type PoolProfile } from "../core/pool-profiles.js";
 
@@ -130,6 +131,17 @@ export class ServiceMetrics {
       registers: [this.registry],
       async collect() {
         this.set((await store.clusters.all()).filter((r) => r.phase === "running" && r.frozenAt !== null).length);
+      },
+    });
+    new Gauge({
+      name: "tempkube_compressed_swap_bytes",
+      help: "Compressed swap in memory (zram) holding frozen clusters' pages: stored (uncompressed) and the RAM it takes",
+      labelNames: ["kind"],
+      registers: [this.registry],
+      async collect() {
+        const swap = await compressedSwap();
+        this.set({ kind: "stored" }, swap.state === "on" ? swap.storedBytes : 0);
+        this.set({ kind: "ram" }, swap.state === "on" ? swap.memoryUsedBytes : 0);
       },
     });
     new Gauge({

@@ -78,6 +78,8 @@ const PROBE_BACKOFF = { firstMs: 100, factor: 1.6, maxMs: 5_000 };
 /** Backoff of a reconcile that failed (API errors, a name taken by someone else's object). */
 const ERROR_BACKOFF = { firstMs: 500, factor: 2, maxMs: 60_000 };
 const INFORMER_BACKOFF = { firstMs: 500, factor: 2, maxMs: 30_000 };
+/** Watch failures retried within this are logged as info: from the fourth failure in a row (retried after 4 s) on, a warning. */
+const TRANSIENT_WATCH_FAILURE_MS = 2_000;
 
 const next = (b: { firstMs: number; factor: number; maxMs: number }, prev: number | undefined) =>
   prev === undefined ? b.firstMs : Math.min(b.maxMs, Math.round(prev * b.factor));
@@ -208,7 +210,10 @@ export class EphemeronController {
       inf.off("error", onError);
       inf.off("connect", onConnect);
       const wait = next(INFORMER_BACKOFF, delay);
-      this.o.log.warn(
+      // A cluster that is booting (its CRD's storage still initializing), stopping or going to
+      // sleep fails its watches for a second or two: said only once the retries go on longer.
+      const level = wait > TRANSIENT_WATCH_FAILURE_MS ? "warn" : "info";
+      this.o.log[level](
         { clusterId: this.o.clusterId, what, err: describeApiError(err), retryMs: wait },
         "ephemeron watch failed",
       );

@@ -3,7 +3,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { logger } from "../../util/log.js";
 import type { FreezeOutcome } from "../driver.js";
-import { ensureCompressedSwap } from "../../host/compressed-swap.js";
+import { compressedSwap, ensureCompressedSwap } from "../../host/compressed-swap.js";
 import { clusterCgroup, isFrozen, keepFromSwap, setFrozen, swapOut } from "./cgroups.js";
 import type { LocalClusterState } from "./cluster-state.js";
 import { CONTROL_PLANE } from "./components.js";
@@ -111,7 +111,9 @@ const compressing = new Map<string, Promise<void>>();
  */
 function compressInBackground(clusterId: string): void {
   const work = (async () => {
-    const swap = await ensureCompressedSwap();
+    // Looked at again each time: swap on a disk added since (by an operator) rules compression out.
+    await ensureCompressedSwap();
+    const swap = await compressedSwap();
     if (swap.state !== "on") return;
     const started = Date.now();
     const swapped = await swapOut(clusterCgroup(clusterId));
@@ -119,6 +121,9 @@ function compressInBackground(clusterId: string): void {
       { clusterId, swappedMiB: Math.round(swapped / 2 ** 20), ms: Date.now() - started },
       "frozen cluster compressed",
     );
+    // Full: the rest of this cluster, and the next ones, keep their memory (the capacity counted on less).
+    if (swap.sizeBytes - swap.usedBytes < swapped)
+      logger.warn({ device: swap.device }, "compressed swap is (nearly) full: frozen clusters keep their memory");
   })()
     .catch((err: unknown) => logger.warn({ clusterId, err: String(err) }, "compressing a frozen cluster failed"))
     .finally(() => compressing.delete(clusterId));
