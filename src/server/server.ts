@@ -158,7 +158,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
   // The data dir holds the clusters as well as the store: one directory, whichever way it is named.
   const freezing = (options.freezeAfterMs ?? 0) > 0;
-  // Set up before the capacity is counted: a compressed frozen cluster takes a third of the memory.
+  // Set up before the capacity is counted: a compressed frozen cluster takes a quarter of the memory.
   const compressFrozen =
     freezing && !options.driver && (options.compressFrozen ?? true) && (await ensureCompressedSwap()).state === "on";
   const driver =

@@ -90,7 +90,7 @@ export function registerServer(program: Command): void {
     )
     .option(
       "--no-compress-frozen",
-      "keep frozen clusters' memory as it is; by default it goes to compressed swap in memory (zram, set up at start when the host has no swap), a third of it",
+      "keep frozen clusters' memory as it is; by default it goes to compressed swap in memory (zram, set up at start when the host has no swap): about a quarter of it stays in RAM",
     )
     .option(
       "--database <url>",
