@@ -1,10 +1,10 @@
-import { readFile } from "node:fs/promises";
 import { DEFAULT_SIZE, newClusterId, type ClusterSpec } from "../core/cluster-spec.js";
 import { clusterCgroup, cpuSeconds, pidsIn } from "../runtime/local/cgroups.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { defaultRelease } from "../setup/catalogue.js";
 import { KubeRequester } from "./kube-request.js";
 import { compressedSwap } from "../host/compressed-swap.js";
+import { meminfo } from "../host/host-budgets.js";
 import { componentUse, formatComponents, perClusterByComponent, totalUse } from "./process-memory.js";
 import { median } from "./stats.js";
 
@@ -144,10 +144,7 @@ export async function benchConcurrent(n: number, log: (l: string) => void): Prom
   }
 }
 
-async function memAvailableMiB(): Promise<number> {
-  const text = await readFile("/proc/meminfo", "utf8");
-  return Number(/^MemAvailable:\s+(\d+) kB/m.exec(text)?.[1] ?? 0) / 1024;
-}
+const memAvailableMiB = async () => (await meminfo()).available / 2 ** 20;
 
 export function formatDensity(r: DensityReport): string {
   const first = r.createMs.slice(0, Math.max(1, Math.floor(r.clusters / 4)));

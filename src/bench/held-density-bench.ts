@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { ApiClient } from "../client/api-client.js";
 import { stopGateway } from "../gateway/gateway-process.js";
+import { meminfo } from "../host/host-budgets.js";
 import { clusterCgroup, cpuSeconds } from "../runtime/local/cgroups.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { startServer } from "../server/server.js";
@@ -32,8 +33,7 @@ export interface HeldDensityReport {
   answers: { was: "awake" | "frozen" | "asleep"; ms: number; status: number }[];
 }
 
-const memAvailableMiB = async () =>
-  Number(/^MemAvailable:\s+(\d+) kB/m.exec(await readFile("/proc/meminfo", "utf8"))?.[1] ?? 0) / 1024;
+const memAvailableMiB = async () => (await meminfo()).available / 2 ** 20;
 
 interface ClusterView {
   id: string;

@@ -37,7 +37,12 @@ export type CompressedSwap =
       storedBytes: number;
       memoryUsedBytes: number;
     }
-  | { state: "off"; reason: string };
+  | {
+      state: "off";
+      /** other-swap: the host swaps to a disk (never set up then); none: no swap; failed: setting up zram failed. */
+      cause: "other-swap" | "none" | "failed";
+      reason: string;
+    };
 
 /** Algorithms in the order they are chosen: lz4 decompresses fastest (a thaw's page faults), lzo-rle is the kernel's default. */
 export const ALGORITHM_PREFERENCE = ["lz4", "lzo-rle", "lzo", "zstd"];
@@ -83,10 +88,11 @@ export async function compressedSwap(): Promise<CompressedSwap> {
   if (other.length)
     return {
       state: "off",
+      cause: "other-swap",
       reason: `the host swaps to ${other.map((s) => s.name).join(", ")}, not only to memory: frozen clusters' memory would reach a disk`,
     };
   const zram = swaps.filter((s) => isZram(s.name));
-  if (!zram.length) return { state: "off", reason: "no compressed swap (zram) is set up" };
+  if (!zram.length) return { state: "off", cause: "none", reason: "no compressed swap (zram) is set up" };
   let storedBytes = 0;
   let memoryUsedBytes = 0;
   let algorithm = "";
@@ -108,10 +114,15 @@ export async function compressedSwap(): Promise<CompressedSwap> {
   };
 }
 
+/** The kernel's zram block devices ("zram0"), in use or not. */
+async function zramDevices(): Promise<string[]> {
+  return (await readdir("/sys/block").catch(() => [] as string[])).filter((n) => /^zram\d+$/.test(n));
+}
+
 /** A zram device not in use (disksize 0), adding one when the kernel has the module and none is free. */
 async function freeZramDevice(): Promise<string | undefined> {
   const free = async () => {
-    for (const name of (await readdir("/sys/block").catch(() => [] as string[])).filter((n) => /^zram\d+$/.test(n))) {
+    for (const name of await zramDevices()) {
       const size = (await readFile(join("/sys/block", name, "disksize"), "utf8").catch(() => "")).trim();
       if (size === "0") return name;
     }
@@ -127,7 +138,7 @@ async function freeZramDevice(): Promise<string | undefined> {
 /** A zram device of `share` of the wanted size (the rest is already set up), as swap. */
 async function setUpZram(share: number): Promise<CompressedSwap> {
   const name = await freeZramDevice();
-  if (!name) return { state: "off", reason: "the kernel offers no zram device (module zram)" };
+  if (!name) return { state: "off", cause: "none", reason: "the kernel offers no zram device (module zram)" };
   const block = join("/sys/block", name);
   const algorithm = chooseAlgorithm(await readFile(join(block, "comp_algorithm"), "utf8"));
   if (algorithm) await writeFile(join(block, "comp_algorithm"), algorithm);
@@ -150,7 +161,7 @@ let ensured: Promise<CompressedSwap> | undefined;
 export function ensureCompressedSwap(): Promise<CompressedSwap> {
   ensured ??= (async () => {
     const now = await compressedSwap();
-    if (now.state === "off" && now.reason.startsWith("the host swaps")) return now;
+    if (now.state === "off" && now.cause === "other-swap") return now;
     // A smaller device set up before (by hand, or on a host with less memory) is topped up.
     const missing = 1 - (now.state === "on" ? now.sizeBytes / (totalmem() * DISKSIZE_OF_MEMORY) : 0);
     if (missing < 0.1) return now;
@@ -159,21 +170,28 @@ export function ensureCompressedSwap(): Promise<CompressedSwap> {
     } catch (err) {
       return now.state === "on"
         ? now
-        : { state: "off" as const, reason: `setting up zram failed: ${(err as Error).message}` };
+        : {
+            state: "off" as const,
+            cause: "failed" as const,
+            reason: `setting up zram failed: ${(err as Error).message}`,
+          };
     }
   })();
   return ensured;
 }
 
-/** Whether ensureCompressedSwap would have compressed swap: on now, or a host with no swap whose kernel has zram. */
-export async function compressedSwapPossible(): Promise<boolean> {
-  const now = await compressedSwap();
+/**
+ * Whether ensureCompressedSwap would have compressed swap, given the host's swap now (read by
+ * the caller when it has it): on already, or no swap at all and a kernel with zram.
+ */
+export async function compressedSwapPossible(now?: CompressedSwap): Promise<boolean> {
+  now ??= await compressedSwap();
   if (now.state === "on") return true;
-  if (now.reason.startsWith("the host swaps")) return false;
+  if (now.cause === "other-swap") return false;
   const modules = `/lib/modules/${(await readFile("/proc/sys/kernel/osrelease", "utf8").catch(() => "")).trim()}`;
   return (
     existsSync("/sys/class/zram-control") ||
-    (await readdir("/sys/block").catch(() => [] as string[])).some((n) => /^zram\d+$/.test(n)) ||
+    (await zramDevices()).length > 0 ||
     existsSync(join(modules, "kernel/drivers/block/zram"))
   );
 }

@@ -37,7 +37,8 @@ async function neighbourEntries(): Promise<number | undefined> {
   return first ? parseInt(first, 16) : undefined;
 }
 
-async function meminfo(): Promise<{ total: number; available: number }> {
+/** MemTotal and MemAvailable, in bytes (also what the benches report memory by). */
+export async function meminfo(): Promise<{ total: number; available: number }> {
   const text = await readFile("/proc/meminfo", "utf8");
   const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? 0) * 1024;
   return { total: kib("MemTotal"), available: kib("MemAvailable") };

@@ -35,7 +35,7 @@ export async function hostLimitChecks(): Promise<HostCheck[]> {
   // when the host has or can have compressed swap): idle CPU bounds nothing.
   const { budgets, running } = await readHostBudgets();
   const swap = await compressedSwap();
-  const frozenCompressed = await compressedSwapPossible();
+  const frozenCompressed = await compressedSwapPossible(swap);
   const est = estimateCapacity(withIdleClustersFrozen(budgets, { frozenCompressed }), running);
   const awake = estimateCapacity(budgets, running);
   const limits = est.limitsBound;

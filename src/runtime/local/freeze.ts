@@ -113,17 +113,17 @@ function compressInBackground(clusterId: string): void {
   const work = (async () => {
     // Looked at again each time: swap on a disk added since (by an operator) rules compression out.
     await ensureCompressedSwap();
-    const swap = await compressedSwap();
-    if (swap.state !== "on") return;
+    if ((await compressedSwap()).state !== "on") return;
     const started = Date.now();
     const swapped = await swapOut(clusterCgroup(clusterId));
     logger.info(
       { clusterId, swappedMiB: Math.round(swapped / 2 ** 20), ms: Date.now() - started },
       "frozen cluster compressed",
     );
-    // Full: the rest of this cluster, and the next ones, keep their memory (the capacity counted on less).
-    if (swap.sizeBytes - swap.usedBytes < swapped)
-      logger.warn({ device: swap.device }, "compressed swap is (nearly) full: frozen clusters keep their memory");
+    // No room left for another cluster like this one: the next ones keep their memory (the capacity counted on less).
+    const after = await compressedSwap();
+    if (after.state === "on" && after.sizeBytes - after.usedBytes < swapped)
+      logger.warn({ device: after.device }, "compressed swap is (nearly) full: frozen clusters keep their memory");
   })()
     .catch((err: unknown) => logger.warn({ clusterId, err: String(err) }, "compressing a frozen cluster failed"))
     .finally(() => compressing.delete(clusterId));
