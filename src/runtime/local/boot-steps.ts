@@ -116,7 +116,7 @@ export async function firstBoot(ctx: BootContext): Promise<void> {
   const { controllerManagerStarted } = await startControlPlane(ctx);
   await writeNodeCapacityPolicy(ctx);
   const addons = inBackground(
-    Promise.all([publishRootCa(ctx.api, ctx.layout, ctx.left), applyAddons(ctx.state, ctx.layout, ctx.release)]),
+    Promise.all([publishRootCa(ctx.api, ctx.layout, ctx.left), applyAddons(ctx.api, ctx.state, ctx.layout)]),
   );
   // kube-proxy needs its Node object, and when it is missing polls for it once a second
   // (pkg/proxy/node.go), so on first boot it starts once its node is registered; the
@@ -139,15 +139,21 @@ export async function restart(ctx: BootContext): Promise<void> {
   await importChangedImages(ctx);
   const kubeletsStarted = await startKubeletsIfRulesKept(ctx);
   const { controllerManagerStarted } = await startControlPlane(ctx);
-  await writeNodeCapacityPolicy(ctx);
-  // The tenant guards on every boot, so that a cluster made before a guard existed (or
-  // before one was tightened) is held by today's at its next start.
-  const guards = inBackground(applyTenantGuards(ctx.state, ctx.layout, ctx.release));
+  // The capacity policy and the tenant guards on every boot, so that a cluster made before
+  // either existed (or before a guard was tightened) is held by today's at its next start.
+  // In the background, beside kube-proxy's start: the datastore holds the last boot's
+  // policy, which the apiserver enforces from its start, and writing it again takes
+  // 0.3-0.9 s (the apiserver compiles its CEL).
+  const capacityPolicy = inBackground(applyCapacityPolicy(ctx.api, ctx.state, ctx.release));
+  const guards = inBackground(applyTenantGuards(ctx.api, ctx.state));
   await writeServiceRules(ctx);
   // Without the last boot's rules (the host rebooted), the kubelets (which restart pods)
-  // start once kube-proxy has written them.
-  if (!kubeletsStarted) await startKubelets(ctx);
-  await awaitReady(ctx, guards, controllerManagerStarted);
+  // start once kube-proxy has written them, and once today's policy is in.
+  if (!kubeletsStarted) {
+    await capacityPolicy;
+    await startKubelets(ctx);
+  }
+  await awaitReady(ctx, Promise.all([capacityPolicy, guards]), controllerManagerStarted);
   await awaitPodsRunningAgain(ctx);
   await awaitServiceEndpointsUpdated(ctx);
 }

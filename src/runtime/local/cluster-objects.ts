@@ -10,7 +10,7 @@ import {
   rootCaConfigMap,
   TEMPLATE_DNS_EGRESS,
 } from "./addon-manifests.js";
-import { applyManifests } from "./apply-manifests.js";
+import { applyObjects } from "./apply-manifests.js";
 import type { LocalClusterState } from "./cluster-state.js";
 import { STARTING_TAINT } from "./component-configs.js";
 import type { KubeApi } from "./kube-api.js";
@@ -27,27 +27,26 @@ export async function applyCapacityPolicy(
   state: LocalClusterState,
   release: KubernetesRelease,
 ): Promise<void> {
-  for (const { path, object } of nodeCapacityPolicy(SIZE_PRESETS[state.spec.size], release)) {
-    const res = await api.apply(path, object);
-    if (res.status !== 200 && res.status !== 201) {
-      throw new TempkubeError("runtime", `could not apply ${path}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
-    }
-  }
+  // Both at once: a binding may name a policy that does not exist yet (it binds nothing until then).
+  await Promise.all(
+    nodeCapacityPolicy(SIZE_PRESETS[state.spec.size], release).map(async ({ path, object }) => {
+      const res = await api.apply(path, object);
+      if (res.status !== 200 && res.status !== 201) {
+        throw new TempkubeError("runtime", `could not apply ${path}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+      }
+    }),
+  );
 }
 
 /** CoreDNS's workload comes with the datastore template; the rest is this cluster's own. */
-export async function applyAddons(
-  state: LocalClusterState,
-  layout: ClusterLayout,
-  release: KubernetesRelease,
-): Promise<void> {
+export async function applyAddons(api: KubeApi, state: LocalClusterState, layout: ClusterLayout): Promise<void> {
   const docs = [
     tenantGuards(state.spec.privileged),
     coreDnsService(),
     localPath(layout.volumesDir),
     ephemeronClusterObjects(),
   ].join("---\n");
-  await applyManifests(release, layout.kubeconfig("admin"), docs);
+  await applyObjects(api, docs);
 }
 
 /**
@@ -56,16 +55,8 @@ export async function applyAddons(
  * next start. The CRD is tempkube's: tenants may create Ephemerons (tools/cluster-controllers
  * grants tenants each CRD's resources), and the controller validates every object itself.
  */
-export async function applyTenantGuards(
-  state: LocalClusterState,
-  layout: ClusterLayout,
-  release: KubernetesRelease,
-): Promise<void> {
-  await applyManifests(
-    release,
-    layout.kubeconfig("admin"),
-    [tenantGuards(state.spec.privileged), ephemeronClusterObjects()].join("---\n"),
-  );
+export async function applyTenantGuards(api: KubeApi, state: LocalClusterState): Promise<void> {
+  await applyObjects(api, [tenantGuards(state.spec.privileged), ephemeronClusterObjects()].join("---\n"));
 }
 
 /**

@@ -144,46 +144,73 @@ function splitRule(line: string): string[] {
   return (line.match(/"[^"]*"|\S+/g) ?? []).map((a) => a.replace(/^"|"$/g, ""));
 }
 
-/** The chain's rules (as `-A ...` lines of `-S`) that carry the tag. */
+/** The chain's rules (as `-A ...` lines of `-S`) that carry the tag; none when the chain is missing. */
 async function taggedRules(chain: Chain, tag: string): Promise<string[]> {
-  const { stdout } = await run(chain.command, ["-w", "-t", chain.table, "-S", chain.name]).catch(() => ({
-    stdout: "",
-  }));
-  return stdout.split("\n").filter((line) => line.startsWith(`-A ${chain.name} `) && splitRule(line).includes(tag));
+  const listed = await listRules(chain.command, chain.table).catch(() => [] as string[]);
+  return taggedLines(listed, chain, tag);
 }
 
-/** The chain exists and its hook jumps to it first. Idempotent. */
-async function ensureChain(chain: Chain): Promise<void> {
-  const cmd = [chain.command, "-w", "-t", chain.table] as const;
-  await succeeds(cmd[0], [...cmd.slice(1), "-N", chain.name]);
-  if (!(await succeeds(cmd[0], [...cmd.slice(1), "-C", chain.hook, "-j", chain.name]))) {
-    await run(cmd[0], [...cmd.slice(1), "-I", chain.hook, "1", "-j", chain.name]);
+/** The chains grouped by the rule set they live in (command and table), in CHAINS' order. */
+function chainsByTable(): Chain[][] {
+  const groups = new Map<string, Chain[]>();
+  for (const chain of CHAINS) {
+    const key = `${chain.command} ${chain.table}`;
+    groups.set(key, [...(groups.get(key) ?? []), chain]);
   }
+  return [...groups.values()];
 }
 
 /**
- * Puts the cluster's rules in place. When they are there already (a start), nothing changes;
- * otherwise its old rules are replaced in one iptables-restore transaction, so that the rules
- * are never half there and never in the wrong order (an ACCEPT after its DROP).
+ * Puts the cluster's rules of one table in place, with one listing and one check for the whole
+ * table rather than a command per rule (a start ran ~40 iptables processes, ~0.7 s on a 2-core
+ * host). Each chain exists and its hook jumps to it (idempotent). When the rules are there
+ * already (a start), nothing changes: `-C` lines in an `iptables-restore` check them all and
+ * change nothing. Otherwise the cluster's old rules are replaced in one iptables-restore
+ * transaction, so that the rules are never half there and never in the wrong order (an ACCEPT
+ * after its DROP).
  */
-async function syncRules(chain: Chain, tag: string, rules: string[][]): Promise<void> {
-  await ensureChain(chain);
-  const current = await taggedRules(chain, tag);
-  const desired = rules.map((r) => [...r, "-m", "comment", "--comment", tag]);
-  let inPlace = current.length === desired.length;
-  for (const rule of desired) {
-    if (!inPlace) break;
-    inPlace = await succeeds(chain.command, ["-w", "-t", chain.table, "-C", chain.name, ...rule]);
+async function syncTable(chains: Chain[], tag: string, wanted: Map<Chain, string[][]>): Promise<void> {
+  const { command, table } = chains[0];
+  const cmd = [command, "-w", "-t", table] as const;
+  const listed = await listRules(command, table);
+  for (const chain of chains) {
+    if (!listed.includes(`-N ${chain.name}`)) await succeeds(cmd[0], [...cmd.slice(1), "-N", chain.name]);
+    if (!listed.includes(`-A ${chain.hook} -j ${chain.name}`)) {
+      await run(cmd[0], [...cmd.slice(1), "-I", chain.hook, "1", "-j", chain.name]);
+    }
   }
-  if (inPlace) return;
-  const script = [
-    `*${chain.table}`,
-    ...current.map((l) => l.replace(/^-A /, "-D ")),
-    ...desired.map((r) => ["-A", chain.name, ...r].join(" ")),
-    "COMMIT",
-    "",
-  ].join("\n");
-  await run(`${chain.command}-restore`, ["-w", "--noflush"], { input: script });
+  const current = new Map(chains.map((c) => [c, taggedLines(listed, c, tag)]));
+  const desired = new Map(
+    chains.map((c) => [c, (wanted.get(c) ?? []).map((r) => [...r, "-m", "comment", "--comment", tag])]),
+  );
+  const counted = chains.every((c) => current.get(c)!.length === desired.get(c)!.length);
+  const checks = chains.flatMap((c) => desired.get(c)!.map((r) => ["-C", c.name, ...r].join(" ")));
+  if (counted && (checks.length === 0 || (await restoreSucceeds(command, table, checks)))) return;
+  const script = chains.flatMap((c) => [
+    ...current.get(c)!.map((l) => l.replace(/^-A /, "-D ")),
+    ...desired.get(c)!.map((r) => ["-A", c.name, ...r].join(" ")),
+  ]);
+  await run(`${command}-restore`, ["-w", "--noflush"], { input: restoreScript(table, script) });
+}
+
+function restoreScript(table: string, lines: string[]): string {
+  return [`*${table}`, ...lines, "COMMIT", ""].join("\n");
+}
+
+/** Runs `-C` lines through iptables-restore: true when every rule exists. Changes nothing. */
+async function restoreSucceeds(command: Chain["command"], table: string, checks: string[]): Promise<boolean> {
+  return succeeds(`${command}-restore`, ["-w", "--noflush"], { input: restoreScript(table, checks) });
+}
+
+/** A table's chains and rules, as `-S` lines (`-N chain`, `-A chain ...`). */
+async function listRules(command: Chain["command"], table: string): Promise<string[]> {
+  const { stdout } = await run(command, ["-w", "-t", table, "-S"]);
+  return stdout.split("\n");
+}
+
+/** The chain's rules (as `-A ...` lines of `-S`) that carry the tag. */
+function taggedLines(listed: string[], chain: Chain, tag: string): string[] {
+  return listed.filter((line) => line.startsWith(`-A ${chain.name} `) && splitRule(line).includes(tag));
 }
 
 export async function installClusterFirewall(clusterId: string, target: FirewallTarget): Promise<void> {
@@ -193,7 +220,8 @@ export async function installClusterFirewall(clusterId: string, target: Firewall
     // decide what of theirs is forwarded.
     await run("sysctl", ["-qw", "net.ipv4.ip_forward=1"]);
   }
-  for (const [chain, rules] of firewallRules(target)) await syncRules(chain, clusterTag(clusterId), rules);
+  const wanted = firewallRules(target);
+  for (const chains of chainsByTable()) await syncTable(chains, clusterTag(clusterId), wanted);
 }
 
 /** Removes every rule tagged with the cluster's id, in every chain; the chains and jumps stay (shared). */

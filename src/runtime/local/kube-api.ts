@@ -31,15 +31,18 @@ export class KubeApi {
     return this.send<T>("PATCH", path, body, timeoutMs);
   }
 
-  /** Server-side apply of one object (JSON is YAML) at its path, owned by tempkube. */
-  apply<T = unknown>(path: string, body: unknown, timeoutMs = 5000): Promise<{ status: number; body: T | undefined }> {
-    return this.send<T>(
-      "PATCH",
-      `${path}?fieldManager=tempkube&force=true`,
-      body,
-      timeoutMs,
-      "application/apply-patch+yaml",
-    );
+  /**
+   * Server-side apply of one object (JSON is YAML) at its path, taking every conflict, owned by
+   * tempkube unless another field manager is named; `strict` refuses unknown or duplicate fields.
+   */
+  apply<T = unknown>(
+    path: string,
+    body: unknown,
+    options: { fieldManager?: string; strict?: boolean; timeoutMs?: number } = {},
+  ): Promise<{ status: number; body: T | undefined }> {
+    const query = new URLSearchParams({ fieldManager: options.fieldManager ?? "tempkube", force: "true" });
+    if (options.strict) query.set("fieldValidation", "Strict");
+    return this.send<T>("PATCH", `${path}?${query}`, body, options.timeoutMs ?? 5000, "application/apply-patch+yaml");
   }
 
   private send<T>(

@@ -117,6 +117,16 @@ async function ip(args: string[]): Promise<void> {
   await run("ip", args);
 }
 
+/**
+ * Several `ip` commands in one process (`ip -batch`), stopping at the first that fails: a
+ * start runs this for every node, and each `ip` process costs ~15 ms on a 2-core host.
+ */
+async function ipBatch(commands: string[][], netns?: string): Promise<void> {
+  await run("ip", [...(netns ? ["-n", netns] : []), "-batch", "-"], {
+    input: commands.map((c) => c.join(" ")).join("\n") + "\n",
+  });
+}
+
 async function linkExists(name: string, netns?: string): Promise<boolean> {
   return succeeds("ip", [...(netns ? ["-n", netns] : []), "link", "show", name]);
 }
@@ -135,8 +145,11 @@ export async function setupNetwork(clusterId: string, net: ClusterNetwork): Prom
   if (!(await linkExists(net.bridge))) {
     await ip(["link", "add", net.bridge, "type", "bridge"]);
   }
-  await succeeds("ip", ["addr", "add", `${net.gateway}/${net.prefixLength}`, "dev", net.bridge]);
-  await ip(["link", "set", net.bridge, "up"]);
+  const host = [
+    // `replace`, not `add`: the same command whether the address is there already (a start) or not.
+    ["addr", "replace", `${net.gateway}/${net.prefixLength}`, "dev", net.bridge],
+    ["link", "set", net.bridge, "up"],
+  ];
   for (const node of net.nodes) {
     if (!(await succeeds("ip", ["netns", "pids", node.netns]))) await ip(["netns", "add", node.netns]);
     if (!(await linkExists("eth0", node.netns))) {
@@ -145,15 +158,22 @@ export async function setupNetwork(clusterId: string, net: ClusterNetwork): Prom
       await ip(["link", "set", `${node.hostVeth}p`, "netns", node.netns]);
       await ip(["-n", node.netns, "link", "set", `${node.hostVeth}p`, "name", "eth0"]);
     }
-    await ip(["link", "set", node.hostVeth, "master", net.bridge]);
-    await ip(["link", "set", node.hostVeth, "up"]);
-    await succeeds("ip", ["-n", node.netns, "addr", "add", `${node.ip}/${net.prefixLength}`, "dev", "eth0"]);
-    await ip(["-n", node.netns, "link", "set", "eth0", "up"]);
-    await ip(["-n", node.netns, "link", "set", "lo", "up"]);
-    await ip(["-n", node.netns, "route", "replace", "default", "via", net.gateway]);
-    for (const other of net.nodes) {
-      if (other !== node) await ip(["-n", node.netns, "route", "replace", other.podCidr, "via", other.ip]);
-    }
+    host.push(["link", "set", node.hostVeth, "master", net.bridge], ["link", "set", node.hostVeth, "up"]);
+  }
+  await ipBatch(host);
+  for (const node of net.nodes) {
+    await ipBatch(
+      [
+        ["addr", "replace", `${node.ip}/${net.prefixLength}`, "dev", "eth0"],
+        ["link", "set", "eth0", "up"],
+        ["link", "set", "lo", "up"],
+        ["route", "replace", "default", "via", net.gateway],
+        ...net.nodes
+          .filter((other) => other !== node)
+          .map((other) => ["route", "replace", other.podCidr, "via", other.ip]),
+      ],
+      node.netns,
+    );
     await nodeSysctls(node);
   }
 }
@@ -165,9 +185,12 @@ async function nodeSysctls(node: NodeNetwork): Promise<void> {
     "net.bridge.bridge-nf-call-iptables": "1",
     "net.ipv4.conf.all.route_localnet": "1",
   };
-  for (const [key, value] of Object.entries(settings)) {
-    await run("nsenter", [`--net=${node.netnsPath}`, "sysctl", "-qw", `${key}=${value}`]);
-  }
+  await run("nsenter", [
+    `--net=${node.netnsPath}`,
+    "sysctl",
+    "-qw",
+    ...Object.entries(settings).map(([key, value]) => `${key}=${value}`),
+  ]);
 }
 
 /**
