@@ -6,6 +6,7 @@ import { clusterCgroup, leftoverCgroups, memoryUsage, pidsIn } from "./cgroups.j
 import { ClusterLayout, clustersDir } from "./layout.js";
 import { clusterNetnsNames, leftoverNetwork, type ClusterNetwork } from "./network.js";
 import { Supervisor } from "./supervisor.js";
+import { runcStateOf } from "./task-state.js";
 
 /**
  * What the host holds of the local runtime's clusters, for tests, the bench and leak
@@ -34,8 +35,14 @@ export class HostInspection {
       if (!left.includes(`network namespace ${name}`)) left.push(`network namespace ${name}`);
     }
     for (const c of await leftoverCgroups(clusterCgroup(clusterId))) left.push(`cgroup ${c}`);
+    for (const dir of await runcStateOf(layout.root)) left.push(`runc state ${dir}`);
     if (existsSync(layout.root)) left.push(`directory ${layout.root}`);
     return left;
+  }
+
+  /** runc state in /run of the cluster's containers (none once it stopped: task-state.ts). */
+  runcState(clusterId: string): Promise<string[]> {
+    return runcStateOf(this.layout(clusterId).root);
   }
 
   /** Resident memory of all the cluster's processes (its cgroup), and per component. */

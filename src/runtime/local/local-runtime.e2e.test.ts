@@ -415,6 +415,7 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
     );
     const mem = await host.memory(first);
     assert.equal(mem.totalRssBytes, 0, "a stopped cluster has no processes");
+    assert.deepEqual(await host.runcState(first), [], "no runc state of its tasks left in /run");
     await runtime.start(first);
     await kubectl.run(["rollout", "status", "deployment/web", "--timeout=120s"]);
     await kubectl.run(["wait", "--for=condition=Ready", "pod/client", "--timeout=120s"]);

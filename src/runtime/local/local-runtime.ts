@@ -24,6 +24,7 @@ import { listClusters, readState, writeState, type LocalClusterState } from "./c
 import { ensureDatastoreTemplate, seedDatastore } from "./datastore-template.js";
 import { describeFailure } from "./failure-diagnosis.js";
 import { freezeCluster, thawCluster } from "./freeze.js";
+import { releaseTaskState } from "./task-state.js";
 import { adoptRoutes, clusterRoute, removeRoute, writeRoute } from "./gateway-route.js";
 import { DEFAULT_CLUSTER_EGRESS, type ClusterEgress } from "./host-firewall.js";
 import { HostRegistry } from "./host-registry.js";
@@ -351,6 +352,8 @@ export class LocalRuntime implements RuntimeDriver {
     await this.supervisor(layout).stopAll(STOP_GRACE_MS);
     if (!idInUse) await killAll(clusterCgroup(layout.clusterId));
     await unmountAll(layout.root);
+    // Once nothing of the cluster runs (every shim included): what its containerds' tasks left in /run.
+    if (!idInUse) await releaseTaskState(layout.root);
     if (!idInUse) await removeCgroup(clusterCgroup(layout.clusterId), true);
   }
 
