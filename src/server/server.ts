@@ -402,7 +402,10 @@ async function startGateway(
     certificateDomains: permittedDomains([options.clusterDomain, servicesDomain]),
     publicAddress: options.publicAddress ?? (await defaultPublicAddress(listenHost)),
   };
-  if (driver instanceof LocalRuntime) await driver.adoptRoutes();
+  if (driver instanceof LocalRuntime) {
+    await driver.adoptRoutes();
+    await driver.releaseOrphanedTaskState();
+  }
   await ensureGateway(dir, config);
   return config;
 }

@@ -1,5 +1,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import pLimit, { type LimitFunction } from "p-limit";
 import { validateSpec, type ClusterSpec } from "../../core/cluster-spec.js";
 import { DEFAULT_CLUSTER_DOMAIN } from "../../gateway/gateway-files.js";
 import { refuseUnlessRoomFor } from "../../host/host-budgets.js";
@@ -24,7 +26,7 @@ import { listClusters, readState, writeState, type LocalClusterState } from "./c
 import { ensureDatastoreTemplate, seedDatastore } from "./datastore-template.js";
 import { describeFailure } from "./failure-diagnosis.js";
 import { freezeCluster, thawCluster } from "./freeze.js";
-import { releaseTaskState } from "./task-state.js";
+import { releaseOrphanedRuncState, releaseTaskState } from "./task-state.js";
 import { adoptRoutes, clusterRoute, removeRoute, writeRoute } from "./gateway-route.js";
 import { DEFAULT_CLUSTER_EGRESS, type ClusterEgress } from "./host-firewall.js";
 import { HostRegistry } from "./host-registry.js";
@@ -50,6 +52,8 @@ export class LocalRuntime implements RuntimeDriver {
   private readonly clusterEgress: ClusterEgress;
   private readonly clusterDomain: string;
   private readonly compressFrozen: boolean;
+  /** Turns for boots (the constructor's concurrentBoots). */
+  private readonly bootSlots: LimitFunction;
 
   /**
    * clusterEgress: what clusters made by this runtime may reach outside the host (recorded in each cluster's state).
@@ -64,9 +68,12 @@ export class LocalRuntime implements RuntimeDriver {
       clusterDomain?: string;
       /** Whether a frozen cluster's memory goes to compressed swap in memory (freeze.ts); default true. */
       compressFrozen?: boolean;
+      /** Boots run at once; the others wait their turn (default: one per CPU). */
+      concurrentBoots?: number;
     } = {},
   ) {
     this.compressFrozen = options.compressFrozen ?? true;
+    this.bootSlots = pLimit(options.concurrentBoots ?? Math.max(1, availableParallelism()));
     this.base = options.dataDir ?? dataDir();
     this.readyTimeoutMs = options.readyTimeoutMs ?? READY_TIMEOUT_MS;
     this.clusterEgress = options.clusterEgress ?? DEFAULT_CLUSTER_EGRESS;
@@ -101,6 +108,12 @@ export class LocalRuntime implements RuntimeDriver {
    */
   async adoptRoutes(): Promise<void> {
     await adoptRoutes(this.base);
+  }
+
+  /** For the server's start: runc state in /run that an older tempkube left for this data dir's clusters (task-state.ts). */
+  async releaseOrphanedTaskState(): Promise<void> {
+    const released = await releaseOrphanedRuncState(this.base);
+    if (released > 0) logger.info({ released }, "runc state of ended containers removed from /run");
   }
 
   // ---------------------------------------------------------------- provision
@@ -227,6 +240,22 @@ export class LocalRuntime implements RuntimeDriver {
     timer: StepTimer,
   ): Promise<void> {
     const sup = this.supervisor(layout);
+    // A boot is short of CPU even alone (~10 CPU-seconds in 8 s on 2 cores): ten at once on
+    // 2 cores all took 144 s, 15× one, each waiting out its polls and its clients' backoffs
+    // while the others ran. In turns, each has the CPU it needs; the wait is a step of its
+    // own, and the boot's deadline counts from its turn (bootContext).
+    if (this.bootSlots.activeCount >= this.bootSlots.concurrency) timer.mark("waiting for other boots");
+    await this.bootSlots(() => this.bootNow(steps, state, layout, releases, timer, sup));
+  }
+
+  private async bootNow(
+    steps: (ctx: BootContext) => Promise<void>,
+    state: LocalClusterState,
+    layout: ClusterLayout,
+    releases: ClusterReleases,
+    timer: StepTimer,
+    sup: Supervisor,
+  ): Promise<void> {
     await failOnCrashLoop(sup, async () =>
       steps(
         await bootContext({

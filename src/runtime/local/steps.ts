@@ -17,6 +17,7 @@ export const STEPS = [
   { name: "image store", explainedBy: [] },
   { name: "datastore", explainedBy: [] },
   // the boot (boot-steps.ts), first or again
+  { name: "waiting for other boots", explainedBy: [] },
   { name: "processes started", explainedBy: [] },
   { name: "images imported", explainedBy: [containerd] },
   { name: "apiserver ready", explainedBy: [kine, apiServer] },

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { mountsUnder } from "../../host/mounts.js";
@@ -61,4 +62,26 @@ export async function runcStateOf(clusterRoot: string): Promise<string[]> {
     }
   }
   return found;
+}
+
+/**
+ * runc state that an older tempkube left in /run for containers of this data dir's clusters
+ * (stopped or destroyed before releaseTaskState): removed at the server's start. Only what is
+ * provably this data dir's and dead: runc's state names a bundle in a cluster's containerd
+ * task directory under `clustersBase`, and that bundle no longer exists. Returns how many.
+ */
+export async function releaseOrphanedRuncState(clustersBase: string, runcRoot = RUNC_STATE_ROOT): Promise<number> {
+  let released = 0;
+  for (const namespace of await readdir(runcRoot).catch(() => [] as string[])) {
+    for (const id of await readdir(join(runcRoot, namespace)).catch(() => [] as string[])) {
+      const dir = join(runcRoot, namespace, id);
+      const state = await readFile(join(dir, "state.json"), "utf8").catch(() => "");
+      const bundle = state.match(/"bundle=([^"]+)"/)?.[1];
+      if (!bundle?.startsWith(`${clustersBase}/`) || !bundle.includes(`/containerd/state/${TASK_DIR}/`)) continue;
+      if (existsSync(bundle)) continue;
+      await rm(dir, { recursive: true, force: true });
+      released++;
+    }
+  }
+  return released;
 }
