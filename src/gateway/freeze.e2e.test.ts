@@ -71,6 +71,8 @@ interface Condition {
   type: string;
   status: string;
   lastTransitionTime: string;
+  reason?: string;
+  message?: string;
 }
 
 const until = async (what: string, check: () => Promise<boolean>, timeoutMs: number) => {
@@ -236,7 +238,7 @@ describe(
       assert.deepEqual(
         [ready.status, ready.lastTransitionTime],
         ["True", readySince.lastTransitionTime],
-        "the node stayed Ready throughout",
+        `the node stayed Ready throughout (now ${ready.reason}: ${ready.message})`,
       );
       assert.deepEqual(after.items[0].spec.taints ?? [], [], "no unreachable or not-ready taint");
       assert.deepEqual(await coredns(), dnsReadySince, "CoreDNS was never marked unready");
