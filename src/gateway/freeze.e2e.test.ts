@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
@@ -73,6 +73,20 @@ interface Condition {
   lastTransitionTime: string;
   reason?: string;
   message?: string;
+}
+
+/** The last lines of the cluster's kubelet and containerd logs that report an error, for a failure's message. */
+async function runtimeErrorLines(dir: string, id: string): Promise<string> {
+  const logs = join(dir, "clusters", id, "logs");
+  const names = (await readdir(logs).catch(() => [] as string[])).filter((n) => /^(kubelet|containerd)-/.test(n));
+  const parts = await Promise.all(
+    names.map(async (n) => {
+      const lines = (await readFile(join(logs, n), "utf8").catch(() => "")).split("\n");
+      const errors = lines.filter((l) => /^E\d{4} |level=error|runtime|sanity/i.test(l)).slice(-12);
+      return `--- ${n}\n${errors.map((l) => l.slice(0, 400)).join("\n")}`;
+    }),
+  );
+  return parts.join("\n");
 }
 
 const until = async (what: string, check: () => Promise<boolean>, timeoutMs: number) => {
@@ -235,6 +249,8 @@ describe(
       await sleep(12_000);
       const after = JSON.parse(await kubectl(["get", "nodes", "-o", "json"])) as typeof node;
       const ready = after.items[0].status.conditions.find((c) => c.type === "Ready")!;
+      if (ready.status !== "True")
+        process.stderr.write(`# ${await runtimeErrorLines(f!.dir, id)}\n`.replace(/\n/g, "\n# "));
       assert.deepEqual(
         [ready.status, ready.lastTransitionTime],
         ["True", readySince.lastTransitionTime],
