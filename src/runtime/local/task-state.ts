@@ -33,6 +33,8 @@ async function shimSocket(bundle: string): Promise<string | undefined> {
  * below it is left to containerd.
  */
 export async function releaseTaskState(clusterRoot: string): Promise<void> {
+  // Read once: /proc/self/mountinfo, not once per task.
+  const mounts = await mountsUnder(clusterRoot);
   const nodesDir = join(clusterRoot, "nodes");
   for (const node of await readdir(nodesDir).catch(() => [] as string[])) {
     const containerd = join(nodesDir, node, "containerd");
@@ -40,7 +42,7 @@ export async function releaseTaskState(clusterRoot: string): Promise<void> {
     for (const namespace of await readdir(bundles).catch(() => [] as string[])) {
       for (const id of await readdir(join(bundles, namespace)).catch(() => [] as string[])) {
         const bundle = join(bundles, namespace, id);
-        if ((await mountsUnder(bundle)).length > 0) continue;
+        if (mounts.some((m) => m === bundle || m.startsWith(`${bundle}/`))) continue;
         const socket = await shimSocket(bundle);
         await rm(join(RUNC_STATE_ROOT, namespace, id), { recursive: true, force: true });
         if (socket) await rm(socket, { force: true });
@@ -51,17 +53,22 @@ export async function releaseTaskState(clusterRoot: string): Promise<void> {
   }
 }
 
-/** runc state directories whose bundle lies in the cluster's directory (for leak checks): none once it stopped. */
-export async function runcStateOf(clusterRoot: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const namespace of await readdir(RUNC_STATE_ROOT).catch(() => [] as string[])) {
-    for (const id of await readdir(join(RUNC_STATE_ROOT, namespace)).catch(() => [] as string[])) {
-      const dir = join(RUNC_STATE_ROOT, namespace, id);
+/** Every runc state directory under `runcRoot` (`<namespace>/<id>`), with the bundle its state.json names. */
+async function runcStates(runcRoot: string): Promise<{ dir: string; bundle: string | undefined }[]> {
+  const found: { dir: string; bundle: string | undefined }[] = [];
+  for (const namespace of await readdir(runcRoot).catch(() => [] as string[])) {
+    for (const id of await readdir(join(runcRoot, namespace)).catch(() => [] as string[])) {
+      const dir = join(runcRoot, namespace, id);
       const state = await readFile(join(dir, "state.json"), "utf8").catch(() => "");
-      if (state.includes(`"bundle=${clusterRoot}/`)) found.push(dir);
+      found.push({ dir, bundle: state.match(/"bundle=([^"]+)"/)?.[1] });
     }
   }
   return found;
+}
+
+/** runc state directories whose bundle lies in the cluster's directory (for leak checks): none once it stopped. */
+export async function runcStateOf(clusterRoot: string): Promise<string[]> {
+  return (await runcStates(RUNC_STATE_ROOT)).filter((s) => s.bundle?.startsWith(`${clusterRoot}/`)).map((s) => s.dir);
 }
 
 /**
@@ -72,16 +79,11 @@ export async function runcStateOf(clusterRoot: string): Promise<string[]> {
  */
 export async function releaseOrphanedRuncState(clustersBase: string, runcRoot = RUNC_STATE_ROOT): Promise<number> {
   let released = 0;
-  for (const namespace of await readdir(runcRoot).catch(() => [] as string[])) {
-    for (const id of await readdir(join(runcRoot, namespace)).catch(() => [] as string[])) {
-      const dir = join(runcRoot, namespace, id);
-      const state = await readFile(join(dir, "state.json"), "utf8").catch(() => "");
-      const bundle = state.match(/"bundle=([^"]+)"/)?.[1];
-      if (!bundle?.startsWith(`${clustersBase}/`) || !bundle.includes(`/containerd/state/${TASK_DIR}/`)) continue;
-      if (existsSync(bundle)) continue;
-      await rm(dir, { recursive: true, force: true });
-      released++;
-    }
+  for (const { dir, bundle } of await runcStates(runcRoot)) {
+    if (!bundle?.startsWith(`${clustersBase}/`) || !bundle.includes(`/containerd/state/${TASK_DIR}/`)) continue;
+    if (existsSync(bundle)) continue;
+    await rm(dir, { recursive: true, force: true });
+    released++;
   }
   return released;
 }
