@@ -18,6 +18,7 @@ import type { ClusterLayout } from "./layout.js";
 import type { NodeNetwork } from "./network.js";
 import { ephemeronClusterObjects } from "../../services/ephemeron-crd.js";
 import { tenantGuards } from "./tenant-guards.js";
+import { thawWindowObject, thawWindowPolicy } from "./thaw-window.js";
 import { waitFor } from "./wait.js";
 
 /** What the boot writes into a cluster's API, beside what the datastore template already holds. */
@@ -38,6 +39,14 @@ export async function applyCapacityPolicy(
   );
 }
 
+/**
+ * The thaw window's policy (thaw-window.ts), and the window closed: a server that died between
+ * a freeze and a thaw's end of the window left it open.
+ */
+function thawWindow(): string {
+  return [thawWindowPolicy(), JSON.stringify(thawWindowObject({}).object)].join("---\n");
+}
+
 /** CoreDNS's workload comes with the datastore template; the rest is this cluster's own. */
 export async function applyAddons(api: KubeApi, state: LocalClusterState, layout: ClusterLayout): Promise<void> {
   const docs = [
@@ -45,18 +54,19 @@ export async function applyAddons(api: KubeApi, state: LocalClusterState, layout
     coreDnsService(),
     localPath(layout.volumesDir),
     ephemeronClusterObjects(),
+    thawWindow(),
   ].join("---\n");
   await applyObjects(api, docs);
 }
 
 /**
- * On every start: the guards, and the Ephemeron CRD (issue 14) in the same apply, so a
- * cluster made before either existed, or whose tenant edited the CRD, has today's at its
+ * On every start: the guards, the Ephemeron CRD (issue 14) and the thaw window's policy in the
+ * same apply, so a cluster made before any of them existed, or whose tenant edited the CRD, has today's at its
  * next start. The CRD is tempkube's: tenants may create Ephemerons (tools/cluster-controllers
  * grants tenants each CRD's resources), and the controller validates every object itself.
  */
 export async function applyTenantGuards(api: KubeApi, state: LocalClusterState): Promise<void> {
-  await applyObjects(api, [tenantGuards(state.spec.privileged), ephemeronClusterObjects()].join("---\n"));
+  await applyObjects(api, [tenantGuards(state.spec.privileged), ephemeronClusterObjects(), thawWindow()].join("---\n"));
 }
 
 /**

@@ -10,6 +10,7 @@ import { CONTROL_PLANE } from "./components.js";
 import { fromCache, KubeApi } from "./kube-api.js";
 import type { ClusterLayout } from "./layout.js";
 import { Supervisor } from "./supervisor.js";
+import { THAW_WINDOW_MS, writeThawWindow } from "./thaw-window.js";
 
 /**
  * Freezing an idle cluster: every process of it (control plane, containerd, kubelets, pods)
@@ -24,6 +25,10 @@ import { Supervisor } from "./supervisor.js";
  * own clock*. Thawed together, its overdue 5 s check can run before the kubelet's overdue lease
  * renewal. So kube-controller-manager is stopped (SIGSTOP) before the freeze and continued
  * only once every node's Lease has been renewed after that moment.
+ *
+ * The kubelet's own stale state after a thaw (its last runtime status check by its clock) is
+ * thaw-window.ts's: the freeze opens the window in which the apiserver refuses the NotReady
+ * report that state causes, the thaw sets its end.
  */
 
 /** Below this the controller manager's last look at the leases is still within the grace period (40 s and more). */
@@ -148,12 +153,20 @@ export async function freezeCluster(
     return { frozen: false, reason: `what runs in it could not be read: ${(err as Error).message}` };
   }
   if (busy) return { frozen: false, reason: busy };
-  await writeFile(stoppedAtFile(layout), String(Date.now()));
+  const frozenAt = Date.now();
+  await writeThawWindow(api, { since: frozenAt }).catch((err: unknown) =>
+    logger.warn(
+      { clusterId: layout.clusterId, err: String(err) },
+      "the thaw window could not be opened: the node may show NotReady for one status sync after the thaw",
+    ),
+  );
+  await writeFile(stoppedAtFile(layout), String(frozenAt));
   signal(await controllerManagerPid(layout), "SIGSTOP");
   try {
     await setFrozen(clusterCgroup(layout.clusterId), true);
   } catch (err) {
     await thawCluster(layout, state, { waitForLeases: false });
+    await writeThawWindow(api, {}).catch(() => undefined);
     throw err;
   }
   if (options.compress) compressInBackground(layout.clusterId);
@@ -183,8 +196,19 @@ export async function thawCluster(
     signal(pid, "SIGCONT");
     await rm(stoppedAtFile(layout), { force: true });
   };
+  // The end of the window (thaw-window.ts), once the apiserver runs; not for a stop or a destroy.
+  const closeWindow = async () => {
+    if (!stoppedAt) return;
+    await writeThawWindow(await adminApi(layout, state), {
+      since: stoppedAt,
+      until: Date.now() + THAW_WINDOW_MS,
+    }).catch((err: unknown) =>
+      logger.warn({ clusterId: layout.clusterId, err: String(err) }, "the thaw window's end could not be set"),
+    );
+  };
   if (!options.waitForLeases || !stoppedAt || Date.now() - stoppedAt <= SHORT_FREEZE_MS) {
     await continueManager();
+    if (options.waitForLeases) void closeWindow();
     return { managerContinued: Promise.resolve() };
   }
   // Whatever becomes of this process (a server killed now), the controller manager continues
@@ -195,6 +219,7 @@ export async function thawCluster(
       stdio: "ignore",
     }).unref();
   const managerContinued = (async () => {
+    await closeWindow();
     const renewed = await waitForLeaseRenewals(await adminApi(layout, state), state, stoppedAt);
     if (!renewed)
       logger.warn(
