@@ -18,7 +18,7 @@ import type { ClusterLayout } from "./layout.js";
 import type { NodeNetwork } from "./network.js";
 import { ephemeronClusterObjects } from "../../services/ephemeron-crd.js";
 import { tenantGuards } from "./tenant-guards.js";
-import { thawWindowObject, thawWindowPolicy } from "./thaw-window.js";
+import { thawWindowPolicy } from "./thaw-window.js";
 import { waitFor } from "./wait.js";
 
 /** What the boot writes into a cluster's API, beside what the datastore template already holds. */
@@ -39,14 +39,6 @@ export async function applyCapacityPolicy(
   );
 }
 
-/**
- * The thaw window's policy (thaw-window.ts), and the window closed: a server that died between
- * a freeze and a thaw's end of the window left it open.
- */
-function thawWindow(): string {
-  return [thawWindowPolicy(), JSON.stringify(thawWindowObject({}).object)].join("---\n");
-}
-
 /** CoreDNS's workload comes with the datastore template; the rest is this cluster's own. */
 export async function applyAddons(api: KubeApi, state: LocalClusterState, layout: ClusterLayout): Promise<void> {
   const docs = [
@@ -54,7 +46,8 @@ export async function applyAddons(api: KubeApi, state: LocalClusterState, layout
     coreDnsService(),
     localPath(layout.volumesDir),
     ephemeronClusterObjects(),
-    thawWindow(),
+    // Closed (thaw-window.ts): a server that died between a freeze and a thaw left it open.
+    thawWindowPolicy(),
   ].join("---\n");
   await applyObjects(api, docs);
 }
@@ -66,7 +59,10 @@ export async function applyAddons(api: KubeApi, state: LocalClusterState, layout
  * grants tenants each CRD's resources), and the controller validates every object itself.
  */
 export async function applyTenantGuards(api: KubeApi, state: LocalClusterState): Promise<void> {
-  await applyObjects(api, [tenantGuards(state.spec.privileged), ephemeronClusterObjects(), thawWindow()].join("---\n"));
+  await applyObjects(
+    api,
+    [tenantGuards(state.spec.privileged), ephemeronClusterObjects(), thawWindowPolicy()].join("---\n"),
+  );
 }
 
 /**

@@ -19,13 +19,16 @@ import type { KubeApi } from "./kube-api.js";
  * that turns a Ready node NotReady for one of these two reasons, with its heartbeat after the
  * freeze and before the window's end. The kubelet tries again at once, reading the Node from the
  * apiserver (up to 5 tries, nodeStatusUpdateRetry), and by then its runtime state is fresh; a
- * refused sync leaves the Node as it was. The window lives in a ConfigMap of kube-system
- * (tenants cannot write there: tenant-guards.ts): `since` is written at the freeze, long before
- * the kubelet's report, so the apiserver's copy of it is current; `until` after the thaw. A
- * runtime that is really down after the window is reported as usual.
+ * refused sync leaves the Node as it was. A runtime that is really down after the window is
+ * reported as usual.
+ *
+ * The window is written into the policy itself: its start at the freeze, long before the
+ * kubelet's report, so the apiserver's compiled copy is current by then; its end after the
+ * thaw (until the apiserver has that, the window is open-ended, which refuses the same). Not a
+ * parameter object: every aggregated apiserver runs the same admission plugin over the same
+ * policies and would then have to list and watch the parameter's kind too (the sample
+ * apiserver, with upstream's RBAC for it, never got ready with a ConfigMap parameter).
  */
-export const THAW_WINDOW = { namespace: "kube-system", name: "tempkube-thaw-window" } as const;
-
 /** How long after a thaw a kubelet's stale-state NotReady report is refused. */
 export const THAW_WINDOW_MS = 15_000;
 
@@ -34,65 +37,79 @@ const POLICY = "tempkube-thawed-node-status";
 /** Reasons the kubelet gives from state that a freeze makes stale (runtime.go, pleg/generic.go). */
 const STALE_REASONS = ["container runtime is down", "PLEG is not healthy"];
 
-/** The policy and its binding, as YAML documents: applied with the guards at every boot. */
-export function thawWindowPolicy(): string {
+/** A thaw window: from the freeze (`since`) to the thaw's end (`until`, open-ended when not set); none without `since`. */
+export interface ThawWindow {
+  since?: number;
+  until?: number;
+}
+
+const celTime = (ms: number) => `timestamp(${JSON.stringify(new Date(ms).toISOString())})`;
+
+/** What a kubelet's status update must not be within the window (a CEL expression); `false` without one. */
+function refusedWithin(window: ThawWindow): string {
+  if (window.since === undefined) return "false";
   const stale = STALE_REASONS.map((r) => `c.message.contains(${JSON.stringify(r)})`).join(" || ");
-  const field = (f: string) => `(has(params.data) && "${f}" in params.data ? params.data["${f}"] : "")`;
-  const refused = [
-    `${field("since")} != ""`,
+  const heartbeat = "timestamp(c.lastHeartbeatTime)";
+  const within = [`${heartbeat} > ${celTime(window.since)}`];
+  if (window.until !== undefined) within.push(`${heartbeat} < ${celTime(window.until)}`);
+  return [
     `has(oldObject.status.conditions) && oldObject.status.conditions.exists(c, c.type == "Ready" && c.status == "True")`,
-    `has(object.status.conditions) && object.status.conditions.exists(c, c.type == "Ready" && c.status == "False" && has(c.message) && (${stale}) && timestamp(c.lastHeartbeatTime) > timestamp(${field("since")}) && (${field("until")} == "" || timestamp(c.lastHeartbeatTime) < timestamp(${field("until")})))`,
+    `has(object.status.conditions) && object.status.conditions.exists(c, c.type == "Ready" && c.status == "False" && has(c.message) && (${stale}) && ${within.join(" && ")})`,
   ].join(" && ");
-  return `apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata:
-  name: ${POLICY}
-spec:
-  # An error in here never stops a kubelet's status update.
-  failurePolicy: Ignore
-  paramKind: { apiVersion: v1, kind: ConfigMap }
-  matchConstraints:
-    resourceRules:
-    - { apiGroups: [""], apiVersions: [v1], operations: [UPDATE], resources: [nodes/status] }
-  matchConditions:
-  - name: a-kubelet
-    expression: 'request.userInfo.username.startsWith("system:node:")'
-  validations:
-  - expression: ${JSON.stringify(`!(${refused})`)}
-    message: "tempkube: a NotReady report from state that was stale across a freeze, within the thaw's window; the kubelet reports again at once"
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata:
-  name: ${POLICY}
-spec:
-  policyName: ${POLICY}
-  validationActions: [Deny]
-  paramRef: { name: ${THAW_WINDOW.name}, namespace: ${THAW_WINDOW.namespace}, parameterNotFoundAction: Allow }
-`;
 }
 
-/** The window's ConfigMap: `since` and `until` as RFC 3339 times, "" for none. */
-export function thawWindowObject(window: { since?: number; until?: number }): { path: string; object: object } {
-  const iso = (ms?: number) => (ms === undefined ? "" : new Date(ms).toISOString());
-  return {
-    path: `/api/v1/namespaces/${THAW_WINDOW.namespace}/configmaps/${THAW_WINDOW.name}`,
-    object: {
-      apiVersion: "v1",
-      kind: "ConfigMap",
-      metadata: { name: THAW_WINDOW.name, namespace: THAW_WINDOW.namespace },
-      data: { since: iso(window.since), until: iso(window.until) },
+/** The policy with `window` in it, and its binding: written at every boot (closed), a freeze and a thaw. */
+export function thawWindowObjects(window: ThawWindow): { path: string; object: object }[] {
+  const base = "/apis/admissionregistration.k8s.io/v1";
+  return [
+    {
+      path: `${base}/validatingadmissionpolicies/${POLICY}`,
+      object: {
+        apiVersion: "admissionregistration.k8s.io/v1",
+        kind: "ValidatingAdmissionPolicy",
+        metadata: { name: POLICY },
+        spec: {
+          // An error in here never stops a kubelet's status update.
+          failurePolicy: "Ignore",
+          matchConstraints: {
+            resourceRules: [
+              { apiGroups: [""], apiVersions: ["v1"], operations: ["UPDATE"], resources: ["nodes/status"] },
+            ],
+          },
+          matchConditions: [{ name: "a-kubelet", expression: 'request.userInfo.username.startsWith("system:node:")' }],
+          validations: [
+            {
+              expression: `!(${refusedWithin(window)})`,
+              message:
+                "tempkube: a NotReady report from state that was stale across a freeze, within the thaw's window; the kubelet reports again at once",
+            },
+          ],
+        },
+      },
     },
-  };
+    {
+      path: `${base}/validatingadmissionpolicybindings/${POLICY}`,
+      object: {
+        apiVersion: "admissionregistration.k8s.io/v1",
+        kind: "ValidatingAdmissionPolicyBinding",
+        metadata: { name: POLICY },
+        spec: { policyName: POLICY, validationActions: ["Deny"] },
+      },
+    },
+  ];
 }
 
-/** Writes the window (server-side apply): `{}` closes it. */
-export async function writeThawWindow(api: KubeApi, window: { since?: number; until?: number }): Promise<void> {
-  const { path, object } = thawWindowObject(window);
-  const res = await api.apply(path, object, { timeoutMs: 5_000 });
+/** The policy closed, as YAML documents (JSON): what every boot applies. */
+export function thawWindowPolicy(): string {
+  return thawWindowObjects({})
+    .map((o) => JSON.stringify(o.object))
+    .join("\n---\n");
+}
+
+/** Writes the window into the policy (server-side apply); `{}` closes it. */
+export async function writeThawWindow(api: KubeApi, window: ThawWindow): Promise<void> {
+  const [policy] = thawWindowObjects(window);
+  const res = await api.apply(policy.path, policy.object, { timeoutMs: 5_000 });
   if (res.status !== 200 && res.status !== 201)
-    throw new TempkubeError(
-      "runtime",
-      `could not write ${THAW_WINDOW.namespace}/${THAW_WINDOW.name}: HTTP ${res.status}`,
-    );
+    throw new TempkubeError("runtime", `could not write the thaw window (${POLICY}): HTTP ${res.status}`);
 }
