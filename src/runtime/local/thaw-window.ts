@@ -29,6 +29,7 @@ import type { KubeApi } from "./kube-api.js";
  * policies and would then have to list and watch the parameter's kind too (the sample
  * apiserver, with upstream's RBAC for it, never got ready with a ConfigMap parameter).
  */
+
 /** How long after a thaw a kubelet's stale-state NotReady report is refused. */
 export const THAW_WINDOW_MS = 15_000;
 
