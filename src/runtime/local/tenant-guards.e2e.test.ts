@@ -300,6 +300,19 @@ describe(
           [["create", "-f", "-"], CLUSTER_ROLE_BINDING],
           [["create", "-f", "-"], CONVERSION_WEBHOOK_CRD],
           [["delete", "validatingadmissionpolicy", "tempkube-tenant-kube-system", "--dry-run=server"]],
+          // The thaw window (thaw-window.ts): neither removed nor opened by a tenant.
+          [["delete", "validatingadmissionpolicy", "tempkube-thawed-node-status", "--dry-run=server"]],
+          [
+            [
+              "patch",
+              "validatingadmissionpolicy",
+              "tempkube-thawed-node-status",
+              "--type=json",
+              "-p",
+              '[{"op":"replace","path":"/spec/validations/0/expression","value":"false"}]',
+              "--dry-run=server",
+            ],
+          ],
           [["-n", "kube-system", "create", "token", "coredns"]],
           [["-n", "kube-system", "create", "configmap", "x", "--from-literal=a=b"]],
           [["-n", "kube-system", "delete", "deployment", "coredns", "--dry-run=server"]],
