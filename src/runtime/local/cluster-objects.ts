@@ -54,8 +54,8 @@ export async function applyAddons(api: KubeApi, state: LocalClusterState, layout
 
 /**
  * On every start: the guards, the Ephemeron CRD (issue 14) and the thaw window's policy in the
- * same apply, so a cluster made before any of them existed, or whose tenant edited the CRD, has today's at its
- * next start. The CRD is tempkube's: tenants may create Ephemerons (tools/cluster-controllers
+ * same apply, so a cluster made before any of them existed, or whose tenant edited the CRD, has
+ * today's at its next start. The CRD is tempkube's: tenants may create Ephemerons (tools/cluster-controllers
  * grants tenants each CRD's resources), and the controller validates every object itself.
  */
 export async function applyTenantGuards(api: KubeApi, state: LocalClusterState): Promise<void> {

@@ -197,18 +197,14 @@ export async function thawCluster(
     await rm(stoppedAtFile(layout), { force: true });
   };
   // The end of the window (thaw-window.ts), once the apiserver runs; not for a stop or a destroy.
-  const closeWindow = async () => {
-    if (!stoppedAt) return;
-    await writeThawWindow(await adminApi(layout, state), {
-      since: stoppedAt,
-      until: Date.now() + THAW_WINDOW_MS,
-    }).catch((err: unknown) =>
+  const endWindow = async (api: KubeApi) => {
+    await writeThawWindow(api, { since: stoppedAt, until: Date.now() + THAW_WINDOW_MS }).catch((err: unknown) =>
       logger.warn({ clusterId: layout.clusterId, err: String(err) }, "the thaw window's end could not be set"),
     );
   };
   if (!options.waitForLeases || !stoppedAt || Date.now() - stoppedAt <= SHORT_FREEZE_MS) {
     await continueManager();
-    if (options.waitForLeases) void closeWindow();
+    if (options.waitForLeases && stoppedAt) void adminApi(layout, state).then(endWindow, () => undefined);
     return { managerContinued: Promise.resolve() };
   }
   // Whatever becomes of this process (a server killed now), the controller manager continues
@@ -219,8 +215,9 @@ export async function thawCluster(
       stdio: "ignore",
     }).unref();
   const managerContinued = (async () => {
-    await closeWindow();
-    const renewed = await waitForLeaseRenewals(await adminApi(layout, state), state, stoppedAt);
+    const api = await adminApi(layout, state);
+    await endWindow(api);
+    const renewed = await waitForLeaseRenewals(api, state, stoppedAt);
     if (!renewed)
       logger.warn(
         { clusterId: layout.clusterId },
