@@ -1,5 +1,6 @@
 import type { SizeLimits } from "../../core/cluster-spec.js";
 import { IMAGES, type KubernetesRelease } from "../../setup/catalogue.js";
+import { CONTROL_PLANE_NODE_LABEL, STARTING_TAINT } from "./component-configs.js";
 import { DNS_SERVICE_IP } from "./network.js";
 import type { ClusterEgress } from "./host-firewall.js";
 
@@ -196,18 +197,32 @@ spec:
       # apiserver's bootstrap hooks) could have updated them to a new pod address.
       hostNetwork: true
       dnsPolicy: Default
+      # On the control plane's node, whose namespace the apiserver listens in: CoreDNS reaches
+      # it at the node's address (below), not through the kubernetes Service.
+      nodeSelector: { ${CONTROL_PLANE_NODE_LABEL}: "true" }
       # not-ready: the node lifecycle controller lifts that taint once the node is Ready, but
       # kube-controller-manager starts seconds after the scheduler (it waits for the
       # apiserver's bootstrap hooks); CoreDNS needs no more than a running kubelet.
+      # ${STARTING_TAINT}: lifted only once kube-proxy's rules are written, for pods that use
+      # Service addresses; CoreDNS uses none, so it starts beside kube-proxy, not after it.
       tolerations:
       - { key: CriticalAddonsOnly, operator: Exists }
       - { key: node-role.kubernetes.io/control-plane, effect: NoSchedule }
       - { key: node.kubernetes.io/not-ready, effect: NoSchedule }
+      - { key: ${STARTING_TAINT}, effect: NoSchedule }
       containers:
       - name: coredns
         image: ${IMAGES.coredns}
         imagePullPolicy: Never
         args: [-conf, /etc/coredns/Corefile]
+        # The apiserver at its node's address (client-go's in-cluster config reads these two;
+        # a container's own env wins over the kubelet's Service variables): without them a pod
+        # that starts before the kubernetes Service exists (the apiserver makes it once its
+        # bootstrap hooks pass, ~2 s after it serves) has no KUBERNETES_SERVICE_HOST, and
+        # CoreDNS exits. The apiserver's certificate names that address.
+        env:
+        - { name: KUBERNETES_SERVICE_HOST, valueFrom: { fieldRef: { fieldPath: status.hostIP } } }
+        - { name: KUBERNETES_SERVICE_PORT, value: "6443" }
         resources: { requests: { cpu: 10m, memory: 20Mi }, limits: { memory: 170Mi } }
         volumeMounts: [{ name: config, mountPath: /etc/coredns, readOnly: true }]
         ports:

@@ -1,4 +1,4 @@
-import YAML from "yaml";
+import { CORE_SCHEMA, loadAll } from "js-yaml";
 import type { KubernetesRelease } from "../../setup/catalogue.js";
 import { kubernetesBinary } from "../../setup/artifact-paths.js";
 import { TempkubeError } from "../../util/errors.js";
@@ -55,11 +55,16 @@ export function objectPath(object: ManifestObject): string {
   return `${group}${namespace}/${resource.plural}/${name}`;
 }
 
-/** The non-empty documents of a YAML stream, as objects. */
+/**
+ * The non-empty documents of a YAML stream, as objects. js-yaml rather than \`yaml\` (which
+ * writes tempkube's YAML): the same objects, parsed ~10x faster (a boot's ~30 documents in
+ * ~10 ms against ~100-140 ms on a 2-core host, while the boot is short of CPU).
+ */
 export function manifestObjects(docs: string): ManifestObject[] {
-  return YAML.parseAllDocuments(docs)
-    .map((d) => d.toJSON() as ManifestObject | null)
-    .filter((o): o is ManifestObject => o !== null && typeof o === "object");
+  // The YAML 1.2 core schema, as `yaml` reads it: no timestamps turned into dates.
+  return loadAll(docs, undefined, { schema: CORE_SCHEMA }).filter(
+    (o): o is ManifestObject => o !== null && typeof o === "object",
+  );
 }
 
 /**

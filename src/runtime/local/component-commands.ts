@@ -5,6 +5,7 @@ import { mutatingPolicyApiVersion, mutatingPolicyIsGA } from "./addon-manifests.
 import { systemCgroup } from "./cgroups.js";
 import { nodeContainerRuntime } from "./node-container-runtime.js";
 import { CONTROL_PLANE, NODE_COMPONENTS, nodeComponentName } from "./components.js";
+import { CONTROL_PLANE_NODE_LABEL } from "./component-configs.js";
 import { SECRETS_AUTHORIZER_ADDRESS } from "./tenant-guards.js";
 import { FRONT_PROXY_CLIENT_NAME } from "./cluster-assets.js";
 import type { ClusterLayout } from "./layout.js";
@@ -111,7 +112,11 @@ function controlPlaneCommands({ clusterId, release, layout, net }: ClusterComman
       command: addonBinary("kine"),
       args: [
         "--endpoint",
-        `sqlite://${layout.kineDir}/state.db?_journal=WAL&cache=shared&_busy_timeout=30000&_txlock=immediate`,
+        // No VACUUM at each start (kine's default, pkg/drivers/sqlite/sqlite.go): it rewrites the
+        // whole file before kine listens, and the apiserver's first reads wait on it, longer the
+        // more a cluster was used. A cluster's datastore is thrown away with it, and SQLite reuses
+        // the pages that compaction frees.
+        `sqlite://${layout.kineDir}/state.db?_journal=WAL&cache=shared&_busy_timeout=30000&_txlock=immediate&_kine_disable_startup_vacuum=true`,
         "--listen-address",
         `unix://${layout.kineSocket}`,
         "--metrics-bind-address",
@@ -242,7 +247,10 @@ export function kubeletCommand(input: ClusterCommandsInput, node: NodeNetwork): 
       `--root-dir=${nl.kubeletRoot}`,
       `--hostname-override=${node.name}`,
       `--node-ip=${node.ip}`,
-      `--node-labels=smek-cluster-id=${input.clusterId}`,
+      `--node-labels=${[
+        `smek-cluster-id=${input.clusterId}`,
+        ...(node === input.net.nodes[0] ? [`${CONTROL_PLANE_NODE_LABEL}=true`] : []),
+      ].join(",")}`,
       "--v=1",
     ],
   };

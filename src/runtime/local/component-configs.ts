@@ -5,6 +5,8 @@ import type { NodeLayout } from "./layout.js";
 import { DNS_SERVICE_IP, type ClusterNetwork, type NodeNetwork } from "./network.js";
 
 export const STARTING_TAINT = "tempkube.io/starting";
+/** The control plane's node, whose network namespace the apiserver listens in (CoreDNS runs there). */
+export const CONTROL_PLANE_NODE_LABEL = "tempkube.io/control-plane";
 
 /**
  * Per-node containerd 2: own root, state, sockets and CNI directory; cgroupfs; the built

@@ -88,7 +88,7 @@ describe("a create that cannot succeed fails fast", { skip: unlessRoot("real clu
       await assert.rejects(
         runtime.provision(spec(id), (step) => {
           // The control plane runs and holds its instances; the kubelet, started next, finds none.
-          if (step === "node capacity policy") {
+          if (step === "kubelets started") {
             state = runtime.readState(id);
             started = Date.now();
             writeFileSync(MAX_INSTANCES, String(rootInotifyInstancesNow()));

@@ -506,7 +506,7 @@ describe("local runtime, end to end", { skip: unlessRoot("real clusters"), timeo
       .provision(
         { id, kubernetesVersion: DEFAULT_KUBERNETES_MINOR, privileged: false, size: "1-small", workers: 0 },
         (step) => {
-          if (step === "node capacity policy") destroyed ??= runtime.destroy(id);
+          if (step === "kubelets started") destroyed ??= runtime.destroy(id);
         },
       )
       .then(

@@ -178,12 +178,22 @@ export async function setupNetwork(clusterId: string, net: ClusterNetwork): Prom
   }
 }
 
-/** Forwarding for pods, and bridged pod traffic through iptables so Services work (per namespace). */
+/**
+ * Forwarding for pods, and bridged pod traffic through iptables so Services work (per
+ * namespace). No IPv6 in a node's namespace: clusters are IPv4 only, and kube-proxy runs
+ * a second, IPv6 proxier whenever the namespace has IPv6 (cmd/kube-proxy/app/server_linux.go
+ * platformCheckSupported reads net.ipv6.conf.all.disable_ipv6), which doubled its work:
+ * its first full sync of each family took ~0.7 s of a create on a 2-core host, the IPv6 one
+ * with no Service to write, and every later sync ran twice. Pods' own namespaces start
+ * from the kernel's defaults (net.core.devconf_inherit_init_net), so they keep their ::1.
+ */
 async function nodeSysctls(node: NodeNetwork): Promise<void> {
   const settings: Record<string, string> = {
     "net.ipv4.ip_forward": "1",
     "net.bridge.bridge-nf-call-iptables": "1",
     "net.ipv4.conf.all.route_localnet": "1",
+    "net.ipv6.conf.all.disable_ipv6": "1",
+    "net.ipv6.conf.default.disable_ipv6": "1",
   };
   await run("nsenter", [
     `--net=${node.netnsPath}`,

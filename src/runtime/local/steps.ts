@@ -21,7 +21,7 @@ export const STEPS = [
   { name: "processes started", explainedBy: [] },
   { name: "images imported", explainedBy: [containerd] },
   { name: "apiserver ready", explainedBy: [kine, apiServer] },
-  { name: "node capacity policy", explainedBy: [apiServer] },
+  { name: "kubelets started", explainedBy: [kubelet] },
   { name: "nodes registered", explainedBy: [kubelet, containerd] },
   { name: "service rules written", explainedBy: [kubeProxy] },
   { name: "addons applied", explainedBy: [apiServer] },
