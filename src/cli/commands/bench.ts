@@ -16,7 +16,11 @@ export function registerBench(program: Command): void {
       "Measure cold create→ready, stop→start→ready and idle memory of real clusters, against a bare apiserver baseline",
     )
     .option("--runs <n>", "clusters to create, one after another", "5")
-    .option("--idle <seconds>", "how long the first cluster idles before its memory is read", "20")
+    .option(
+      "--idle <seconds>",
+      "how long the first cluster idles before its memory is read (its CPU is measured over the second half)",
+      "20",
+    )
     .option("--no-warm-pool", "skip the warm-pool figure (create through the server from a booted pool)")
     .option("--no-gateway", "skip the gateway figures (request latency through it vs. direct; wake on connect)")
     .option("--requests <n>", "GET /version requests each way for the gateway's latency", "200")

@@ -54,6 +54,26 @@ s.on("error", (e) => { console.log(e.code); process.exit(0); });`;
   return stdout.trim();
 }
 
+/**
+ * IPv6 on or off in a node's namespace, as a tenant's host-network pod with NET_ADMIN
+ * could set it; on, without duplicate address detection, so the link-local address is
+ * usable at once, and only once it is there.
+ */
+async function setNodeIpv6(netnsPath: string, on: boolean): Promise<void> {
+  const sysctl = (key: string, value: string) =>
+    run("nsenter", [`--net=${netnsPath}`, "sysctl", "-qw", `net.ipv6.conf.${key}=${value}`]);
+  if (on) await sysctl("all.accept_dad", "0");
+  if (on) await sysctl("eth0.accept_dad", "0");
+  await sysctl("all.disable_ipv6", on ? "0" : "1");
+  if (!on) return;
+  for (let i = 0; i < 50; i++) {
+    const { stdout } = await run("nsenter", [`--net=${netnsPath}`, "ip", "-6", "-o", "addr", "show", "dev", "eth0"]);
+    if (/inet6 fe80::/.test(stdout) && !stdout.includes("tentative")) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no IPv6 link-local address on eth0 in ${netnsPath} 5 s after turning IPv6 on`);
+}
+
 /** A pod's wget of the URL: its body, or the error text. */
 async function wgetFromPod(k: Kubectl, url: string): Promise<{ body?: string; error?: string }> {
   try {
@@ -182,15 +202,25 @@ describe("host isolation, two instances, egress", { skip: unlessRoot("real clust
           `node namespace of ${id} to ${host}`,
         );
       }
-      // IPv6: the bridge's link-local address is the host too.
+      // IPv6: the bridge's link-local address is the host too. A node's namespace has no
+      // IPv6 (network.ts nodeSysctls), so it cannot even address the host that way.
       const { stdout: v6 } = await run("ip", ["-6", "-o", "addr", "show", "dev", net.bridge, "scope", "link"]);
       const linkLocal = /inet6 (fe80::[0-9a-f:]+)\//.exec(v6)?.[1];
       assert.ok(linkLocal, `the bridge ${net.bridge} has a link-local address`);
-      assert.equal(
-        await connectFromNode(net.nodes[0].netnsPath, `${linkLocal}%eth0`, hostPort),
-        "ECONNREFUSED",
-        `IPv6 from ${id}`,
-      );
+      const nodeNetns = net.nodes[0].netnsPath;
+      assert.equal(await connectFromNode(nodeNetns, `${linkLocal}%eth0`, hostPort), "EADDRNOTAVAIL", `IPv6 from ${id}`);
+      // A host-network pod with NET_ADMIN (a privileged cluster's tenant) can turn IPv6 back
+      // on in its node's namespace: the host's IPv6 firewall must still refuse it.
+      await setNodeIpv6(nodeNetns, true);
+      try {
+        assert.equal(
+          await connectFromNode(nodeNetns, `${linkLocal}%eth0`, hostPort),
+          "ECONNREFUSED",
+          `IPv6 from ${id}, turned back on in its node's namespace`,
+        );
+      } finally {
+        await setNodeIpv6(nodeNetns, false);
+      }
     }
   });
 
