@@ -5,8 +5,8 @@ import { progress } from "./log.js";
 /**
  * An exclusive lock between processes: a file created with O_EXCL holding the owner's pid.
  * A lock whose owner is dead is taken over, so a killed run never blocks the next one.
- * `waiting`: the line printed once when the lock is held by another (default: "waiting for
- * <what> held by process <pid> (<path>)").
+ * `waiting`: the line printed once when the lock is held by another process (default:
+ * "waiting for <what> held by process <pid> (<path>)").
  */
 export async function withFileLock<T>(
   path: string,
@@ -29,7 +29,9 @@ export async function withFileLock<T>(
         await rm(path, { force: true });
         continue;
       }
-      if (!announced) progress(waiting(owner));
+      // Another holder in this very process (concurrent creates of one server or bench) is
+      // a sibling the caller started itself: naming its own pid would tell nobody anything.
+      if (!announced && owner !== process.pid) progress(waiting(owner));
       announced = true;
       await new Promise((r) => setTimeout(r, 500));
     }
