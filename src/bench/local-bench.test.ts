@@ -15,6 +15,9 @@ test("the bench's report sets the idle cluster against the targets and its apise
     runs: 1,
     kubernetesVersion: "v1.37.2",
     baselineReadyMs: [4000],
+    baselineCpuSeconds: [3.1],
+    createCpuSeconds: [8.04],
+    startCpuSeconds: [6.46],
     createReadyMs: [8000],
     startReadyMs: [6000],
     stopMs: [500],
@@ -27,6 +30,7 @@ test("the bench's report sets the idle cluster against the targets and its apise
   };
   const text = formatReport(report);
   assert.match(text, /cold create → ready\s+p50 8\.00 s .*\(2\.0× baseline; target ≤ 2 s\)/);
+  assert.match(text, /bare kine \+ kube-apiserver p50 3\.1, create p50 8\.0, start p50 6\.5 \(a cluster's processes/);
   assert.match(text, /idle cluster: private 350 MiB \(target ≤ 200 MiB\), RSS 800 MiB, CPU 0\.060 core over 15 s/);
   assert.match(text, /of which kube-apiserver alone: private 170 MiB, CPU 0\.040 core/);
   assert.match(text, /kubelet\s+25\.0 MiB\s+35\.0 MiB\s+125\.0 MiB\s+0\.0200 core/);

@@ -1,6 +1,6 @@
 import { DEFAULT_SIZE, newClusterId } from "../core/cluster-spec.js";
 import { BareApiServer } from "../runtime/local/bare-apiserver.js";
-import { clusterCgroup, pidsIn } from "../runtime/local/cgroups.js";
+import { clusterCgroup, cpuSeconds, pidsIn } from "../runtime/local/cgroups.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { defaultRelease, type KubernetesRelease } from "../setup/catalogue.js";
 import { componentUse, formatComponents, perClusterByComponent, totalUse } from "./process-memory.js";
@@ -28,6 +28,10 @@ export interface BenchReport {
   /** The release measured, e.g. "v1.37.2". */
   kubernetesVersion: string;
   baselineReadyMs: number[];
+  /** CPU-seconds the bare kine + kube-apiserver used to /readyz, and a cluster's processes to ready. */
+  baselineCpuSeconds: number[];
+  createCpuSeconds: number[];
+  startCpuSeconds: number[];
   createReadyMs: number[];
   startReadyMs: number[];
   stopMs: number[];
@@ -94,6 +98,9 @@ function emptyReport(runs: number): BenchReport {
     runs,
     kubernetesVersion: "",
     baselineReadyMs: [],
+    baselineCpuSeconds: [],
+    createCpuSeconds: [],
+    startCpuSeconds: [],
     createReadyMs: [],
     startReadyMs: [],
     stopMs: [],
@@ -119,6 +126,7 @@ async function benchOnce(
   let t = Date.now();
   const bare = await BareApiServer.start(release);
   report.baselineReadyMs.push(Date.now() - t);
+  report.baselineCpuSeconds.push(totalUse(await componentUse(bare.pids())).cpuSeconds);
   if (i === 0) report.baselineMemory = await memoryOf(bare.pids());
   await bare.stop();
 
@@ -133,6 +141,8 @@ async function benchOnce(
       workers: 0,
     });
     report.createReadyMs.push(Date.now() - t);
+    // The cluster's cgroup holds every process of it (pods too), none of tempkube's own.
+    report.createCpuSeconds.push((await cpuSeconds(clusterCgroup(id))) ?? NaN);
     createSteps.push(made.timings);
     if (i === 0) {
       // Memory at the end of the wait; CPU over its second half, once the boot's own work
@@ -150,9 +160,11 @@ async function benchOnce(
     t = Date.now();
     await runtime.stop(id);
     report.stopMs.push(Date.now() - t);
+    const cpuBeforeStart = (await cpuSeconds(clusterCgroup(id))) ?? 0;
     t = Date.now();
     const started = await runtime.start(id);
     report.startReadyMs.push(Date.now() - t);
+    report.startCpuSeconds.push(((await cpuSeconds(clusterCgroup(id))) ?? NaN) - cpuBeforeStart);
     startSteps.push(started.timings);
   } finally {
     await runtime.destroy(id);
@@ -183,11 +195,13 @@ export function formatComparison(reports: BenchReport[]): string {
 
 export function formatReport(r: BenchReport): string {
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  const cpu = (v: number[]) => `p50 ${median(v).toFixed(1)}`;
   const base = median(r.baselineReadyMs);
   const lines = [
     `tempkube bench: Kubernetes ${r.kubernetesVersion}, ${r.runs} run(s), medians (p90 where noted)`,
     `  baseline  bare kine + kube-apiserver → /readyz   p50 ${s(base)}`,
     `  cold create → ready                              p50 ${s(median(r.createReadyMs))}  p90 ${s(percentile(r.createReadyMs, 90))}  (${(median(r.createReadyMs) / base).toFixed(1)}× baseline; target ≤ 2 s)`,
+    `  CPU used to ready (CPU-seconds)                  bare kine + kube-apiserver ${cpu(r.baselineCpuSeconds)}, create ${cpu(r.createCpuSeconds)}, start ${cpu(r.startCpuSeconds)} (a cluster's processes; pods included)`,
     `  stop                                             p50 ${s(median(r.stopMs))}`,
     `  start → ready (after stop, state intact)         p50 ${s(median(r.startReadyMs))}  (${(median(r.startReadyMs) / base).toFixed(1)}× baseline; target ≤ 1.5 s)`,
     ...idleLines(r),
