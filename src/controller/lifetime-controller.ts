@@ -10,7 +10,7 @@ import {
 import type { Clock } from "../core/clock.js";
 import type { RuntimeDriver } from "../runtime/driver.js";
 import type { Store } from "../store/store.js";
-import { hostLoad, newPooledRecord, poolBootRefusal, poolsPlan } from "../core/warm-pool.js";
+import { hostLoad, newPooledRecord, poolBootRefusal, poolQuietUntil, poolsPlan } from "../core/warm-pool.js";
 import { profileLabel, type PoolProfile } from "../core/pool-profiles.js";
 import { findRelease } from "../setup/catalogue.js";
 import { TempkubeError } from "../util/errors.js";
@@ -93,6 +93,8 @@ export class LifetimeController extends EventEmitter {
   private readonly warningMs: number;
   /** A pool's boots wait after its failures (a broken setup must not loop on provisioning), by profile label. */
   private readonly poolBackoff = new Map<string, { failures: number; retryAt: number }>();
+  /** When a pool boot that waits for a user's first moments (core/warm-pool.ts poolQuietUntil) is due; 0: none waits. */
+  private poolBootAt = 0;
   /** Wake requests reported by the gateway and not yet handled. */
   private readonly wakes = new Set<string>();
   /** Sleeping markers present, as far as this process knows (read once at the first pass). */
@@ -278,7 +280,10 @@ export class LifetimeController extends EventEmitter {
     }
     // Booting competes for the same cores as a user's create or start: the pool waits its turn.
     const userWaiting = live.some((r) => !r.pooled && ["pending", "provisioning", "starting"].includes(r.phase));
-    if (plan.boot && !userWaiting) {
+    // Nor while a user's cluster has just become theirs (a claim, a start, a thaw): a pass is scheduled for then.
+    const quietUntil = plan.boot && !userWaiting ? poolQuietUntil(live) : 0;
+    this.poolBootAt = quietUntil > now ? quietUntil : 0;
+    if (plan.boot && !userWaiting && !this.poolBootAt) {
       try {
         // Checked again in the insert's transaction: a user's create may have taken the room since.
         await this.store.clusters.insert(newPooledRecord(plan.boot.shape, now), (counts) =>
@@ -302,6 +307,7 @@ export class LifetimeController extends EventEmitter {
     let next = nextWakeUp(records, now, this.warningMs);
     for (const { retryAt } of this.poolBackoff.values())
       if (retryAt > now && (next === undefined || retryAt < next)) next = retryAt;
+    if (this.poolBootAt > now && (next === undefined || this.poolBootAt < next)) next = this.poolBootAt;
     // Idleness is not known ahead (a connection may come any moment): looked at again soon.
     const idleCheckAt = now + IDLE_CHECK_MS;
     const mayIdle = (r: ClusterRecord) => mayFallAsleep(r) || (this.freezeAfterMs > 0 && mayFreeze(r));

@@ -9,6 +9,8 @@ import {
   newPooledRecord,
   poolBootRefusal,
   poolPlan,
+  POOL_QUIET_AFTER_USE_MS,
+  poolQuietUntil,
   poolServes,
   pooledShape,
   poolsPlan,
@@ -24,6 +26,17 @@ const member = (id: string, changes: Partial<ClusterRecord> = {}): ClusterRecord
 });
 
 describe("warm pool", () => {
+  it("boots nothing for a while after a user's cluster became theirs, counted from the latest", () => {
+    const users = [
+      member("u1", { pooled: false, runningSince: NOW - 60_000 }),
+      member("u2", { pooled: false, runningSince: NOW - 500 }),
+      member("u3", { pooled: false, runningSince: null, phase: "stopped" }),
+    ];
+    assert.equal(poolQuietUntil(users), NOW - 500 + POOL_QUIET_AFTER_USE_MS);
+    // A pool member's own boot is nobody's use; nor is a user's cluster that is not running.
+    assert.equal(poolQuietUntil([member("p1", { runningSince: NOW }), users[2]!]), 0);
+  });
+
   it("pools the default shape: default size, not privileged, no workers", () => {
     assert.deepEqual(shape, { kubernetesVersion: "1.34", privileged: false, size: "1-mid", workers: 0 });
   });

@@ -34,6 +34,22 @@ export function poolServes(
   );
 }
 
+/**
+ * How long the pools boot nothing after a user's cluster became theirs (claimed, started or
+ * thawed). Its owner uses it at once: the kubeconfig, then kubectl's first requests. A refill
+ * begun in the same moment spent the server's event loop (certificates, files, process
+ * starts) and both cores while they ran.
+ */
+export const POOL_QUIET_AFTER_USE_MS = 2_000;
+
+/** Until when the pools wait (POOL_QUIET_AFTER_USE_MS after the last cluster that became a user's); 0: no wait. */
+export function poolQuietUntil(live: readonly ClusterRecord[]): number {
+  let until = 0;
+  for (const r of live)
+    if (!r.pooled && r.runningSince !== null) until = Math.max(until, r.runningSince + POOL_QUIET_AFTER_USE_MS);
+  return until;
+}
+
 /** A new pool member: no owner, no lifetime until claimed. */
 export function newPooledRecord(shape: PoolShape, now: number, id = newClusterId()): ClusterRecord {
   return {

@@ -7,6 +7,7 @@ import { LifetimeController } from "../controller/lifetime-controller.js";
 import type { TokenIdentity } from "../core/quota.js";
 import { DEFAULT_KUBERNETES_MINOR } from "../setup/catalogue.js";
 import { defaultPoolProfiles } from "../core/pool-profiles.js";
+import { POOL_QUIET_AFTER_USE_MS } from "../core/warm-pool.js";
 import { Store } from "../store/store.js";
 import { FakeClock, FakeDriver, fakeKubeconfig, unlimitedTenant } from "../testing/fakes.js";
 import { ClusterService } from "./cluster-service.js";
@@ -139,6 +140,13 @@ describe("cluster service admission and warm pool (fake clock, fake driver)", ()
     assert.equal(mine.phase, "running", "usable at once");
     assert.equal(mine.expiresAt, s.clock.now() + 20 * 60_000, "the lifetime starts at the claim");
     assert.equal(await s.service.kubeconfig(unlimitedTenant, mine.id), fakeKubeconfig(mine.id));
+    await s.controller.idle();
+    assert.equal(
+      (await s.store.clusters.all()).filter((r) => r.pooled).length,
+      0,
+      "no replacement while the claimed cluster's owner starts using it",
+    );
+    s.clock.advance(POOL_QUIET_AFTER_USE_MS);
     await s.controller.idle();
     const all = await s.store.clusters.all();
     assert.equal(all.filter((r) => r.pooled && r.phase === "running").length, 1, "a replacement was booted");

@@ -7,6 +7,7 @@ import { LifetimeController } from "../controller/lifetime-controller.js";
 import type { ClusterSpec } from "../core/cluster-spec.js";
 import { defaultPoolProfiles, type PoolShape } from "../core/pool-profiles.js";
 import { NO_LIMITS, type TokenIdentity } from "../core/quota.js";
+import { POOL_QUIET_AFTER_USE_MS } from "../core/warm-pool.js";
 import { DEFAULT_KUBERNETES_MINOR } from "../setup/catalogue.js";
 import { Store } from "../store/store.js";
 import { FakeGatewayLink } from "../testing/fake-gateway-link.js";
@@ -228,6 +229,8 @@ describe("services cluster (fake clock, fake driver)", () => {
     assert.equal(pooled.phase, "running");
     const { clusterId } = await s.services.ensure();
     assert.equal(clusterId, pooled.id, "the pool's cluster became the services cluster");
+    await s.controller.idle();
+    s.clock.advance(POOL_QUIET_AFTER_USE_MS);
     await s.controller.idle();
     const now = await store.clusters.all();
     assert.deepEqual(

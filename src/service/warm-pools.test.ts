@@ -6,6 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { LifetimeController } from "../controller/lifetime-controller.js";
 import type { ClusterRecord } from "../core/cluster-record.js";
 import { parseWarmPool, profileLabel, type PoolProfile } from "../core/pool-profiles.js";
+import { POOL_QUIET_AFTER_USE_MS } from "../core/warm-pool.js";
 import { DEFAULT_KUBERNETES_MINOR, KUBERNETES_RELEASES } from "../setup/catalogue.js";
 import { Store } from "../store/store.js";
 import { FakeClock, FakeDriver, unlimitedTenant } from "../testing/fakes.js";
@@ -85,6 +86,12 @@ describe("warm pools per profile (fake clock, fake driver)", () => {
     assert.equal(mine.pooled, false);
     assert.equal(mine.spec.kubernetesVersion, "1.33");
     await s.controller.idle();
+    assert.equal(provisions(), before, "no replacement while the claimed cluster's owner starts using it");
+    s.clock.advance(POOL_QUIET_AFTER_USE_MS - 1);
+    await s.controller.idle();
+    assert.equal(provisions(), before, "nor a millisecond before the quiet ends");
+    s.clock.advance(1);
+    await s.controller.idle();
     assert.equal(provisions(), before + 1, "one replacement");
     assert.equal(profileLabel((await s.store.clusters.all()).at(-1)!.spec), "1.33/1-small", "of the claimed profile");
     assert.deepEqual(await poolContents(s.store), [
@@ -143,6 +150,7 @@ describe("warm pools per profile (fake clock, fake driver)", () => {
     // A user's cluster goes: the pools come back, one at a time, up to the last place.
     await s.service.delete(unlimitedTenant, users[0]!.id);
     await s.service.delete(unlimitedTenant, users[1]!.id);
+    s.clock.advance(POOL_QUIET_AFTER_USE_MS);
     await s.controller.idle();
     assert.deepEqual(await poolContents(s.store), ["1.34/1-mid running"]);
     await s.controller.stop();

@@ -107,7 +107,7 @@ or --insecure-http says otherwise.
 Warm pools: --warm-pool <n> keeps n clusters of the default shape (${DEFAULT_KUBERNETES_MINOR}/1-mid); profiles are
 <version>/<size>[+<n>w][+priv][=<count>], comma-separated: +<n>w adds n worker nodes, +priv makes them
 privileged, count defaults to 1. A create of exactly that shape (version, size, workers, privileged) is
-served at once and its pool refills behind it. Pools count against --capacity, never take its last place,
+served at once and its pool refills behind it (2 s later: the new owner's first requests first). Pools count against --capacity, never take its last place,
 and give way to users' creates when the host is full. --warm-pool-file: the same as YAML, e.g.
   - {version: "1.34", size: 1-mid, count: 2}
   - {version: "1.33", size: 1-small, workers: 1, privileged: true}
