@@ -3,7 +3,13 @@ import { BareApiServer } from "../runtime/local/bare-apiserver.js";
 import { clusterCgroup, cpuSeconds, pidsIn } from "../runtime/local/cgroups.js";
 import { LocalRuntime } from "../runtime/local/local-runtime.js";
 import { defaultRelease, type KubernetesRelease } from "../setup/catalogue.js";
-import { componentUse, formatComponents, perClusterByComponent, totalUse } from "./process-memory.js";
+import {
+  componentUse,
+  formatComponents,
+  perClusterByComponent,
+  totalUse,
+  type ComponentUse,
+} from "./process-memory.js";
 import { median, percentile } from "./stats.js";
 
 export interface BenchOptions {
@@ -44,8 +50,7 @@ export interface BenchReport {
   baselineMemory: MemoryFigures;
 }
 
-async function memoryOf(pids: number[]): Promise<MemoryFigures> {
-  const use = await componentUse(pids);
+function memoryOf(use: Record<string, ComponentUse>): MemoryFigures {
   const total = totalUse(use);
   return {
     rssMiB: total.rssMiB,
@@ -126,8 +131,9 @@ async function benchOnce(
   let t = Date.now();
   const bare = await BareApiServer.start(release);
   report.baselineReadyMs.push(Date.now() - t);
-  report.baselineCpuSeconds.push(totalUse(await componentUse(bare.pids())).cpuSeconds);
-  if (i === 0) report.baselineMemory = await memoryOf(bare.pids());
+  const bareUse = await componentUse(bare.pids());
+  report.baselineCpuSeconds.push(totalUse(bareUse).cpuSeconds);
+  if (i === 0) report.baselineMemory = memoryOf(bareUse);
   await bare.stop();
 
   const id = `bench${newClusterId().slice(0, 5)}`;
@@ -152,9 +158,9 @@ async function benchOnce(
       await new Promise((r) => setTimeout(r, half * 1000));
       const before = await componentUse(await pidsIn(clusterCgroup(id)));
       await new Promise((r) => setTimeout(r, half * 1000));
-      const pids = await pidsIn(clusterCgroup(id));
-      report.idleMemory = await memoryOf(pids);
-      report.idleComponents = perClusterByComponent([before], [await componentUse(pids)], half);
+      const after = await componentUse(await pidsIn(clusterCgroup(id)));
+      report.idleMemory = memoryOf(after);
+      report.idleComponents = perClusterByComponent([before], [after], half);
       report.idleCpuWindowSeconds = half;
     }
     t = Date.now();

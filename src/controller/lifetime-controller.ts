@@ -283,7 +283,7 @@ export class LifetimeController extends EventEmitter {
     // Nor while a user's cluster has just become theirs (a claim, a start, a thaw): a pass is scheduled for then.
     const quietUntil = plan.boot && !userWaiting ? poolQuietUntil(live) : 0;
     this.poolBootAt = quietUntil > now ? quietUntil : 0;
-    if (plan.boot && !userWaiting && !this.poolBootAt) {
+    if (plan.boot && !userWaiting && quietUntil <= now) {
       try {
         // Checked again in the insert's transaction: a user's create may have taken the room since.
         await this.store.clusters.insert(newPooledRecord(plan.boot.shape, now), (counts) =>

@@ -13,6 +13,7 @@ import { REGISTRY_ADDRESS, REGISTRY_PORT } from "./host-registry.js";
 import type { LocalClusterState } from "./cluster-state.js";
 import { HostInspection } from "./host-inspection.js";
 import { ClusterLayout } from "./layout.js";
+import { waitFor } from "./wait.js";
 import { LocalRuntime } from "./local-runtime.js";
 import { CertificateAuthority } from "./pki.js";
 import { DEFAULT_KUBERNETES_MINOR } from "../../setup/catalogue.js";
@@ -66,12 +67,14 @@ async function setNodeIpv6(netnsPath: string, on: boolean): Promise<void> {
   if (on) await sysctl("eth0.accept_dad", "0");
   await sysctl("all.disable_ipv6", on ? "0" : "1");
   if (!on) return;
-  for (let i = 0; i < 50; i++) {
-    const { stdout } = await run("nsenter", [`--net=${netnsPath}`, "ip", "-6", "-o", "addr", "show", "dev", "eth0"]);
-    if (/inet6 fe80::/.test(stdout) && !stdout.includes("tentative")) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`no IPv6 link-local address on eth0 in ${netnsPath} 5 s after turning IPv6 on`);
+  await waitFor(
+    `an IPv6 link-local address on eth0 in ${netnsPath}`,
+    async () => {
+      const { stdout } = await run("nsenter", [`--net=${netnsPath}`, "ip", "-6", "-o", "addr", "show", "dev", "eth0"]);
+      return /inet6 fe80::/.test(stdout) && !stdout.includes("tentative");
+    },
+    5_000,
+  );
 }
 
 /** A pod's wget of the URL: its body, or the error text. */
